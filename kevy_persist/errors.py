@@ -1,0 +1,69 @@
+"""Typed errors that carry their evidence.
+
+One root class, `KevyError`. Callers branch on the class and its attributes (`path`,
+`offset`, `reason`, ...), never on message text. Expected outcomes of a crash -- a torn log
+tail, say -- are values in a report, not exceptions; these classes are for operating errors
+(a corrupt file, a failed fsync, a refused layout) and for misuse of the API.
+"""
+
+from __future__ import annotations
+
+
+class KevyError(Exception):
+    """Root of every error raised by kevy."""
+
+
+class CorruptionError(KevyError):
+    """A file's bytes do not follow its format.
+
+    `offset` is the byte offset in `path` where the damage was found.
+    """
+
+    def __init__(self, path: str, offset: int, reason: str) -> None:
+        super().__init__(f"{path}: corrupt at byte {offset}: {reason}")
+        self.path = path
+        self.offset = offset
+        self.reason = reason
+
+
+class UnsupportedRecordError(CorruptionError):
+    """A well-formed record of a kind this version cannot load (e.g. a stream)."""
+
+
+class StorageIOError(KevyError):
+    """The file system refused an operation (EIO, ENOSPC, ...)."""
+
+    def __init__(self, path: str, operation: str, errno: int | None, reason: str) -> None:
+        super().__init__(f"{path}: {operation} failed: {reason}")
+        self.path = path
+        self.operation = operation
+        self.errno = errno
+        self.reason = reason
+
+
+class LayoutError(KevyError):
+    """A data dir's layout cannot be used as it is (unknown routing tag, missing history...)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class HistoryGapError(LayoutError):
+    """A snapshot and a log do not form a contiguous history; nothing is guessed."""
+
+
+class WritesRefusedError(KevyError):
+    """A shard stopped acknowledging writes after an fsync failure (Redis MISCONF)."""
+
+    def __init__(self, shard_index: int, reason: str) -> None:
+        super().__init__(
+            f"MISCONF shard {shard_index} refuses writes: {reason}"
+        )
+        self.shard_index = shard_index
+        self.reason = reason
+
+
+class StoreClosedError(KevyError):
+    """The store was shut down; it accepts no more commands."""
