@@ -1,0 +1,109 @@
+"""The embedded store's runtime: the only part of the core that owns threads and real time.
+
+- `GroupCommit`: many writers wait for one fsync. A writer that needs its log record durable
+  (`appendfsync always`) calls `wait_durable(offset)`; the first waiter that finds no fsync in
+  flight becomes the leader and fsyncs, every writer whose record lies below the offset that
+  fsync covered returns with it. Writers never hold the shard lock while they wait, so others
+  keep appending and join the next fsync.
+- `Ticker`: a daemon thread calling `tick()` every interval until stopped (or nothing, in
+  `manual` mode, where the owner calls `tick()` itself).
+- `new_random_source()`: the random source for non-deterministic commands (SPOP, ...).
+
+A failed fsync is sticky: every current and later waiter gets the error (DESIGN §3: an fsync
+error is never retried on the same file and trusted).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+
+
+class GroupCommit:
+    def __init__(self, sync: Callable[[], int]) -> None:
+        """`sync` makes the log durable and returns the end offset it covered."""
+        self._sync = sync
+        self._condition = threading.Condition()
+        self._durable_offset = 0
+        self._sync_in_flight = False
+        self._failure: BaseException | None = None
+        self.sync_count = 0
+
+    @property
+    def durable_offset(self) -> int:
+        return self._durable_offset
+
+    def reset(self, durable_offset: int) -> None:
+        """A new log file replaced the old one (save or rewrite): offsets start over."""
+        with self._condition:
+            assert not self._sync_in_flight, "the log is replaced only by its owner, between syncs"
+            self._durable_offset = durable_offset
+            self._failure = None
+
+    def wait_durable(self, offset: int) -> None:
+        """Return once the log is durable at least up to `offset` (or raise the fsync error)."""
+        with self._condition:
+            while True:
+                if self._failure is not None:
+                    raise self._failure
+                if self._durable_offset >= offset:
+                    return
+                if not self._sync_in_flight:
+                    self._sync_in_flight = True
+                    break
+                self._condition.wait()
+        self._lead_one_sync()
+        self.wait_durable(offset)
+
+    def _lead_one_sync(self) -> None:
+        covered = None
+        failure = None
+        try:
+            covered = self._sync()
+        except BaseException as error:  # noqa: BLE001 -- handed to every waiter, then re-raised
+            failure = error
+        with self._condition:
+            self._sync_in_flight = False
+            if failure is not None:
+                self._failure = failure
+            else:
+                assert covered is not None
+                self.sync_count += 1
+                self._durable_offset = max(self._durable_offset, covered)
+            self._condition.notify_all()
+
+
+class Ticker:
+    """Calls `tick` every `interval_ms` on a daemon thread until `stop()`."""
+
+    def __init__(self, tick: Callable[[], None], interval_ms: int, name: str = "kevy-ticker") -> None:
+        assert interval_ms > 0
+        self._tick = tick
+        self._interval_seconds = interval_ms / 1000
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.last_error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._interval_seconds):
+            try:
+                self._tick()
+            except Exception as error:  # noqa: BLE001 -- the ticker must outlive one bad tick
+                self.last_error = error
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+
+def new_lock() -> threading.Lock:
+    return threading.Lock()
+
+
+def new_random_source(seed: int | None = None) -> random.Random:
+    return random.Random(seed)
