@@ -26,6 +26,7 @@ class GroupCommit:
         self._sync = sync
         self._condition = threading.Condition()
         self._durable_offset = 0
+        self._generation = 0
         self._sync_in_flight = False
         self._failure: BaseException | None = None
         self.sync_count = 0
@@ -34,17 +35,37 @@ class GroupCommit:
     def durable_offset(self) -> int:
         return self._durable_offset
 
+    @property
+    def generation(self) -> int:
+        """Which log file offsets refer to; grows when a save or rewrite replaces the log."""
+        return self._generation
+
     def reset(self, durable_offset: int) -> None:
-        """A new log file replaced the old one (save or rewrite): offsets start over."""
+        """A new, durable log replaced the old one: offsets start over in a new generation.
+
+        Everything written to earlier generations is durable through the snapshot (or rewritten
+        log) that replaced them, so their waiters are released. The caller holds the shard lock
+        and has waited out any sync in flight (`drain`).
+        """
         with self._condition:
-            assert not self._sync_in_flight, "the log is replaced only by its owner, between syncs"
+            assert not self._sync_in_flight, "the log is replaced only between syncs"
+            self._generation += 1
             self._durable_offset = durable_offset
             self._failure = None
+            self._condition.notify_all()
 
-    def wait_durable(self, offset: int) -> None:
-        """Return once the log is durable at least up to `offset` (or raise the fsync error)."""
+    def drain(self) -> None:
+        """Wait until no sync is in flight (before the owner swaps the log file)."""
+        with self._condition:
+            while self._sync_in_flight:
+                self._condition.wait()
+
+    def wait_durable(self, generation: int, offset: int) -> None:
+        """Return once log `generation` is durable up to `offset` (or raise the fsync error)."""
         with self._condition:
             while True:
+                if generation < self._generation:
+                    return
                 if self._failure is not None:
                     raise self._failure
                 if self._durable_offset >= offset:
@@ -54,7 +75,7 @@ class GroupCommit:
                     break
                 self._condition.wait()
         self._lead_one_sync()
-        self.wait_durable(offset)
+        self.wait_durable(generation, offset)
 
     def _lead_one_sync(self) -> None:
         covered = None
