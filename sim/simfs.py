@@ -1,0 +1,420 @@
+"""`SimFileSystem`: the `kevy_persist.fs.FileSystem` protocol, in memory, with pending effects.
+
+What it models. Like LevelDB's fault-injection Env, it keeps track of the state of a file
+system as of the last sync: per file (inode) the durable bytes plus the effects (writes,
+truncates) not yet fsynced, in order; per directory the durable entries plus the pending
+creates, renames and removes, made durable only by `fsync_dir` of that directory. Reads see
+the live state (every effect applied), as a running program does. A crash profile
+(`sim.profiles`) later decides which pending effects a crash image keeps.
+
+Every call is a numbered step. Before performing step K the file system calls its observer
+(the explorer cuts there) and, when asked to, records the step's call site: the first stack
+frame outside the simulator's file-system machinery and outside `kevy_persist/fs.py`, e.g.
+`kevy_persist/aof.py:123 in fsync`. Faults (`sim.faults.FaultPlan`) are injected by step
+index; a sync call site can be turned into a no-op (the self-check of `sim.selfcheck`).
+
+Errors are raised as `kevy_persist.errors.StorageIOError` with the errno and operation name
+`kevy_persist.fs_os` uses, so code under test cannot tell the two apart; the differential
+test (`sim/test_simfs_differential.py`) holds them to that.
+"""
+
+from __future__ import annotations
+
+import errno as errno_codes
+import os
+import sys
+from collections.abc import Callable
+
+from kevy_persist.errors import StorageIOError
+from kevy_persist.fs import basename, parent
+
+from .disk import (
+    CREATE,
+    REMOVE,
+    RENAME,
+    TRUNCATE,
+    WRITE,
+    DiskState,
+    Effect,
+    Image,
+    InodeState,
+    NameOperation,
+    apply_effect,
+    apply_name_operation,
+)
+
+SYNC_OPERATIONS = frozenset({"fsync", "fsync_dir"})
+_REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_MACHINERY_FILES = frozenset(
+    os.path.join(_REPOSITORY_ROOT, relative)
+    for relative in ("sim/simfs.py", "sim/disk.py", "sim/faults.py", "kevy_persist/fs.py")
+)
+
+Observer = Callable[["SimFileSystem", int, str, str], None]
+
+
+def _error(path: str, operation: str, code: int) -> StorageIOError:
+    return StorageIOError(path, operation, code, os.strerror(code))
+
+
+def call_site(depth: int = 2) -> str:
+    """The first frame outside the file-system machinery, as `relative/path.py:line in function`."""
+    frame = sys._getframe(depth)
+    while frame is not None and frame.f_code.co_filename in _MACHINERY_FILES:
+        frame = frame.f_back
+    if frame is None:
+        return "?"
+    filename = frame.f_code.co_filename
+    if filename.startswith(_REPOSITORY_ROOT):
+        filename = filename[len(_REPOSITORY_ROOT):]
+    return f"{filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+
+
+class _Inode:
+    __slots__ = ("durable", "live", "pending", "first_effect_index")
+
+    def __init__(self, durable: bytes = b"") -> None:
+        self.durable = durable
+        self.live = bytearray(durable)
+        self.pending: list[Effect] = []
+        self.first_effect_index = 0
+
+    def effect_count(self) -> int:
+        return self.first_effect_index + len(self.pending)
+
+
+class SimFileSystem:
+    """The in-memory file system; see the module docstring for the model."""
+
+    def __init__(self, *, observer: Observer | None = None, faults=None,
+                 record_sites: bool = False, disabled_sync_sites: frozenset[str] = frozenset()) -> None:
+        self.directories: set[str] = {"/"}
+        self._inodes: dict[int, _Inode] = {}
+        self._next_inode = 1
+        self._live_entries: dict[str, dict[str, int]] = {"/": {}}
+        self._durable_entries: dict[str, dict[str, int]] = {"/": {}}
+        self._pending_names: list[NameOperation] = []
+        self.step_count = 0
+        self.version = 0  # bumped by every change of live or durable state
+        self.observer = observer
+        self.faults = faults
+        self.record_sites = record_sites
+        self.disabled_sync_sites = disabled_sync_sites
+        self.steps: list[tuple[int, str, str, str]] = []  # (index, operation, path, site)
+        self.sync_sites_seen: dict[str, int] = {}  # site -> calls
+        self.skipped_syncs = 0
+        self._snapshot_cache: tuple[int, DiskState] | None = None
+
+    # -- construction from a crash image --------------------------------------------------------
+
+    @classmethod
+    def from_image(cls, image: Image, **options) -> SimFileSystem:
+        """A file system whose whole state is durable and equal to `image` (after a reboot)."""
+        fs = cls(**options)
+        for directory in image.directories:
+            fs.directories.add(directory)
+            fs._live_entries.setdefault(directory, {})
+            fs._durable_entries.setdefault(directory, {})
+        for path, data in image.files:
+            inode = fs._new_inode(data)
+            directory, name = parent(path), basename(path)
+            fs._live_entries[directory][name] = inode
+            fs._durable_entries[directory][name] = inode
+        return fs
+
+    def _new_inode(self, durable: bytes = b"") -> int:
+        number = self._next_inode
+        self._next_inode += 1
+        self._inodes[number] = _Inode(durable)
+        return number
+
+    # -- steps ------------------------------------------------------------------------------------
+
+    def _step(self, operation: str, path: str) -> tuple[int, str]:
+        index = self.step_count
+        self.step_count = index + 1
+        site = ""
+        if self.record_sites or (self.disabled_sync_sites and operation in SYNC_OPERATIONS):
+            site = call_site(3)
+            if self.record_sites:
+                self.steps.append((index, operation, path, site))
+            if operation in SYNC_OPERATIONS:
+                self.sync_sites_seen[site] = self.sync_sites_seen.get(site, 0) + 1
+        if self.observer is not None:
+            self.observer(self, index, operation, path)
+        return index, site
+
+    def snapshot(self) -> DiskState:
+        """The current state, frozen (cached until the next change)."""
+        cached = self._snapshot_cache
+        if cached is not None and cached[0] == self.version:
+            return cached[1]
+        state = DiskState(
+            frozenset(self.directories),
+            {number: InodeState(inode.durable, tuple(inode.pending), inode.first_effect_index)
+             for number, inode in self._inodes.items()},
+            {directory: dict(entries) for directory, entries in self._durable_entries.items()},
+            tuple(self._pending_names),
+        )
+        self._snapshot_cache = (self.version, state)
+        return state
+
+    # -- lookups ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _normalize(path: str) -> str:
+        return path.rstrip("/") or "/"
+
+    def _lookup(self, path: str, operation: str) -> int:
+        path = self._normalize(path)
+        entries = self._live_entries.get(parent(path))
+        inode = None if entries is None else entries.get(basename(path))
+        if inode is None:
+            if path in self.directories:
+                raise _error(path, operation, errno_codes.EISDIR)
+            if entries is None:
+                raise _error(path, operation, self._not_a_directory_code(parent(path)))
+            raise _error(path, operation, errno_codes.ENOENT)
+        return inode
+
+    def _parent_entries(self, path: str, operation: str) -> dict[str, int]:
+        entries = self._live_entries.get(parent(path))
+        if entries is None:
+            raise _error(path, operation, self._not_a_directory_code(parent(path)))
+        return entries
+
+    def _not_a_directory_code(self, path: str) -> int:
+        entries = self._live_entries.get(parent(path))
+        return errno_codes.ENOTDIR if entries and basename(path) in entries else errno_codes.ENOENT
+
+    def _record_name(self, kind: str, path: str, source: str, target: str, inode: int,
+                     replaced_inode: int = -1) -> None:
+        effects = self._inodes[inode].effect_count()
+        self._pending_names.append(
+            NameOperation(kind, parent(path), source, target, inode, replaced_inode, effects))
+        self.version += 1
+
+    # -- FileSystem protocol ----------------------------------------------------------------------
+
+    def open_read(self, path: str) -> SimReadableFile:
+        self._step("open_read", path)
+        return SimReadableFile(self, self._lookup(path, "open"), path)
+
+    def open_write(self, path: str) -> SimWritableFile:
+        self._step("open_write", path)
+        return SimWritableFile(self, self._open_for_writing(path, truncate=True), path, append=False)
+
+    def open_append(self, path: str) -> SimWritableFile:
+        self._step("open_append", path)
+        return SimWritableFile(self, self._open_for_writing(path, truncate=False), path, append=True)
+
+    def _open_for_writing(self, path: str, *, truncate: bool) -> int:
+        path = self._normalize(path)
+        if path in self.directories:
+            raise _error(path, "open", errno_codes.EISDIR)
+        entries = self._parent_entries(path, "open")
+        name = basename(path)
+        inode = entries.get(name)
+        if inode is None:
+            inode = self._new_inode()
+            entries[name] = inode
+            self._record_name(CREATE, path, "", name, inode)
+        elif truncate and (self._inodes[inode].live or self._inodes[inode].pending):
+            self._apply(inode, Effect(TRUNCATE, 0, b""))
+        return inode
+
+    def _apply(self, inode_number: int, effect: Effect) -> None:
+        inode = self._inodes[inode_number]
+        apply_effect(inode.live, effect)
+        inode.pending.append(effect)
+        self.version += 1
+
+    def read_bytes(self, path: str) -> bytes:
+        self._step("read_bytes", path)
+        return bytes(self._inodes[self._lookup(path, "read")].live)
+
+    def rename(self, source: str, target: str) -> None:
+        self._step("rename", source)
+        source, target = self._normalize(source), self._normalize(target)
+        inode = self._lookup(source, "rename")
+        if source == target:
+            return
+        assert parent(source) == parent(target), "the simulator models same-directory renames"
+        if target in self.directories:
+            raise _error(source, "rename", errno_codes.EISDIR)
+        entries = self._live_entries[parent(source)]
+        replaced = entries.get(basename(target), -1)
+        del entries[basename(source)]
+        entries[basename(target)] = inode
+        self._record_name(RENAME, target, basename(source), basename(target), inode, replaced)
+
+    def remove(self, path: str) -> None:
+        self._step("remove", path)
+        path = self._normalize(path)
+        inode = self._lookup(path, "remove")
+        del self._live_entries[parent(path)][basename(path)]
+        self._record_name(REMOVE, path, basename(path), "", inode)
+
+    def list_dir(self, path: str) -> list[str]:
+        self._step("list_dir", path)
+        path = self._normalize(path)
+        if path not in self.directories:
+            raise _error(path, "list", self._not_a_directory_code(path))
+        children = [basename(directory) for directory in self.directories
+                    if directory != path and parent(directory) == path]
+        return sorted(list(self._live_entries[path]) + children)
+
+    def exists(self, path: str) -> bool:
+        self._step("exists", path)
+        path = self._normalize(path)
+        if path in self.directories:
+            return True
+        entries = self._live_entries.get(parent(path))
+        return entries is not None and basename(path) in entries
+
+    def size(self, path: str) -> int:
+        self._step("size", path)
+        return len(self._inodes[self._lookup(path, "stat")].live)
+
+    def make_dirs(self, path: str) -> None:
+        self._step("make_dirs", path)
+        path = self._normalize(path)
+        missing = []
+        cursor = path
+        while cursor not in self.directories:
+            entries = self._live_entries.get(parent(cursor))
+            if entries is not None and basename(cursor) in entries:
+                code = errno_codes.EEXIST if cursor == path else errno_codes.ENOTDIR
+                raise _error(path, "mkdir", code)
+            missing.append(cursor)
+            cursor = parent(cursor)
+        for directory in reversed(missing):
+            self.directories.add(directory)
+            self._live_entries[directory] = {}
+            self._durable_entries[directory] = {}
+            self.version += 1
+
+    def fsync_dir(self, path: str) -> None:
+        _, site = self._step("fsync_dir", path)
+        path = self._normalize(path)
+        if path not in self.directories:
+            raise _error(path, "fsync_dir", self._not_a_directory_code(path))
+        if site and site in self.disabled_sync_sites:
+            self.skipped_syncs += 1
+            return
+        durable = self._durable_entries[path]
+        remaining = []
+        for operation in self._pending_names:
+            if operation.directory == path:
+                apply_name_operation(durable, operation)
+            else:
+                remaining.append(operation)
+        if len(remaining) != len(self._pending_names):
+            self._pending_names = remaining
+            self.version += 1
+
+    # -- used by the file handles -----------------------------------------------------------------
+
+    def _write(self, handle: SimWritableFile, data: bytes) -> None:
+        index, _ = self._step("write", handle.path)
+        if handle.closed:
+            raise _error(handle.path, "write", errno_codes.EBADF)
+        inode = self._inodes[handle.inode]
+        failure = None
+        if self.faults is not None:
+            written, failure = self.faults.write_outcome(index, len(data))
+            data = data[:written]
+        offset = len(inode.live) if handle.append else handle.position
+        if data:
+            self._apply(handle.inode, Effect(WRITE, offset, bytes(data)))
+        # Like fs_os: an append handle's size is its own count (size at open plus what it
+        # wrote), even when another handle changed the file meanwhile.
+        handle.position = (handle.position if handle.append else offset) + len(data)
+        if failure is not None:
+            raise _error(handle.path, "write", failure)
+
+    def _fsync(self, handle: SimWritableFile) -> None:
+        index, site = self._step("fsync", handle.path)
+        if handle.closed:
+            raise _error(handle.path, "fsync", errno_codes.EBADF)
+        if site and site in self.disabled_sync_sites:
+            self.skipped_syncs += 1
+            return
+        inode = self._inodes[handle.inode]
+        if self.faults is not None and self.faults.fsync_fails(index):
+            # Linux marks the dirty pages clean after a failed writeback: the data stays
+            # readable until evicted but will never reach the disk, and the next fsync of
+            # the file succeeds. So: drop the pending effects without making them durable.
+            inode.first_effect_index += len(inode.pending)
+            inode.pending.clear()
+            self.version += 1
+            raise _error(handle.path, "fsync", errno_codes.EIO)
+        if inode.pending:
+            inode.durable = bytes(inode.live)
+            inode.first_effect_index += len(inode.pending)
+            inode.pending.clear()
+            self.version += 1
+
+    def _truncate(self, handle: SimWritableFile, size: int) -> None:
+        self._step("truncate", handle.path)
+        if handle.closed:
+            raise _error(handle.path, "truncate", errno_codes.EBADF)
+        self._apply(handle.inode, Effect(TRUNCATE, size, b""))
+        handle.position = size
+
+
+class SimReadableFile:
+    def __init__(self, fs: SimFileSystem, inode: int, path: str) -> None:
+        self._fs = fs
+        self._inode = inode
+        self.path = path
+        self._position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        self._fs._step("read", self.path)
+        live = self._fs._inodes[self._inode].live
+        end = len(live) if size < 0 else self._position + size
+        data = bytes(live[self._position:end])
+        self._position += len(data)
+        return data
+
+    def seek(self, offset: int) -> None:
+        self._fs._step("seek", self.path)
+        if offset < 0:
+            raise _error(self.path, "seek", errno_codes.EINVAL)
+        self._position = offset
+
+    def tell(self) -> int:
+        return self._position
+
+    def close(self) -> None:
+        self._fs._step("close", self.path)
+
+
+class SimWritableFile:
+    def __init__(self, fs: SimFileSystem, inode: int, path: str, *, append: bool) -> None:
+        self._fs = fs
+        self.inode = inode
+        self.path = path
+        self.append = append
+        self.closed = False
+        self.position = len(fs._inodes[inode].live)
+
+    def write(self, data: bytes) -> None:
+        self._fs._write(self, data)
+
+    def fsync(self) -> None:
+        self._fs._fsync(self)
+
+    def truncate(self, size: int) -> None:
+        self._fs._truncate(self, size)
+
+    def tell(self) -> int:
+        return self.position
+
+    def close(self) -> None:
+        self._fs._step("close", self.path)
+        self.closed = True
+
+
+__all__ = ["SimFileSystem", "SimReadableFile", "SimWritableFile", "call_site", "WRITE", "REMOVE", "RENAME"]
