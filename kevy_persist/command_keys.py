@@ -1,0 +1,16 @@
+"""Which arguments of a command are keys, by the command table's key positions.
+
+The store routes a command to the shard that owns its keys; a transaction backs up the keys
+it will touch. Unknown commands and commands without keys name none.
+"""
+
+from __future__ import annotations
+
+from .commands.table import lookup_spec
+
+
+def command_keys(argv: list[bytes]) -> list[bytes]:
+    spec = lookup_spec(argv[0]) if argv else None
+    if spec is None:
+        return []
+    return [argv[position] for position in spec.key_positions(len(argv))]

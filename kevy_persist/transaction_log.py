@@ -1,0 +1,61 @@
+"""Crash-atomic transactions in the log: begin/commit brackets and their replay.
+
+A transaction's records are written in one append between two marker records,
+`\\0KEVYMULTI` and `\\0KEVYEXEC`. Replay holds a block's commands back until its commit marker;
+a block that the log ends inside (a crash cut it) is discarded, so a transaction is applied
+entirely or not at all. The byte offset where an unterminated block starts is reported so the
+shard can truncate the log there before appending: otherwise a later commit marker could close
+the torn block and apply half of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+BEGIN_MARKER = b"\x00KEVYMULTI"
+COMMIT_MARKER = b"\x00KEVYEXEC"
+
+
+def is_transaction_marker(argv: list[bytes]) -> bool:
+    return bool(argv) and argv[0] in (BEGIN_MARKER, COMMIT_MARKER)
+
+
+def bracket(argvs: list[list[bytes]]) -> list[list[bytes]]:
+    """The records that log `argvs` atomically (a single command needs no brackets)."""
+    if len(argvs) <= 1:
+        return argvs
+    return [[BEGIN_MARKER], *argvs, [COMMIT_MARKER]]
+
+
+class TransactionReplayer:
+    """Feeds log records to `apply`, holding each bracketed block back until it commits."""
+
+    def __init__(self, apply: Callable[[list[bytes]], None]) -> None:
+        self._apply = apply
+        self._pending: list[list[bytes]] | None = None
+        self.open_block_offset: int | None = None
+        self.applied_count = 0
+
+    def feed(self, offset: int, argv: list[bytes]) -> None:
+        head = argv[0] if argv else b""
+        if head == BEGIN_MARKER:
+            # A begin inside an open block cannot come from our writer (a block is one
+            # append); the earlier block was cut, so it is dropped like a torn tail.
+            self._pending = []
+            self.open_block_offset = offset
+        elif head == COMMIT_MARKER:
+            if self._pending is not None:
+                for command in self._pending:
+                    self._apply(command)
+                    self.applied_count += 1
+            self._pending = None
+            self.open_block_offset = None
+        elif self._pending is not None:
+            self._pending.append(argv)
+        else:
+            self._apply(argv)
+            self.applied_count += 1
+
+    @property
+    def discarded_commands(self) -> int:
+        return len(self._pending) if self._pending is not None else 0
