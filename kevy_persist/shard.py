@@ -22,14 +22,17 @@ from typing import Any
 import attrs
 
 from . import aof, layout, snapshot
-from .clock import Clock
-from .commands import CommandContext, execute, replay
-from .errors import CorruptionError, HistoryGapError, StorageIOError, WritesRefusedError
-from .fs import FileSystem, join
-from .history import HistoryDecision, LogIdentity, LogKind, LogPosition, plan_replay
-from .keyspace import Keyspace
 from .aof import FsyncPolicy
-from .transaction_log import TransactionReplayer, is_transaction_marker
+from .clock import Clock
+from .command_keys import command_keys
+from .commands import CommandContext, ErrorReply, execute
+from .commands.table import lookup_spec
+from .errors import StorageIOError, WritesRefusedError
+from .fs import FileSystem, join
+from .history import LogIdentity, LogKind, LogPosition
+from .keyspace import Keyspace, copy_value
+from .rewrite import rebuild_commands
+from .transaction_log import bracket
 
 
 @attrs.frozen
@@ -76,6 +79,17 @@ class Shard:
         self.synced_offset = writer.end_offset if writer is not None else 0
         self.last_sync_monotonic_ms = clock.monotonic_ms()
         self.failure: str | None = None
+        self.open_report: ShardOpenReport | None = None
+        # Log size right after the last save or rewrite: the auto-rewrite baseline.
+        self.log_baseline_bytes = writer.end_offset if writer is not None else 0
+
+    @classmethod
+    def in_memory(cls, clock: Clock, index: int) -> Shard:
+        """A shard without files (a store opened with no data dir)."""
+        options = ShardOptions(directory="", index=index, log_enabled=False)
+        shard = cls(None, clock, options, Keyspace(), None, 0)  # type: ignore[arg-type]
+        shard.open_report = ShardOpenReport(index, 0, 0, 0, 0, 0, None, None, 0, False, 0)
+        return shard
 
     @property
     def index(self) -> int:
@@ -96,9 +110,59 @@ class Shard:
         if self.failure is not None and _may_write(argv):
             raise WritesRefusedError(self.index, self.failure)
         outcome = execute(self.keyspace, argv, context)
-        if not outcome.log or self.writer is None:
+        records = list(outcome.log)
+        expired = self.keyspace.take_expired_keys()
+        if expired:
+            # Keys reaped by this command's lookups: logged first, as Redis propagates DEL.
+            records[:0] = [[b"DEL", key] for key in expired]
+        if not records or self.writer is None:
             return outcome.reply, None
-        return outcome.reply, self.append(outcome.log)
+        return outcome.reply, self.append(records)
+
+    def execute_transaction(
+        self, argvs: list[list[bytes]], context: CommandContext, atomic: bool
+    ) -> tuple[Any, int | None]:
+        """Run a block as one crash-atomic append; `atomic` also undoes it on an error reply."""
+        for argv in argvs:
+            problem = _queue_time_error(argv)
+            if problem is not None:
+                return ErrorReply("EXECABORT Transaction discarded because of previous errors."), None
+        if self.failure is not None and any(_may_write(argv) for argv in argvs):
+            raise WritesRefusedError(self.index, self.failure)
+        backup = self._backup(argvs) if atomic else None
+        replies: list[Any] = []
+        records: list[list[bytes]] = []
+        for argv in argvs:
+            outcome = execute(self.keyspace, argv, context)
+            replies.append(outcome.reply)
+            records += [[b"DEL", key] for key in self.keyspace.take_expired_keys()]
+            records += outcome.log
+            if backup is not None and isinstance(outcome.reply, ErrorReply):
+                self._restore(backup)
+                return replies, None
+        if not records or self.writer is None:
+            return replies, None
+        return replies, self.append(bracket(records))
+
+    def _backup(self, argvs: list[list[bytes]]) -> dict[bytes, Any] | None:
+        """Copies of every key the block names (None: the block flushes, copy everything)."""
+        if any(argv and argv[0].upper() in (b"FLUSHALL", b"FLUSHDB") for argv in argvs):
+            return None
+        keys = {key for argv in argvs for key in command_keys(argv)}
+        return {
+            key: (copy_value(value), self.keyspace.deadline_of(key)) if value is not None else None
+            for key in keys
+            for value in [self.keyspace.peek(key)]
+        }
+
+    def _restore(self, backup: dict[bytes, Any]) -> None:
+        for key, saved in backup.items():
+            self.keyspace.delete(key)
+            if saved is not None:
+                value, deadline_ms = saved
+                self.keyspace.set_value(key, value)
+                if deadline_ms is not None:
+                    self.keyspace.set_deadline(key, deadline_ms)
 
     def append(self, argvs: Any) -> int:
         """Append records (already applied to the keyspace); return the new end offset."""
@@ -145,16 +209,47 @@ class Shard:
         covered = LogPosition(self.epoch, end_offset)
         snapshot.save_snapshot(self.file_system, self.snapshot_path, self.keyspace.iter_entries(), covered)
         if self.options.log_enabled:
-            self._replace_log(LogIdentity(self.epoch + 1, LogKind.INCREMENTAL))
+            self.start_log(LogIdentity(self.epoch + 1, LogKind.INCREMENTAL))
         self.failure = None
 
-    def _replace_log(self, identity: LogIdentity) -> None:
+    def start_log(self, identity: LogIdentity, records: list[list[bytes]] = ()) -> None:  # type: ignore[assignment]
+        """Replace the log (durably) by a fresh one of `identity` holding `records`."""
         if self.writer is not None:
             self.writer.close()
-        marker = identity if self.options.log_format == 2 else None
-        self.writer = aof.create_log(self.file_system, self.log_path, self.options.log_format, marker)
+            self.writer = None
+        marker = aof.EpochMarker(identity.epoch, identity.kind.value) if self.options.log_format == 2 else None
+        self.writer = aof.create_log(
+            self.file_system, self.log_path, self.options.log_format, marker, records
+        )
         self.epoch = identity.epoch
         self.synced_offset = self.writer.end_offset
+        self.log_baseline_bytes = self.writer.end_offset
+
+    @property
+    def log_size_bytes(self) -> int:
+        return self.writer.end_offset if self.writer is not None else 0
+
+    def rewrite_due(self, config: Any) -> bool:
+        """The log outgrew its baseline by the configured percentage and minimum size."""
+        if self.writer is None or config.auto_rewrite_percentage <= 0:
+            return False
+        size = self.writer.end_offset
+        if size < config.auto_rewrite_min_size_bytes:
+            return False
+        return size * 100 >= self.log_baseline_bytes * (100 + config.auto_rewrite_percentage)
+
+    def rewrite_log(self) -> None:
+        """Replace the log by the commands that rebuild the state: a `base` log of a new epoch.
+
+        A format-1 log has no marker to say it is a base, so it is compacted by a save.
+        """
+        if self.writer is None:
+            return
+        if self.options.log_format == 1:
+            self.save()
+            return
+        self.start_log(LogIdentity(self.epoch + 1, LogKind.BASE), list(rebuild_commands(self.keyspace.iter_entries())))
+        self.failure = None
 
     def close(self) -> None:
         if self.writer is not None:
@@ -165,6 +260,15 @@ class Shard:
 
 
 def _may_write(argv: list[bytes]) -> bool:
-    from .commands import is_write_command
+    spec = lookup_spec(argv[0]) if argv else None
+    return spec is not None and spec.writes
 
-    return is_write_command(argv)
+
+def _queue_time_error(argv: list[bytes]) -> str | None:
+    """What Redis rejects when queueing in MULTI: unknown commands and wrong arity."""
+    spec = lookup_spec(argv[0]) if argv else None
+    if spec is None:
+        return "unknown command"
+    if (spec.arity >= 0 and len(argv) != spec.arity) or len(argv) < -spec.arity:
+        return "wrong number of arguments"
+    return None

@@ -1,0 +1,172 @@
+"""Opening a data dir: the layout check, then every shard by the history rules.
+
+`open_shard` is the recovery code the crash simulator runs on every crash image:
+1. load the snapshot (all-or-nothing, into a fresh keyspace) when the plan needs it;
+2. open the log: a torn or zero-filled tail is quarantined and truncated, damage followed by
+   valid records refuses to open (unless `truncate_corruption`);
+3. replay by `history.plan_replay`, holding transaction blocks back until they commit, and
+   truncate the log at the start of a block the crash cut;
+4. finish a save interrupted after its snapshot rename, or create the first log, so appends
+   never land where the next replay would skip them.
+
+`load_shard_read_only` does steps 1 and 3 without touching the files (`kevy-persist dump`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import aof, layout, snapshot
+from .clock import Clock
+from .commands import replay
+from .config import StoreConfig
+from .errors import HistoryGapError, LayoutError
+from .fs import FileSystem, join
+from .history import HistoryDecision, LogIdentity, LogKind, LogPosition, ReplayPlan, plan_replay
+from .keyspace import Keyspace
+from .shard import Shard, ShardOpenReport, ShardOptions
+from .transaction_log import TransactionReplayer
+
+
+def _load_snapshot(file_system: FileSystem, path: str) -> Any:
+    if not file_system.exists(path):
+        return None
+    return snapshot.load_snapshot(file_system, path)
+
+
+def _plan(path_for_errors: str, loaded: Any, log_present: bool, identity: LogIdentity | None) -> ReplayPlan:
+    covered = None
+    if loaded is not None and loaded.trailer is not None:
+        covered = LogPosition(loaded.trailer.epoch, loaded.trailer.offset)
+    decision, plan, reason = plan_replay(loaded is not None, covered, log_present, identity)
+    if decision is HistoryDecision.MISSING_HISTORY:
+        raise HistoryGapError(path_for_errors, reason)
+    assert plan is not None
+    return plan
+
+
+def _fill(keyspace: Keyspace, loaded: Any, plan: ReplayPlan) -> int:
+    if not plan.load_snapshot or loaded is None:
+        return 0
+    for key, kind, value, deadline_ms in loaded.records:
+        keyspace.load_entry(key, kind, value, deadline_ms)
+    return len(loaded.records)
+
+
+def _replay_log(
+    file_system: FileSystem, path: str, keyspace: Keyspace, plan: ReplayPlan, now_ms: int
+) -> tuple[TransactionReplayer, int]:
+    """Replay the plan's part of the log; (the replayer, bytes replayed)."""
+    replayer = TransactionReplayer(lambda argv: replay(keyspace, argv, now_ms))
+    replayed_bytes = 0
+    for entry in aof.iter_log(file_system, path, start_offset=plan.log_start_offset):
+        if aof.is_epoch_marker(entry.argv):
+            continue
+        replayer.feed(entry.offset, entry.argv)
+        replayed_bytes += entry.end_offset - entry.offset
+    return replayer, replayed_bytes
+
+
+def open_shard(file_system: FileSystem, clock: Clock, options: ShardOptions) -> Shard:
+    """Recover shard `options.index` of `options.directory` and open it for appends."""
+    snapshot_path = join(options.directory, layout.snapshot_name(options.index))
+    log_path = join(options.directory, layout.log_name(options.index))
+    loaded = _load_snapshot(file_system, snapshot_path)
+    log_present = options.log_enabled and file_system.exists(log_path)
+    writer = None
+    log_report = None
+    identity = None
+    if log_present:
+        writer, log_report = aof.open_log(
+            file_system, log_path, clock,
+            format_version=options.log_format,
+            truncate_corruption=options.truncate_corruption,
+        )
+        identity = _identity(log_report.epoch_marker)
+    plan = _plan(log_path, loaded, log_present, identity)
+    keyspace = Keyspace()
+    snapshot_keys = _fill(keyspace, loaded, plan)
+    replayer, replayed_bytes = (None, 0)
+    discarded_bytes = 0
+    if plan.replay_log:
+        replayer, replayed_bytes = _replay_log(file_system, log_path, keyspace, plan, clock.now_ms())
+        if replayer.open_block_offset is not None:
+            discarded_bytes = writer.end_offset - replayer.open_block_offset
+            writer.truncate(replayer.open_block_offset)
+    epoch = identity.epoch if identity is not None else (loaded.trailer.epoch if loaded is not None and loaded.trailer else 0)
+    shard = Shard(file_system, clock, options, keyspace, writer, epoch)
+    finished_save = False
+    if options.log_enabled:
+        if writer is None:
+            shard.start_log(_first_log_identity(loaded))
+        elif plan.log_start_offset is not None:
+            shard.start_log(LogIdentity(epoch + 1, LogKind.INCREMENTAL))
+            finished_save = True
+    shard.open_report = ShardOpenReport(
+        index=options.index,
+        snapshot_keys=snapshot_keys,
+        snapshot_bytes=loaded.size_bytes if loaded is not None else 0,
+        replayed_commands=replayer.applied_count if replayer is not None else 0,
+        replayed_bytes=replayed_bytes,
+        dropped_bytes=log_report.dropped_bytes if log_report is not None else 0,
+        quarantine_path=log_report.quarantine_path if log_report is not None else None,
+        corruption_offset=log_report.corruption_offset if log_report is not None else None,
+        discarded_transaction_bytes=discarded_bytes,
+        finished_interrupted_save=finished_save,
+        log_epoch=shard.epoch,
+    )
+    return shard
+
+
+def _identity(marker: Any) -> LogIdentity | None:
+    if marker is None:
+        return None
+    return LogIdentity(marker.epoch, LogKind(marker.kind))
+
+
+def _first_log_identity(loaded: Any) -> LogIdentity:
+    if loaded is None:
+        return LogIdentity(1, LogKind.BASE)
+    covered_epoch = loaded.trailer.epoch if loaded.trailer is not None else 0
+    return LogIdentity(covered_epoch + 1, LogKind.INCREMENTAL)
+
+
+def open_store_shards(config: StoreConfig, file_system: FileSystem | None, clock: Clock) -> list[Shard]:
+    """Check the data dir's layout against the config and open every shard."""
+    if config.data_dir is None:
+        return [Shard.in_memory(clock, index) for index in range(config.shard_count)]
+    if file_system is None:
+        from .fs_os import OsFileSystem
+
+        file_system = OsFileSystem()
+    directory = config.data_dir
+    file_system.make_dirs(directory)
+    requested = layout.ShardLayout(config.shard_count, config.routing)
+    reading = layout.read_layout(file_system, directory)
+    if reading.journal_present:
+        raise LayoutError(directory, "a re-shard journal is present; re-shard recovery is not available yet")
+    if reading.layout is not None and reading.layout != requested:
+        raise LayoutError(
+            directory,
+            f"data dir holds {reading.layout.shard_count} shards routed by "
+            f"{reading.layout.routing.value}, asked for {requested.shard_count} by "
+            f"{requested.routing.value}; re-sharding is not available yet",
+        )
+    shards = [
+        open_shard(
+            file_system,
+            clock,
+            ShardOptions(
+                directory=directory,
+                index=index,
+                fsync_policy=config.appendfsync,
+                log_format=config.log_format,
+                log_enabled=config.log_enabled,
+                truncate_corruption=config.truncate_corruption,
+            ),
+        )
+        for index in range(config.shard_count)
+    ]
+    if reading.is_fresh or reading.source is layout.LayoutSource.LEGACY:
+        layout.write_layout(file_system, directory, requested)
+    return shards
