@@ -144,11 +144,12 @@ class Shard:
             return replies, None
         return replies, self.append(bracket(records))
 
-    def _backup(self, argvs: list[list[bytes]]) -> dict[bytes, Any] | None:
-        """Copies of every key the block names (None: the block flushes, copy everything)."""
+    def _backup(self, argvs: list[list[bytes]]) -> dict[bytes, Any]:
+        """Copies of every key the block names (every key, when the block flushes)."""
         if any(argv and argv[0].upper() in (b"FLUSHALL", b"FLUSHDB") for argv in argvs):
-            return None
-        keys = {key for argv in argvs for key in command_keys(argv)}
+            keys = set(self.keyspace.keys())
+        else:
+            keys = {key for argv in argvs for key in command_keys(argv)}
         return {
             key: (copy_value(value), self.keyspace.deadline_of(key)) if value is not None else None
             for key in keys
