@@ -1,0 +1,161 @@
+"""Each crash profile and each fault on a three-call example.
+
+Method: the same three calls -- create `/d/f`, write `hello`, fsync_dir(`/d`) or fsync -- are
+made on a `SimFileSystem`; the test lists every crash image the profile allows (or what the
+fault does) and states it. These are the profiles' and faults' specifications in miniature.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from kevy_persist.errors import StorageIOError
+from sim.disk import Image
+from sim.faults import FaultPlan, bit_flipped_images
+from sim.profiles import Limits, profile_named
+from sim.simfs import SimFileSystem
+
+
+def _contents(images: list[Image]) -> set[tuple]:
+    return {image.files for image in images}
+
+
+def _three_calls_create_write_fsync_dir() -> SimFileSystem:
+    fs = SimFileSystem()
+    fs.make_dirs("/d")
+    handle = fs.open_write("/d/f")  # 1: create (pending name)
+    handle.write(b"hello")  # 2: write (pending data)
+    fs.fsync_dir("/d")  # 3: the name is durable, the data is not
+    return fs
+
+
+def _images(profile: str, fs: SimFileSystem, cap: int = 10_000) -> set[tuple]:
+    return _contents(profile_named(profile).images(fs.snapshot(), random.Random(0), Limits(cap, 10)))
+
+
+def test_strict_keeps_the_synced_name_and_only_synced_data():
+    """create + write + fsync_dir: the name survives, empty."""
+    assert _images("strict", _three_calls_create_write_fsync_dir()) == {(("/d/f", b""),)}
+
+
+def test_strict_loses_an_unsynced_name_even_with_synced_data():
+    """create + write + fsync (no fsync_dir): nothing survives."""
+    fs = SimFileSystem()
+    fs.make_dirs("/d")
+    handle = fs.open_write("/d/f")
+    handle.write(b"hello")
+    handle.fsync()
+    assert _images("strict", fs) == {()}
+
+
+def test_ext4_ordered_keeps_data_as_a_prefix_of_writes_never_garbage():
+    """create + write + fsync_dir: the file is empty or holds the whole small write."""
+    assert _images("ext4-ordered", _three_calls_create_write_fsync_dir()) == {
+        (("/d/f", b""),), (("/d/f", b"hello"),)}
+
+
+def test_ext4_ordered_splits_large_appends_at_4_kib_blocks():
+    """write 10000 bytes: kept sizes are 0, 4096, 8192 or 10000."""
+    fs = _three_calls_create_write_fsync_dir()
+    handle = fs.open_append("/d/f")
+    handle.write(b"x" * 9995)
+    sizes = {len(files[0][1]) for files in _images("ext4-ordered", fs)}
+    assert sizes == {0, 5, 4096, 8192, 10000}
+
+
+def test_ext4_ordered_names_persist_as_a_prefix_and_renames_are_atomic():
+    """create a, create b, rename a->c: name sets are a prefix of that order; never a and c."""
+    fs = SimFileSystem()
+    fs.make_dirs("/d")
+    fs.open_write("/d/a").fsync()
+    fs.open_write("/d/b").fsync()
+    fs.rename("/d/a", "/d/c")
+    names = {tuple(path for path, _ in files) for files in _images("ext4-ordered", fs)}
+    assert names == {(), ("/d/a",), ("/d/a", "/d/b"), ("/d/b", "/d/c")}
+
+
+def test_ext4_ordered_replace_by_rename_carries_the_data():
+    """durable old X; write X.tmp (no fsync); rename over X: X is old or the full new data."""
+    fs = SimFileSystem()
+    fs.make_dirs("/d")
+    old = fs.open_write("/d/X")
+    old.write(b"old")
+    old.fsync()
+    fs.fsync_dir("/d")
+    new = fs.open_write("/d/X.tmp")
+    new.write(b"new data")
+    fs.rename("/d/X.tmp", "/d/X")
+    outcomes = {dict(files).get("/d/X") for files in _images("ext4-ordered", fs)}
+    assert outcomes == {b"old", b"new data"}
+
+
+def test_weakest_tears_writes_at_any_byte_with_data_zero_or_garbage_tails():
+    """create + write + fsync_dir: every length 0..5, tails of data, zeros or garbage."""
+    images = _images("weakest", _three_calls_create_write_fsync_dir())
+    contents = {files[0][1] for files in images}
+    assert {b"", b"h", b"he", b"hel", b"hell", b"hello"} <= contents
+    assert b"\0\0\0\0\0" in contents and b"\0\0\0" in contents
+    assert len(contents) == 1 + 3 * 5  # empty, then 5 lengths x 3 fills (all distinct here)
+
+
+def test_weakest_rename_is_not_atomic_neither_old_new_or_both():
+    """durable a; rename a->b without fsync_dir: images hold {a}, {b}, {}, {a, b}."""
+    fs = SimFileSystem()
+    fs.make_dirs("/d")
+    fs.open_write("/d/a").fsync()
+    fs.fsync_dir("/d")
+    fs.rename("/d/a", "/d/b")
+    names = {tuple(path for path, _ in files) for files in _images("weakest", fs)}
+    assert names == {(), ("/d/a",), ("/d/b",), ("/d/a", "/d/b")}
+
+
+def test_profiles_sample_with_the_seed_above_the_cap():
+    """Above the cap the list is a seeded sample: same seed, same images; size = sample count."""
+    fs = _three_calls_create_write_fsync_dir()
+    profile = profile_named("weakest")
+    first = profile.images(fs.snapshot(), random.Random(7), Limits(exhaustive_cap=4, sample_count=9))
+    again = profile.images(fs.snapshot(), random.Random(7), Limits(exhaustive_cap=4, sample_count=9))
+    assert first == again and len(first) == 9
+
+
+def test_fault_eio_drops_the_pages_and_a_retried_fsync_succeeds():
+    """write + fsync (EIO) + fsync: the retry returns, and every profile has lost the data."""
+    fs = SimFileSystem(faults=FaultPlan("eio", step_index=3))
+    fs.make_dirs("/d")  # step 0
+    handle = fs.open_write("/d/f")  # step 1
+    fs.fsync_dir("/d")  # step 2
+    handle.write(b"hello")  # step 3 is the write; the EIO hits step 4
+    fs.faults = FaultPlan("eio", step_index=4)
+    with pytest.raises(StorageIOError) as failure:
+        handle.fsync()
+    assert failure.value.errno == 5 and failure.value.operation == "fsync"
+    handle.fsync()  # the retry "succeeds"
+    assert fs.read_bytes("/d/f") == b"hello"  # still readable from the page cache
+    for profile in ("strict", "ext4-ordered", "weakest"):
+        assert _images(profile, fs) == {(("/d/f", b""),)}, profile
+
+
+def test_fault_enospc_writes_nothing_and_short_write_leaves_half():
+    """write fails with ENOSPC: nothing written; a short write leaves the first half."""
+    for kind, expected in (("enospc", b""), ("short-write", b"hel")):
+        fs = SimFileSystem(faults=FaultPlan(kind, step_index=1))
+        handle = fs.open_write("/f")
+        with pytest.raises(StorageIOError) as failure:
+            handle.write(b"hello!")
+        assert failure.value.errno == 28
+        assert fs.read_bytes("/f") == expected
+        assert handle.tell() == len(expected)
+
+
+def test_fault_bitflip_inverts_one_bit_of_synced_bytes_only():
+    """A synced 'hello' plus pending ' world': the flipped bit lies in the first 5 bytes."""
+    image = Image(("/",), (("/f", b"hello world"),))
+    flipped = bit_flipped_images(image, {"/f": 5}, random.Random(1), 20)
+    assert len(flipped) == 20
+    for candidate in flipped:
+        data = candidate.files[0][1]
+        assert data[5:] == b" world"
+        difference = int.from_bytes(data[:5], "big") ^ int.from_bytes(b"hello", "big")
+        assert bin(difference).count("1") == 1
