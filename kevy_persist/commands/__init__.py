@@ -1,0 +1,83 @@
+"""Command semantics: `execute` runs one command, `replay` applies one logged argv.
+
+`execute(keyspace, argv, context) -> CommandOutcome(reply, log)`: the reply in the model of
+`replies.py` and the argvs to append to the log so that replaying them into the pre-state
+gives exactly the post-state. Besides each command's own log entries, a `DEL key` is logged
+first for every key that expiry reaped since the last command (lazily or by
+`Keyspace.active_expire_step`), the way Redis propagates expiry: replay runs with expiry off,
+so without those DELs a later write could land on a stale value.
+
+`replay(keyspace, argv, now_ms)` runs a logged argv with expiry off and a non-random choice
+source (Redis's loading mode). It accepts every verb in `COMMAND_TABLE`, which covers every
+verb `execute` logs and every verb kevy 1.23 writes to its logs.
+"""
+
+from __future__ import annotations
+
+from kevy_persist.commands import hashes, keys, lists, sets, strings, zset_ranges, zsets
+from kevy_persist.commands.context import (
+    CommandContext,
+    CommandError,
+    CommandOutcome,
+    FirstChoice,
+    RandomSource,
+    wrong_arity,
+)
+from kevy_persist.commands.replies import Double, ErrorReply, SimpleString
+from kevy_persist.commands.table import COMMAND_TABLE, CommandSpec, lookup_spec
+from kevy_persist.keyspace import Keyspace
+
+__all__ = [
+    "COMMAND_TABLE",
+    "CommandContext",
+    "CommandOutcome",
+    "CommandSpec",
+    "Double",
+    "ErrorReply",
+    "RandomSource",
+    "SimpleString",
+    "execute",
+    "replay",
+]
+
+_MODULES = (hashes, keys, lists, sets, strings, zset_ranges, zsets)
+_DEL = b"DEL"
+
+
+def unknown_command_message(argv: list[bytes]) -> str:
+    name = argv[0].decode("utf-8", "replace")
+    arguments = "".join(f"'{argument.decode('utf-8', 'replace')[:128]}' " for argument in argv[1:])
+    return f"ERR unknown command '{name[:128]}', with args beginning with: {arguments}"
+
+
+def execute(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
+    """Run one command; never raises for bad input (errors are replies)."""
+    if not argv:
+        return CommandOutcome(ErrorReply("ERR unknown command ''"))
+    spec = COMMAND_TABLE.get(argv[0]) or lookup_spec(argv[0])
+    if spec is None:
+        outcome = CommandOutcome(ErrorReply(unknown_command_message(argv)))
+    else:
+        arity = spec.arity
+        argc = len(argv)
+        if (arity > 0 and argc != arity) or argc < -arity:
+            outcome = CommandOutcome(ErrorReply(wrong_arity(argv[0])))
+        else:
+            try:
+                outcome = spec.handler(keyspace, argv, context)
+            except CommandError as error:
+                outcome = CommandOutcome(ErrorReply(error.message))
+    if keyspace._expired_keys:
+        expired = keyspace.take_expired_keys()
+        outcome.log = tuple([_DEL, key] for key in expired) + outcome.log
+    return outcome
+
+
+_REPLAY_RANDOM = FirstChoice()
+
+
+def replay(keyspace: Keyspace, argv: list[bytes], now_ms: int) -> object:
+    """Apply one logged argv with expiry off; returns the reply (an ErrorReply if refused)."""
+    context = CommandContext(now_ms, _REPLAY_RANDOM, loading=True)
+    outcome = execute(keyspace, argv, context)
+    return outcome.reply

@@ -1,0 +1,93 @@
+"""What a command runs with (time, randomness) and what it produces (reply, log argvs).
+
+Commands are pure functions of (keyspace, argv, context): the current time and a random
+source come in through `CommandContext`, so the store, the simulator and the tests drive them
+deterministically. A command raises `CommandError` for a Redis error reply; `execute` turns it
+into an `ErrorReply` with nothing logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import attrs
+
+from kevy_persist.commands.replies import ErrorReply
+from kevy_persist.keyspace import NEVER_EXPIRES_MS
+
+
+class RandomSource(Protocol):
+    """The randomness commands need (SPOP, SRANDMEMBER...); `random.Random` fits."""
+
+    def randrange(self, n: int, /) -> int: ...
+
+
+class FirstChoice:
+    """A RandomSource that always picks 0: used by replay, where no choice is random."""
+
+    def randrange(self, n: int, /) -> int:
+        assert n > 0
+        return 0
+
+
+@attrs.frozen
+class CommandContext:
+    """The current unix time in ms and the random source; `loading` marks log replay.
+
+    While loading, nothing expires (like Redis loading its AOF): `lookup_now_ms` is then
+    far in the past, while `now_ms` still turns relative TTLs into deadlines.
+    """
+
+    now_ms: int
+    random: RandomSource
+    loading: bool = False
+    lookup_now_ms: int = attrs.field(init=False)
+
+    @lookup_now_ms.default
+    def _lookup_now(self) -> int:
+        return NEVER_EXPIRES_MS if self.loading else self.now_ms
+
+
+class CommandOutcome:
+    """A reply plus the argvs to append to the log (empty when nothing must be logged).
+
+    A plain slotted class rather than attrs: one is built per command on the hot path.
+    """
+
+    __slots__ = ("reply", "log")
+
+    def __init__(self, reply: Any, log: tuple[list[bytes], ...] = ()) -> None:
+        self.reply = reply
+        self.log = log
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CommandOutcome):
+            return NotImplemented
+        return self.reply == other.reply and self.log == other.log
+
+    def __repr__(self) -> str:
+        return f"CommandOutcome(reply={self.reply!r}, log={self.log!r})"
+
+
+class CommandError(Exception):
+    """Raised by a command for an error reply; `message` is the full Redis text."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def reply(self) -> ErrorReply:
+        return ErrorReply(self.message)
+
+
+WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+NOT_INTEGER = "ERR value is not an integer or out of range"
+NOT_FLOAT = "ERR value is not a valid float"
+SYNTAX = "ERR syntax error"
+NO_SUCH_KEY = "ERR no such key"
+INDEX_OUT_OF_RANGE = "ERR index out of range"
+OVERFLOW = "ERR increment or decrement would overflow"
+
+
+def wrong_arity(name: bytes) -> str:
+    return f"ERR wrong number of arguments for '{name.decode('utf-8', 'replace').lower()}' command"

@@ -1,0 +1,97 @@
+"""The reply model of command semantics, independent of any wire protocol.
+
+bulk string = `bytes`, integer = `int`, nil = `None`, array = `list`, status = `SimpleString`,
+error = `ErrorReply` (the full Redis message, prefix included), double = `Double`. RESP2 sends a
+double as a bulk string formatted like Redis 7.0 (`%.17g`, `inf`, `-inf`); `format_double`
+gives exactly those bytes, and `encode_resp2` renders any reply for tests and simple servers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+class SimpleString(str):
+    """A status reply such as OK or PONG."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"SimpleString({str(self)!r})"
+
+
+class ErrorReply(str):
+    """An error reply: the whole message, e.g. 'ERR syntax error'."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"ErrorReply({str(self)!r})"
+
+
+class Double(float):
+    """A double reply (ZSCORE, ZINCRBY...); RESP2 renders it as a bulk string."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Double({float(self)!r})"
+
+
+OK = SimpleString("OK")
+PONG = SimpleString("PONG")
+QUEUED = SimpleString("QUEUED")
+
+Reply = Any  # bytes | int | None | list | SimpleString | ErrorReply | Double
+
+
+def format_double(value: float) -> bytes:
+    """Redis 7.0's addReplyDouble text: inf / -inf, else printf('%.17g')."""
+    if math.isinf(value):
+        return b"inf" if value > 0 else b"-inf"
+    return (b"%.17g" % value)
+
+
+def encode_resp2(reply: Reply) -> bytes:
+    """RESP2 bytes of a reply (doubles become bulk strings, as Redis 7.0 sends them)."""
+    parts: list[bytes] = []
+    _encode_into(reply, parts)
+    return b"".join(parts)
+
+
+def _encode_into(reply: Reply, parts: list[bytes]) -> None:
+    if reply is None:
+        parts.append(b"$-1\r\n")
+    elif type(reply) is bytes:
+        parts.append(b"$%d\r\n%b\r\n" % (len(reply), reply))
+    elif type(reply) is int:
+        parts.append(b":%d\r\n" % reply)
+    elif type(reply) is list:
+        parts.append(b"*%d\r\n" % len(reply))
+        for item in reply:
+            _encode_into(item, parts)
+    elif type(reply) is SimpleString:
+        parts.append(b"+%b\r\n" % reply.encode())
+    elif type(reply) is ErrorReply:
+        parts.append(b"-%b\r\n" % reply.encode())
+    elif type(reply) is Double:
+        text = format_double(reply)
+        parts.append(b"$%d\r\n%b\r\n" % (len(text), text))
+    else:
+        raise AssertionError(f"not a reply: {reply!r}")
+
+
+def to_resp2_value(reply: Reply) -> Any:
+    """The value a RESP2 client (redis-py, decode_responses=False) would see for `reply`.
+
+    Status replies arrive as bytes-free strings in redis-py; here they are normalized to
+    bytes, errors to ErrorReply, doubles to their bulk text.
+    """
+    if type(reply) is list:
+        return [to_resp2_value(item) for item in reply]
+    if type(reply) is Double:
+        return format_double(reply)
+    if type(reply) is SimpleString:
+        return reply.encode()
+    return reply
