@@ -30,6 +30,7 @@ import attrs
 
 from .crc import crc32c
 from .errors import CorruptionError, UnsupportedRecordError
+from .history import LogPosition
 from .records import ValueKind
 
 MAGIC = b"KEVYSNAP"
@@ -64,24 +65,22 @@ _ZSET = ValueKind.ZSET
 Record = tuple[bytes, ValueKind, Any, "int | None"]
 
 
-@attrs.frozen(order=True)
-class LogPosition:
-    """A point in a shard's log history: the log's epoch and a byte offset in that log."""
-
-    epoch: int
-    offset: int
-
-    def __attrs_post_init__(self) -> None:
-        assert 0 <= self.epoch < _U64_LIMIT, self.epoch
-        assert 0 <= self.offset < _U64_LIMIT, self.offset
-
-
 @attrs.frozen
 class SnapshotTrailer:
     """Our addition after the end byte: the covered log position and the file checksum."""
 
     covered: LogPosition | None
     checksum: int
+
+    @property
+    def epoch(self) -> int | None:
+        """The covered log's epoch (None when the snapshot covers no log position)."""
+        return None if self.covered is None else self.covered.epoch
+
+    @property
+    def offset(self) -> int | None:
+        """The covered byte offset in that log (None when no position is recorded)."""
+        return None if self.covered is None else self.covered.offset
 
 
 @attrs.frozen
@@ -96,6 +95,9 @@ class DecodedSnapshot:
 
 def encode_trailer(covered: LogPosition | None, checksum_so_far: int) -> bytes:
     """The trailer for a file whose bytes so far (through the end byte) have `checksum_so_far`."""
+    if covered is not None:
+        assert 0 <= covered.epoch < _U64_LIMIT, covered
+        assert 0 <= covered.offset < _U64_LIMIT, covered
     if covered is None:
         fields = _TRAILER_FIELDS.pack(TRAILER_MAGIC, TRAILER_VERSION, 0, 0, 0)
     else:
