@@ -87,7 +87,8 @@ class SimFileSystem:
     """The in-memory file system; see the module docstring for the model."""
 
     def __init__(self, *, observer: Observer | None = None, faults=None,
-                 record_sites: bool = False, disabled_sync_sites: frozenset[str] = frozenset()) -> None:
+                 record_sites: bool = False, track_sync_sites: bool = False,
+                 disabled_sync_sites: frozenset[str] = frozenset()) -> None:
         self.directories: set[str] = {"/"}
         self._inodes: dict[int, _Inode] = {}
         self._next_inode = 1
@@ -99,6 +100,7 @@ class SimFileSystem:
         self.observer = observer
         self.faults = faults
         self.record_sites = record_sites
+        self.track_sync_sites = track_sync_sites or bool(disabled_sync_sites)
         self.disabled_sync_sites = disabled_sync_sites
         self.steps: list[tuple[int, str, str, str]] = []  # (index, operation, path, site)
         self.sync_sites_seen: dict[str, int] = {}  # site -> calls
@@ -134,7 +136,7 @@ class SimFileSystem:
         index = self.step_count
         self.step_count = index + 1
         site = ""
-        if self.record_sites or (self.disabled_sync_sites and operation in SYNC_OPERATIONS):
+        if self.record_sites or (self.track_sync_sites and operation in SYNC_OPERATIONS):
             site = call_site(3)
             if self.record_sites:
                 self.steps.append((index, operation, path, site))

@@ -1,0 +1,99 @@
+"""Checkers: oracles that judge a recovered state, independent of the code under test.
+
+`PrefixChecker` (log and save workloads). After recovery the state must equal the plain-dict
+model (`sim.model`) at one prefix p of the operation history -- no holes, nothing applied
+twice -- with `required <= p <= issued` at the cut: every operation whose acknowledgement
+depended on a completed fsync survives, and nothing not yet issued appears. Outcome kinds:
+`complete` (p = issued), `prefix` (required <= p < issued); violations: `lost-acknowledged`
+(a prefix shorter than required), `not-a-prefix` (no prefix matches: a hole, a double
+application, a wrong value), `refused:<Error>` (recovery raised a kevy error) and
+`recovery-crashed:<Exception>` (recovery raised anything else).
+
+Under the `bitflip` fault synced bytes were damaged at rest, so recovery may also refuse with
+a `CorruptionError` (`refused-corruption`, accepted) or keep any prefix (`degraded-prefix`,
+accepted); a state that is no prefix at all is still a violation.
+
+`LayoutChecker` (shards.meta workloads): the recovered layout must be one of the layouts
+written so far, no older than the last one whose write completed, and every file it names
+must be present and readable (the workload's recovery reports that as part of its state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from .model import CanonicalState
+
+
+@attrs.frozen
+class Outcome:
+    """What recovery of one image produced: a canonical state, or a failure kind + detail."""
+
+    state: object = None
+    failure: str = ""  # "" | "refused:<Class>" | "recovery-crashed:<Class>"
+    detail: str = ""
+
+
+@attrs.frozen
+class Verdict:
+    kind: str
+    ok: bool
+    detail: str = ""
+
+
+class PrefixChecker:
+    def __init__(self, states: Sequence[CanonicalState], *, bitflip: bool = False) -> None:
+        self.states = list(states)
+        self.bitflip = bitflip
+        self._prefixes: dict[CanonicalState, list[int]] = {}
+        for prefix, state in enumerate(self.states):
+            self._prefixes.setdefault(state, []).append(prefix)
+
+    def check(self, outcome: Outcome, freeze: tuple[int, int]) -> Verdict:
+        required, issued = freeze
+        if outcome.failure:
+            if self.bitflip and outcome.failure in ("refused:CorruptionError", "refused:UnsupportedRecordError"):
+                return Verdict("refused-corruption", True, outcome.detail)
+            return Verdict(outcome.failure, False, outcome.detail)
+        prefixes = self._prefixes.get(outcome.state)
+        if not prefixes:
+            return Verdict("not-a-prefix", False, f"state {outcome.state!r} is no prefix of the history")
+        if any(required <= prefix <= issued for prefix in prefixes):
+            return Verdict("complete" if issued in prefixes else "prefix", True)
+        if self.bitflip and any(prefix <= issued for prefix in prefixes):
+            return Verdict("degraded-prefix", True)
+        best = max((prefix for prefix in prefixes if prefix <= issued), default=None)
+        if best is None:
+            return Verdict("not-a-prefix", False, f"state matches prefix {prefixes} beyond issued {issued}")
+        return Verdict("lost-acknowledged", False,
+                       f"state is prefix {best} but {required} operations were acknowledged durable")
+
+
+class LayoutChecker:
+    """States are `(layout, problems)`: the layout read back and the files it names that
+    are missing or unreadable. Freeze = (required, issued) over the list of layouts written."""
+
+    def __init__(self, layouts: Sequence[object], *, bitflip: bool = False) -> None:
+        self.layouts = list(layouts)  # index p = the layout after p writes (index 0: initial)
+        self.bitflip = bitflip
+
+    def check(self, outcome: Outcome, freeze: tuple[int, int]) -> Verdict:
+        required, issued = freeze
+        if outcome.failure:
+            if self.bitflip and outcome.failure.startswith("refused:"):
+                return Verdict("refused-corruption", True, outcome.detail)
+            return Verdict(outcome.failure, False, outcome.detail)
+        layout, problems = outcome.state
+        if problems:
+            return Verdict("layout-incomplete", False, f"layout {layout!r}: {problems}")
+        matches = [index for index, candidate in enumerate(self.layouts) if candidate == layout]
+        if not matches:
+            return Verdict("unknown-layout", False, f"layout {layout!r} was never written")
+        if any(required <= index <= issued for index in matches):
+            return Verdict("complete" if issued in matches else "prefix", True)
+        if self.bitflip:
+            return Verdict("degraded-prefix", True)
+        return Verdict("lost-acknowledged", False,
+                       f"layout {layout!r} is older than the last completed write ({required})")

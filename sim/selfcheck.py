@@ -1,0 +1,74 @@
+"""Self-check of the syncs: is every fsync and fsync_dir call site needed, and is it checked?
+
+Method. Sweep each workload under each profile once with nothing disabled (the baseline,
+which must be clean) and collect every fsync / fsync_dir call site it reached -- in the
+workload's run and in recovery. Then, one site at a time, turn that site into a no-op (the
+call returns without making anything durable) and sweep again, stopping at the first
+violation. A site whose removal no sweep detects is reported: either the sync is not needed,
+or a checker or workload is too weak to notice its absence. Such a site must be justified in
+`JUSTIFIED` (keyed by `path in function`, line numbers left out so edits do not stale it),
+or removed from the core, or covered by a stronger workload.
+"""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+
+from .explorer import SweepConfig, sweep
+from .report import replay_line
+
+# Sites whose removal no sweep can detect, with the reason they stay.
+JUSTIFIED: dict[str, str] = {}
+
+
+@attrs.frozen
+class SiteReport:
+    site: str
+    calls: int
+    detected_by: str  # "workload/profile: kind" or "" when nothing detected the removal
+    replay: str
+    justification: str
+
+
+def site_key(site: str) -> str:
+    """`kevy_persist/aof.py:123 in fsync` -> `kevy_persist/aof.py in fsync`."""
+    return re.sub(r":\d+ in ", " in ", site)
+
+
+def self_check(configs: list[SweepConfig], *, include_sim_sites: bool = False) -> tuple[list[SiteReport], list[str]]:
+    """Rows of the self-check table, and the baselines that were not clean (should be none)."""
+    sites: dict[str, int] = {}
+    reached_by: dict[str, list[SweepConfig]] = {}
+    unclean = []
+    for config in configs:
+        baseline = sweep(config)
+        if baseline.violation_count:
+            unclean.append(f"{config.workload}/{config.profile}: {baseline.violation_count} violations")
+        for site, calls in baseline.sync_sites.items():
+            if not include_sim_sites and site.startswith("sim/"):
+                continue
+            sites[site] = sites.get(site, 0) + calls
+            reached_by.setdefault(site, []).append(config)
+    rows = []
+    for site in sorted(sites):
+        detected_by, replay = "", ""
+        for config in reached_by[site]:
+            result = sweep(attrs.evolve(config, disabled_sync_sites=frozenset({site}), stop_at_first=True))
+            if result.violation_count:
+                violation = result.violations[0]
+                detected_by = f"{config.workload}/{config.profile}: {violation.kind}"
+                replay = replay_line(config, violation) + f" --disable-sync '{site}'"
+                break
+        rows.append(SiteReport(site, sites[site], detected_by, replay, JUSTIFIED.get(site_key(site), "")))
+    return rows, unclean
+
+
+def format_table(rows: list[SiteReport]) -> str:
+    lines = ["| sync call site | calls | removal detected by | justification if undetected |",
+             "|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| `{row.site}` | {row.calls} | {row.detected_by or '**NOT DETECTED**'} | "
+                     f"{row.justification if not row.detected_by else ''} |")
+    return "\n".join(lines)
