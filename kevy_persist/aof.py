@@ -173,16 +173,19 @@ class _Window:
 
 
 def _records(
-    window: _Window, format_version: int, position: int
+    window: _Window, format_version: int, position: int, parse_after_first: bool = True
 ) -> Iterator[tuple[int, int, list[bytes]] | tuple[int, str]]:
     """Yield `(start, end, argv)` per valid record, then one `(stop_offset, reason)` if the
-    records stop before the end of the file (incomplete or unparseable bytes)."""
+    records stop before the end of the file (incomplete or unparseable bytes).
+    With `parse_after_first=False`, v2 records after the first are checked by length and
+    checksum only (argv None): the open scan needs boundaries, not commands."""
+    parse = True
     while True:
         if position >= window.file_size:
             return
         window.drop_before(position)
         try:
-            result = read_record(format_version, window.data, position - window.start)
+            result = read_record(format_version, window.data, position - window.start, parse)
         except RecordError as error:
             yield position, error.reason
             return
@@ -197,6 +200,7 @@ def _records(
         end = window.start + relative_end
         yield position, end, argv
         position = end
+        parse = parse_after_first
 
 
 def _find_valid_record_after(
@@ -246,12 +250,12 @@ def scan_log(fs: FileSystem, path: str) -> LogScan:
         marker = None
         stop_offset = None
         reason = ""
-        for item in _records(window, format_version, header_size):
+        for item in _records(window, format_version, header_size, parse_after_first=False):
             if len(item) == 2:
                 stop_offset, reason = item  # type: ignore[misc]
                 break
             start, end, argv = item  # type: ignore[misc]
-            if count == 0 and is_epoch_marker(argv):
+            if count == 0 and argv is not None and is_epoch_marker(argv):
                 try:
                     marker = parse_epoch_marker(argv)
                 except ValueError as error:

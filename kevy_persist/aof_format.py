@@ -117,9 +117,13 @@ def encode_records(format_version: int, argvs: Iterable[Sequence[bytes]]) -> byt
 
 
 def read_record(
-    format_version: int, buffer: bytes, position: int
-) -> tuple[list[bytes], int] | NeedMore:
-    """The record starting at `position` of `buffer` (offsets are relative to `buffer`)."""
+    format_version: int, buffer: bytes, position: int, parse: bool = True
+) -> tuple[list[bytes] | None, int] | NeedMore:
+    """The record starting at `position` of `buffer` (offsets are relative to `buffer`).
+
+    With `parse=False` a v2 record is checked by length and checksum only and its argv is
+    None (a fast scan; replay parses and reports a checksummed non-command as corruption).
+    """
     if format_version == 1:
         try:
             return decode_command(buffer, position)
@@ -137,6 +141,8 @@ def read_record(
     payload = buffer[header_end:end]
     if crc32c(payload) != checksum:
         raise RecordError(position, "record checksum mismatch")
+    if not parse:
+        return None, end
     try:
         return decode_exactly_one(payload), end
     except MalformedFrameError as error:
