@@ -4,13 +4,15 @@ Pure decision logic, no I/O: given what the snapshot's trailer says it covers an
 log's epoch marker says the log is, decide where replay starts -- or refuse, because history is
 missing and guessing would silently lose or duplicate writes.
 
-The table (snapshot epoch = the trailer's epoch; a kevy-written snapshot without trailer counts
-as epoch 0, covering nothing of any log we wrote):
+The table (snapshot epoch = the trailer's epoch; a kevy-written snapshot without trailer, or
+ours written for a format-1 log, names no position and counts as epoch 0; a legacy log is one
+without an epoch marker -- kevy's, or ours in format 1):
 
 | log                               | snapshot needed | replay from                      |
 |-----------------------------------|-----------------|----------------------------------|
 | absent                            | if present      | nothing                          |
-| legacy (no marker, kevy-written)  | if present      | the log's first record           |
+| legacy, snapshot without position | if present      | the log's first record           |
+| legacy, snapshot covers a position| yes             | the covered offset               |
 | `base`, any epoch                 | no (ignored)    | the first record after the marker|
 | `incr`, epoch == snapshot epoch   | yes (trailer)   | the trailer's covered offset     |
 | `incr`, epoch == snapshot epoch+1 | yes             | the first record after the marker|
@@ -80,6 +82,10 @@ def plan_replay(
     if not log_present:
         return HistoryDecision.OK, ReplayPlan(snapshot_present, None, False), ""
     if identity is None:
+        if covered is not None:
+            # Our snapshot of a legacy log (a save after opening a kevy dir): the crash window
+            # before the log swap. The reset log would carry a marker, so this is the old log.
+            return HistoryDecision.OK, ReplayPlan(True, covered.offset, True), ""
         return HistoryDecision.OK, ReplayPlan(snapshot_present, None, True), ""
     if identity.kind is LogKind.BASE:
         return HistoryDecision.OK, ReplayPlan(False, None, True), ""

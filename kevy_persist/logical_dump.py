@@ -24,7 +24,8 @@ def render_value(kind: ValueKind, value: Any) -> Any:
     if kind is ValueKind.SET:
         return sorted(member.hex() for member in value)
     assert kind is ValueKind.ZSET, kind
-    return [[member.hex(), repr(float(score))] for member, score in value.items()]
+    # `+ 0.0` folds -0.0 into 0.0: equal scores, and kevy reports both as 0.
+    return [[member.hex(), repr(float(score) + 0.0)] for member, score in value.items()]
 
 
 def render_entries(entries: Iterable[tuple[bytes, ValueKind, Any, int | None]]) -> dict[str, Any]:

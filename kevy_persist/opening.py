@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import aof, layout, snapshot
+from . import aof, layout, layout_names, snapshot
+from .aof_format import is_epoch_marker
 from .clock import Clock
 from .commands import replay
 from .config import StoreConfig
@@ -35,9 +36,7 @@ def _load_snapshot(file_system: FileSystem, path: str) -> Any:
 
 
 def _plan(path_for_errors: str, loaded: Any, log_present: bool, identity: LogIdentity | None) -> ReplayPlan:
-    covered = None
-    if loaded is not None and loaded.trailer is not None:
-        covered = LogPosition(loaded.trailer.epoch, loaded.trailer.offset)
+    covered = loaded.covered if loaded is not None else None
     decision, plan, reason = plan_replay(loaded is not None, covered, log_present, identity)
     if decision is HistoryDecision.MISSING_HISTORY:
         raise HistoryGapError(path_for_errors, reason)
@@ -60,7 +59,7 @@ def _replay_log(
     replayer = TransactionReplayer(lambda argv: replay(keyspace, argv, now_ms))
     replayed_bytes = 0
     for entry in aof.iter_log(file_system, path, start_offset=plan.log_start_offset):
-        if aof.is_epoch_marker(entry.argv):
+        if is_epoch_marker(entry.argv):
             continue
         replayer.feed(entry.offset, entry.argv)
         replayed_bytes += entry.end_offset - entry.offset
@@ -69,8 +68,8 @@ def _replay_log(
 
 def open_shard(file_system: FileSystem, clock: Clock, options: ShardOptions) -> Shard:
     """Recover shard `options.index` of `options.directory` and open it for appends."""
-    snapshot_path = join(options.directory, layout.snapshot_name(options.index))
-    log_path = join(options.directory, layout.log_name(options.index))
+    snapshot_path = join(options.directory, layout_names.snapshot_name(options.index))
+    log_path = join(options.directory, layout_names.log_name(options.index))
     loaded = _load_snapshot(file_system, snapshot_path)
     log_present = options.log_enabled and file_system.exists(log_path)
     writer = None
@@ -81,6 +80,7 @@ def open_shard(file_system: FileSystem, clock: Clock, options: ShardOptions) -> 
             file_system, log_path, clock,
             format_version=options.log_format,
             truncate_corruption=options.truncate_corruption,
+            policy=options.fsync_policy,
         )
         identity = _identity(log_report.epoch_marker)
     plan = _plan(log_path, loaded, log_present, identity)
@@ -93,7 +93,7 @@ def open_shard(file_system: FileSystem, clock: Clock, options: ShardOptions) -> 
         if replayer.open_block_offset is not None:
             discarded_bytes = writer.end_offset - replayer.open_block_offset
             writer.truncate(replayer.open_block_offset)
-    epoch = identity.epoch if identity is not None else (loaded.trailer.epoch if loaded is not None and loaded.trailer else 0)
+    epoch = identity.epoch if identity is not None else 0
     shard = Shard(file_system, clock, options, keyspace, writer, epoch)
     finished_save = False
     if options.log_enabled:
@@ -127,7 +127,7 @@ def _identity(marker: Any) -> LogIdentity | None:
 def _first_log_identity(loaded: Any) -> LogIdentity:
     if loaded is None:
         return LogIdentity(1, LogKind.BASE)
-    covered_epoch = loaded.trailer.epoch if loaded.trailer is not None else 0
+    covered_epoch = loaded.covered.epoch if loaded.covered is not None else 0
     return LogIdentity(covered_epoch + 1, LogKind.INCREMENTAL)
 
 

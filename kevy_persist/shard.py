@@ -21,8 +21,9 @@ from typing import Any
 
 import attrs
 
-from . import aof, layout, snapshot
+from . import aof, layout_names, snapshot
 from .aof import FsyncPolicy
+from .aof_format import EpochMarker
 from .clock import Clock
 from .command_keys import command_keys
 from .commands import CommandContext, ErrorReply, execute
@@ -97,11 +98,11 @@ class Shard:
 
     @property
     def snapshot_path(self) -> str:
-        return join(self.options.directory, layout.snapshot_name(self.index))
+        return join(self.options.directory, layout_names.snapshot_name(self.index))
 
     @property
     def log_path(self) -> str:
-        return join(self.options.directory, layout.log_name(self.index))
+        return join(self.options.directory, layout_names.log_name(self.index))
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -109,15 +110,10 @@ class Shard:
         """Apply `argv`; return its reply and the log end offset to await (None: nothing logged)."""
         if self.failure is not None and _may_write(argv):
             raise WritesRefusedError(self.index, self.failure)
-        outcome = execute(self.keyspace, argv, context)
-        records = list(outcome.log)
-        expired = self.keyspace.take_expired_keys()
-        if expired:
-            # Keys reaped by this command's lookups: logged first, as Redis propagates DEL.
-            records[:0] = [[b"DEL", key] for key in expired]
-        if not records or self.writer is None:
+        outcome = execute(self.keyspace, argv, context)  # its log starts with DELs of reaped keys
+        if not outcome.log or self.writer is None:
             return outcome.reply, None
-        return outcome.reply, self.append(records)
+        return outcome.reply, self.append(outcome.log)
 
     def execute_transaction(
         self, argvs: list[list[bytes]], context: CommandContext, atomic: bool
@@ -135,7 +131,6 @@ class Shard:
         for argv in argvs:
             outcome = execute(self.keyspace, argv, context)
             replies.append(outcome.reply)
-            records += [[b"DEL", key] for key in self.keyspace.take_expired_keys()]
             records += outcome.log
             if backup is not None and isinstance(outcome.reply, ErrorReply):
                 self._restore(backup)
@@ -207,7 +202,9 @@ class Shard:
     def save(self) -> None:
         """Synchronous SAVE: snapshot by durable replace, then a fresh log of the next epoch."""
         end_offset = self.writer.end_offset if self.writer is not None else 0
-        covered = LogPosition(self.epoch, end_offset)
+        # A format-1 log carries no marker, so a position in it could not be told apart from
+        # the same offset in the reset log: such snapshots name no position (kevy's rule).
+        covered = LogPosition(self.epoch, end_offset) if self.options.log_format == 2 and self.writer is not None else None
         snapshot.save_snapshot(self.file_system, self.snapshot_path, self.keyspace.iter_entries(), covered)
         if self.options.log_enabled:
             self.start_log(LogIdentity(self.epoch + 1, LogKind.INCREMENTAL))
@@ -218,9 +215,9 @@ class Shard:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
-        marker = aof.EpochMarker(identity.epoch, identity.kind.value) if self.options.log_format == 2 else None
+        marker = EpochMarker(identity.epoch, identity.kind.value) if self.options.log_format == 2 else None
         self.writer = aof.create_log(
-            self.file_system, self.log_path, self.options.log_format, marker, records
+            self.file_system, self.log_path, self.options.log_format, marker, records, clock=self.clock
         )
         self.epoch = identity.epoch
         self.synced_offset = self.writer.end_offset
