@@ -67,8 +67,13 @@ class ZSet:
         return self._scores.get(member)
 
     def add(self, member: bytes, score: float) -> bool:
-        """Set `member`'s score; True when the member is new."""
+        """Set `member`'s score; True when the member is new.
+
+        A -0.0 is stored as 0.0: Redis keeps small sorted sets as text, where the sign of
+        zero is lost, so ZSCORE answers "0" after ZADD -0.
+        """
         assert not math.isnan(score), "a sorted set never holds NaN"
+        score += 0.0
         previous = self._scores.get(member)
         if previous is not None:
             if previous == score:

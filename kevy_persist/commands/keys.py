@@ -65,8 +65,8 @@ def _expire_generic(
 ) -> CommandOutcome:
     name = argv[0].decode("latin-1").lower()
     key = argv[1]
-    amount = integer_argument(argv[2])
     flags = _parse_expire_flags(argv)
+    amount = integer_argument(argv[2])
     if unit_ms == 1000:
         if amount > INT64_MAX // 1000 or amount < -(-INT64_MIN // 1000):
             raise CommandError(f"ERR invalid expire time in '{name}' command")

@@ -110,9 +110,9 @@ def llen_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext)
 @command("lindex", 3, "readonly")
 def lindex_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
     items = read_typed(keyspace, argv[1], context, deque)
-    index = integer_argument(argv[2])
     if items is None:
         return CommandOutcome(None)
+    index = integer_argument(argv[2])
     if index < 0:
         index += len(items)
     if index < 0 or index >= len(items):
@@ -135,10 +135,10 @@ def lrange_command(keyspace: Keyspace, argv: list[bytes], context: CommandContex
 
 @command("lset", 4, "write")
 def lset_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
-    index = integer_argument(argv[2])
     items = write_typed(keyspace, argv[1], context, deque)
     if items is None:
         raise CommandError(NO_SUCH_KEY)
+    index = integer_argument(argv[2])
     if index < 0:
         index += len(items)
     if index < 0 or index >= len(items):

@@ -69,7 +69,12 @@ def parse_double(text: bytes) -> float | None:
 
 
 def parse_range_double(text: bytes) -> float | None:
-    """A score bound as zslParseRange reads it: strtod, whole text, NaN refused."""
+    """A score bound as zslParseRange reads it: strtod, whole text, NaN refused.
+
+    strtod converts nothing in "" and leaves the end pointer on the NUL, so "" reads as 0.
+    """
+    if not text:
+        return 0.0
     stripped = text.lstrip(_SPACE)
     if not stripped:
         return None
