@@ -16,14 +16,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 from . import aof, layout, layout_names, snapshot
 from .aof_format import is_epoch_marker
 from .clock import Clock
 from .commands import replay
 from .config import StoreConfig
-from .errors import HistoryGapError, LayoutError
+from .errors import CorruptionError, HistoryGapError, LayoutError
 from .fs import FileSystem, join
-from .history import HistoryDecision, LogIdentity, LogKind, LogPosition, ReplayPlan, plan_replay
+from .history import HistoryDecision, LogIdentity, LogKind, ReplayPlan, plan_replay
 from .keyspace import Keyspace
 from .shard import Shard, ShardOpenReport, ShardOptions
 from .transaction_log import TransactionReplayer
@@ -64,6 +66,49 @@ def _replay_log(
         replayer.feed(entry.offset, entry.argv)
         replayed_bytes += entry.end_offset - entry.offset
     return replayer, replayed_bytes
+
+
+@attrs.frozen
+class ShardReading:
+    """A shard's state as its files describe it, read without changing them."""
+
+    keyspace: Keyspace
+    snapshot: Any  # LoadedSnapshot | None
+    log_scan: Any  # aof.LogScan | None
+    snapshot_keys: int
+    replayed_commands: int
+    replayed_bytes: int
+    discarded_transaction_commands: int
+
+
+def load_shard_read_only(file_system: FileSystem, directory: str, index: int, now_ms: int) -> ShardReading:
+    """Rebuild shard `index` of `directory` in memory; the files are never written.
+
+    A torn log tail is left out (and described by `log_scan`), as open would quarantine it;
+    damage followed by valid records raises `CorruptionError`, as open would.
+    """
+    snapshot_path = join(directory, layout_names.snapshot_name(index))
+    log_path = join(directory, layout_names.log_name(index))
+    loaded = _load_snapshot(file_system, snapshot_path)
+    log_scan = aof.scan_log(file_system, log_path) if file_system.exists(log_path) else None
+    if log_scan is not None and log_scan.stop is aof.StopKind.CORRUPTION:
+        raise CorruptionError(log_path, log_scan.damage_offset or 0, log_scan.reason)
+    identity = _identity(log_scan.epoch_marker) if log_scan is not None else None
+    plan = _plan(log_path, loaded, log_scan is not None, identity)
+    keyspace = Keyspace()
+    snapshot_keys = _fill(keyspace, loaded, plan)
+    replayer, replayed_bytes = None, 0
+    if plan.replay_log:
+        replayer, replayed_bytes = _replay_log(file_system, log_path, keyspace, plan, now_ms)
+    return ShardReading(
+        keyspace=keyspace,
+        snapshot=loaded,
+        log_scan=log_scan,
+        snapshot_keys=snapshot_keys,
+        replayed_commands=replayer.applied_count if replayer is not None else 0,
+        replayed_bytes=replayed_bytes,
+        discarded_transaction_commands=replayer.discarded_commands if replayer is not None else 0,
+    )
 
 
 def open_shard(file_system: FileSystem, clock: Clock, options: ShardOptions) -> Shard:
