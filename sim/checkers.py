@@ -9,9 +9,15 @@ depended on a completed fsync survives, and nothing not yet issued appears. Outc
 application, a wrong value), `refused:<Error>` (recovery raised a kevy error) and
 `recovery-crashed:<Exception>` (recovery raised anything else).
 
+An operation that failed (returned an error) may be skipped in the prefix: an error does not
+say whether the write took effect (a write refused after an fsync failure did not; a write
+whose fsync failed did, in memory, and a later SAVE may make it durable).
+
 Under the `bitflip` fault synced bytes were damaged at rest, so recovery may also refuse with
 a `CorruptionError` (`refused-corruption`, accepted) or keep any prefix (`degraded-prefix`,
-accepted); a state that is no prefix at all is still a violation.
+accepted); a state that is no prefix at all is still a violation, and so is a recovery that
+succeeded but left files its next recovery refuses (`recovery-unstable`, judged by the
+explorer on nested crashes).
 
 `LayoutChecker` (shards.meta workloads): the recovered layout must be one of the layouts
 written so far, no older than the last one whose write completed, and every file it names
@@ -24,7 +30,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from .model import CanonicalState
+from .model import CanonicalState, states_with_omissions
 
 
 @attrs.frozen
@@ -44,12 +50,23 @@ class Verdict:
 
 
 class PrefixChecker:
-    def __init__(self, states: Sequence[CanonicalState], *, bitflip: bool = False) -> None:
-        self.states = list(states)
+    """Judges against the model's states per prefix; operations that failed (returned an
+    error) may be skipped, since an error does not say whether the write took effect."""
+
+    def __init__(self, operations: Sequence, *, bitflip: bool = False,
+                 failed: frozenset[int] = frozenset()) -> None:
+        self.operations = list(operations)
         self.bitflip = bitflip
+        self.failed = failed
         self._prefixes: dict[CanonicalState, list[int]] = {}
-        for prefix, state in enumerate(self.states):
-            self._prefixes.setdefault(state, []).append(prefix)
+        for prefix, states in enumerate(states_with_omissions(self.operations, failed)):
+            for state in states:
+                self._prefixes.setdefault(state, []).append(prefix)
+
+    def with_failures(self, failed: frozenset[int]) -> PrefixChecker:
+        if failed == self.failed:
+            return self
+        return PrefixChecker(self.operations, bitflip=self.bitflip, failed=failed)
 
     def check(self, outcome: Outcome, freeze: tuple[int, int]) -> Verdict:
         required, issued = freeze
@@ -78,6 +95,9 @@ class LayoutChecker:
     def __init__(self, layouts: Sequence[object], *, bitflip: bool = False) -> None:
         self.layouts = list(layouts)  # index p = the layout after p writes (index 0: initial)
         self.bitflip = bitflip
+
+    def with_failures(self, failed: frozenset[int]) -> LayoutChecker:
+        return self  # the layout is "the latest write": a failed one is simply in [required, issued]
 
     def check(self, outcome: Outcome, freeze: tuple[int, int]) -> Verdict:
         required, issued = freeze

@@ -94,6 +94,7 @@ class Recording:
     steps: list
     sync_sites: dict
     run_failure: str
+    failed: frozenset[int]
 
 
 class _Stop(Exception):
@@ -126,7 +127,7 @@ def record(workload: Workload, operations: list, config: SweepConfig, fault: Fau
     except Exception as error:  # noqa: BLE001 -- a crash of the run is itself a finding
         run_failure = f"{type(error).__name__}: {error}"
     cuts.append((fs.step_count, fs.snapshot(), history.freeze()))
-    return Recording(cuts, fs.steps, dict(fs.sync_sites_seen), run_failure)
+    return Recording(cuts, fs.steps, dict(fs.sync_sites_seen), run_failure, frozenset(history.failed))
 
 
 def image_digest(image: Image) -> str:
@@ -247,6 +248,7 @@ class Explorer:
     def explore(self, recording: Recording, checker, fault: FaultPlan | None, first_cut: int,
                 result: SweepResult) -> None:
         images_by_state = self.images_for_cuts(recording.cuts, fault)
+        checker = checker.with_failures(recording.failed)
         fault_label = fault.label() if fault is not None else None
         if recording.run_failure:
             self._violation(result, Violation(recording.cuts[-1][0], "-", "run-crashed",
@@ -262,7 +264,7 @@ class Explorer:
                     outcome, nested = self.recover_plain(image), []
                 self._judge(result, checker.check(outcome, freeze), cut_index, image_id, fault_label, "")
                 for nested_id, nested_outcome in nested:
-                    self._judge(result, checker.check(nested_outcome, freeze), cut_index,
+                    self._judge(result, judge_nested(checker, outcome, nested_outcome, freeze), cut_index,
                                 f"{image_id}.{nested_id}", fault_label, "nested ")
 
     def _judge(self, result: SweepResult, verdict: Verdict, cut_index: int, image_id: str,
@@ -279,6 +281,16 @@ class Explorer:
             result.violations.append(violation)
         if self.config.stop_at_first:
             raise _Stop()
+
+
+def judge_nested(checker, outcome: Outcome, nested_outcome: Outcome, freeze: tuple[int, int]) -> Verdict:
+    """A nested outcome passes the checker, and a recovery that succeeded must not leave
+    files that its next recovery refuses (that only matters where refusals are accepted)."""
+    if nested_outcome.failure and not outcome.failure:
+        return Verdict("recovery-unstable", False,
+                       f"recovery succeeded, a crash during it then gives {nested_outcome.failure}: "
+                       f"{nested_outcome.detail}")
+    return checker.check(nested_outcome, freeze)
 
 
 def sweep(config: SweepConfig) -> SweepResult:
@@ -335,6 +347,7 @@ def replay(config: SweepConfig, cut: int, image_id: str) -> ReplayReport:
     assert fault is None or fault.kind == "bitflip" or fault.step_index >= 0, "name the fault's step"
     checker = workload.checker(operations, bitflip=fault is not None and fault.kind == "bitflip")
     recording = record(workload, operations, config, fault)
+    checker = checker.with_failures(recording.failed)
     matching = [entry for entry in recording.cuts if entry[0] == cut]
     if not matching:
         raise KeyError(f"no cut {cut}: the run has cuts 0..{recording.cuts[-1][0]}")
@@ -342,10 +355,12 @@ def replay(config: SweepConfig, cut: int, image_id: str) -> ReplayReport:
     images = dict(explorer.images_for_cuts(recording.cuts, fault)[id(state)])
     top_id, _, nested_id = image_id.partition(".")
     image = images[top_id]
+    outcome = explorer.recover_plain(image)
+    verdict = checker.check(outcome, freeze)
     if nested_id:
         image = dict(explorer.nested_images(image))[nested_id]
-        outcome = explorer.recover_plain(image)
-    else:
-        outcome = explorer.recover_plain(image)
-    return ReplayReport(checker.check(outcome, freeze), outcome, image,
+        nested_outcome = explorer.recover_plain(image)
+        verdict = judge_nested(checker, outcome, nested_outcome, freeze)
+        outcome = nested_outcome
+    return ReplayReport(verdict, outcome, image,
                         [step for step in recording.steps if step[0] < cut][-8:], freeze, operations)

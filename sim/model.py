@@ -60,6 +60,25 @@ def states_by_prefix(operations: Sequence[Sequence[bytes]]) -> list[CanonicalSta
     return states
 
 
+def states_with_omissions(operations: Sequence[Sequence[bytes]], omittable: frozenset[int]) -> list[set[CanonicalState]]:
+    """Per prefix p, every state reachable by applying the first p operations where each
+    operation in `omittable` (one that failed: it may or may not have taken effect) may
+    be skipped. With nothing omittable this is `states_by_prefix`, one state per prefix."""
+    models: dict[CanonicalState, dict] = {canonical({}): {}}
+    result = [set(models)]
+    for index, argv in enumerate(operations):
+        following: dict[CanonicalState, dict] = {}
+        for state, current in models.items():
+            applied = dict(current)
+            apply(applied, argv)
+            following[canonical(applied)] = applied
+            if index in omittable:
+                following[state] = current
+        models = following
+        result.append(set(models))
+    return result
+
+
 def random_operations(seed: int, count: int, key_count: int = 3) -> list[Argv]:
     """A seeded mix of non-idempotent writes over a few keys (strings and lists kept apart)."""
     rng = random.Random(f"operations:{seed}")
@@ -80,11 +99,18 @@ def random_operations(seed: int, count: int, key_count: int = 3) -> list[Argv]:
 class History:
     """Issued and must-survive counts, as the workload learns them (frozen at every cut)."""
 
-    __slots__ = ("issued", "required")
+    __slots__ = ("issued", "required", "failed")
 
     def __init__(self) -> None:
         self.issued = 0
         self.required = 0
+        self.failed: set[int] = set()
+
+    def fail(self, operation_index: int) -> None:
+        """Operation `operation_index` returned an error: it may or may not have taken effect,
+        and later operations may see either (so the oracle may skip it)."""
+        assert operation_index < self.issued, "only an issued operation can fail"
+        self.failed.add(operation_index)
 
     def begin(self, operation_index: int) -> None:
         """Operation `operation_index` is about to be sent (it may or may not survive)."""
