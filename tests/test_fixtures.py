@@ -1,0 +1,106 @@
+"""The data dirs written by the Rust kevy 1.23 load to exactly their recorded content.
+
+Method: `kevy-persist dump` (read-only) and `Store.open` (on a copy: open repairs and records
+the layout) over each fixture, compared with `NAME.expected.json` (types, values, scores, TTL
+presence). Then the way back: a dir we write with `log_format=1` keeps kevy 1.23's formats.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from kevy_persist import Store, StoreConfig
+from kevy_persist.cli import main as cli_main
+from kevy_persist.logical_dump import logical_content, render_entries
+from kevy_persist.store import iter_shards
+
+FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "kevy-1.23"
+if not FIXTURES.exists():  # CI clones the repo with shared/ beside it
+    FIXTURES = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "kevy-1.23"
+LAYOUTS = {"n1-kevyhash": (1, "kevyhash"), "n2-aof-only": (2, "kevyhash"), "n3-kevyhash": (3, "kevyhash"), "n4-slots": (4, "slots")}
+
+pytestmark = pytest.mark.skipif(not FIXTURES.exists(), reason="shared fixtures not found")
+
+
+def expected_keys(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.expected.json").read_text())["keys"]
+
+
+def copy_fixture(name: str, tmp_path: pathlib.Path) -> pathlib.Path:
+    target = tmp_path / name
+    shutil.copytree(FIXTURES / name, target)
+    for path in [target, *target.iterdir()]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return target
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_fixture_dumps_to_its_expected_content(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`kevy-persist dump DIR` prints the fixture's expected keys (ignoring exact deadlines)."""
+    assert cli_main(["dump", str(FIXTURES / name)]) == 0
+    dumped = json.loads(capsys.readouterr().out)
+    assert (dumped["shards"], dumped["routing"]) == LAYOUTS[name]
+    assert logical_content(dumped) == expected_keys(name)
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_fixture_checks_clean(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`kevy-persist check` finds every file of a kevy-written dir intact."""
+    assert cli_main(["check", str(FIXTURES / name)]) == 0
+    assert "clean" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_fixture_opens_in_the_store_and_survives_a_save(name: str, tmp_path: pathlib.Path) -> None:
+    """The embedded store opens a copy with the recorded layout; after SAVE and reopen the
+    content is unchanged."""
+    directory = copy_fixture(name, tmp_path)
+    shard_count, routing = LAYOUTS[name]
+    config = StoreConfig(data_dir=str(directory), shard_count=shard_count, routing=routing, ticker="manual")
+    for round_index in range(2):
+        with Store.open(config) as store:
+            entries = [entry for _, shard in iter_shards(store) for entry in shard.keyspace.iter_entries()]
+            assert logical_content(render_entries(entries)) == expected_keys(name), f"round {round_index}"
+            store.save()
+
+
+def test_format_one_dirs_keep_kevy_formats(tmp_path: pathlib.Path) -> None:
+    """With `log_format=1` every file we write is one kevy 1.23 reads: KEVYAOF1 logs without
+    markers, v4 snapshots, the v2 meta text kevy writes."""
+    config = StoreConfig(data_dir=str(tmp_path), shard_count=2, log_format=1, ticker="manual")
+    with Store.open(config) as store:
+        store.set("a", "1")
+        store.rpush("list", "x", "y")
+        store.save()
+        store.incr("counter")
+    for index in range(2):
+        log = (tmp_path / f"aof-{index}.aof").read_bytes()
+        assert log.startswith(b"KEVYAOF1\n")
+        assert b"KEVY" not in log[9:], "no marker records in a kevy-readable log"
+        assert (tmp_path / f"dump-{index}.rdb").read_bytes()[:9] == b"KEVYSNAP\x04"
+    assert (tmp_path / "shards.meta").read_bytes() == b"2\nkevyhash\n"
+    with Store.open(config) as store:
+        assert store.get("a") == b"1" and store.get("counter") == b"1"
+        assert store.lrange("list") == [b"x", b"y"]
+
+
+def test_check_reports_damage_with_nonzero_exit(tmp_path: pathlib.Path) -> None:
+    """A broken frame header followed by valid records is reported as corruption (format 1
+    logs carry no checksum, so the flip hits the `*` that opens the first frame)."""
+    directory = copy_fixture("n3-kevyhash", tmp_path)
+    log = directory / "aof-1.aof"
+    data = bytearray(log.read_bytes())
+    assert data[9:10] == b"*"
+    data[9] ^= 0xFF
+    log.write_bytes(bytes(data))
+    completed = subprocess.run(
+        [sys.executable, "-m", "kevy_persist.cli", "check", str(directory)], capture_output=True, text=True
+    )
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    assert "DAMAGE" in completed.stdout and "aof-1.aof" in completed.stdout
