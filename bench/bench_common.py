@@ -1,0 +1,158 @@
+"""Shared pieces of the side-by-side benchmarks: data, threads, redis-benchmark, tables.
+
+- `string_dataset`: the issue-2 data set, `key_count` 16-byte keys (`key:%012d`) with 64-byte
+  seeded random values (incompressible, so Redis's LZF gains nothing either).
+- `run_threads`: runs `work(thread_index)` on `thread_count` threads released together by a
+  barrier; the time is from the release until the last thread finished.
+- `redis_benchmark_rps`: a fresh redis-server (extra arguments, e.g. the AOF policy) driven
+  by the C `redis-benchmark` client; returns its requests per second for one test.
+- `machine_summary` and `print_table` for the reports.
+
+Everything here is measurement plumbing; nothing in it is timed.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from redis_reference import REDIS_SERVER, running_redis
+
+REDIS_BENCHMARK = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"
+KEY_SIZE_BYTES = 16
+VALUE_SIZE_BYTES = 64
+
+
+def string_key(index: int) -> bytes:
+    key = b"key:%012d" % index
+    assert len(key) == KEY_SIZE_BYTES, key
+    return key
+
+
+def string_dataset(
+    key_count: int, value_size_bytes: int = VALUE_SIZE_BYTES, seed: int = 1
+) -> list[tuple[bytes, bytes]]:
+    """(key, value) pairs: 16-byte keys, seeded random values of `value_size_bytes`."""
+    assert key_count < 10**12, "keys are 16 bytes: key: + 12 digits"
+    generator = random.Random(seed)
+    return [(string_key(index), generator.randbytes(value_size_bytes)) for index in range(key_count)]
+
+
+def run_threads(thread_count: int, work: Callable[[int], None]) -> float:
+    """Seconds from releasing `thread_count` threads running `work(index)` to the last one ending."""
+    assert thread_count >= 1
+    barrier = threading.Barrier(thread_count + 1)
+    errors: list[BaseException] = []
+
+    def body(index: int) -> None:
+        barrier.wait()
+        try:
+            work(index)
+        except BaseException as error:  # noqa: BLE001 -- re-raised in the caller below
+            errors.append(error)
+
+    threads = [threading.Thread(target=body, args=(index,)) for index in range(thread_count)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return elapsed
+
+
+def redis_benchmark_rps(
+    test: str,
+    requests: int,
+    clients: int,
+    pipeline: int = 1,
+    value_size_bytes: int = VALUE_SIZE_BYTES,
+    keyspace_size: int = 1_000_000,
+    server_arguments: Sequence[str] = (),
+) -> float:
+    """Requests per second of `redis-benchmark -t test` against a fresh server."""
+    with running_redis(server_arguments) as redis:
+        if test == "get":
+            # GET of missing keys is a different (cheaper) path: fill the keys first.
+            _redis_benchmark(redis.port, "set", keyspace_size, 4, 64, value_size_bytes, keyspace_size, sequential=True)
+        return _redis_benchmark(redis.port, test, requests, clients, pipeline, value_size_bytes, keyspace_size)
+
+
+def _redis_benchmark(
+    port: int,
+    test: str,
+    requests: int,
+    clients: int,
+    pipeline: int,
+    value_size_bytes: int,
+    keyspace_size: int,
+    sequential: bool = False,
+) -> float:
+    arguments = [
+        REDIS_BENCHMARK, "-h", "127.0.0.1", "-p", str(port), "-t", test, "-n", str(requests),
+        "-c", str(clients), "-P", str(pipeline), "-d", str(value_size_bytes),
+        "-r", str(keyspace_size), "--csv",
+    ]
+    if sequential:
+        arguments.remove("-r")
+        arguments.remove(str(keyspace_size))
+    completed = subprocess.run(arguments, capture_output=True, text=True, check=True, timeout=600)
+    rows = list(csv.DictReader(io.StringIO(completed.stdout)))
+    assert len(rows) == 1, completed.stdout
+    return float(rows[0]["rps"])
+
+
+def redis_version() -> str:
+    completed = subprocess.run([REDIS_SERVER, "--version"], capture_output=True, text=True, check=True)
+    for part in completed.stdout.split():
+        if part.startswith("v="):
+            return part[2:]
+    return completed.stdout.strip()
+
+
+def machine_summary() -> str:
+    model = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"{datetime.date.today().isoformat()}, {model}, {os.cpu_count()} cores, "
+        f"load {load:.2f}, Python {sys.version.split()[0]}, redis-server {redis_version()}"
+    )
+
+
+def ratio(ours: float, redis: float) -> str:
+    """`ours / redis` as `1.23x` (for times: >1 means we are slower)."""
+    if redis <= 0:
+        return "n/a"
+    return f"{ours / redis:.2f}x"
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """A markdown table (pastes straight into bench/README.md)."""
+    cells = [[str(cell) for cell in row] for row in rows]
+    widths = [max(len(header), *(len(row[column]) for row in cells)) for column, header in enumerate(headers)]
+    print("| " + " | ".join(header.ljust(width) for header, width in zip(headers, widths)) + " |")
+    print("|" + "|".join("-" * (width + 2) for width in widths) + "|")
+    for row in cells:
+        print("| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths)) + " |")
+    sys.stdout.flush()
