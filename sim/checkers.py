@@ -106,6 +106,8 @@ class LayoutChecker:
                 return Verdict("refused-corruption", True, outcome.detail)
             return Verdict(outcome.failure, False, outcome.detail)
         layout, problems = outcome.state
+        if problems and self.bitflip:
+            return Verdict("refused-corruption", True, f"damaged shard file detected: {problems}")
         if problems:
             return Verdict("layout-incomplete", False, f"layout {layout!r}: {problems}")
         matches = [index for index, candidate in enumerate(self.layouts) if candidate == layout]
