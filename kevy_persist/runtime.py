@@ -5,6 +5,9 @@
   flight becomes the leader and fsyncs, every writer whose record lies below the offset that
   fsync covered returns with it. Writers never hold the shard lock while they wait, so others
   keep appending and join the next fsync.
+- The log file is replaced (save, rewrite, shutdown) only inside `exclusive()`: it waits out
+  the sync in flight and keeps new leaders out until the swap is done, so no fsync ever runs
+  on a closed or half-replaced log.
 - `Ticker`: a daemon thread calling `tick()` every interval until stopped (or nothing, in
   `manual` mode, where the owner calls `tick()` itself).
 - `new_random_source()`: the random source for non-deterministic commands (SPOP, ...).
@@ -15,9 +18,11 @@ error is never retried on the same file and trusted).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+
 
 
 class GroupCommit:
@@ -28,6 +33,7 @@ class GroupCommit:
         self._durable_offset = 0
         self._generation = 0
         self._sync_in_flight = False
+        self._exclusive = False
         self._failure: BaseException | None = None
         self.sync_count = 0
 
@@ -44,8 +50,8 @@ class GroupCommit:
         """A new, durable log replaced the old one: offsets start over in a new generation.
 
         Everything written to earlier generations is durable through the snapshot (or rewritten
-        log) that replaced them, so their waiters are released. The caller holds the shard lock
-        and has waited out any sync in flight (`drain`).
+        log) that replaced them, so their waiters are released. The store calls it inside
+        `exclusive()`, so no sync of the old file can still be running.
         """
         with self._condition:
             assert not self._sync_in_flight, "the log is replaced only between syncs"
@@ -54,28 +60,63 @@ class GroupCommit:
             self._failure = None
             self._condition.notify_all()
 
-    def drain(self) -> None:
-        """Wait until no sync is in flight (before the owner swaps the log file)."""
+    def fail(self, failure: BaseException) -> None:
+        """Record a sync failure seen outside a leader (e.g. at close): waiters get it."""
         with self._condition:
-            while self._sync_in_flight:
+            self._failure = failure
+            self._condition.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """No sync runs inside: the owner may fsync, close or replace the log file itself.
+
+        Waiters arriving meanwhile wait (they do not lead a sync) until the section ends; the
+        owner usually ends it with `reset()` after installing a new log.
+        """
+        with self._condition:
+            while self._sync_in_flight or self._exclusive:
                 self._condition.wait()
+            self._exclusive = True
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._exclusive = False
+                self._condition.notify_all()
 
     def wait_durable(self, generation: int, offset: int) -> None:
         """Return once log `generation` is durable up to `offset` (or raise the fsync error)."""
+        while True:
+            with self._condition:
+                while True:
+                    if generation < self._generation:
+                        return
+                    if self._failure is not None:
+                        raise self._failure
+                    if self._durable_offset >= offset:
+                        return
+                    if not self._sync_in_flight and not self._exclusive:
+                        self._sync_in_flight = True
+                        break
+                    self._condition.wait()
+            self._lead_one_sync()
+
+    def sync_now(self) -> None:
+        """Run one sync that starts now, so it covers everything written before the call.
+
+        Joining a sync already in flight would not do (it may have started before the last
+        write), so this waits for it and then leads its own. Raises a recorded failure.
+        """
         with self._condition:
-            while True:
-                if generation < self._generation:
-                    return
-                if self._failure is not None:
-                    raise self._failure
-                if self._durable_offset >= offset:
-                    return
-                if not self._sync_in_flight:
-                    self._sync_in_flight = True
-                    break
+            while self._sync_in_flight or self._exclusive:
                 self._condition.wait()
+            if self._failure is not None:
+                raise self._failure
+            self._sync_in_flight = True
         self._lead_one_sync()
-        self.wait_durable(generation, offset)
+        with self._condition:
+            if self._failure is not None:
+                raise self._failure
 
     def _lead_one_sync(self) -> None:
         covered = None

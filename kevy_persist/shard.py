@@ -113,7 +113,9 @@ class Shard:
         outcome = execute(self.keyspace, argv, context)  # its log starts with DELs of reaped keys
         if not outcome.log or self.writer is None:
             return outcome.reply, None
-        return outcome.reply, self.append(outcome.log)
+        # A command logged as several records (SET EX = SET + PEXPIREAT) is bracketed like a
+        # transaction, so a crash between its records cannot keep half of it.
+        return outcome.reply, self.append(bracket(list(outcome.log)))
 
     def execute_transaction(
         self, argvs: list[list[bytes]], context: CommandContext, atomic: bool
@@ -137,7 +139,12 @@ class Shard:
                 return replies, None
         if not records or self.writer is None:
             return replies, None
-        return replies, self.append(bracket(records))
+        try:
+            return replies, self.append(bracket(records))
+        except WritesRefusedError:
+            if backup is not None:
+                self._restore(backup)  # all or nothing in memory too: the block was not logged
+            raise
 
     def _backup(self, argvs: list[list[bytes]]) -> dict[bytes, Any]:
         """Copies of every key the block names (every key, when the block flushes)."""
@@ -190,11 +197,15 @@ class Shard:
     def dirty(self) -> bool:
         return self.writer is not None and self.writer.end_offset > self.synced_offset
 
-    def sync_if_due(self) -> bool:
-        """`everysec`: fsync when dirty and a second has passed since the last fsync."""
+    def sync_due(self) -> bool:
+        """`everysec`: the log is dirty and a second has passed since the last fsync."""
         if self.options.fsync_policy is not FsyncPolicy.EVERYSEC or not self.dirty:
             return False
-        if self.clock.monotonic_ms() - self.last_sync_monotonic_ms < 1000:
+        return self.clock.monotonic_ms() - self.last_sync_monotonic_ms >= 1000
+
+    def sync_if_due(self) -> bool:
+        """`everysec`: fsync when dirty and a second has passed since the last fsync."""
+        if not self.sync_due():
             return False
         self.sync_log()
         return True
@@ -250,11 +261,14 @@ class Shard:
         self.failure = None
 
     def close(self) -> None:
+        """fsync what is unsynced and close the log (closed even when the fsync fails)."""
         if self.writer is not None:
-            if self.failure is None and self.dirty:
-                self.sync_log()
-            self.writer.close()
-            self.writer = None
+            try:
+                if self.failure is None and self.dirty:
+                    self.sync_log()
+            finally:
+                self.writer.close()
+                self.writer = None
 
 
 def _may_write(argv: list[bytes]) -> bool:

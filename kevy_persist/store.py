@@ -1,15 +1,20 @@
 """`kevy_persist.Store`: the sharded, thread-safe embedded store both front-ends run on.
 
 Each shard is a keyspace + log + snapshot behind its own lock; commands on different shards
-never contend. Write discipline: under the shard lock apply, then log; under `appendfsync
-always` the caller returns only after a group-committed fsync covers its record (the wait
-happens outside the lock, so other writers keep appending and share the next fsync).
+never contend. Write discipline: under the shard lock apply, then append the log record;
+under `appendfsync always` the caller returns only after a group-committed fsync covers its
+record (the wait happens outside the lock, so other writers keep appending and share the
+next fsync). The log file is replaced (save, rewrite) or closed (shutdown) only inside the
+group commit's exclusive section, so no fsync ever runs on a file being swapped.
 
 Commands that name keys on several shards are split where Redis's semantics allow it (MGET,
-MSET, MSETNX, DEL, UNLINK, EXISTS, TOUCH) and answered from every shard where they are about
-the whole store (DBSIZE, KEYS, SCAN, FLUSHALL, FLUSHDB, RANDOMKEY). Any other command whose
-keys live on different shards is refused with Redis Cluster's CROSSSLOT error: running it
-would need an atomic cross-shard write that the log format cannot express.
+MSET, MSETNX, DEL, UNLINK, EXISTS) and answered from every shard where they are about the
+whole store (DBSIZE, KEYS, SCAN, FLUSHALL, FLUSHDB); see `multishard.py`. Any other command
+whose keys live on different shards is refused with Redis Cluster's CROSSSLOT error.
+
+Lifecycle: `Store.open(config)` replays every shard and keeps an `open_report`; `tick()` (or
+the background ticker) runs active expiry, the `everysec` fsync and the auto-rewrite check;
+`shutdown()` fsyncs every shard and every later call raises `StoreClosedError`.
 """
 
 from __future__ import annotations
@@ -20,21 +25,27 @@ from typing import Any
 import attrs
 
 from . import multishard
+from .aof import FsyncPolicy
 from .clock import Clock, SystemClock
-from .commands import CommandContext, ErrorReply
 from .command_keys import command_keys
+from .commands import CommandContext, ErrorReply
 from .config import MetricEvent, StoreConfig
 from .errors import KevyError, StoreClosedError, WritesRefusedError
 from .fs import FileSystem
 from .opening import open_store_shards
-from .aof import FsyncPolicy
 from .routing import Router
 from .runtime import GroupCommit, Ticker, new_lock, new_random_source
 from .shard import Shard, ShardOpenReport
-from .store_api import TypedCommands
+from .store_api import Converter, TypedCommands, encode_argument
 from .transaction import Transaction
 
+__all__ = ["CROSSSLOT", "CommandError", "Store", "StoreOpenReport", "encode_argument"]
+
 CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot"
+# Store-wide commands answer for every shard; inside one shard's transaction they would not.
+_STORE_WIDE = frozenset({b"DBSIZE", b"KEYS", b"SCAN", b"FLUSHALL", b"FLUSHDB", b"RANDOMKEY"})
+
+Ticket = tuple[Any, int, "int | None"]  # (reply, log generation, end offset to await)
 
 
 class CommandError(KevyError):
@@ -47,51 +58,33 @@ class CommandError(KevyError):
 
 @attrs.frozen
 class StoreOpenReport:
+    """What opening found: totals over the shards, each shard's own report, the time taken."""
+
     shards: tuple[ShardOpenReport, ...]
     elapsed_ms: int
+    replayed_commands: int
+    replayed_bytes: int
+    dropped_bytes: int
+    discarded_transaction_bytes: int
+    corruption_found: bool
 
-    @property
-    def replayed_commands(self) -> int:
-        return sum(report.replayed_commands for report in self.shards)
-
-    @property
-    def replayed_bytes(self) -> int:
-        return sum(report.replayed_bytes for report in self.shards)
-
-    @property
-    def dropped_bytes(self) -> int:
-        return sum(report.dropped_bytes for report in self.shards)
-
-    @property
-    def corruption_found(self) -> bool:
-        return any(report.corruption_offset is not None for report in self.shards)
-
-
-def encode_argument(argument: Any) -> bytes:
-    """bytes pass through; str is UTF-8; int and float are their decimal text (like redis-py)."""
-    if isinstance(argument, bytes):
-        return argument
-    if isinstance(argument, str):
-        return argument.encode()
-    if isinstance(argument, bool):
-        raise TypeError("bool is ambiguous as a Redis argument; pass 1/0 or a string")
-    if isinstance(argument, (int, float)):
-        return repr(argument).encode() if isinstance(argument, float) else str(argument).encode()
-    if isinstance(argument, (bytearray, memoryview)):
-        return bytes(argument)
-    raise TypeError(f"cannot encode {type(argument).__name__} as a Redis argument")
+    @classmethod
+    def from_shards(cls, shards: tuple[ShardOpenReport, ...], elapsed_ms: int) -> StoreOpenReport:
+        return cls(
+            shards=shards,
+            elapsed_ms=elapsed_ms,
+            replayed_commands=sum(report.replayed_commands for report in shards),
+            replayed_bytes=sum(report.replayed_bytes for report in shards),
+            dropped_bytes=sum(report.dropped_bytes for report in shards),
+            discarded_transaction_bytes=sum(report.discarded_transaction_bytes for report in shards),
+            corruption_found=any(report.corruption_offset is not None for report in shards),
+        )
 
 
 class Store(TypedCommands):
     """Open with `Store.open(config)`; use as a context manager or call `shutdown()`."""
 
-    def __init__(
-        self,
-        config: StoreConfig,
-        shards: list[Shard],
-        open_report: StoreOpenReport,
-        clock: Clock,
-    ) -> None:
+    def __init__(self, config: StoreConfig, shards: list[Shard], open_report: StoreOpenReport, clock: Clock) -> None:
         self.config = config
         self.open_report = open_report
         self._clock = clock
@@ -108,18 +101,15 @@ class Store(TypedCommands):
 
     @classmethod
     def open(
-        cls,
-        config: StoreConfig | None = None,
-        *,
-        file_system: FileSystem | None = None,
-        clock: Clock | None = None,
+        cls, config: StoreConfig | None = None, *, file_system: FileSystem | None = None, clock: Clock | None = None
     ) -> Store:
+        """Recover every shard of `config.data_dir` (or start empty in memory) and open it."""
         config = config or StoreConfig()
         clock = clock or SystemClock()
         started_ms = clock.monotonic_ms()
         shards = open_store_shards(config, file_system, clock)
         elapsed_ms = clock.monotonic_ms() - started_ms
-        report = StoreOpenReport(tuple(shard.open_report for shard in shards), elapsed_ms)
+        report = StoreOpenReport.from_shards(tuple(shard.open_report for shard in shards), elapsed_ms)
         for shard in shards:
             _emit(config, "replay", shard.index, attrs.asdict(shard.open_report))
         return cls(config, shards, report, clock)
@@ -127,28 +117,41 @@ class Store(TypedCommands):
     # -- the command API --------------------------------------------------------------------
 
     def execute(self, *arguments: Any) -> Any:
-        """Run one command; its reply, or `CommandError` for an error reply."""
+        """Run any command of the table; its raw reply, or `CommandError` for an error reply."""
         reply = self.execute_argv([encode_argument(argument) for argument in arguments])
         if isinstance(reply, ErrorReply):
             raise CommandError(str(reply))
         return reply
+
+    def _call(self, convert: Converter, *arguments: Any) -> Any:
+        return convert(self.execute(*arguments))
 
     def execute_argv(self, argv: list[bytes]) -> Any:
         """Run one command; error replies are returned as `ErrorReply` (the server's path)."""
         self._check_open()
         if not argv:
             return ErrorReply("ERR empty command")
-        name = argv[0].upper()
-        handler = multishard.HANDLERS.get(name)
-        if handler is not None and len(self._shards) > 1:
+        handler = multishard.HANDLERS.get(argv[0].upper()) if len(self._shards) > 1 else None
+        if handler is not None:
             return handler(self, argv)
-        return self.run_on_one_shard(argv)
-
-    def run_on_one_shard(self, argv: list[bytes]) -> Any:
         shard_indexes = {self._router.shard_for_key(key) for key in command_keys(argv)}
         if len(shard_indexes) > 1:
             return ErrorReply(CROSSSLOT)
         return self.run_on_shard(shard_indexes.pop() if shard_indexes else 0, argv)
+
+    def scan_iter(self, match: Any = None, count: int | None = None) -> Iterator[bytes]:
+        """Every key (matching the glob `match`) by SCAN over every shard, without one big list."""
+        options: list[Any] = []
+        if match is not None:
+            options += ["MATCH", match]
+        if count is not None:
+            options += ["COUNT", count]
+        cursor = b"0"
+        while True:
+            cursor, keys = self.execute("SCAN", cursor, *options)
+            yield from keys
+            if cursor == b"0":
+                return
 
     def run_on_shard(self, index: int, argv: list[bytes]) -> Any:
         with self._locks[index]:
@@ -156,14 +159,15 @@ class Store(TypedCommands):
             ticket = self._execute_locked(index, argv)
         return self._await(index, ticket)
 
-    def _execute_locked(self, index: int, argv: list[bytes]) -> tuple[Any, int, int | None]:
+    def _execute_locked(self, index: int, argv: list[bytes]) -> Ticket:
         try:
             reply, end_offset = self._shards[index].execute(argv, self._context())
         except WritesRefusedError as error:
             return ErrorReply(str(error)), 0, None
         return reply, self._group_commits[index].generation, end_offset
 
-    def _await(self, index: int, ticket: tuple[Any, int, int | None]) -> Any:
+    def _await(self, index: int, ticket: Ticket) -> Any:
+        """The reply, once its record is durable when the policy is `always`."""
         reply, generation, end_offset = ticket
         if end_offset is not None and self.config.appendfsync is FsyncPolicy.ALWAYS:
             try:
@@ -182,8 +186,9 @@ class Store(TypedCommands):
     def shard_count(self) -> int:
         return len(self._shards)
 
-    def shard_of(self, key: bytes) -> int:
-        return self._router.shard_for_key(key)
+    def shard_of(self, key: Any) -> int:
+        """The shard index that owns `key` (bytes or str)."""
+        return self._router.shard_for_key(encode_argument(key))
 
     def locked_shards(self, indexes: list[int]) -> _LockedShards:
         return _LockedShards(self, sorted(set(indexes)))
@@ -192,12 +197,15 @@ class Store(TypedCommands):
         """Run `argvs` as one crash-atomic block; the list of replies (or one ErrorReply).
 
         `atomic=True` also undoes the block in memory when a command fails (the Python API);
-        `atomic=False` is Redis's EXEC, where the other commands still apply.
+        `atomic=False` is Redis's EXEC, where the other commands still apply. Keys on several
+        shards, or a store-wide command on a sharded store, refuse the block (nothing runs).
         """
         self._check_open()
-        indexes = {self.shard_of(key) for argv in argvs for key in command_keys(argv)}
+        indexes = {self._router.shard_for_key(key) for argv in argvs for key in command_keys(argv)}
         if len(indexes) > 1:
             return ErrorReply(CROSSSLOT)
+        if len(self._shards) > 1 and any(argv and argv[0].upper() in _STORE_WIDE for argv in argvs):
+            return ErrorReply(f"{CROSSSLOT} (a store-wide command cannot run in a transaction on a sharded store)")
         index = indexes.pop() if indexes else 0
         with self._locks[index]:
             self._check_open()
@@ -216,58 +224,103 @@ class Store(TypedCommands):
     # -- lifecycle --------------------------------------------------------------------------
 
     def tick(self) -> None:
-        """One round of housekeeping: active expiry, everysec fsync, auto-rewrite."""
-        if self._closed:
-            return
+        """One round of housekeeping per shard: active expiry, everysec fsync, auto-rewrite.
+
+        Expiry samples `expiry_samples_per_tick` keys with deadlines and logs a DEL for each
+        key it reaps. The `everysec` fsync runs outside the shard lock (writers keep going).
+        """
         for index, shard in enumerate(self._shards):
+            if self._closed:
+                return
             with self._locks[index]:
                 if self._closed:
                     return
-                now_ms = self._clock.now_ms()
-                shard.keyspace.active_expire_step(now_ms, self.config.expiry_samples_per_tick)
+                sync_due = self._housekeep_locked(index, shard)
+            if sync_due:
                 try:
-                    shard.sync_if_due()
-                    if shard.rewrite_due(self.config):
-                        self._group_commits[index].drain()
-                        shard.rewrite_log()
-                        self._group_commits[index].reset(shard.synced_offset)
-                        _emit(self.config, "rewrite", index, {"log_bytes": shard.log_size_bytes})
+                    self._group_commits[index].sync_now()
                 except WritesRefusedError as error:
                     _emit(self.config, "fsync_error", index, {"reason": error.reason})
 
+    def _housekeep_locked(self, index: int, shard: Shard) -> bool:
+        shard.keyspace.active_expire_step(self._clock.now_ms(), self.config.expiry_samples_per_tick)
+        expired = shard.keyspace.take_expired_keys()
+        try:
+            if expired and shard.writer is not None:
+                shard.append([[b"DEL", key] for key in expired])
+            if shard.rewrite_due(self.config):
+                self._replace_log(index, "rewrite", shard.rewrite_log, {"reason": "auto"})
+        except WritesRefusedError as error:
+            _emit(self.config, "fsync_error", index, {"reason": error.reason})
+            return False
+        if expired:
+            _emit(self.config, "expired", index, {"keys": len(expired)})
+        return shard.sync_due()
+
+    def _replace_log(self, index: int, event: str, action: Any, fields: dict[str, Any]) -> None:
+        """Run a save or rewrite with no sync in flight, then start the log's new generation."""
+        shard = self._shards[index]
+        started_ms = self._clock.monotonic_ms()
+        group_commit = self._group_commits[index]
+        with group_commit.exclusive():
+            action()
+            group_commit.reset(shard.synced_offset)
+        elapsed_ms = self._clock.monotonic_ms() - started_ms
+        _emit(self.config, event, index, {
+            **fields, "keys": len(shard.keyspace), "log_bytes": shard.log_size_bytes, "elapsed_ms": elapsed_ms,
+        })
+
     def save(self) -> None:
-        """Synchronous SAVE of every shard (snapshot, then a fresh log)."""
+        """Synchronous SAVE of every shard: a snapshot, then a fresh log (a no-op in memory)."""
         self._check_open()
         for index, shard in enumerate(self._shards):
             with self._locks[index]:
-                self._group_commits[index].drain()
-                shard.save()
-                self._group_commits[index].reset(shard.synced_offset)
-            _emit(self.config, "save", index, {"keys": len(shard.keyspace)})
+                self._check_open()
+                if self.config.data_dir is not None:
+                    self._replace_log(index, "save", shard.save, {})
 
     def rewrite_log(self) -> None:
         """Rewrite every shard's log as the minimal commands that rebuild its state."""
         self._check_open()
         for index, shard in enumerate(self._shards):
             with self._locks[index]:
-                self._group_commits[index].drain()
-                shard.rewrite_log()
-                self._group_commits[index].reset(shard.synced_offset)
-            _emit(self.config, "rewrite", index, {"log_bytes": shard.log_size_bytes})
+                self._check_open()
+                if shard.writer is not None:
+                    self._replace_log(index, "rewrite", shard.rewrite_log, {"reason": "requested"})
 
     def shutdown(self) -> None:
-        """fsync every shard's log and refuse every later command with `StoreClosedError`."""
+        """fsync and close every shard's log; every later call raises `StoreClosedError`.
+
+        Calls already inside a shard finish first (the close takes each shard's lock), and
+        writers waiting for their fsync are released by the final one. If that fsync fails
+        for a shard, its waiters get the error and `shutdown` raises `WritesRefusedError`
+        after closing the others. Calling it again does nothing.
+        """
         if self._closed:
             return
+        self._closed = True  # first: nothing new starts while the shards close
         if self._ticker is not None:
             self._ticker.stop()
+        failures: list[WritesRefusedError] = []
         for index, shard in enumerate(self._shards):
-            with self._locks[index]:
-                self._group_commits[index].drain()
-                shard.close()
-        self._closed = True
+            group_commit = self._group_commits[index]
+            with self._locks[index], group_commit.exclusive():
+                try:
+                    shard.close()
+                except WritesRefusedError as error:
+                    group_commit.fail(error)
+                    failures.append(error)
+                else:
+                    group_commit.reset(shard.synced_offset)
+        _emit(self.config, "shutdown", None, {"failed_shards": [error.shard_index for error in failures]})
+        if failures:
+            raise failures[0]
 
     close = shutdown
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def __enter__(self) -> Store:
         return self
@@ -286,7 +339,7 @@ class _LockedShards:
     def __init__(self, store: Store, indexes: list[int]) -> None:
         self.store = store
         self.indexes = indexes
-        self._tickets: list[tuple[int, tuple[Any, int, int | None]]] = []
+        self._tickets: list[tuple[int, Ticket]] = []
 
     def __enter__(self) -> _LockedShards:
         for index in self.indexes:
@@ -303,10 +356,6 @@ class _LockedShards:
         ticket = self.store._execute_locked(index, argv)
         self._tickets.append((index, ticket))
         return ticket[0]
-
-    def shard(self, index: int) -> Shard:
-        assert index in self.indexes
-        return self.store._shards[index]
 
     def _release(self) -> None:
         for index in reversed(self.indexes):
@@ -326,4 +375,5 @@ def _emit(config: StoreConfig, name: str, shard_index: int | None, fields: dict[
 
 
 def iter_shards(store: Store) -> Iterator[tuple[int, Shard]]:
+    """(index, shard) pairs, for tools and tests that inspect shards directly (no locking)."""
     return enumerate(store._shards)
