@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from redis_reference import REDIS_SERVER, running_redis
+from redis_reference import REDIS_SERVER, RedisConnection, pipeline_commands, running_redis
 
 REDIS_BENCHMARK = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"
 KEY_SIZE_BYTES = 16
@@ -82,34 +82,29 @@ def redis_benchmark_rps(
     value_size_bytes: int = VALUE_SIZE_BYTES,
     keyspace_size: int = 1_000_000,
     server_arguments: Sequence[str] = (),
+    prefill_keys: int = 0,
 ) -> float:
-    """Requests per second of `redis-benchmark -t test` against a fresh server."""
+    """Requests per second of `redis-benchmark -t test` against a fresh server.
+
+    `prefill_keys` > 0 first SETs `key:%012d` for that many indexes (the names
+    `redis-benchmark -r` generates), so a GET run reads keys that exist.
+    """
     with running_redis(server_arguments) as redis:
-        if test == "get":
-            # GET of missing keys is a different (cheaper) path: fill the keys first.
-            _redis_benchmark(redis.port, "set", keyspace_size, 4, 64, value_size_bytes, keyspace_size, sequential=True)
-        return _redis_benchmark(redis.port, test, requests, clients, pipeline, value_size_bytes, keyspace_size)
-
-
-def _redis_benchmark(
-    port: int,
-    test: str,
-    requests: int,
-    clients: int,
-    pipeline: int,
-    value_size_bytes: int,
-    keyspace_size: int,
-    sequential: bool = False,
-) -> float:
-    arguments = [
-        REDIS_BENCHMARK, "-h", "127.0.0.1", "-p", str(port), "-t", test, "-n", str(requests),
-        "-c", str(clients), "-P", str(pipeline), "-d", str(value_size_bytes),
-        "-r", str(keyspace_size), "--csv",
-    ]
-    if sequential:
-        arguments.remove("-r")
-        arguments.remove(str(keyspace_size))
-    completed = subprocess.run(arguments, capture_output=True, text=True, check=True, timeout=600)
+        if prefill_keys:
+            generator = random.Random(2)
+            connection = RedisConnection(redis.port)
+            commands = (
+                [b"SET", string_key(index), generator.randbytes(value_size_bytes)]
+                for index in range(prefill_keys)
+            )
+            pipeline_commands(connection, commands, 1000)
+            connection.close()
+        arguments = [
+            REDIS_BENCHMARK, "-h", "127.0.0.1", "-p", str(redis.port), "-t", test,
+            "-n", str(requests), "-c", str(clients), "-P", str(pipeline),
+            "-d", str(value_size_bytes), "-r", str(keyspace_size), "--csv",
+        ]
+        completed = subprocess.run(arguments, capture_output=True, text=True, check=True, timeout=600)
     rows = list(csv.DictReader(io.StringIO(completed.stdout)))
     assert len(rows) == 1, completed.stdout
     return float(rows[0]["rps"])
