@@ -20,12 +20,10 @@ from kevy_persist.cli import main as cli_main
 from kevy_persist.logical_dump import logical_content, render_entries
 from kevy_persist.store import iter_shards
 
-FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "kevy-1.23"
-if not FIXTURES.exists():  # CI clones the repo with shared/ beside it
-    FIXTURES = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "kevy-1.23"
-LAYOUTS = {"n1-kevyhash": (1, "kevyhash"), "n2-aof-only": (2, "kevyhash"), "n3-kevyhash": (3, "kevyhash"), "n4-slots": (4, "slots")}
+from .fixture_paths import FIXTURES_DIR
 
-pytestmark = pytest.mark.skipif(not FIXTURES.exists(), reason="shared fixtures not found")
+FIXTURES = FIXTURES_DIR
+LAYOUTS = {"n1-kevyhash": (1, "kevyhash"), "n2-aof-only": (2, "kevyhash"), "n3-kevyhash": (3, "kevyhash"), "n4-slots": (4, "slots")}
 
 
 def expected_keys(name: str) -> dict:
