@@ -1,0 +1,268 @@
+"""Replay walk: for every loggable verb, replaying what `execute` logged reproduces its effect.
+
+Method: the command table is walked; every verb with `loggable` must have examples below
+(the test fails for a verb without one). Each example runs on a fresh pre-state that also
+holds keys with live and with already-passed deadlines. The pre-state is cloned through the
+snapshot-loading API (`iter_entries` -> `load_entry`), the command is executed at time T,
+and its log is replayed into the clone a day later (so any relative TTL left in a log would
+show). The stored states -- values, kinds and deadlines, expired keys included -- must be
+identical, every logged verb must be in the table, and replay must not refuse any argv.
+A Hypothesis property then does the same for whole generated sequences with time moving
+forward and active expiry steps in between.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kevy_persist.commands import COMMAND_TABLE, CommandContext, ErrorReply, execute, replay
+from kevy_persist.keyspace import Keyspace
+from kevy_persist.records import ValueKind
+from kevy_persist.zset import ZSet
+
+T0_MS = 1_700_000_000_000
+REPLAY_LATER_MS = T0_MS + 86_400_000
+
+PRE_STATE = [
+    "SET s hello",
+    "SET n 10",
+    "SET f 1.5",
+    "HSET h a 1 b 2 c x",
+    "RPUSH l a b c a d",
+    "SADD set1 a b c",
+    "SADD set2 b c d",
+    "ZADD z 1 a 2 b 3 c",
+    "ZADD lex 0 a 0 b 0 c 0 d",
+    "SET ttl_live v PX 100000",
+    "RPUSH old_list x y",
+    "PEXPIRE old_list 10",
+    "SET old v PX 10",
+]
+# Execution happens after old/old_list expired (10 ms) but before ttl_live does.
+EXECUTE_AT_MS = T0_MS + 1000
+
+EXAMPLES: dict[str, list[str]] = {
+    "set": ["SET s x", "SET s x EX 100", "SET new x PX 5000 NX", "SET s x XX GET KEEPTTL",
+            "SET s x NX", "SET old x XX", "SET s x EXAT 1", "SET ttl_live x KEEPTTL",
+            "SET s x PXAT 99999999999999"],
+    "setnx": ["SETNX s x", "SETNX new x", "SETNX old x"],
+    "setex": ["SETEX s 100 x", "SETEX old 5 y"],
+    "psetex": ["PSETEX s 100 x"],
+    "getset": ["GETSET s y", "GETSET ttl_live y", "GETSET h y"],
+    "getdel": ["GETDEL s", "GETDEL missing", "GETDEL old"],
+    "getex": ["GETEX s EX 100", "GETEX ttl_live PERSIST", "GETEX s PXAT 1", "GETEX s", "GETEX old PX 5"],
+    "incr": ["INCR n", "INCR new", "INCR s", "INCR old"],
+    "decr": ["DECR n"],
+    "incrby": ["INCRBY n 5", "INCRBY ttl_live 1"],
+    "decrby": ["DECRBY n 5"],
+    "incrbyfloat": ["INCRBYFLOAT f 0.1", "INCRBYFLOAT n 1e3", "INCRBYFLOAT new -2.5"],
+    "append": ["APPEND s !", "APPEND new x", "APPEND old x"],
+    "setrange": ["SETRANGE s 10 x", "SETRANGE s 0 \"\"", "SETRANGE new 2 ab"],
+    "mset": ["MSET s 1 new 2 ttl_live 3"],
+    "msetnx": ["MSETNX a 1 b 2", "MSETNX s 1 b 2", "MSETNX old 1"],
+    "del": ["DEL s h missing", "DEL missing", "DEL old"],
+    "unlink": ["UNLINK s z"],
+    "expire": ["EXPIRE s 100", "EXPIRE s -1", "EXPIRE ttl_live 1000 GT", "EXPIRE ttl_live 1 LT", "EXPIRE s 5 XX", "EXPIRE old 100"],
+    "pexpire": ["PEXPIRE s 100000", "PEXPIRE ttl_live 5 NX"],
+    "expireat": ["EXPIREAT s 99999999999", "EXPIREAT s 1"],
+    "pexpireat": ["PEXPIREAT s 99999999999999", "PEXPIREAT l 5"],
+    "persist": ["PERSIST ttl_live", "PERSIST s"],
+    "rename": ["RENAME s s2", "RENAME ttl_live h", "RENAME missing x", "RENAME l l"],
+    "renamenx": ["RENAMENX s h", "RENAMENX ttl_live fresh"],
+    "copy": ["COPY ttl_live c", "COPY h s REPLACE", "COPY z set1", "COPY l l2"],
+    "flushdb": ["FLUSHDB"],
+    "flushall": ["FLUSHALL ASYNC"],
+    "hset": ["HSET h a 1", "HSET h a 9 d 4", "HSET new f v", "HSET old f v"],
+    "hmset": ["HMSET h a 5"],
+    "hsetnx": ["HSETNX h a 0", "HSETNX h z 0", "HSETNX new f v"],
+    "hdel": ["HDEL h a b c", "HDEL h zz", "HDEL h a"],
+    "hincrby": ["HINCRBY h a 5", "HINCRBY new f -1", "HINCRBY h c 1"],
+    "hincrbyfloat": ["HINCRBYFLOAT h a 0.5", "HINCRBYFLOAT new f 1e-3"],
+    "lpush": ["LPUSH l x y", "LPUSH new a", "LPUSH old_list z"],
+    "rpush": ["RPUSH l x", "RPUSH new a b"],
+    "lpushx": ["LPUSHX l q", "LPUSHX new q"],
+    "rpushx": ["RPUSHX l q"],
+    "lpop": ["LPOP l", "LPOP l 2", "LPOP l 10", "LPOP l 0", "LPOP old_list"],
+    "rpop": ["RPOP l", "RPOP l 3"],
+    "lset": ["LSET l 1 B", "LSET l -1 Z"],
+    "lrem": ["LREM l 0 a", "LREM l -1 a", "LREM l 1 zz"],
+    "ltrim": ["LTRIM l 1 2", "LTRIM l 5 1", "LTRIM l 0 -1"],
+    "linsert": ["LINSERT l BEFORE b x", "LINSERT l AFTER zz x"],
+    "lmove": ["LMOVE l l2 LEFT RIGHT", "LMOVE l l RIGHT LEFT", "LMOVE old_list l LEFT LEFT"],
+    "rpoplpush": ["RPOPLPUSH l other", "RPOPLPUSH l ttl_live"],
+    "sadd": ["SADD set1 x a", "SADD set1 a", "SADD new m"],
+    "srem": ["SREM set1 a b c", "SREM set1 zz"],
+    "spop": ["SPOP set1", "SPOP set1 2", "SPOP set1 10", "SPOP set1 0"],
+    "smove": ["SMOVE set1 set2 a", "SMOVE set1 fresh b", "SMOVE set1 set2 zz"],
+    "sinterstore": ["SINTERSTORE dst set1 set2", "SINTERSTORE s set1 missing", "SINTERSTORE none set1 missing"],
+    "sunionstore": ["SUNIONSTORE set1 set1 set2"],
+    "sdiffstore": ["SDIFFSTORE dst set1 set2", "SDIFFSTORE dst set1 set1"],
+    "zadd": ["ZADD z 5 a 6 d", "ZADD z NX 9 a", "ZADD z XX GT CH 10 b", "ZADD z INCR 2 c", "ZADD new 1 x"],
+    "zincrby": ["ZINCRBY z 1.5 a", "ZINCRBY new 2 m"],
+    "zrem": ["ZREM z a b c", "ZREM z zz"],
+    "zpopmin": ["ZPOPMIN z", "ZPOPMIN z 5"],
+    "zpopmax": ["ZPOPMAX z 2"],
+    "zremrangebyscore": ["ZREMRANGEBYSCORE z (1 +inf", "ZREMRANGEBYSCORE z 10 20"],
+    "zremrangebyrank": ["ZREMRANGEBYRANK z 0 0", "ZREMRANGEBYRANK z 0 -1"],
+    "zremrangebylex": ["ZREMRANGEBYLEX lex [b (d", "ZREMRANGEBYLEX lex - +"],
+}
+
+
+def parse_line(line: str) -> list[bytes]:
+    import shlex
+
+    return [part.encode() for part in shlex.split(line)]
+
+
+def snapshot_form(kind: ValueKind, value: object) -> object:
+    """The snapshot decoder's form of a native value (what `load_entry` receives)."""
+    if kind == ValueKind.STRING:
+        return value
+    if kind == ValueKind.HASH:
+        return list(value.items())  # type: ignore[union-attr]
+    if kind == ValueKind.ZSET:
+        return list(value.items())  # type: ignore[union-attr]
+    return list(value)  # type: ignore[call-overload]
+
+
+def clone(keyspace: Keyspace) -> Keyspace:
+    copy = Keyspace()
+    for key, kind, value, deadline_ms in keyspace.iter_entries():
+        copy.load_entry(key, kind, snapshot_form(kind, value), deadline_ms)
+    return copy
+
+
+def stored_state(keyspace: Keyspace) -> dict:
+    """Every stored key (expired ones too) with its kind, comparable value and deadline."""
+    state = {}
+    for key, kind, value, deadline_ms in keyspace.iter_entries():
+        if isinstance(value, deque):
+            value = list(value)
+        elif isinstance(value, dict):
+            value = (list(value.items()), dict(value))  # order matters: HGETALL shows it
+        elif isinstance(value, ZSet):
+            value.check_invariants()
+            value = list(value.items())
+        assert not (isinstance(value, (set, list)) and len(value) == 0), f"empty {key!r}"
+        state[key] = (kind, value, deadline_ms)
+    return state
+
+
+def build_pre_state() -> Keyspace:
+    keyspace = Keyspace()
+    context = CommandContext(T0_MS, random.Random(0))
+    for line in PRE_STATE:
+        reply = execute(keyspace, parse_line(line), context).reply
+        assert not isinstance(reply, ErrorReply), (line, reply)
+    return keyspace
+
+
+def check_replay_reproduces(pre_state: Keyspace, argv: list[bytes], now_ms: int, seed: int) -> tuple:
+    copy = clone(pre_state)
+    outcome = execute(pre_state, argv, CommandContext(now_ms, random.Random(seed)))
+    for logged in outcome.log:
+        assert logged[0].lower() in COMMAND_TABLE, f"{argv!r} logged unknown verb {logged!r}"
+        assert COMMAND_TABLE[logged[0].lower()].loggable
+        reply = replay(copy, logged, REPLAY_LATER_MS)
+        assert not isinstance(reply, ErrorReply), f"replay refused {logged!r}: {reply}"
+    assert stored_state(copy) == stored_state(pre_state), f"{argv!r} logged {outcome.log!r}"
+    return outcome.log
+
+
+def loggable_verbs() -> list[str]:
+    return sorted(spec.name for spec in COMMAND_TABLE.values() if spec.loggable)
+
+
+def test_every_loggable_verb_has_replay_examples() -> None:
+    """Method: walk the table; a loggable verb without an example fails this test."""
+    missing = [name for name in loggable_verbs() if not EXAMPLES.get(name)]
+    assert missing == []
+    unknown = [name for name in EXAMPLES if name not in loggable_verbs()]
+    assert unknown == []
+
+
+@pytest.mark.parametrize("verb", loggable_verbs())
+def test_replaying_the_log_reproduces_the_post_state(verb: str) -> None:
+    """Method: each example on a fresh pre-state; replay of its log into a clone matches."""
+    for line in EXAMPLES.get(verb, []):
+        for seed in range(3):
+            check_replay_reproduces(build_pre_state(), parse_line(line), EXECUTE_AT_MS, seed)
+
+
+def test_reads_and_no_op_writes_log_nothing() -> None:
+    """Method: reads and writes that change nothing must not grow the log."""
+    keyspace = build_pre_state()
+    context = CommandContext(T0_MS, random.Random(0))
+    for line in ["GET s", "HGETALL h", "LRANGE l 0 -1", "SMEMBERS set1", "ZRANGE z 0 -1",
+                 "DEL missing", "SADD set1 a", "SREM set1 zz", "ZREM z zz", "HDEL h zz",
+                 "SET s x NX", "LPOP missing", "EXPIRE missing 10", "PERSIST s", "INCR s"]:
+        assert execute(keyspace, parse_line(line), context).log == (), line
+
+
+def test_relative_ttls_are_logged_as_absolute_deadlines() -> None:
+    """Method: SET EX / EXPIRE at time T log PEXPIREAT T + ttl, never the relative form."""
+    keyspace = build_pre_state()
+    context = CommandContext(T0_MS, random.Random(0))
+    log = execute(keyspace, parse_line("SET k v EX 10"), context).log
+    assert log == ([b"SET", b"k", b"v"], [b"PEXPIREAT", b"k", b"%d" % (T0_MS + 10_000)])
+    log = execute(keyspace, parse_line("EXPIRE k 20"), context).log
+    assert log == ([b"PEXPIREAT", b"k", b"%d" % (T0_MS + 20_000)],)
+    log = execute(keyspace, parse_line("SPOP set1"), context).log
+    assert log[0][:2] == [b"SREM", b"set1"] and len(log[0]) == 3
+    log = execute(keyspace, parse_line("INCRBYFLOAT f 1"), context).log
+    assert log == ([b"SET", b"f", b"2.5", b"KEEPTTL"],)
+
+
+def test_lazily_expired_keys_are_logged_as_del_before_the_command() -> None:
+    """Method: touching an expired key (even by a read) logs DEL first, like Redis."""
+    keyspace = build_pre_state()
+    context = CommandContext(EXECUTE_AT_MS, random.Random(0))
+    assert execute(keyspace, parse_line("GET old"), context).log == ([b"DEL", b"old"],)
+    assert execute(keyspace, parse_line("INCR old_list"), context).log == (
+        [b"DEL", b"old_list"],
+        [b"INCR", b"old_list"],
+    )
+
+
+# -- whole generated sequences ----------------------------------------------------------
+
+KEYS = ["s", "n", "h", "l", "set1", "z", "ttl_live", "old", "new"]
+TEMPLATES = [
+    "SET {k} v", "SET {k} 5 PX {ms}", "INCR {k}", "INCRBYFLOAT {k} 0.5", "APPEND {k} x",
+    "DEL {k}", "EXPIRE {k} 1", "PEXPIRE {k} {ms}", "PERSIST {k}", "RENAME {k} {k2}",
+    "COPY {k} {k2} REPLACE", "GETEX {k} PX {ms}", "GETDEL {k}", "HSET {k} f {k2}",
+    "HINCRBY {k} f 2", "HDEL {k} a", "LPUSH {k} a", "RPOP {k}", "LMOVE {k} {k2} LEFT RIGHT",
+    "SADD {k} a b", "SPOP {k}", "SREM {k} a", "SMOVE {k} {k2} b", "SUNIONSTORE {k} {k} {k2}",
+    "ZADD {k} 1 a 2 b", "ZINCRBY {k} 1 a", "ZPOPMIN {k}", "ZREMRANGEBYRANK {k} 0 0",
+    "GET {k}", "TYPE {k}", "EXISTS {k}", "FLUSHDB", "MSET {k} 1 {k2} 2",
+]
+
+step = st.tuples(
+    st.sampled_from(TEMPLATES), st.sampled_from(KEYS), st.sampled_from(KEYS),
+    st.sampled_from([1, 50, 5000]), st.integers(0, 2000), st.integers(0, 3),
+)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(steps=st.lists(step, max_size=30))
+def test_replaying_a_whole_generated_log_reproduces_the_state(steps: list[tuple]) -> None:
+    """Method: run a sequence with time advancing and active expiry in between; replay all."""
+    keyspace = build_pre_state()
+    initial = clone(keyspace)
+    log: list[list[bytes]] = []
+    now_ms = EXECUTE_AT_MS
+    chooser = random.Random(1)
+    for template, key, other, ttl_ms, advance_ms, expire_samples in steps:
+        now_ms += advance_ms
+        keyspace.active_expire_step(now_ms, expire_samples)
+        line = template.format(k=key, k2=other, ms=ttl_ms)
+        log.extend(execute(keyspace, parse_line(line), CommandContext(now_ms, chooser)).log)
+    log.extend([b"DEL", key] for key in keyspace.take_expired_keys())
+    for argv in log:
+        assert not isinstance(replay(initial, argv, REPLAY_LATER_MS), ErrorReply), argv
+    assert stored_state(initial) == stored_state(keyspace)
