@@ -147,11 +147,14 @@ class Shard:
             raise
 
     def _backup(self, argvs: list[list[bytes]]) -> dict[bytes, Any]:
-        """Copies of every key the block names (every key, when the block flushes)."""
+        """Copies of every key the block names, plus every key when the block flushes.
+
+        A key the block names but that does not exist yet is backed up as absent, so a
+        restore removes it again (also after a FLUSHALL earlier in the block).
+        """
+        keys = {key for argv in argvs for key in command_keys(argv)}
         if any(argv and argv[0].upper() in (b"FLUSHALL", b"FLUSHDB") for argv in argvs):
-            keys = set(self.keyspace.keys())
-        else:
-            keys = {key for argv in argvs for key in command_keys(argv)}
+            keys.update(self.keyspace.keys())
         return {
             key: (copy_value(value), self.keyspace.deadline_of(key)) if value is not None else None
             for key in keys
