@@ -22,7 +22,9 @@ get collections through `lookup_for_write`; that is the one rule this module rel
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import compress, repeat
+from operator import is_not, itemgetter
 from typing import Any
 
 from kevy_persist.records import ValueKind
@@ -40,6 +42,11 @@ KIND_BY_TYPE: dict[type, ValueKind] = {
 }
 
 Entry = tuple[bytes, ValueKind, Any, "int | None"]
+
+_ENTRY_KEY = itemgetter(0)
+_ENTRY_KIND = itemgetter(1)
+_ENTRY_VALUE = itemgetter(2)
+_ENTRY_DEADLINE = itemgetter(3)
 
 
 def copy_value(value: Any) -> Any:
@@ -122,6 +129,40 @@ class Keyspace:
             self._deadlines.pop(key, None)
         else:
             self._deadlines[key] = deadline_ms
+
+    def load_entries(self, records: Sequence[Entry]) -> int:
+        """Insert snapshot records in order, exactly as `load_entry` for each would; the count.
+
+        Opening a shard puts a whole snapshot into a fresh keyspace. When this keyspace is
+        empty and the records' keys are distinct (true of every snapshot saved from a
+        keyspace), all values go in with one C-level `dict.update` -- strings are already
+        native -- and only the records that need more (collections to convert, deadlines) are
+        visited one by one, picked out at C speed too. Otherwise: `load_entry` per record.
+        """
+        values = self._values
+        if values:
+            return self._load_entries_one_by_one(records)
+        assert not self._deadlines, "a deadline needs a key"
+        values.update(zip(map(_ENTRY_KEY, records), map(_ENTRY_VALUE, records)))
+        if len(values) != len(records):
+            # A key repeats: only the in-order path gives the later record the last word.
+            values.clear()
+            return self._load_entries_one_by_one(records)
+        not_strings = map(is_not, map(_ENTRY_KIND, records), repeat(ValueKind.STRING))
+        for key, kind, value, _ in compress(records, not_strings):
+            self._write_value(key, native_from_snapshot(kind, value))
+        with_deadlines = map(is_not, map(_ENTRY_DEADLINE, records), repeat(None))
+        deadlines = self._deadlines
+        for key, _, _, deadline_ms in compress(records, with_deadlines):
+            deadlines[key] = deadline_ms
+        # The per-record path asserts each value is native; here one C-level pass does.
+        assert set(map(type, values.values())) <= KIND_BY_TYPE.keys(), "not a native value"
+        return len(records)
+
+    def _load_entries_one_by_one(self, records: Sequence[Entry]) -> int:
+        for key, kind, value, deadline_ms in records:
+            self.load_entry(key, kind, value, deadline_ms)
+        return len(records)
 
     # -- reads -------------------------------------------------------------------------
 
