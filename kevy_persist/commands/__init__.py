@@ -43,6 +43,12 @@ __all__ = [
 _MODULES = (hashes, keys, lists, sets, strings, zset_ranges, zsets)
 _DEL = b"DEL"
 
+# The hot-path dispatch: name as sent (lower and upper case) -> (handler, arity). Other
+# casings fall back to `lookup_spec`.
+_DISPATCH: dict[bytes, tuple] = {}
+for _name, _spec in COMMAND_TABLE.items():
+    _DISPATCH[_name] = _DISPATCH[_name.upper()] = (_spec.handler, _spec.arity)
+
 
 def unknown_command_message(argv: list[bytes]) -> str:
     name = argv[0].decode("utf-8", "replace")
@@ -54,17 +60,20 @@ def execute(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> C
     """Run one command; never raises for bad input (errors are replies)."""
     if not argv:
         return CommandOutcome(ErrorReply("ERR unknown command ''"))
-    spec = COMMAND_TABLE.get(argv[0]) or lookup_spec(argv[0])
-    if spec is None:
+    entry = _DISPATCH.get(argv[0])
+    if entry is None:
+        spec = lookup_spec(argv[0])
+        entry = None if spec is None else (spec.handler, spec.arity)
+    if entry is None:
         outcome = CommandOutcome(ErrorReply(unknown_command_message(argv)))
     else:
-        arity = spec.arity
+        handler, arity = entry
         argc = len(argv)
-        if (arity > 0 and argc != arity) or argc < -arity:
+        if argc != arity and (arity > 0 or argc < -arity):
             outcome = CommandOutcome(ErrorReply(wrong_arity(argv[0])))
         else:
             try:
-                outcome = spec.handler(keyspace, argv, context)
+                outcome = handler(keyspace, argv, context)
             except CommandError as error:
                 outcome = CommandOutcome(ErrorReply(error.message))
     if keyspace._expired_keys:

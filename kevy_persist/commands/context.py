@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-import attrs
-
 from kevy_persist.commands.replies import ErrorReply
 from kevy_persist.keyspace import NEVER_EXPIRES_MS
 
@@ -30,22 +28,24 @@ class FirstChoice:
         return 0
 
 
-@attrs.frozen
 class CommandContext:
     """The current unix time in ms and the random source; `loading` marks log replay.
 
     While loading, nothing expires (like Redis loading its AOF): `lookup_now_ms` is then
-    far in the past, while `now_ms` still turns relative TTLs into deadlines.
+    far in the past, while `now_ms` still turns relative TTLs into deadlines. A plain
+    slotted class, not attrs: the store builds one per command.
     """
 
-    now_ms: int
-    random: RandomSource
-    loading: bool = False
-    lookup_now_ms: int = attrs.field(init=False)
+    __slots__ = ("now_ms", "random", "loading", "lookup_now_ms")
 
-    @lookup_now_ms.default
-    def _lookup_now(self) -> int:
-        return NEVER_EXPIRES_MS if self.loading else self.now_ms
+    def __init__(self, now_ms: int, random: RandomSource, loading: bool = False) -> None:
+        self.now_ms = now_ms
+        self.random = random
+        self.loading = loading
+        self.lookup_now_ms = NEVER_EXPIRES_MS if loading else now_ms
+
+    def __repr__(self) -> str:
+        return f"CommandContext(now_ms={self.now_ms}, loading={self.loading})"
 
 
 class CommandOutcome:
