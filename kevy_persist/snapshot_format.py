@@ -53,6 +53,10 @@ _U64 = struct.Struct("<Q")
 _F64 = struct.Struct("<d")
 _RECORD_HEAD = struct.Struct("<BBI")  # op, ttl flag 0, key length
 _RECORD_HEAD_TTL = struct.Struct("<BBQI")  # op, ttl flag 1, deadline, key length
+# The decoder's fast path reads op and TTL flag as one little-endian u16: op 1 (string) with
+# flag 0 (no TTL) is the value 1.
+_STRING_HEAD = struct.Struct("<HI")  # op | ttl flag << 8, key length
+_STRING_NO_TTL = 1
 _U64_LIMIT = 1 << 64
 
 _STRING = ValueKind.STRING
@@ -347,24 +351,30 @@ def _decode_records(
     size = reader.size
     records: list[Record] = []
     append = records.append
-    unpack_head = _RECORD_HEAD.unpack_from
+    unpack_head = _STRING_HEAD.unpack_from
     unpack_u32 = _U32.unpack_from
     string = _STRING
+    string_no_ttl = _STRING_NO_TTL
     position = HEADER_SIZE
     while True:
-        # Fast path: a string record without TTL, bounds enforced by unpack_from (it raises
-        # past the end) and one final comparison; anything else takes the careful path.
-        if position + 6 <= size:
-            op, flag, key_length = unpack_head(data, position)
-            if op == 1 and flag == 0:
+        # Fast path: consecutive string records without TTL. `unpack_from` raises
+        # struct.error when its field runs past the end, which bounds the head and both
+        # length fields; slices do not raise, so the value's end is compared once. Anything
+        # else (another kind, a TTL, the end byte, damage) leaves the inner loop at the
+        # record's first byte and takes the careful path below.
+        try:
+            while True:
+                head, key_length = unpack_head(data, position)
+                if head != string_no_ttl:
+                    break
                 key_end = position + 6 + key_length
-                if key_end + 4 <= size:
-                    value_start = key_end + 4
-                    value_end = value_start + unpack_u32(data, key_end)[0]
-                    if value_end <= size:
-                        append((data[position + 6 : key_end], string, data[value_start:value_end], None))
-                        position = value_end
-                        continue
+                value_end = key_end + 4 + unpack_u32(data, key_end)[0]
+                if value_end > size:
+                    break
+                append((data[position + 6 : key_end], string, data[key_end + 4 : value_end], None))
+                position = value_end
+        except struct.error:
+            pass
         if position >= size:
             raise reader.fail(position, "truncated: no end marker")
         if data[position] == OP_END:
