@@ -9,7 +9,8 @@ Ours (in this process, over `OsFileSystem`):
   fsync(temp) + rename + fsync(dir) -- the same durable steps Redis's SAVE takes.
 - load: wall time of `snapshot.load_snapshot` (read + decode + CRC) and then a fresh
   `Keyspace` filled by `load_entry` for every record -- what `opening.open_shard` does --
-  reported as a total and split into decode / fill.
+  reported as a total and split into decode / fill; and the same records put into another
+  fresh `Keyspace` by the bulk `Keyspace.load_entries` (load = decode + bulk fill).
 - Store.open: the whole open path on a data dir holding only that snapshot (layout check,
   snapshot load and fill, first log created and fsynced), for reference.
 
@@ -51,11 +52,16 @@ class OursSnapshotResult:
     size_bytes: int
     decode_seconds: float  # load_snapshot: read + decode + checksum
     fill_seconds: float  # fresh Keyspace, load_entry per record
+    bulk_fill_seconds: float  # fresh Keyspace, one load_entries call
     store_open_seconds: float | None
 
     @property
     def load_seconds(self) -> float:
         return self.decode_seconds + self.fill_seconds
+
+    @property
+    def bulk_load_seconds(self) -> float:
+        return self.decode_seconds + self.bulk_fill_seconds
 
 
 @attrs.frozen
@@ -90,7 +96,15 @@ def measure_ours(pairs: list[tuple[bytes, bytes]], directory: str, with_store_op
     filled = time.perf_counter()
     assert len(fresh) == len(pairs), (len(fresh), len(pairs))
     assert fresh.peek(pairs[-1][0]) == pairs[-1][1]
-    del loaded, fresh
+    del fresh
+    gc.collect()
+    bulk_started = time.perf_counter()
+    bulk = Keyspace()
+    bulk.load_entries(loaded.records)
+    bulk_filled = time.perf_counter()
+    assert len(bulk) == len(pairs), (len(bulk), len(pairs))
+    assert bulk.peek(pairs[0][0]) == pairs[0][1]
+    del loaded, bulk
     gc.collect()
 
     store_open_seconds = None
@@ -108,6 +122,7 @@ def measure_ours(pairs: list[tuple[bytes, bytes]], directory: str, with_store_op
         size_bytes=report.size_bytes,
         decode_seconds=decoded - load_started,
         fill_seconds=filled - decoded,
+        bulk_fill_seconds=bulk_filled - bulk_started,
         store_open_seconds=store_open_seconds,
     )
 
@@ -168,16 +183,20 @@ def _rows(ours: list[OursSnapshotResult], theirs: list[RedisSnapshotResult]) -> 
 
     save = _best(ours, "save_seconds")
     load = _best(ours, "load_seconds")
+    bulk_load = _best(ours, "bulk_load_seconds")
     redis_save = _best(theirs, "save_seconds") if theirs else None
     redis_ready = _best(theirs, "ready_seconds") if theirs else None
     server_loads = [result.server_load_seconds for result in theirs if result.server_load_seconds]
     redis_server_load = min(server_loads) if server_loads else None
     rows = [
         ["save (SAVE)", seconds(save), *compare(save, redis_save)],
-        ["load until serving", seconds(load), *compare(load, redis_ready)],
-        ["load vs server's own figure", seconds(load), *compare(load, redis_server_load)],
+        ["load (load_entry each) vs until serving", seconds(load), *compare(load, redis_ready)],
+        ["load (load_entry each) vs server's figure", seconds(load), *compare(load, redis_server_load)],
+        ["load (load_entries bulk) vs until serving", seconds(bulk_load), *compare(bulk_load, redis_ready)],
+        ["load (load_entries bulk) vs server's figure", seconds(bulk_load), *compare(bulk_load, redis_server_load)],
         ["  decode (read+decode+crc)", seconds(_best(ours, "decode_seconds")), "-", "-", "-"],
-        ["  fill (load_entry)", seconds(_best(ours, "fill_seconds")), "-", "-", "-"],
+        ["  fill, load_entry each", seconds(_best(ours, "fill_seconds")), "-", "-", "-"],
+        ["  fill, load_entries bulk", seconds(_best(ours, "bulk_fill_seconds")), "-", "-", "-"],
     ]
     opens = [result.store_open_seconds for result in ours if result.store_open_seconds is not None]
     if opens:
