@@ -23,7 +23,7 @@ from .aof_format import is_epoch_marker
 from .clock import Clock
 from .commands import replay
 from .config import StoreConfig
-from .errors import CorruptionError, HistoryGapError, LayoutError
+from .errors import CorruptionError, HistoryGapError
 from .fs import FileSystem, join
 from .history import HistoryDecision, LogIdentity, LogKind, ReplayPlan, plan_replay
 from .keyspace import Keyspace
@@ -187,16 +187,12 @@ def open_store_shards(config: StoreConfig, file_system: FileSystem | None, clock
     directory = config.data_dir
     file_system.make_dirs(directory)
     requested = layout.ShardLayout(config.shard_count, config.routing)
-    reading = layout.read_layout(file_system, directory)
-    if reading.journal_present:
-        raise LayoutError(directory, "a re-shard journal is present; re-shard recovery is not available yet")
-    if reading.layout is not None and reading.layout != requested:
-        raise LayoutError(
-            directory,
-            f"data dir holds {reading.layout.shard_count} shards routed by "
-            f"{reading.layout.routing.value}, asked for {requested.shard_count} by "
-            f"{requested.routing.value}; re-sharding is not available yet",
-        )
+    # Finish or discard an interrupted re-shard, then re-shard if the layout differs.
+    from .reshard import reconcile_layout
+    from .reshard_progress import TerminalProgress
+
+    reconciled = reconcile_layout(file_system, directory, requested, clock, progress=TerminalProgress.for_stderr())
+    reading = reconciled.found
     shards = [
         open_shard(
             file_system,
@@ -212,6 +208,6 @@ def open_store_shards(config: StoreConfig, file_system: FileSystem | None, clock
         )
         for index in range(config.shard_count)
     ]
-    if reading.is_fresh or reading.source is layout.LayoutSource.LEGACY:
+    if reconciled.reshard is None and (reading.is_fresh or reading.source is layout.LayoutSource.LEGACY):
         layout.write_layout(file_system, directory, requested)
     return shards

@@ -49,10 +49,10 @@ from .layout_names import (
 )
 from .reshard_protocol import Phase, PhaseListener, PhaseTracker, may_abort
 from .reshard_recovery import RecoveryReport, finish_committed, recover_interrupted_reshard
-from .routing import router_for
 from .shard_reader import inspect_shard, load_source
 from .snapshot_format import encode_snapshot
-from .snapshot_raw import RawSnapshotWriter, raw_record_batches
+from .reshard_route import RoutedBatch, route_records
+from .snapshot_raw import RawSnapshotWriter
 
 LOGGER = logging.getLogger("kevy_persist.reshard")
 
@@ -92,25 +92,22 @@ def _source_size_bytes(fs: FileSystem, directory: str, index: int) -> int:
     return total
 
 
-def _encoded_batches(keyspace: Any) -> Iterator[tuple[bytes, list[bytes], list[int]]]:
-    """A decoded source as raw records: re-encoded `ENCODE_BATCH_ENTRIES` entries at a time."""
+def _encoded_batches(keyspace: Any, target: ShardLayout) -> Iterator[tuple[RoutedBatch, int]]:
+    """A decoded source as routed raw records, re-encoded `ENCODE_BATCH_ENTRIES` at a time;
+    with the number of entries consumed so far."""
     entries = keyspace.iter_entries()
+    consumed = 0
     while batch := list(islice(entries, ENCODE_BATCH_ENTRIES)):
+        consumed += len(batch)
         data = encode_snapshot(batch, None)
-        for keys, bounds in raw_record_batches(data, "<re-encoded source>"):
-            yield data, keys, bounds
-
-
-def _raw_batches(data: bytes, path: str) -> Iterator[tuple[bytes, list[bytes], list[int]]]:
-    for keys, bounds in raw_record_batches(data, path):
-        yield data, keys, bounds
+        for routed in route_records(data, "<re-encoded source>", target.shard_count, target.routing):
+            yield routed, consumed
 
 
 class _Targets:
     """The new shards' temp snapshots being written, and the routing into them."""
 
     def __init__(self, fs: FileSystem, directory: str, target: ShardLayout) -> None:
-        self.shard_for_key = router_for(target.shard_count, target.routing).shard_for_key
         self.handles: list[WritableFile] = []
         self.writers: list[RawSnapshotWriter] = []
         for index in range(target.shard_count):
@@ -118,20 +115,15 @@ class _Targets:
             self.handles.append(handle)
             self.writers.append(RawSnapshotWriter(handle))
 
-    def route(self, data: bytes, keys: list[bytes], bounds: list[int]) -> None:
-        """Append records `data[bounds[j]:bounds[j+1]]` to the shard each `keys[j]` routes to."""
-        writers = self.writers
-        if len(writers) == 1:
-            writers[0].write_records(data[bounds[0] : bounds[-1]], len(keys))
-            return
-        view = memoryview(data)
-        buckets: list[list[Any]] = [[] for _ in writers]
-        appenders = [bucket.append for bucket in buckets]
-        for target_index, start, end in zip(map(self.shard_for_key, keys), bounds, islice(bounds, 1, None)):
-            appenders[target_index](view[start:end])
-        for writer, bucket in zip(writers, buckets):
+    def append(self, routed: RoutedBatch) -> None:
+        """Append each bucket of record slices to its new shard's temp snapshot."""
+        buckets, record_count, _ = routed
+        assert len(buckets) == len(self.writers)
+        for writer, bucket in zip(self.writers, buckets):
             if bucket:
-                writer.write_records(b"".join(bucket), len(bucket))
+                # One record per slice, except the single-shard case: one slice per batch.
+                count = record_count if len(self.writers) == 1 else len(bucket)
+                writer.write_records(b"".join(bucket), count)
 
     def finish(self) -> int:
         """End and fsync every temp; returns the bytes written."""
@@ -169,16 +161,19 @@ def _write_temps(
             if shard.raw_copy_possible:
                 raw.append(index)
                 assert shard.snapshot_data is not None
-                for data, keys, bounds in _raw_batches(shard.snapshot_data, shard.snapshot_path):
-                    targets.route(data, keys, bounds)
+                for routed in route_records(shard.snapshot_data, shard.snapshot_path, target.shard_count, target.routing):
+                    targets.append(routed)
                     if progress is not None:
-                        progress(done_bytes + min(bounds[-1], sizes[index]), total_bytes)
+                        progress(done_bytes + min(routed[2], sizes[index]), total_bytes)
             elif not shard.is_empty:
                 decoded.append(index)
                 keyspace = load_source(fs, shard, now_ms)
                 del shard  # the snapshot bytes are in the keyspace now
-                for data, keys, bounds in _encoded_batches(keyspace):
-                    targets.route(data, keys, bounds)
+                total_entries = max(len(keyspace), 1)
+                for routed, consumed in _encoded_batches(keyspace, target):
+                    targets.append(routed)
+                    if progress is not None:
+                        progress(done_bytes + sizes[index] * consumed // total_entries, total_bytes)
                 del keyspace
             done_bytes += sizes[index]
             if progress is not None:

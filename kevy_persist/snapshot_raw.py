@@ -104,7 +104,7 @@ def _skip_payload(data: bytes, op: int, position: int, path: str) -> int:
     return position
 
 
-def _careful_record(data: bytes, position: int, path: str) -> tuple[bytes, int]:
+def record_extent(data: bytes, position: int, path: str) -> tuple[bytes, int]:
     """(key, end) of the record at `position`, every field checked (the general path)."""
     size = len(data)
     op = data[position]
@@ -130,7 +130,7 @@ def _careful_record(data: bytes, position: int, path: str) -> tuple[bytes, int]:
     return key, _skip_payload(data, op, key_end, path)
 
 
-def _check_trailer(data: bytes, end_marker: int, path: str) -> None:
+def check_trailer(data: bytes, end_marker: int, path: str) -> None:
     """Verify what follows the end byte: nothing (kevy) or our trailer with a matching CRC."""
     position = end_marker + 1
     remaining = len(data) - position
@@ -186,14 +186,14 @@ def raw_record_batches(
             raise _fail(path, position, "truncated: no end marker")
         if data[position] == OP_END:
             break
-        key, position = _careful_record(data, position, path)
+        key, position = record_extent(data, position, path)
         append_key(key)
         append_bound(position)
         if len(keys) >= batch_records:
             yield keys, bounds
             keys, bounds = [], [position]
             append_key, append_bound = keys.append, bounds.append
-    _check_trailer(data, position, path)
+    check_trailer(data, position, path)
     if keys:
         yield keys, bounds
 
