@@ -14,6 +14,7 @@ without an epoch marker -- kevy's, or ours in format 1):
 | legacy, snapshot without position | if present      | the log's first record           |
 | legacy, snapshot covers a position| yes             | the covered offset               |
 | `base`, any epoch                 | no (ignored)    | the first record after the marker|
+| any, epoch < snapshot epoch       | yes             | nothing: the log is stale        |
 | `incr`, epoch == snapshot epoch   | yes (trailer)   | the trailer's covered offset     |
 | `incr`, epoch == snapshot epoch+1 | yes             | the first record after the marker|
 | any other `incr`                  | --              | refused: history is missing      |
@@ -60,6 +61,9 @@ class ReplayPlan:
     # (and after the epoch marker, when there is one).
     log_start_offset: int | None
     replay_log: bool
+    # The log must be replaced by a fresh one (epoch = the snapshot's + 1) before appends:
+    # an interrupted save is finished, or a stale log is retired.
+    replace_log: bool = False
 
 
 class HistoryDecision(enum.Enum):
@@ -85,12 +89,17 @@ def plan_replay(
         if covered is not None:
             # Our snapshot of a legacy log (a save after opening a kevy dir): the crash window
             # before the log swap. The reset log would carry a marker, so this is the old log.
-            return HistoryDecision.OK, ReplayPlan(True, covered.offset, True), ""
+            return HistoryDecision.OK, ReplayPlan(True, covered.offset, True, replace_log=True), ""
         return HistoryDecision.OK, ReplayPlan(snapshot_present, None, True), ""
+    if covered is not None and identity.epoch < snapshot_epoch:
+        # A stale log: a snapshot of a later epoch exists, so this log was closed at a point
+        # an earlier save covered; its whole content is in the snapshot (a failed log swap
+        # whose directory entry did not become durable leaves exactly this).
+        return HistoryDecision.OK, ReplayPlan(True, None, False, replace_log=True), ""
     if identity.kind is LogKind.BASE:
         return HistoryDecision.OK, ReplayPlan(False, None, True), ""
     if covered is not None and identity.epoch == snapshot_epoch:
-        return HistoryDecision.OK, ReplayPlan(True, covered.offset, True), ""
+        return HistoryDecision.OK, ReplayPlan(True, covered.offset, True, replace_log=True), ""
     if snapshot_present and identity.epoch == snapshot_epoch + 1:
         return HistoryDecision.OK, ReplayPlan(snapshot_present, None, True), ""
     if not snapshot_present:

@@ -141,12 +141,15 @@ def open_shard(file_system: FileSystem, clock: Clock, options: ShardOptions) -> 
     epoch = identity.epoch if identity is not None else 0
     shard = Shard(file_system, clock, options, keyspace, writer, epoch)
     finished_save = False
-    if options.log_enabled:
-        if writer is None:
-            shard.start_log(_first_log_identity(loaded))
-        elif plan.log_start_offset is not None:
-            shard.start_log(LogIdentity(epoch + 1, LogKind.INCREMENTAL))
-            finished_save = True
+    if options.log_enabled and writer is None:
+        shard.start_log(_first_log_identity(loaded))
+    elif options.log_enabled and plan.replace_log:
+        # An interrupted save (or a stale log): the recovered state is the snapshot plus any
+        # log tail past its covered offset. A new log alone would drop that tail at the next
+        # crash, so the save is redone in full: snapshot of this state, then the next log.
+        shard.epoch = max(epoch, loaded.covered.epoch if loaded is not None and loaded.covered else 0)
+        shard.save()
+        finished_save = True
     shard.open_report = ShardOpenReport(
         index=options.index,
         snapshot_keys=snapshot_keys,

@@ -214,28 +214,65 @@ class Shard:
         return True
 
     def save(self) -> None:
-        """Synchronous SAVE: snapshot by durable replace, then a fresh log of the next epoch."""
-        end_offset = self.writer.end_offset if self.writer is not None else 0
+        """Synchronous SAVE: snapshot by durable replace, then a fresh log of the next epoch.
+
+        Failure safety (each case is a simulator fault sweep):
+        - the snapshot fails (ENOSPC, EIO): nothing changed; the error propagates;
+        - the snapshot's rename is done but its fsync_dir failed: either snapshot may survive
+          a crash, and both pair correctly with the old log, which stays in use;
+        - the new log fails before its rename: the old log stays in use (its records past
+          the covered offset are replayed after the new snapshot);
+        - the new log's fsync_dir failed: the live name is the new log, but a crash may bring
+          the old one back, so writes are refused until a later save succeeds.
+        """
+        if self.file_system is None:
+            return  # an in-memory shard has nothing to save
         # A format-1 log carries no marker, so a position in it could not be told apart from
         # the same offset in the reset log: such snapshots name no position (kevy's rule).
-        covered = LogPosition(self.epoch, end_offset) if self.options.log_format == 2 and self.writer is not None else None
+        covered = None
+        if self.options.log_format == 2 and self.writer is not None:
+            covered = LogPosition(self.epoch, self.writer.end_offset)
         snapshot.save_snapshot(self.file_system, self.snapshot_path, self.keyspace.iter_entries(), covered)
         if self.options.log_enabled:
             self.start_log(LogIdentity(self.epoch + 1, LogKind.INCREMENTAL))
         self.failure = None
 
     def start_log(self, identity: LogIdentity, records: list[list[bytes]] = ()) -> None:  # type: ignore[assignment]
-        """Replace the log (durably) by a fresh one of `identity` holding `records`."""
+        """Replace the log durably by a fresh one of `identity` holding `records`.
+
+        Until the rename the old writer stays the live log, so a failure before it leaves the
+        shard as it was. After the rename the new file is the live log whatever happens next.
+        """
+        marker = EpochMarker(identity.epoch, identity.kind.value) if self.options.log_format == 2 else None
+        temp_path = self.log_path + aof.TEMP_SUFFIX
+        temp_writer = aof.start_log_temp(
+            self.file_system, temp_path, self.options.log_format, marker, records, clock=self.clock
+        )
+        try:
+            temp_writer.fsync()
+        finally:
+            end_offset = temp_writer.end_offset
+            temp_writer.close()
+        self.file_system.rename(temp_path, self.log_path)
         if self.writer is not None:
             self.writer.close()
-            self.writer = None
-        marker = EpochMarker(identity.epoch, identity.kind.value) if self.options.log_format == 2 else None
-        self.writer = aof.create_log(
-            self.file_system, self.log_path, self.options.log_format, marker, records, clock=self.clock
+        handle = self.file_system.open_append(self.log_path)
+        self.writer = aof.LogWriter(
+            self.file_system, self.log_path, handle, self.options.log_format, end_offset,
+            self.clock, self.options.fsync_policy,
         )
         self.epoch = identity.epoch
-        self.synced_offset = self.writer.end_offset
-        self.log_baseline_bytes = self.writer.end_offset
+        self.synced_offset = end_offset
+        self.log_baseline_bytes = end_offset
+        try:
+            self.file_system.fsync_dir(self.file_system_directory)
+        except StorageIOError as error:
+            self.failure = f"the new log's name may not be durable: {error.reason}"
+            raise
+
+    @property
+    def file_system_directory(self) -> str:
+        return self.options.directory or "."
 
     @property
     def log_size_bytes(self) -> int:

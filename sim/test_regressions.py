@@ -21,38 +21,32 @@ def _replay_verdict(line: str):
     words = shlex.split(line)
     assert words[:4] == ["python", "-m", "sim", "replay"], line
     options = dict(zip(words[4::2], words[5::2]))
+    keep = tuple(int(index) for index in options["--keep"].split(",")) if "--keep" in options else None
     config = SweepConfig(options["--workload"], options["--profile"], seed=int(options["--seed"]),
-                         fault=options.get("--fault"), limits=Limits(), nested_limits=Limits(16, 8))
+                         fault=options.get("--fault"), keep=keep, limits=Limits(),
+                         nested_limits=Limits(16, 8))
     return replay(config, int(options["--cut"]), options["--image"]).verdict
 
 
-CORE_BUG_FAILED_LOG_SWAP = (
-    "SAVE whose new-log install fails (EIO/ENOSPC on aof-0.aof.tmp) leaves Shard.writer = None and "
-    "failure = None: later writes are applied and acknowledged but never logged (kevy_persist/shard.py "
-    "save/start_log)")
-CORE_BUG_PAIRING = (
-    "after a failed log swap, the next SAVE writes a snapshot whose trailer does not pair with the "
-    "new log's epoch; the next open refuses with HistoryGapError (kevy_persist/shard.py)")
-CORE_BUG_LOST_MARKER = (
-    "a bit flip in the epoch marker of a post-SAVE log: open quarantines the marker as a torn tail, "
-    "takes the legacy path with epoch 0 and finishes the save with an `incr` log of epoch 1, which "
-    "the next open refuses against the snapshot of epoch 2 (kevy_persist/opening.py: epoch for the "
-    "legacy-with-trailer case should be the trailer's epoch)")
-
-
+# Core bugs the sweeps found, all fixed in kevy_persist/shard.py and opening.py:
+# - a SAVE whose new-log install failed left the shard without a writer: later writes were
+#   acknowledged but never logged (the first two lines);
+# - after a failed log swap the next SAVE paired snapshot and log wrongly (the third);
+# - a bit flip in a post-SAVE log's epoch marker made recovery write a log of the wrong epoch
+#   (covered by the save-* bitflip fault sweeps in test_sweeps.py: the recovery it replayed
+#   was rewritten by the fix below, so its nested image id no longer exists);
+# - recovery "finished" an interrupted save by writing only the new log, dropping the old
+#   log's records past the snapshot's covered offset when that recovery itself crashed (the
+#   last core line, a nested crash); recovery now redoes the whole save.
 @pytest.mark.parametrize("line", [
     pytest.param("python -m sim replay --workload save-always --profile strict --seed 0 --cut 26 "
-                 "--image 0 --fault eio@25",
-                 marks=pytest.mark.xfail(strict=True, reason=CORE_BUG_FAILED_LOG_SWAP)),
+                 "--image 0 --fault eio@25"),
     pytest.param("python -m sim replay --workload save-always --profile strict --seed 0 --cut 25 "
-                 "--image 0 --fault enospc@24",
-                 marks=pytest.mark.xfail(strict=True, reason=CORE_BUG_FAILED_LOG_SWAP)),
+                 "--image 0 --fault enospc@24"),
     pytest.param("python -m sim replay --workload save-no --profile strict --seed 0 --cut 37 "
-                 "--image 0 --fault eio@23",
-                 marks=pytest.mark.xfail(strict=True, reason=CORE_BUG_PAIRING)),
-    pytest.param("python -m sim replay --workload save-always --profile strict --seed 0 --cut 48 "
-                 "--image 0~1.39.0 --fault bitflip",
-                 marks=pytest.mark.xfail(strict=True, reason=CORE_BUG_LOST_MARKER)),
+                 "--image 0 --fault eio@23"),
+    pytest.param("python -m sim replay --workload save-always --profile strict --seed 0 --cut 39 "
+                 "--image 0.27.0 --fault eio@35 --keep 2,5,6"),
     # Found in the toy protocol (sim/workloads/toy.py) by the weakest profile: a zero-filled
     # tail parsed as a valid empty record (crc32 of nothing is 0). Fixed in the toy.
     pytest.param("python -m sim replay --workload toy --profile weakest --seed 0 --cut 4 --image 23"),

@@ -28,16 +28,7 @@ DEFAULT_LIMITS = {"strict": Limits(64, 16), "ext4-ordered": Limits(64, 16), "wea
 DEFAULT_NESTED = Limits(8, 4)
 
 # (workload, fault) -> the bug, with its replay line. See sim/test_regressions.py.
-KNOWN_BUGS = {
-    ("save-always", "eio"): "shard: a failed log swap in SAVE leaves writer=None; writes acked unlogged",
-    ("save-always", "enospc"): "shard: a failed log swap in SAVE leaves writer=None; writes acked unlogged",
-    ("save-always", "short-write"): "shard: a failed log swap in SAVE leaves writer=None; writes acked unlogged",
-    ("save-no", "eio"): "shard: after a failed log swap the next SAVE pairs snapshot and log wrongly",
-    ("save-no", "enospc"): "shard: after a failed log swap the next SAVE pairs snapshot and log wrongly",
-    ("save-no", "short-write"): "shard: after a failed log swap the next SAVE pairs snapshot and log wrongly",
-    ("save-always", "bitflip"): "opening: a lost epoch marker makes recovery write a log its next open refuses",
-    ("save-no", "bitflip"): "opening: a lost epoch marker makes recovery write a log its next open refuses",
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
 def _skip_unavailable(workload) -> None:
