@@ -20,7 +20,7 @@ from kevy_persist.cli import main as cli_main
 from kevy_persist.logical_dump import logical_content, render_entries
 from kevy_persist.store import iter_shards
 
-from .fixture_paths import FIXTURES_DIR
+from fixture_paths import FIXTURES_DIR
 
 FIXTURES = FIXTURES_DIR
 LAYOUTS = {"n1-kevyhash": (1, "kevyhash"), "n2-aof-only": (2, "kevyhash"), "n3-kevyhash": (3, "kevyhash"), "n4-slots": (4, "slots")}
