@@ -6,6 +6,8 @@
   barrier; the time is from the release until the last thread finished.
 - `redis_benchmark_rps`: a fresh redis-server (extra arguments, e.g. the AOF policy) driven
   by the C `redis-benchmark` client; returns its requests per second for one test.
+- `process_cpu_seconds`: CPU time of another process (redis-server), to compare CPU seconds
+  as well as wall seconds on a machine whose cores are shared.
 - `machine_summary` and `print_table` for the reports.
 
 Everything here is measurement plumbing; nothing in it is timed.
@@ -108,6 +110,15 @@ def redis_benchmark_rps(
     rows = list(csv.DictReader(io.StringIO(completed.stdout)))
     assert len(rows) == 1, completed.stdout
     return float(rows[0]["rps"])
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process used so far (Linux `/proc/<pid>/stat`, 10 ms ticks)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        # Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+        fields = stat.read().rpartition(")")[2].split()
+    ticks_per_second = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks_per_second
 
 
 def redis_version() -> str:
