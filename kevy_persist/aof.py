@@ -527,7 +527,7 @@ def start_log_temp(
     handle = fs.open_write(temp_path)
     head = [header_for(format_version)]
     if epoch_marker is not None:
-        head.append(encode_record(format_version, epoch_marker_argv(epoch_marker)))
+        head.append(encode_record(format_version, epoch_marker_argv(epoch_marker, format_version)))
     data = b"".join(head)
     handle.write(data)
     writer = LogWriter(fs, temp_path, handle, format_version, len(data), clock)

@@ -6,9 +6,9 @@
     record  = payload_length:u32 LE  crc32c(payload):u32 LE  payload
     payload = exactly one RESP multibulk frame, 1 <= payload_length <= 2^30
 
-Logs we write begin (after the header) with an epoch marker record, the argv
-`["\0KEVYEPOCH", "<epoch>", "base" | "incr"]`. Transaction markers `["\0KEVYMULTI"]` and
-`["\0KEVYEXEC"]` are reserved names, read like any argv. A file never mixes formats.
+Logs we write begin (after the header) with an epoch marker record; transactions are
+bracketed by marker records. Their encodings, one per format, are in `log_markers.py`; this
+codec reads them like any argv. A file never mixes formats.
 
 `read_record` decodes the record at an offset of a buffer and returns `(argv, end_offset)`,
 `NeedMore(required_end)`, or raises `RecordError(offset, reason)`. `probe_record` asks the
@@ -22,10 +22,19 @@ import re
 import struct
 from collections.abc import Iterable, Sequence
 
-import attrs
 
 from .crc import crc32c
 from .errors import KevyError
+from .log_markers import (  # noqa: F401 -- re-exported
+    BEGIN_NAME,
+    COMMIT_NAME,
+    EPOCH_KINDS,
+    EPOCH_NAME,
+    EpochMarker,
+    epoch_marker_argv,
+    is_epoch_marker,
+    parse_epoch_marker,
+)
 from .resp import MalformedFrameError, NeedMore, decode_command, decode_exactly_one, encode_command
 
 MAGIC_V1 = b"KEVYAOF1\n"
@@ -34,10 +43,10 @@ HEADER_SIZE = 9
 MAX_RECORD_BYTES = 1 << 30
 RECORD_HEADER = struct.Struct("<II")
 
-EPOCH_MARKER_NAME = b"\x00KEVYEPOCH"
-MULTI_MARKER_NAME = b"\x00KEVYMULTI"
-EXEC_MARKER_NAME = b"\x00KEVYEXEC"
-EPOCH_KINDS = ("base", "incr")
+# Marker records (epoch, transaction brackets) live in log_markers.py; re-exported here.
+EPOCH_MARKER_NAME = EPOCH_NAME
+MULTI_MARKER_NAME = BEGIN_NAME
+EXEC_MARKER_NAME = COMMIT_NAME
 
 _MAGIC_BY_VERSION = {1: MAGIC_V1, 2: MAGIC_V2}
 _NOT_ZERO = re.compile(rb"[^\x00]")
@@ -52,37 +61,8 @@ class RecordError(KevyError):
         self.reason = reason
 
 
-@attrs.frozen
-class EpochMarker:
-    """Which history a log belongs to: `base` (full state) or `incr` (continues a snapshot)."""
-
-    epoch: int
-    kind: str
-
-    def __attrs_post_init__(self) -> None:
-        assert self.epoch >= 0, self.epoch
-        assert self.kind in EPOCH_KINDS, self.kind
-
-
 def header_for(format_version: int) -> bytes:
     return _MAGIC_BY_VERSION[format_version]
-
-
-def epoch_marker_argv(marker: EpochMarker) -> list[bytes]:
-    return [EPOCH_MARKER_NAME, str(marker.epoch).encode(), marker.kind.encode()]
-
-
-def is_epoch_marker(argv: Sequence[bytes]) -> bool:
-    return len(argv) > 0 and argv[0] == EPOCH_MARKER_NAME
-
-
-def parse_epoch_marker(argv: Sequence[bytes]) -> EpochMarker | None:
-    """The marker an argv holds; None when it is not a marker; ValueError when malformed."""
-    if not is_epoch_marker(argv):
-        return None
-    if len(argv) != 3 or not argv[1].isdigit() or argv[2].decode("latin-1") not in EPOCH_KINDS:
-        raise ValueError(f"malformed epoch marker {list(argv)!r}")
-    return EpochMarker(int(argv[1]), argv[2].decode("latin-1"))
 
 
 def detect_format(head: bytes) -> tuple[int, int] | None:

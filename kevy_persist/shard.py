@@ -23,7 +23,7 @@ import attrs
 
 from . import aof, layout_names, snapshot
 from .aof import FsyncPolicy
-from .aof_format import EpochMarker
+from .log_markers import EpochMarker, names_reserved_key
 from .clock import Clock
 from .command_keys import command_keys
 from .commands import CommandContext, ErrorReply, execute
@@ -110,6 +110,8 @@ class Shard:
         """Apply `argv`; return its reply and the log end offset to await (None: nothing logged)."""
         if self.failure is not None and _may_write(argv):
             raise WritesRefusedError(self.index, self.failure)
+        if names_reserved_key(argv):
+            return ErrorReply(RESERVED_KEY_ERROR), None
         outcome = execute(self.keyspace, argv, context)  # its log starts with DELs of reaped keys
         if not outcome.log or self.writer is None:
             return outcome.reply, None
@@ -123,7 +125,7 @@ class Shard:
         """Run a block as one crash-atomic append; `atomic` also undoes it on an error reply."""
         for argv in argvs:
             problem = _queue_time_error(argv)
-            if problem is not None:
+            if problem is not None or names_reserved_key(argv):
                 return ErrorReply("EXECABORT Transaction discarded because of previous errors."), None
         if self.failure is not None and any(_may_write(argv) for argv in argvs):
             raise WritesRefusedError(self.index, self.failure)
@@ -140,7 +142,7 @@ class Shard:
         if not records or self.writer is None:
             return replies, None
         try:
-            return replies, self.append(bracket(records))
+            return replies, self.append(bracket(records, self.writer.format_version))
         except WritesRefusedError:
             if backup is not None:
                 self._restore(backup)  # all or nothing in memory too: the block was not logged
@@ -227,11 +229,7 @@ class Shard:
         """
         if self.file_system is None:
             return  # an in-memory shard has nothing to save
-        # A format-1 log carries no marker, so a position in it could not be told apart from
-        # the same offset in the reset log: such snapshots name no position (kevy's rule).
-        covered = None
-        if self.options.log_format == 2 and self.writer is not None:
-            covered = LogPosition(self.epoch, self.writer.end_offset)
+        covered = LogPosition(self.epoch, self.writer.end_offset) if self.writer is not None else None
         snapshot.save_snapshot(self.file_system, self.snapshot_path, self.keyspace.iter_entries(), covered)
         if self.options.log_enabled:
             self.start_log(LogIdentity(self.epoch + 1, LogKind.INCREMENTAL))
@@ -243,7 +241,7 @@ class Shard:
         Until the rename the old writer stays the live log, so a failure before it leaves the
         shard as it was. After the rename the new file is the live log whatever happens next.
         """
-        marker = EpochMarker(identity.epoch, identity.kind.value) if self.options.log_format == 2 else None
+        marker = EpochMarker(identity.epoch, identity.kind.value)
         temp_path = self.log_path + aof.TEMP_SUFFIX
         temp_writer = aof.start_log_temp(
             self.file_system, temp_path, self.options.log_format, marker, records, clock=self.clock
@@ -288,14 +286,8 @@ class Shard:
         return size * 100 >= self.log_baseline_bytes * (100 + config.auto_rewrite_percentage)
 
     def rewrite_log(self) -> None:
-        """Replace the log by the commands that rebuild the state: a `base` log of a new epoch.
-
-        A format-1 log has no marker to say it is a base, so it is compacted by a save.
-        """
+        """Replace the log by the commands that rebuild the state: a `base` log of a new epoch."""
         if self.writer is None:
-            return
-        if self.options.log_format == 1:
-            self.save()
             return
         self.start_log(LogIdentity(self.epoch + 1, LogKind.BASE), list(rebuild_commands(self.keyspace.iter_entries())))
         self.failure = None
@@ -309,6 +301,9 @@ class Shard:
             finally:
                 self.writer.close()
                 self.writer = None
+
+
+RESERVED_KEY_ERROR = "ERR keys starting with \\x00KEVY are reserved for log markers"
 
 
 def _may_write(argv: list[bytes]) -> bool:

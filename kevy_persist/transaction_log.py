@@ -1,8 +1,8 @@
 """Crash-atomic transactions in the log: begin/commit brackets and their replay.
 
-A transaction's records are written in one append between two marker records,
-`\\0KEVYMULTI` and `\\0KEVYEXEC`. Replay holds a block's commands back until its commit marker;
-a block that the log ends inside (a crash cut it) is discarded, so a transaction is applied
+A transaction's records are written in one append between two marker records (begin and
+commit; `log_markers.py` has one form per log format). Replay holds a block's commands back
+until its commit marker; a block that the log ends inside (a crash cut it) is discarded, so a transaction is applied
 entirely or not at all. The byte offset where an unterminated block starts is reported so the
 shard can truncate the log there before appending: otherwise a later commit marker could close
 the torn block and apply half of it.
@@ -12,19 +12,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-BEGIN_MARKER = b"\x00KEVYMULTI"
-COMMIT_MARKER = b"\x00KEVYEXEC"
+from .log_markers import (
+    is_transaction_begin,
+    is_transaction_commit,
+    transaction_begin_argv,
+    transaction_commit_argv,
+)
 
 
 def is_transaction_marker(argv: list[bytes]) -> bool:
-    return bool(argv) and argv[0] in (BEGIN_MARKER, COMMIT_MARKER)
+    return is_transaction_begin(argv) or is_transaction_commit(argv)
 
 
-def bracket(argvs: list[list[bytes]]) -> list[list[bytes]]:
+def bracket(argvs: list[list[bytes]], format_version: int = 2) -> list[list[bytes]]:
     """The records that log `argvs` atomically (a single command needs no brackets)."""
     if len(argvs) <= 1:
         return argvs
-    return [[BEGIN_MARKER], *argvs, [COMMIT_MARKER]]
+    return [transaction_begin_argv(format_version), *argvs, transaction_commit_argv(format_version)]
 
 
 class TransactionReplayer:
@@ -37,13 +41,12 @@ class TransactionReplayer:
         self.applied_count = 0
 
     def feed(self, offset: int, argv: list[bytes]) -> None:
-        head = argv[0] if argv else b""
-        if head == BEGIN_MARKER:
+        if is_transaction_begin(argv):
             # A begin inside an open block cannot come from our writer (a block is one
             # append); the earlier block was cut, so it is dropped like a torn tail.
             self._pending = []
             self.open_block_offset = offset
-        elif head == COMMIT_MARKER:
+        elif is_transaction_commit(argv):
             if self._pending is not None:
                 for command in self._pending:
                     self._apply(command)

@@ -20,7 +20,7 @@ from kevy_persist.aof import (
     open_log,
     scan_log,
 )
-from kevy_persist.aof_format import EpochMarker, encode_record, header_for
+from kevy_persist.aof_format import parse_epoch_marker, EpochMarker, encode_record, header_for
 from kevy_persist.clock import ManualClock
 from kevy_persist.errors import CorruptionError, StorageIOError
 from kevy_persist.fs_os import OsFileSystem
@@ -92,7 +92,7 @@ def test_an_existing_file_keeps_its_format(tmp_path):
 def test_replay_yields_marker_then_records_and_can_start_at_an_offset(tmp_path, format_version):
     path, data, boundaries = build_log(tmp_path, format_version)
     entries = list(iter_log(OsFileSystem(), path))
-    assert entries[0].argv[0] == b"\x00KEVYEPOCH"
+    assert parse_epoch_marker(entries[0].argv) == EpochMarker(3, "incr")
     assert [entry.argv for entry in entries[1:]] == COMMANDS
     assert [entry.end_offset for entry in entries] == boundaries[1:]
     later = list(iter_log(OsFileSystem(), path, start_offset=boundaries[2]))

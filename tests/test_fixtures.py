@@ -18,11 +18,13 @@ import pytest
 from kevy_persist import Store, StoreConfig
 from kevy_persist.cli import main as cli_main
 from kevy_persist.logical_dump import logical_content, render_entries
+from kevy_persist.resp import NeedMore, decode_command
 from kevy_persist.store import iter_shards
 
 from fixture_paths import FIXTURES_DIR
 
 FIXTURES = FIXTURES_DIR
+KEVY_KNOWN_VERBS = {b"DEL", b"SET", b"RPUSH", b"INCRBY", b"HSET", b"PEXPIREAT"}
 LAYOUTS = {"n1-kevyhash": (1, "kevyhash"), "n2-aof-only": (2, "kevyhash"), "n3-kevyhash": (3, "kevyhash"), "n4-slots": (4, "slots")}
 
 
@@ -69,22 +71,31 @@ def test_fixture_opens_in_the_store_and_survives_a_save(name: str, tmp_path: pat
 
 
 def test_format_one_dirs_keep_kevy_formats(tmp_path: pathlib.Path) -> None:
-    """With `log_format=1` every file we write is one kevy 1.23 reads: KEVYAOF1 logs without
-    markers, v4 snapshots, the v2 meta text kevy writes."""
+    """With `log_format=1` every file we write is one kevy 1.23 reads: KEVYAOF1 logs of plain
+    frames whose commands kevy knows (markers are DELs of reserved keys), v4 snapshots, the
+    v2 meta text kevy writes."""
     config = StoreConfig(data_dir=str(tmp_path), shard_count=2, log_format=1, ticker="manual")
     with Store.open(config) as store:
         store.set("a", "1")
         store.rpush("list", "x", "y")
         store.save()
         store.incr("counter")
+        with store.transaction() as transaction:
+            transaction.incr("counter")
+            transaction.incr("counter", 10)
     for index in range(2):
         log = (tmp_path / f"aof-{index}.aof").read_bytes()
         assert log.startswith(b"KEVYAOF1\n")
-        assert b"KEVY" not in log[9:], "no marker records in a kevy-readable log"
+        position = 9
+        while position < len(log):
+            decoded = decode_command(log, position)
+            assert not isinstance(decoded, NeedMore), "the log ends on a whole frame"
+            argv, position = decoded
+            assert argv[0] in KEVY_KNOWN_VERBS, argv
         assert (tmp_path / f"dump-{index}.rdb").read_bytes()[:9] == b"KEVYSNAP\x04"
     assert (tmp_path / "shards.meta").read_bytes() == b"2\nkevyhash\n"
     with Store.open(config) as store:
-        assert store.get("a") == b"1" and store.get("counter") == b"1"
+        assert store.get("a") == b"1" and store.get("counter") == b"12"
         assert store.lrange("list") == [b"x", b"y"]
 
 
