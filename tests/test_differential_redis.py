@@ -27,7 +27,7 @@ from kevy_persist.keyspace import Keyspace
 
 pytestmark = pytest.mark.redis
 
-UNORDERED = {b"KEYS", b"SMEMBERS", b"SINTER", b"SUNION", b"SDIFF", b"HKEYS", b"HVALS"}
+UNORDERED = {b"KEYS", b"SMEMBERS", b"SINTER", b"SUNION", b"SDIFF", b"HKEYS", b"HVALS", b"SPOP"}
 APPROXIMATE = {b"PTTL", b"PEXPIRETIME", b"EXPIRETIME", b"TTL"}
 
 
@@ -630,6 +630,49 @@ COMMANDS = st.one_of(
     _form(b"ZRANK", key, member),
 )
 
+# The long tail: every other command, with options drawn from the same tiny alphabet.
+MORE_COMMANDS = st.one_of(
+    _variadic(b"GETEX", [key], option),
+    _form(b"SETEX", key, st.sampled_from([b"100", b"0", b"x"]), value),
+    _form(b"SETNX", key, value),
+    _form(b"GETSET", key, value),
+    _form(b"GETDEL", key),
+    _form(b"DECRBY", key, value),
+    _variadic(b"MSETNX", [key, value], st.tuples(key, value)),
+    _variadic(b"MGET", [key], key),
+    _form(b"EXPIREAT", key, st.sampled_from([b"1", b"99999999999"])),
+    _form(b"PEXPIRE", key, st.sampled_from([b"-1", b"100000"])),
+    _form(b"HSETNX", key, member, value),
+    _variadic(b"HMGET", [key, member], member),
+    _form(b"HLEN", key),
+    _form(b"HEXISTS", key, member),
+    _form(b"HKEYS", key),
+    _form(b"HVALS", key),
+    _form(b"HSTRLEN", key, member),
+    _variadic(b"LPUSHX", [key, member], member),
+    _variadic(b"RPUSHX", [key, member], member),
+    _form(b"LINDEX", key, index),
+    _form(b"LLEN", key),
+    _form(b"RPOPLPUSH", key, key),
+    _form(b"SCARD", key),
+    _form(b"SISMEMBER", key, member),
+    _variadic(b"SMISMEMBER", [key, member], member),
+    _variadic(b"SINTER", [key], key),
+    _variadic(b"SUNION", [key], key),
+    _variadic(b"SDIFF", [key], key),
+    _form(b"SPOP", key, st.sampled_from([b"0", b"10", b"-1"])),
+    _form(b"ZCARD", key),
+    _form(b"ZREVRANK", key, member),
+    _variadic(b"ZMSCORE", [key, member], member),
+    _form(b"ZLEXCOUNT", key, bound, bound),
+    _variadic(b"ZRANGEBYLEX", [key, bound, bound], option),
+    _variadic(b"ZREVRANGEBYSCORE", [key, bound, bound], option),
+    _variadic(b"ZREVRANGE", [key, index, index], option),
+    _variadic(b"ZPOPMAX", [key], index),
+    _form(b"PERSIST", key),
+    _form(b"GETRANGE", key, index, index),
+)
+
 
 @settings(
     max_examples=150,
@@ -637,7 +680,7 @@ COMMANDS = st.one_of(
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(sequence=st.lists(COMMANDS, min_size=1, max_size=25))
+@given(sequence=st.lists(st.one_of(COMMANDS, MORE_COMMANDS), min_size=1, max_size=25))
 def test_generated_sequences_reply_like_redis(redis_client: RespClient, sequence: list[list[bytes]]) -> None:
     """Method: Hypothesis sequences over a tiny alphabet; every reply and the end state match."""
     redis_client.call([b"FLUSHALL"])

@@ -187,11 +187,11 @@ def getdel_command(keyspace: Keyspace, argv: list[bytes], context: CommandContex
 @command("getex", -2, "write fast")
 def getex_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
     flags, expire = parse_set_options(argv, 2, for_set=False)
-    deadline_ms = _resolve_expire(expire, context, "getex")
     key = argv[1]
     value = read_typed(keyspace, key, context, bytes)
     if value is None:
         return CommandOutcome(None)
+    deadline_ms = _resolve_expire(expire, context, "getex")
     if deadline_ms is not None:
         return CommandOutcome(value, _apply_deadline(keyspace, key, deadline_ms, context))
     if "PERSIST" in flags and keyspace.clear_deadline(key):
