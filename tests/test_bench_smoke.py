@@ -45,7 +45,9 @@ def test_bench_snapshot_reloads_every_key_and_reports_ratios() -> None:
     for name in ("save (SAVE)", "load: load_entry each", "load: load_entries bulk", "Store.open (whole path)"):
         wall, cpu = by_name[name][1], by_name[name][4]
         assert wall.endswith(" s") and cpu.endswith(" s"), by_name[name]
-        assert _RATIO.match(by_name[name][3]) and _RATIO.match(by_name[name][6]), by_name[name]
+        assert _RATIO.match(by_name[name][3]), by_name[name]
+        # Redis's CPU time comes in 10 ms ticks: for 2,000 keys it may read 0 (ratio n/a).
+        assert _RATIO.match(by_name[name][6]) or by_name[name][6] == "n/a", by_name[name]
     assert _RATIO.match(by_name["file size"][3])
 
 
