@@ -11,7 +11,6 @@ from collections import deque
 from itertools import islice
 
 from kevy_persist.commands.access import (
-    NOTHING_LOGGED,
     integer_argument,
     normalize_index_range,
     read_typed,

@@ -12,7 +12,6 @@ from kevy_persist.commands.access import (
     NOTHING_LOGGED,
     integer_argument,
     read_typed,
-    write_typed,
 )
 from kevy_persist.commands.context import (
     NOT_FLOAT,
