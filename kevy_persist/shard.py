@@ -23,7 +23,7 @@ import attrs
 
 from . import aof, layout_names, snapshot
 from .aof import FsyncPolicy
-from .log_markers import EpochMarker, names_reserved_key
+from .log_markers import RESERVED_KEY_PREFIX, EpochMarker
 from .clock import Clock
 from .command_keys import command_keys
 from .commands import CommandContext, ErrorReply, execute
@@ -110,14 +110,14 @@ class Shard:
         """Apply `argv`; return its reply and the log end offset to await (None: nothing logged)."""
         if self.failure is not None and _may_write(argv):
             raise WritesRefusedError(self.index, self.failure)
-        if names_reserved_key(argv):
+        if _names_reserved_key(argv):
             return ErrorReply(RESERVED_KEY_ERROR), None
         outcome = execute(self.keyspace, argv, context)  # its log starts with DELs of reaped keys
         if not outcome.log or self.writer is None:
             return outcome.reply, None
         # A command logged as several records (SET EX = SET + PEXPIREAT) is bracketed like a
         # transaction, so a crash between its records cannot keep half of it.
-        return outcome.reply, self.append(bracket(list(outcome.log)))
+        return outcome.reply, self.append(bracket(list(outcome.log), self.writer.format_version))
 
     def execute_transaction(
         self, argvs: list[list[bytes]], context: CommandContext, atomic: bool
@@ -125,7 +125,7 @@ class Shard:
         """Run a block as one crash-atomic append; `atomic` also undoes it on an error reply."""
         for argv in argvs:
             problem = _queue_time_error(argv)
-            if problem is not None or names_reserved_key(argv):
+            if problem is not None or _names_reserved_key(argv):
                 return ErrorReply("EXECABORT Transaction discarded because of previous errors."), None
         if self.failure is not None and any(_may_write(argv) for argv in argvs):
             raise WritesRefusedError(self.index, self.failure)
@@ -304,6 +304,13 @@ class Shard:
 
 
 RESERVED_KEY_ERROR = "ERR keys starting with \\x00KEVY are reserved for log markers"
+
+
+def _names_reserved_key(argv: list[bytes]) -> bool:
+    """Any command naming a `\\0KEVY...` key is refused, not only DEL/UNLINK: a key that
+    exists can expire, and its logged `DEL key` would read back as a marker (an expired
+    `\\0KEVYMULTI` opened a block that swallowed every later record of the log)."""
+    return any(key.startswith(RESERVED_KEY_PREFIX) for key in command_keys(argv))
 
 
 def _may_write(argv: list[bytes]) -> bool:

@@ -172,9 +172,10 @@ class Store(TypedCommands):
         if end_offset is not None and self.config.appendfsync is FsyncPolicy.ALWAYS:
             try:
                 self._group_commits[index].wait_durable(generation, end_offset)
-            except WritesRefusedError as error:
-                _emit(self.config, "fsync_error", index, {"reason": error.reason})
-                return ErrorReply(str(error))
+            except KevyError as error:
+                refused = error if isinstance(error, WritesRefusedError) else WritesRefusedError(index, str(error))
+                _emit(self.config, "fsync_error", index, {"reason": refused.reason})
+                return ErrorReply(str(refused))
         return reply
 
     def _context(self) -> CommandContext:
@@ -239,8 +240,8 @@ class Store(TypedCommands):
             if sync_due:
                 try:
                     self._group_commits[index].sync_now()
-                except WritesRefusedError as error:
-                    _emit(self.config, "fsync_error", index, {"reason": error.reason})
+                except KevyError as error:
+                    _emit(self.config, "fsync_error", index, {"reason": str(error)})
 
     def _housekeep_locked(self, index: int, shard: Shard) -> bool:
         shard.keyspace.active_expire_step(self._clock.now_ms(), self.config.expiry_samples_per_tick)
@@ -250,8 +251,8 @@ class Store(TypedCommands):
                 shard.append([[b"DEL", key] for key in expired])
             if shard.rewrite_due(self.config):
                 self._replace_log(index, "rewrite", shard.rewrite_log, {"reason": "auto"})
-        except WritesRefusedError as error:
-            _emit(self.config, "fsync_error", index, {"reason": error.reason})
+        except KevyError as error:  # a refused append, or a failed auto-rewrite
+            _emit(self.config, "fsync_error", index, {"reason": str(error)})
             return False
         if expired:
             _emit(self.config, "expired", index, {"keys": len(expired)})
@@ -263,7 +264,16 @@ class Store(TypedCommands):
         started_ms = self._clock.monotonic_ms()
         group_commit = self._group_commits[index]
         with group_commit.exclusive():
-            action()
+            writer_before = shard.writer
+            try:
+                action()
+            except KevyError as error:
+                if shard.writer is not writer_before:
+                    # The new log is live but its name may not be durable: records waiting
+                    # in the old one cannot be promised (the shard refuses writes until a
+                    # later save succeeds and starts a fresh generation).
+                    group_commit.fail(error)
+                raise
             group_commit.reset(shard.synced_offset)
         elapsed_ms = self._clock.monotonic_ms() - started_ms
         _emit(self.config, event, index, {
@@ -293,8 +303,9 @@ class Store(TypedCommands):
 
         Calls already inside a shard finish first (the close takes each shard's lock), and
         writers waiting for their fsync are released by the final one. If that fsync fails
-        for a shard, its waiters get the error and `shutdown` raises `WritesRefusedError`
-        after closing the others. Calling it again does nothing.
+        for a shard (or the shard already refused writes after an earlier failure), its
+        waiters get the error and `shutdown` raises `WritesRefusedError` after closing the
+        others. Calling it again does nothing.
         """
         if self._closed:
             return
@@ -306,12 +317,17 @@ class Store(TypedCommands):
             group_commit = self._group_commits[index]
             with self._locks[index], group_commit.exclusive():
                 try:
-                    shard.close()
+                    shard.close()  # fsyncs unless the shard already refuses writes
                 except WritesRefusedError as error:
-                    group_commit.fail(error)
                     failures.append(error)
-                else:
+                    group_commit.fail(error)
+                    continue
+                if shard.failure is None:
                     group_commit.reset(shard.synced_offset)
+                else:
+                    # A shard that refuses writes cannot vouch for its log: say so.
+                    failures.append(WritesRefusedError(index, shard.failure))
+                    group_commit.fail(failures[-1])
         _emit(self.config, "shutdown", None, {"failed_shards": [error.shard_index for error in failures]})
         if failures:
             raise failures[0]

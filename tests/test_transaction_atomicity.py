@@ -230,3 +230,23 @@ def test_the_open_report_counts_the_discarded_block_bytes() -> None:
     assert fs.size(LOG_PATH) == block_start
     assert store_state(store) == before
     assert sum(len(shard.keyspace) for _, shard in iter_shards(store)) == 2
+
+
+def test_keys_that_could_read_back_as_log_markers_are_refused(tmp_path) -> None:
+    """Regression: an expired key named `\\0KEVYMULTI` was logged as `DEL \\0KEVYMULTI`, which
+    replay read as a block opening, discarding every later write. Any command naming a
+    reserved key is now refused, so no such key can exist."""
+    clock = ManualClock()
+    config = StoreConfig(data_dir=str(tmp_path), ticker="manual")
+    with Store.open(config, clock=clock) as store:
+        for name in (b"\x00KEVYMULTI", b"\x00KEVYEXEC", b"\x00KEVYEPOCH:1:base"):
+            for call in (lambda: store.set(name, "x", ttl=1), lambda: store.lpush(name, "x"),
+                         lambda: store.mset({b"ordinary": b"1", name: b"2"}), lambda: store.delete(name)):
+                with pytest.raises(CommandError) as raised:
+                    call()
+                assert "reserved" in raised.value.message or raised.value.message.startswith("CROSSSLOT")
+        clock.advance(2000)
+        store.tick()
+        store.set("after", "1")
+    with Store.open(config, clock=clock) as store:
+        assert store_state(store) == {b"after": b"1"}
