@@ -47,14 +47,14 @@ class Workload:
 
 
 def _registry() -> dict[str, Workload]:
-    from . import core_log, core_save, layout_meta, toy, torn_open, transactions
+    from . import core_log, core_save, layout_meta, reshard, toy, torn_open, transactions
 
     workloads: list[Workload] = [
         toy.ToyWorkload(), toy.ToyWorkload(broken="no-fsync-before-rename"),
         toy.ToyWorkload(broken="no-fsync-dir-after-create"),
         toy.ToyWorkload(broken="retry-fsync-after-eio"),
         *core_log.workloads(), *core_save.workloads(), *torn_open.workloads(),
-        *layout_meta.workloads(), *transactions.workloads(),
+        *layout_meta.workloads(), *reshard.workloads(), *transactions.workloads(),
     ]
     return {workload.name: workload for workload in workloads}
 

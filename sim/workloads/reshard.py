@@ -1,0 +1,323 @@
+"""Re-shard workloads: re-home every key under a new layout, crashed at every step.
+
+What runs. The initial image is a data dir written by the real core under the source layout
+(`open_shard`, `Shard.execute`, `Shard.save`): each source shard holds keys that route to
+it, in one of four shapes -- snapshot only (moved as raw records), snapshot plus a log tail,
+a log only, and (always the *last* source, so a merged replay would run it after the other
+sources were loaded) snapshot plus a log holding a FLUSHALL followed by more writes. The run
+is `reshard.reconcile_layout` to the target layout -- what opening the store with the new
+shard count does. Workloads: grow 1->3, shrink 3->2, 2->4, kevyhash->slots, slots->kevyhash.
+
+Where the commit point lies. The run listens to the protocol's phases
+(`reshard_protocol.Phase`) and records in the history: operation 0 (the commit) is *issued*
+when the temps are durable (the journal write starts next) and *required* once the journal's
+directory entry is fsynced; operation 1 (the finish) is issued when the layout is recorded
+and required when the journal's removal is durable.
+
+Recovery is `reconcile_layout` again (a later clock, so its own attempt's journal stamp
+differs from the run's), then every shard of the target layout opened with `open_shard`.
+
+Oracle (`ReshardChecker`). The logical content (`logical_dump.render_entries` of every
+shard) must equal a plain-dict model of the setup writes (per source shard; FLUSHALL clears
+only its own shard); every key must sit in the shard it routes to under the target layout;
+`shards.meta` must name the target and no journal, temp or old-layout file may remain in
+the way. The outcome at recovery start is one of: `discard` (old layout found; allowed only
+while the commit is not required), `roll-forward` (the run's journal finished; allowed only
+once the journal write was issued), `roll-forward-recovery-attempt` (a nested crash of
+recovery's own re-shard), `complete` (already the new layout). `cut_outcomes` reports
+them per cut. Replay a failure with the line the sweep prints.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+
+from kevy_persist.clock import ManualClock
+from kevy_persist.errors import KevyError
+
+from ..checkers import Outcome, Verdict
+from ..disk import Image
+from . import DATA_DIR, Workload
+from .core_log import core_missing
+
+RUN_NOW_MS = 1_800_000_000_000
+RECOVERY_NOW_MS = RUN_NOW_MS + 3_600_000
+SETUP_NOW_MS = RUN_NOW_MS - 3_600_000
+KEYS_PER_SOURCE = 3
+
+
+def _source_shapes(shard_count: int) -> list[str]:
+    """One shape per source shard; the last source always carries the FLUSHALL."""
+    others = ["snapshot", "snapshot+log", "log"]
+    return [others[index % len(others)] for index in range(shard_count - 1)] + ["flushall"]
+
+
+def _keys_by_source(shard_count: int, routing) -> list[list[bytes]]:
+    from kevy_persist.routing import router_for
+
+    router = router_for(shard_count, routing)
+    keys: list[list[bytes]] = [[] for _ in range(shard_count)]
+    number = 0
+    while any(len(found) < KEYS_PER_SOURCE for found in keys):
+        key = b"k%d{t%d}" % (number, number % 7)
+        found = keys[router.shard_for_key(key)]
+        if len(found) < KEYS_PER_SOURCE:
+            found.append(key)
+        number += 1
+    return keys
+
+
+def _source_commands(shape: str, keys: list[bytes], rng: random.Random) -> list[tuple[bytes, ...]]:
+    """The writes (and SAVE / FLUSHALL) one source shard receives, in order."""
+    first, second, third = keys
+    writes = [
+        (b"SET", first, b"v%d" % rng.randrange(100)),
+        (b"LPUSH", second, b"a", b"b"),
+        (b"INCR", third),
+    ]
+    more = [(b"APPEND", first, b"-x"), (b"LPUSH", second, b"c"), (b"INCR", third)]
+    if shape == "snapshot":
+        return writes + [(b"SAVE",)]
+    if shape == "snapshot+log":
+        return writes + [(b"SAVE",)] + more
+    if shape == "log":
+        return writes + more
+    assert shape == "flushall"
+    return writes + [(b"SAVE",), (b"INCR", third), (b"FLUSHALL",)] + more
+
+
+def _model_content(commands_by_source: list[list[tuple[bytes, ...]]]) -> str:
+    """The oracle: the expected logical dump, from plain dicts (never the core's keyspace)."""
+    from kevy_persist.logical_dump import render_entries
+    from kevy_persist.records import ValueKind
+
+    from .. import model
+
+    entries = []
+    for commands in commands_by_source:
+        state: dict[bytes, object] = {}
+        for argv in commands:
+            if argv[0] == b"FLUSHALL":
+                state.clear()
+            else:
+                model.apply(state, argv)
+        for key, value in state.items():
+            kind = ValueKind.STRING if isinstance(value, bytes) else ValueKind.LIST
+            entries.append((key, kind, value, None))
+    return json.dumps(render_entries(entries), sort_keys=True)
+
+
+class ReshardWorkload(Workload):
+    operation_count = 2
+    # Bit flips are left out: a flipped journal reads as torn and is discarded (see the
+    # gaps in specs/reshard.md); EIO on every sync covers the abandon path.
+    fault_kinds = ("eio",)
+
+    def __init__(self, name: str, source: tuple[int, str], target: tuple[int, str]) -> None:
+        self.name = f"reshard-{name}"
+        self.source = source
+        self.target = target
+        self.summary = f"re-shard {source[0]} {source[1]} -> {target[0]} {target[1]} (reconcile_layout)"
+        self._setup_cache: tuple[Image, str] | None = None
+
+    def skip_reason(self) -> str | None:
+        missing = core_missing()
+        if missing:
+            return missing
+        try:
+            from kevy_persist.reshard import reconcile_layout  # noqa: F401
+        except Exception as error:  # noqa: BLE001
+            return f"kevy_persist.reshard is not ready: {error}"
+        return None
+
+    def _layouts(self):
+        from kevy_persist.layout import ShardLayout
+        from kevy_persist.routing import Routing
+
+        return (ShardLayout(self.source[0], Routing(self.source[1])),
+                ShardLayout(self.target[0], Routing(self.target[1])))
+
+    def operations(self, seed: int) -> list:
+        return ["commit", "finish"]
+
+    def _setup(self) -> tuple[Image, str]:
+        """The initial data dir and its expected content (the same for every seed: seeds
+        vary which crash images are sampled)."""
+        if self._setup_cache is None:
+            self._setup_cache = self._build_setup()
+        return self._setup_cache
+
+    def _build_setup(self) -> tuple[Image, str]:
+        from kevy_persist.aof import FsyncPolicy
+        from kevy_persist.commands import CommandContext
+        from kevy_persist.layout import write_layout
+        from kevy_persist.opening import open_shard
+        from kevy_persist.shard import ShardOptions
+
+        from ..simfs import SimFileSystem
+
+        source, _ = self._layouts()
+        rng = random.Random("reshard-setup")
+        fs = SimFileSystem()
+        fs.make_dirs(DATA_DIR)
+        clock = ManualClock(SETUP_NOW_MS)
+        keys = _keys_by_source(source.shard_count, source.routing)
+        commands_by_source = []
+        for index, shape in enumerate(_source_shapes(source.shard_count)):
+            commands = _source_commands(shape, keys[index], rng)
+            commands_by_source.append(commands)
+            options = ShardOptions(directory=DATA_DIR, index=index, fsync_policy=FsyncPolicy.ALWAYS)
+            shard = open_shard(fs, clock, options)
+            for argv in commands:
+                if argv[0] == b"SAVE":
+                    shard.save()
+                else:
+                    shard.execute(list(argv), CommandContext(clock.now_ms(), rng))
+                    shard.sync_log()
+            shard.close()
+        write_layout(fs, DATA_DIR, source)
+        files = tuple(sorted((f"{DATA_DIR}/{name}", fs.read_bytes(f"{DATA_DIR}/{name}"))
+                             for name in fs.list_dir(DATA_DIR)))
+        image = Image(tuple(sorted(fs.directories)), files)
+        return image, _model_content(commands_by_source)
+
+    def initial_image(self, seed: int) -> Image:
+        return self._setup()[0]
+
+    def run(self, fs, operations, history) -> None:
+        from kevy_persist.reshard import reconcile_layout
+        from kevy_persist.reshard_protocol import Phase
+
+        marks = {Phase.TEMPS_DURABLE: ("begin", 0), Phase.COMMITTED: ("require", 1),
+                 Phase.LAYOUT_RECORDED: ("begin", 1), Phase.FINISHED: ("require", 2)}
+
+        def listener(phase) -> None:
+            action, number = marks.get(phase, (None, 0))
+            if action == "begin":
+                history.begin(number)
+            elif action == "require":
+                history.require(number)
+
+        _, target = self._layouts()
+        try:
+            reconcile_layout(fs, DATA_DIR, target, ManualClock(RUN_NOW_MS), listener=listener)
+        except KevyError:
+            return  # a fault: the attempt failed; recovery must still find one whole layout
+
+    def recover(self, fs) -> object:
+        from kevy_persist.layout import read_layout
+        from kevy_persist.layout_names import FileRole, classify
+        from kevy_persist.logical_dump import render_entries
+        from kevy_persist.opening import open_shard
+        from kevy_persist.reshard import reconcile_layout
+        from kevy_persist.reshard_recovery import InterruptedOutcome
+        from kevy_persist.routing import router_for
+        from kevy_persist.shard import ShardOptions
+
+        source, target = self._layouts()
+        report = reconcile_layout(fs, DATA_DIR, target, ManualClock(RECOVERY_NOW_MS))
+        if report.recovery.outcome is InterruptedOutcome.ROLLED_FORWARD:
+            own = report.recovery.journal.stamp_ns == RUN_NOW_MS * 1_000_000
+            kind = "roll-forward" if own else "roll-forward-recovery-attempt"
+        elif report.found.layout == source:
+            kind = "discard"
+        elif report.found.layout == target:
+            kind = "complete"
+        else:
+            kind = f"unexpected-layout:{report.found.layout}"
+        problems = []
+        reading = read_layout(fs, DATA_DIR)
+        if reading.layout != target:
+            problems.append(f"shards.meta names {reading.layout}, not {target}")
+        for name in fs.list_dir(DATA_DIR):
+            named = classify(name)
+            if named.role in (FileRole.RESHARD_JOURNAL, FileRole.RESHARD_TEMP):
+                problems.append(f"{name} left behind")
+            elif named.role in (FileRole.SNAPSHOT, FileRole.LOG) and named.shard_index >= target.shard_count:
+                problems.append(f"{name} lies outside the layout")
+        router = router_for(target.shard_count, target.routing)
+        clock = ManualClock(RECOVERY_NOW_MS)
+        entries = []
+        for index in range(target.shard_count):
+            shard = open_shard(fs, clock, ShardOptions(directory=DATA_DIR, index=index))
+            for entry in shard.keyspace.iter_entries():
+                if router.shard_for_key(entry[0]) != index:
+                    problems.append(f"{entry[0]!r} in shard {index} routes elsewhere")
+                entries.append(entry)
+            shard.close()
+        content = json.dumps(render_entries(entries), sort_keys=True)
+        if len(entries) != len({entry[0] for entry in entries}):
+            problems.append("a key is in two shards")
+        return (kind, content, tuple(problems))
+
+    def checker(self, operations, *, bitflip: bool):
+        return ReshardChecker(self._setup()[1], bitflip=bitflip)
+
+
+class ReshardChecker:
+    """Keyspace unchanged; outcome on the right side of the commit point (module doc)."""
+
+    def __init__(self, expected_content: str, *, bitflip: bool = False) -> None:
+        self.expected_content = expected_content
+        self.bitflip = bitflip
+
+    def with_failures(self, failed: frozenset[int]) -> ReshardChecker:
+        return self  # a failed attempt never required its commit: the rules below hold as is
+
+    def check(self, outcome: Outcome, freeze: tuple[int, int]) -> Verdict:
+        required, issued = freeze
+        if outcome.failure:
+            if self.bitflip and outcome.failure.startswith("refused:"):
+                return Verdict("refused-corruption", True, outcome.detail)
+            return Verdict(outcome.failure, False, outcome.detail)
+        kind, content, problems = outcome.state
+        if problems:
+            if self.bitflip:
+                return Verdict("refused-corruption", True, "; ".join(problems))
+            return Verdict("layout-incomplete", False, "; ".join(problems))
+        if content != self.expected_content:
+            if self.bitflip:
+                return Verdict("degraded-content", True)
+            return Verdict("keyspace-changed", False, f"recovered {content[:300]}")
+        if kind == "discard" and required >= 1:
+            return Verdict("lost-commit", False, "the old layout came back after the commit point")
+        if kind == "roll-forward" and issued < 1:
+            return Verdict("early-commit", False, "rolled forward a journal the run never began")
+        if kind not in ("discard", "roll-forward", "roll-forward-recovery-attempt", "complete"):
+            return Verdict("unexpected-outcome", False, kind)
+        return Verdict(kind, True)
+
+
+def cut_outcomes(workload_name: str, profile: str, *, seed: int = 0, limits=None) -> list[tuple[int, tuple[int, int], Counter]]:
+    """Per cut of the run: (cut, (required, issued), top-level verdict kinds). No nesting."""
+    from ..explorer import Explorer, SweepConfig, record, selected_operations
+    from ..profiles import Limits, profile_named
+    from . import workload_named
+
+    workload = workload_named(workload_name)
+    config = SweepConfig(workload_name, profile, seed=seed, limits=limits or Limits(64, 16), nested=False)
+    operations = selected_operations(workload, config)
+    checker = workload.checker(operations, bitflip=False)
+    explorer = Explorer(workload, profile_named(profile), config)
+    recording = record(workload, operations, config, None)
+    images = explorer.images_for_cuts(recording.cuts, None)
+    rows = []
+    for cut_index, state, freeze in recording.cuts:
+        kinds: Counter = Counter()
+        for _, image in images[id(state)]:
+            verdict = checker.check(explorer.recover_plain(image), freeze)
+            kinds[verdict.kind if verdict.ok else f"VIOLATION:{verdict.kind}"] += 1
+        rows.append((cut_index, freeze, kinds))
+    return rows
+
+
+def workloads() -> list[Workload]:
+    return [
+        ReshardWorkload("grow-1-3", (1, "kevyhash"), (3, "kevyhash")),
+        ReshardWorkload("shrink-3-2", (3, "kevyhash"), (2, "kevyhash")),
+        ReshardWorkload("2-4", (2, "kevyhash"), (4, "kevyhash")),
+        ReshardWorkload("kevyhash-slots", (2, "kevyhash"), (3, "slots")),
+        ReshardWorkload("slots-kevyhash", (3, "slots"), (2, "kevyhash")),
+    ]
