@@ -202,39 +202,55 @@ class RawSnapshotWriter:
     """Writes a version-4 snapshot from raw records (see the module docstring).
 
     Call `write_records` any number of times with whole records, then `finish` once; the
-    caller fsyncs and closes the handle. The trailer covers no log position, so the shard
-    opened on this file starts a fresh log (history: snapshot without position).
+    caller fsyncs and closes the handle. Output is buffered up to `flush_bytes`, so a small
+    file is one write. The trailer covers no log position, so the shard opened on this
+    file starts a fresh log (history: snapshot without position).
     """
 
-    __slots__ = ("handle", "checksum", "size_bytes", "record_count", "finished")
+    __slots__ = ("handle", "checksum", "size_bytes", "record_count", "finished", "flush_bytes",
+                 "_pending", "_pending_bytes")
 
-    def __init__(self, handle: WritableFile) -> None:
+    def __init__(self, handle: WritableFile, *, flush_bytes: int = 1 << 20) -> None:
         self.handle = handle
         self.checksum = 0
         self.size_bytes = 0
         self.record_count = 0
         self.finished = False
-        self._write(MAGIC + bytes([WRITE_VERSION]))
+        self.flush_bytes = flush_bytes
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._add(MAGIC + bytes([WRITE_VERSION]))
 
-    def _write(self, chunk: bytes) -> None:
+    def _add(self, chunk: bytes) -> None:
         self.checksum = crc32c(chunk, self.checksum)
         self.size_bytes += len(chunk)
-        self.handle.write(chunk)
+        self._pending.append(chunk)
+        self._pending_bytes += len(chunk)
+        if self._pending_bytes >= self.flush_bytes:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+            self._pending = []
+            self._pending_bytes = 0
+            self.handle.write(data)
 
     def write_records(self, chunk: bytes, record_count: int) -> None:
         """Append `record_count` whole records, already encoded (version 3/4 layout)."""
         assert not self.finished, "records after the end marker"
         if chunk:
-            self._write(chunk)
+            self._add(chunk)
         self.record_count += record_count
 
     def finish(self, covered: LogPosition | None = None) -> int:
-        """Write the end byte and the trailer; returns the file size."""
+        """Write the end byte and the trailer (and anything buffered); returns the file size."""
         assert not self.finished
         end = bytes([OP_END])
         self.checksum = crc32c(end, self.checksum)
         trailer = encode_trailer(covered, self.checksum)
-        self.handle.write(end + trailer)
+        self._pending.append(end + trailer)
         self.size_bytes += 1 + len(trailer)
+        self._flush()
         self.finished = True
         return self.size_bytes
