@@ -320,3 +320,14 @@ def ping_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext)
 @command("echo", 2, "fast", 0, 0, 0)
 def echo_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
     return CommandOutcome(argv[1])
+
+
+@command("select", 2, "fast", 0, 0, 0)
+def select_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
+    """One database per keyspace: SELECT 0 is accepted (logs from other servers may hold it)."""
+    database = parse_int(argv[1])
+    if database is None:
+        raise CommandError("ERR value is not an integer or out of range")
+    if database != 0:
+        raise CommandError("ERR DB index is out of range")
+    return CommandOutcome(OK)
