@@ -1,4 +1,4 @@
-"""Keyspace commands: DEL, EXISTS, TTLs, TYPE, RENAME, COPY, FLUSH*, KEYS, SCAN, PING, ECHO.
+"""Keyspace commands: DEL, EXISTS, TTLs, TYPE, RENAME, COPY, FLUSH*, KEYS, PING, ECHO, SELECT.
 
 Logging: every TTL write is logged as `PEXPIREAT key absolute_ms` (the options NX/XX/GT/LT
 were already decided, so they are dropped); a deadline already in the past deletes the key
@@ -6,8 +6,6 @@ and is logged as `DEL`. Commands that removed or changed nothing log nothing.
 """
 
 from __future__ import annotations
-
-import zlib
 
 from kevy_persist.commands.access import NOTHING_LOGGED, integer_argument
 from kevy_persist.commands.context import (
@@ -256,58 +254,6 @@ def keys_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext)
         if glob_match(pattern, key) and not keyspace.is_expired(key, now_ms)
     ]
     return CommandOutcome(matched)
-
-
-def _scan_position(key: bytes) -> tuple[int, bytes]:
-    return zlib.crc32(key), key
-
-
-@command("scan", -2, "readonly", 0, 0, 0)
-def scan_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
-    """SCAN with a cursor over the CRC-32 order of keys.
-
-    The cursor is the first hash not yet returned, so every key present for the whole scan
-    is returned (keys sharing a hash are returned together). Each call is O(keys): fine for
-    the tools and tests that scan; a hash-ordered index would make it O(count).
-    """
-    cursor = parse_int(argv[1])
-    if cursor is None or cursor < 0:
-        raise CommandError("ERR invalid cursor")
-    pattern, count, type_name = None, 10, None
-    index = 2
-    while index < len(argv):
-        option = argv[index].upper()
-        if index + 1 >= len(argv):
-            raise CommandError(SYNTAX)
-        if option == b"COUNT":
-            count = integer_argument(argv[index + 1])
-            if count < 1:
-                raise CommandError(SYNTAX)
-        elif option == b"MATCH":
-            pattern = argv[index + 1]
-        elif option == b"TYPE":
-            type_name = argv[index + 1].decode("latin-1").lower()
-        else:
-            raise CommandError(SYNTAX)
-        index += 2
-    candidates = sorted(
-        position for position in map(_scan_position, keyspace.keys()) if position[0] >= cursor
-    )
-    batch_end = min(count, len(candidates))
-    while batch_end < len(candidates) and candidates[batch_end][0] == candidates[batch_end - 1][0]:
-        batch_end += 1
-    next_cursor = 0 if batch_end >= len(candidates) else candidates[batch_end][0]
-    now_ms = context.lookup_now_ms
-    found = []
-    for _position, key in candidates[:batch_end]:
-        if keyspace.is_expired(key, now_ms):
-            continue
-        if pattern is not None and not glob_match(pattern, key):
-            continue
-        if type_name is not None and KIND_BY_TYPE[type(keyspace.peek(key))].type_name != type_name:
-            continue
-        found.append(key)
-    return CommandOutcome([b"%d" % next_cursor, found])
 
 
 @command("ping", -1, "fast", 0, 0, 0)
