@@ -1,4 +1,4 @@
-"""Reading one shard's files without changing them: for re-shard sources and `kevy-persist dump`.
+"""Reading one shard's files without changing them: the re-shard's sources.
 
 `open_shard` (opening.py) recovers a shard *for appends*: it quarantines a torn log tail,
 truncates the log, finishes an interrupted save. A re-shard must not do any of that to its
@@ -11,7 +11,7 @@ them byte for byte as they were. This module applies the same history rules
   and whether the log *adds* anything after the snapshot. A shard whose log adds nothing
   (no log, an empty reset log, a log whose valid end is the covered offset) can be moved
   as raw snapshot records (`ShardSource.raw_copy_possible`);
-- `load_shard_read_only(fs, directory, index, now_ms)` builds the shard's `Keyspace`:
+- `load_keyspace_read_only(fs, directory, index, now_ms)` builds the shard's `Keyspace`:
   the snapshot (if the plan needs it), then the log replayed from the planned offset, with
   transaction blocks held back until they commit. A torn tail is simply where replay stops
   (the file is not touched); damage followed by valid records raises `CorruptionError`, as
@@ -145,7 +145,7 @@ def load_source(fs: FileSystem, source: ShardSource, now_ms: int) -> Keyspace:
     return keyspace
 
 
-def load_shard_read_only(
+def load_keyspace_read_only(
     fs: FileSystem, directory: str, index: int, now_ms: int, *, log_enabled: bool = True
 ) -> Keyspace:
     """Shard `index`'s state as `open_shard` would load it, without changing any file."""
