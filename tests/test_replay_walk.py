@@ -110,6 +110,8 @@ EXAMPLES: dict[str, list[str]] = {
     "zremrangebyscore": ["ZREMRANGEBYSCORE z (1 +inf", "ZREMRANGEBYSCORE z 10 20"],
     "zremrangebyrank": ["ZREMRANGEBYRANK z 0 0", "ZREMRANGEBYRANK z 0 -1"],
     "zremrangebylex": ["ZREMRANGEBYLEX lex [b (d", "ZREMRANGEBYLEX lex - +"],
+    "zrangestore": ["ZRANGESTORE dst z 0 1", "ZRANGESTORE s z (1 +inf BYSCORE", "ZRANGESTORE z missing 0 -1",
+                    "ZRANGESTORE none missing 0 -1"],
 }
 
 

@@ -14,7 +14,17 @@ verb `execute` logs and every verb kevy 1.23 writes to its logs.
 
 from __future__ import annotations
 
-from kevy_persist.commands import hashes, keys, lists, scan, sets, strings, zset_ranges, zsets
+from kevy_persist.commands import (
+    collection_scan,
+    hashes,
+    keys,
+    lists,
+    scan,
+    sets,
+    strings,
+    zset_ranges,
+    zsets,
+)
 from kevy_persist.commands.context import (
     CommandContext,
     CommandError,
@@ -40,7 +50,7 @@ __all__ = [
     "replay",
 ]
 
-_MODULES = (hashes, keys, lists, scan, sets, strings, zset_ranges, zsets)
+_MODULES = (collection_scan, hashes, keys, lists, scan, sets, strings, zset_ranges, zsets)
 _DEL = b"DEL"
 
 # The hot-path dispatch: name as sent (lower and upper case) -> (handler, arity). Other

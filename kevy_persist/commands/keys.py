@@ -277,3 +277,18 @@ def select_command(keyspace: Keyspace, argv: list[bytes], context: CommandContex
     if database != 0:
         raise CommandError("ERR DB index is out of range")
     return CommandOutcome(OK)
+
+
+@command("touch", -2, "readonly fast", 1, -1)
+def touch_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
+    return exists_command(keyspace, argv, context)
+
+
+@command("randomkey", 1, "readonly", 0, 0, 0)
+def randomkey_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
+    """A live key picked with the context's random source (O(keys)), or nil."""
+    now_ms = context.lookup_now_ms
+    candidates = sorted(key for key in keyspace.keys() if not keyspace.is_expired(key, now_ms))
+    if not candidates:
+        return CommandOutcome(None)
+    return CommandOutcome(candidates[context.random.randrange(len(candidates))])

@@ -251,3 +251,61 @@ def lmove_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext
 def rpoplpush_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
     return _move(keyspace, argv, context, from_left=False, to_left=True)
 
+
+
+_RANK_ZERO = (
+    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... "
+    "or use negative to start from the end of the list"
+)
+
+
+@command("lpos", -3, "readonly")
+def lpos_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
+    """LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]."""
+    rank, count, maximum_length = 1, None, 0
+    index = 3
+    while index < len(argv):
+        option = argv[index].upper()
+        if index + 1 >= len(argv):
+            raise CommandError(SYNTAX)
+        if option == b"RANK":
+            rank = integer_argument(argv[index + 1])
+            if rank == 0:
+                raise CommandError(_RANK_ZERO)
+        elif option == b"COUNT":
+            count = parse_int(argv[index + 1])
+            if count is None or count < 0:
+                raise CommandError("ERR COUNT can't be negative")
+        elif option == b"MAXLEN":
+            maximum_length = parse_int(argv[index + 1])
+            if maximum_length is None or maximum_length < 0:
+                raise CommandError("ERR MAXLEN can't be negative")
+        else:
+            raise CommandError(SYNTAX)
+        index += 2
+    items = read_typed(keyspace, argv[1], context, deque)
+    if items is None:
+        return CommandOutcome(None if count is None else [])
+    element = argv[2]
+    length = len(items)
+    if rank > 0:
+        walk = enumerate(items)
+    else:
+        walk = zip(range(length - 1, -1, -1), reversed(items))
+    if maximum_length:
+        walk = islice(walk, maximum_length)
+    skip = abs(rank) - 1
+    wanted = 1 if count is None else count
+    found: list[int] = []
+    for position, item in walk:
+        if item != element:
+            continue
+        if skip:
+            skip -= 1
+            continue
+        found.append(position)
+        if wanted and len(found) == wanted:
+            break
+    if count is None:
+        return CommandOutcome(found[0] if found else None)
+    return CommandOutcome(found)

@@ -24,13 +24,27 @@ def _zrange_generic(
     range_type: str | None,
     reverse: bool | None,
 ) -> CommandOutcome:
+    pairs, with_scores = _select(keyspace, argv, context, range_type, reverse, 1)
+    return CommandOutcome(_flatten(pairs, with_scores))
+
+
+def _select(
+    keyspace: Keyspace,
+    argv: list[bytes],
+    context: CommandContext,
+    range_type: str | None,
+    reverse: bool | None,
+    key_index: int,
+    storing: bool = False,
+) -> tuple[list[tuple[bytes, float]], bool]:
+    """The (member, score) pairs a range names, in reply order, and WITHSCORES."""
     with_scores = False
     offset, limit = 0, -1
-    index = 4
+    index = key_index + 3
     while index < len(argv):
         option = argv[index].upper()
         remaining = len(argv) - index - 1
-        if option == b"WITHSCORES":
+        if option == b"WITHSCORES" and not storing:
             with_scores = True
         elif option == b"LIMIT" and remaining >= 2:
             offset = integer_argument(argv[index + 1])
@@ -53,26 +67,26 @@ def _zrange_generic(
         )
     if with_scores and range_type == LEX:
         raise CommandError("ERR syntax error, WITHSCORES not supported in combination with BYLEX")
-    low_text, high_text = argv[2], argv[3]
+    low_text, high_text = argv[key_index + 1], argv[key_index + 2]
     if reverse and range_type != RANK:
         low_text, high_text = high_text, low_text
     if range_type == RANK:
-        start = integer_argument(argv[2])
-        stop = integer_argument(argv[3])
+        start = integer_argument(argv[key_index + 1])
+        stop = integer_argument(argv[key_index + 2])
     elif range_type == SCORE:
         low = parse_score_bound(low_text)
         high = parse_score_bound(high_text)
     else:
         low_lex = parse_lex_bound(low_text)
         high_lex = parse_lex_bound(high_text)
-    zset = read_typed(keyspace, argv[1], context, ZSet)
+    zset = read_typed(keyspace, argv[key_index], context, ZSet)
     if zset is None:
-        return CommandOutcome([])
+        return [], with_scores
     length = len(zset)
     if range_type == RANK:
         bounds = normalize_index_range(start, stop, length)
         if bounds is None:
-            return CommandOutcome([])
+            return [], with_scores
         if reverse:
             first, end = length - 1 - bounds[1], length - bounds[0]
         else:
@@ -83,7 +97,7 @@ def _zrange_generic(
         else:
             first, end = zset.index_range_by_lex(low_lex, high_lex)
         if offset < 0:
-            return CommandOutcome([])
+            return [], with_scores
         if reverse:
             end = max(first, end - offset)
             if limit >= 0:
@@ -95,7 +109,7 @@ def _zrange_generic(
     pairs = zset.pairs_between(first, end)
     if reverse:
         pairs.reverse()
-    return CommandOutcome(_flatten(pairs, with_scores))
+    return pairs, with_scores
 
 
 @command("zrange", -4, "readonly")
@@ -127,3 +141,16 @@ def zrangebylex_command(keyspace: Keyspace, argv: list[bytes], context: CommandC
 def zrevrangebylex_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
     return _zrange_generic(keyspace, argv, context, LEX, True)
 
+
+
+@command("zrangestore", -5, "write", 1, 2)
+def zrangestore_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
+    """ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]."""
+    target = argv[1]
+    pairs, _with_scores = _select(keyspace, argv, context, None, None, 2, storing=True)
+    if not pairs:
+        existed = keyspace.lookup(target, context.lookup_now_ms) is not None
+        keyspace.delete(target)
+        return CommandOutcome(0, (argv,) if existed else ())
+    keyspace.set_value(target, ZSet.from_pairs(pairs))
+    return CommandOutcome(len(pairs), (argv,))
