@@ -12,6 +12,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from .commands import ErrorReply
+from .errors import StoreClosedError
 
 if TYPE_CHECKING:
     from .store import Store
@@ -114,6 +115,42 @@ def every_shard_flush(store: Store, argv: list[bytes]) -> Any:
         if isinstance(part, ErrorReply):
             return part
     return _ok()
+
+
+class LockedShards:
+    """Holds the locks of several shards, always taken in index order (no deadlock)."""
+
+    def __init__(self, store: Store, indexes: list[int]) -> None:
+        self.store = store
+        self.indexes = indexes
+        self._tickets: list[tuple[int, tuple[Any, int, int | None]]] = []
+
+    def __enter__(self) -> LockedShards:
+        for index in self.indexes:
+            self.store._locks[index].acquire()
+        try:
+            self.store._check_open()
+        except StoreClosedError:
+            self._release()
+            raise
+        return self
+
+    def execute(self, index: int, argv: list[bytes]) -> Any:
+        assert index in self.indexes, "a command runs only on a locked shard"
+        ticket = self.store._execute_locked(index, argv)
+        self._tickets.append((index, ticket))
+        return ticket[0]
+
+    def _release(self) -> None:
+        for index in reversed(self.indexes):
+            self.store._locks[index].release()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._release()
+
+    def await_durable(self) -> list[Any]:
+        """After release: wait for every logged record (under `always`); the replies."""
+        return [self.store._await(index, ticket) for index, ticket in self._tickets]
 
 
 # SCAN's cursor carries the shard in its low bits: cursor = inner_cursor * shard_count + shard.

@@ -191,8 +191,9 @@ class Store(TypedCommands):
         """The shard index that owns `key` (bytes or str)."""
         return self._router.shard_for_key(encode_argument(key))
 
-    def locked_shards(self, indexes: list[int]) -> _LockedShards:
-        return _LockedShards(self, sorted(set(indexes)))
+    def locked_shards(self, indexes: list[int]) -> multishard.LockedShards:
+        """Hold several shards' locks (in index order) for one multi-shard command."""
+        return multishard.LockedShards(self, sorted(set(indexes)))
 
     def execute_transaction(self, argvs: list[list[bytes]], atomic: bool = False) -> Any:
         """Run `argvs` as one crash-atomic block; the list of replies (or one ErrorReply).
@@ -347,42 +348,6 @@ class Store(TypedCommands):
     def _check_open(self) -> None:
         if self._closed:
             raise StoreClosedError("the store was shut down; it accepts no more commands")
-
-
-class _LockedShards:
-    """Holds the locks of several shards, always taken in index order (no deadlock)."""
-
-    def __init__(self, store: Store, indexes: list[int]) -> None:
-        self.store = store
-        self.indexes = indexes
-        self._tickets: list[tuple[int, Ticket]] = []
-
-    def __enter__(self) -> _LockedShards:
-        for index in self.indexes:
-            self.store._locks[index].acquire()
-        try:
-            self.store._check_open()
-        except StoreClosedError:
-            self._release()
-            raise
-        return self
-
-    def execute(self, index: int, argv: list[bytes]) -> Any:
-        assert index in self.indexes, "a command runs only on a locked shard"
-        ticket = self.store._execute_locked(index, argv)
-        self._tickets.append((index, ticket))
-        return ticket[0]
-
-    def _release(self) -> None:
-        for index in reversed(self.indexes):
-            self.store._locks[index].release()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._release()
-
-    def await_durable(self) -> list[Any]:
-        """After release: wait for every logged record (under `always`); the replies."""
-        return [self.store._await(index, ticket) for index, ticket in self._tickets]
 
 
 def _emit(config: StoreConfig, name: str, shard_index: int | None, fields: dict[str, Any]) -> None:
