@@ -4,9 +4,11 @@
   seeded random values (incompressible, so Redis's LZF gains nothing either).
 - `run_threads`: runs `work(thread_index)` on `thread_count` threads released together by a
   barrier; the time is from the release until the last thread finished.
-- `redis_benchmark_rps`: a fresh redis-server (extra arguments, e.g. the AOF policy) driven
-  by the C `redis-benchmark` client; returns its requests per second for one test.
-- `process_cpu_seconds`: CPU time of another process (redis-server), to compare CPU seconds
+- `redis_benchmark`: a fresh redis-server (extra arguments, e.g. the AOF policy) driven by
+  the C `redis-benchmark` client; its requests per second for one test and the server's CPU
+  time over the run (the client's CPU is not counted).
+- `run_threads_timed`: `run_threads` plus the CPU time this process spent meanwhile.
+- `process_cpu_seconds`: CPU time of a process (redis-server), to compare CPU seconds
   as well as wall seconds on a machine whose cores are shared.
 - `machine_summary` and `print_table` for the reports.
 
@@ -27,6 +29,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+
+import attrs
 
 from redis_reference import REDIS_SERVER, RedisConnection, pipeline_commands, running_redis
 
@@ -76,7 +80,18 @@ def run_threads(thread_count: int, work: Callable[[int], None]) -> float:
     return elapsed
 
 
-def redis_benchmark_rps(
+@attrs.frozen
+class RedisBenchmarkResult:
+    requests: int
+    requests_per_second: float  # as redis-benchmark reports it
+    server_cpu_seconds: float  # the server's user + system CPU during the run
+
+    @property
+    def server_cpu_microseconds_per_request(self) -> float:
+        return self.server_cpu_seconds / self.requests * 1e6
+
+
+def redis_benchmark(
     test: str,
     requests: int,
     clients: int,
@@ -85,8 +100,8 @@ def redis_benchmark_rps(
     keyspace_size: int = 1_000_000,
     server_arguments: Sequence[str] = (),
     prefill_keys: int = 0,
-) -> float:
-    """Requests per second of `redis-benchmark -t test` against a fresh server.
+) -> RedisBenchmarkResult:
+    """`redis-benchmark -t test` against a fresh server: its rate and the server's CPU time.
 
     `prefill_keys` > 0 first SETs `key:%012d` for that many indexes (the names
     `redis-benchmark -r` generates), so a GET run reads keys that exist.
@@ -106,10 +121,19 @@ def redis_benchmark_rps(
             "-n", str(requests), "-c", str(clients), "-P", str(pipeline),
             "-d", str(value_size_bytes), "-r", str(keyspace_size), "--csv",
         ]
+        cpu_before = process_cpu_seconds(redis.process.pid)
         completed = subprocess.run(arguments, capture_output=True, text=True, check=True, timeout=600)
+        server_cpu_seconds = process_cpu_seconds(redis.process.pid) - cpu_before
     rows = list(csv.DictReader(io.StringIO(completed.stdout)))
     assert len(rows) == 1, completed.stdout
-    return float(rows[0]["rps"])
+    return RedisBenchmarkResult(requests, float(rows[0]["rps"]), server_cpu_seconds)
+
+
+def run_threads_timed(thread_count: int, work: Callable[[int], None]) -> tuple[float, float]:
+    """`run_threads`, plus this process's CPU seconds (every thread) over the same span."""
+    cpu_before = time.process_time()
+    wall_seconds = run_threads(thread_count, work)
+    return wall_seconds, time.process_time() - cpu_before
 
 
 def process_cpu_seconds(pid: int) -> float:

@@ -13,6 +13,11 @@ Redis: a fresh server per row with `--appendonly yes --appendfsync <policy>
 with `-c 1` and `-c 4` (one request in flight per connection, like one call per thread), and
 a third row `-c 4 -P 16` (pipelined: no round trip per request) as Redis's ceiling.
 
+CPU per SET: ours is this process's CPU time (all threads, user + system) over the run; Redis's
+is the server's only (from /proc), the `redis-benchmark` client's CPU is not counted. On a
+machine whose 2 cores are shared, the rates move with the neighbours' load; CPU per request
+moves much less.
+
 Fairness: ours is in-process and pays no network hop, no RESP parsing and no syscall per
 request except the log write; each Redis request pays a loopback round trip (tens of
 microseconds) but runs in C. Under `always` Redis also covers all replies of one event-loop
@@ -30,7 +35,7 @@ import tempfile
 
 import attrs
 
-from bench_common import machine_summary, print_table, ratio, redis_benchmark_rps, run_threads, string_dataset
+from bench_common import machine_summary, print_table, ratio, redis_benchmark, run_threads_timed, string_dataset
 from kevy_persist import Store, StoreConfig
 
 POLICIES = ("always", "everysec", "no")
@@ -45,12 +50,17 @@ class StoreSetResult:
     thread_count: int
     operations: int
     seconds: float
+    cpu_seconds: float  # this process, every thread (callers, group-commit leader, ticker)
     fsync_count: int | None
     log_size_bytes: int
 
     @property
     def operations_per_second(self) -> float:
         return self.operations / self.seconds
+
+    @property
+    def cpu_microseconds_per_operation(self) -> float:
+        return self.cpu_seconds / self.operations * 1e6
 
 
 def aof_server_arguments(policy: str) -> list[str]:
@@ -68,7 +78,7 @@ def measure_store_set(pairs: list[tuple[bytes, bytes]], policy: str, thread_coun
                 for key, value in pairs[index::thread_count]:
                     set_value(key, value)
 
-            seconds = run_threads(thread_count, work)
+            seconds, cpu_seconds = run_threads_timed(thread_count, work)
             assert store.execute("DBSIZE") == len(pairs)
             # Private, read only for the report: how many fsyncs the group commit ran.
             commits = getattr(store, "_group_commits", None)
@@ -76,7 +86,7 @@ def measure_store_set(pairs: list[tuple[bytes, bytes]], policy: str, thread_coun
             log_size_bytes = sum(shard.log_size_bytes for shard in getattr(store, "_shards", ()))
         finally:
             store.shutdown()
-        return StoreSetResult(policy, thread_count, len(pairs), seconds, fsync_count, log_size_bytes)
+        return StoreSetResult(policy, thread_count, len(pairs), seconds, cpu_seconds, fsync_count, log_size_bytes)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -88,31 +98,32 @@ def run(operations: int, always_operations: int, with_redis: bool = True) -> lis
         count = always_operations if policy == "always" else operations
         for thread_count in THREAD_COUNTS:
             ours = measure_store_set(pairs[:count], policy, thread_count)
-            redis_rps = None
+            redis = None
             if with_redis:
-                redis_rps = redis_benchmark_rps(
-                    "set", count, thread_count, server_arguments=aof_server_arguments(policy)
-                )
+                redis = redis_benchmark("set", count, thread_count, server_arguments=aof_server_arguments(policy))
             fsyncs = "-" if ours.fsync_count is None or policy != "always" else f"{ours.fsync_count:,}"
             rows.append([
                 policy, f"{thread_count} thr / -c {thread_count}", f"{count:,}",
-                f"{ours.operations_per_second:,.0f}", fsyncs,
-                "-" if redis_rps is None else f"{redis_rps:,.0f}",
-                "-" if redis_rps is None else ratio(ours.operations_per_second, redis_rps),
+                f"{ours.operations_per_second:,.0f}",
+                "-" if redis is None else f"{redis.requests_per_second:,.0f}",
+                "-" if redis is None else ratio(ours.operations_per_second, redis.requests_per_second),
+                f"{ours.cpu_microseconds_per_operation:.1f}",
+                "-" if redis is None else f"{redis.server_cpu_microseconds_per_request:.1f}",
+                fsyncs,
             ])
         if with_redis:
-            pipelined = redis_benchmark_rps(
-                "set", count * 4, PIPELINED_CLIENTS, PIPELINE_DEPTH,
-                server_arguments=aof_server_arguments(policy),
+            pipelined = redis_benchmark(
+                "set", count * 4, PIPELINED_CLIENTS, PIPELINE_DEPTH, server_arguments=aof_server_arguments(policy)
             )
             rows.append([
-                policy, f"- / -c {PIPELINED_CLIENTS} -P {PIPELINE_DEPTH}", f"{count * 4:,}", "-", "-",
-                f"{pipelined:,.0f}", "-",
+                policy, f"- / -c {PIPELINED_CLIENTS} -P {PIPELINE_DEPTH}", f"{count * 4:,}", "-",
+                f"{pipelined.requests_per_second:,.0f}", "-", "-",
+                f"{pipelined.server_cpu_microseconds_per_request:.1f}", "-",
             ])
     print(f"log append (SET, 16 B keys, 64 B values) per appendfsync; {machine_summary()}")
     print_table(
-        ["appendfsync", "ours threads / redis clients", "SETs", "ours SET/s", "our fsyncs",
-         "redis SET/s", "ours/redis"],
+        ["appendfsync", "ours threads / redis clients", "SETs", "ours SET/s", "redis SET/s",
+         "ours/redis", "ours CPU us/SET", "redis server CPU us/SET", "our fsyncs"],
         rows,
     )
     return rows
