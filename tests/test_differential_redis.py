@@ -20,7 +20,7 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from redis_reference import RespClient, as_wire, redis_client, redis_port  # noqa: F401
+from redis_oracle import RespClient, as_wire, redis_client, redis_port  # noqa: F401
 
 from kevy_persist.commands import CommandContext, execute
 from kevy_persist.keyspace import Keyspace

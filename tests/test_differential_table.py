@@ -9,7 +9,7 @@ flags and (first, last, step) key positions; arity and key positions must be equ
 from __future__ import annotations
 
 import pytest
-from redis_reference import RespClient, redis_client, redis_port  # noqa: F401
+from redis_oracle import RespClient, redis_client, redis_port  # noqa: F401
 
 from kevy_persist.commands import COMMAND_TABLE
 

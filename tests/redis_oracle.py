@@ -1,4 +1,6 @@
-"""A real redis-server as a reference for differential tests, plus a raw RESP2 client.
+"""A real redis-server as an oracle for differential tests, plus a raw RESP2 client.
+
+(Not named redis_reference: bench/redis_reference.py holds that name on sys.path.)
 
 The server runs on a free loopback port with persistence off (`--save "" --appendonly no`)
 and is stopped by its own process handle. The client speaks RESP2 over a socket and parses
