@@ -60,10 +60,12 @@ class LayoutMetaWorkload(Workload):
 
     def recover(self, fs) -> object:
         from kevy_persist.aof import scan_log
-        from kevy_persist.layout import log_name, read_layout
+        from kevy_persist.layout import LayoutSource, log_name, read_layout
 
         reading = read_layout(fs, DATA_DIR)
-        if reading.layout is None:
+        if reading.source is not LayoutSource.META:
+            # No meta yet: read_layout infers a legacy (kevy 1.23) count from the file names,
+            # which is not a layout this store recorded -- the store writes its meta next.
             return (None, ())
         layout = (reading.layout.shard_count, reading.layout.routing.value)
         problems = []
