@@ -14,9 +14,9 @@ everything from the names present, never from what the crashed run had done.
    second copy (a rename that left both names) or a partial install, and is removed.
 2. Each temp is *copied* to `dump-{i}.rdb` and fsynced -- not renamed: under the weakest
    crash model a rename may leave neither name, and the temp is the only copy of the data.
-   Then one fsync_dir makes the moves and the copies durable together, so no old log can
-   ever be found next to a new snapshot once the journal is gone.
-3. `shards.meta` records the new layout (durable replace).
+3. `shards.meta` records the new layout (durable replace); its fsync_dir also makes the
+   moves and copies of steps 1-2 durable, so no old log can ever be found next to a new
+   snapshot once the journal is gone.
 4. The temps and the journal are removed and the directory fsynced: the journal's removal
    must be durable before anything else happens in the dir, or a later attempt's temps
    (same names) could be read back under this journal.
@@ -154,7 +154,9 @@ def finish_committed(
             continue
         copy_file(fs, join(directory, temp), join(directory, snapshot_name(index)))
         installed.append(index)
-    fs.fsync_dir(directory)
+    # No fsync_dir of its own: the one closing `write_layout` (same directory) makes these
+    # moves and copies durable together with the meta, and all of it before the journal's
+    # removal -- the order that matters. Until then the journal is there to redo them.
     tracker.advance(Phase.TARGETS_INSTALLED)
     write_layout(fs, directory, ShardLayout(journal.shard_count, journal.routing))
     tracker.advance(Phase.LAYOUT_RECORDED)

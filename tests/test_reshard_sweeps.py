@@ -30,7 +30,7 @@ from sim.report import format_summary
 from sim.workloads.reshard import cut_outcomes
 
 WORKLOADS = ["reshard-grow-1-3", "reshard-shrink-3-2", "reshard-2-4", "reshard-kevyhash-slots",
-             "reshard-slots-kevyhash"]
+             "reshard-slots-kevyhash", "reshard-over-journal-2-3-4"]
 CUT_LIMITS = {"strict": Limits(64, 16), "ext4-ordered": Limits(32, 8), "weakest": Limits(24, 6)}
 
 

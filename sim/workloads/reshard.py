@@ -115,11 +115,17 @@ class ReshardWorkload(Workload):
     # gaps in specs/reshard.md); EIO on every sync covers the abandon path.
     fault_kinds = ("eio",)
 
-    def __init__(self, name: str, source: tuple[int, str], target: tuple[int, str]) -> None:
+    def __init__(self, name: str, source: tuple[int, str], target: tuple[int, str],
+                 interrupted: tuple[int, str] | None = None) -> None:
         self.name = f"reshard-{name}"
         self.source = source
         self.target = target
+        # A committed, unfinished re-shard to this layout in the initial image (its journal
+        # and temps present, the crash right after its commit point).
+        self.interrupted = interrupted
         self.summary = f"re-shard {source[0]} {source[1]} -> {target[0]} {target[1]} (reconcile_layout)"
+        if interrupted is not None:
+            self.summary += f", over a committed re-shard to {interrupted[0]} {interrupted[1]}"
         self._setup_cache: tuple[Image, str] | None = None
 
     def skip_reason(self) -> str | None:
@@ -178,6 +184,24 @@ class ReshardWorkload(Workload):
                     shard.sync_log()
             shard.close()
         write_layout(fs, DATA_DIR, source)
+        if self.interrupted is not None:
+            from kevy_persist.layout import ShardLayout
+            from kevy_persist.reshard import reshard
+            from kevy_persist.reshard_protocol import Phase
+            from kevy_persist.routing import Routing
+
+            class _Stop(Exception):
+                pass
+
+            def stop_after_commit(phase) -> None:
+                if phase is Phase.COMMITTED:
+                    raise _Stop()
+
+            interrupted = ShardLayout(self.interrupted[0], Routing(self.interrupted[1]))
+            try:
+                reshard(fs, DATA_DIR, source, interrupted, ManualClock(SETUP_NOW_MS), listener=stop_after_commit)
+            except _Stop:
+                pass
         files = tuple(sorted((f"{DATA_DIR}/{name}", fs.read_bytes(f"{DATA_DIR}/{name}"))
                              for name in fs.list_dir(DATA_DIR)))
         image = Image(tuple(sorted(fs.directories)), files)
@@ -192,8 +216,14 @@ class ReshardWorkload(Workload):
 
         marks = {Phase.TEMPS_DURABLE: ("begin", 0), Phase.COMMITTED: ("require", 1),
                  Phase.LAYOUT_RECORDED: ("begin", 1), Phase.FINISHED: ("require", 2)}
+        attempt_started = []
 
         def listener(phase) -> None:
+            # Phases of finishing an earlier journal (before this run's attempt) are not it.
+            if phase is Phase.TEMPS_DURABLE:
+                attempt_started.append(True)
+            if not attempt_started:
+                return
             action, number = marks.get(phase, (None, 0))
             if action == "begin":
                 history.begin(number)
@@ -218,10 +248,20 @@ class ReshardWorkload(Workload):
 
         source, target = self._layouts()
         report = reconcile_layout(fs, DATA_DIR, target, ManualClock(RECOVERY_NOW_MS))
-        if report.recovery.outcome is InterruptedOutcome.ROLLED_FORWARD:
-            own = report.recovery.journal.stamp_ns == RUN_NOW_MS * 1_000_000
-            kind = "roll-forward" if own else "roll-forward-recovery-attempt"
-        elif report.found.layout == source:
+        interrupted = None
+        if self.interrupted is not None:
+            from kevy_persist.layout import ShardLayout
+            from kevy_persist.routing import Routing
+
+            interrupted = ShardLayout(self.interrupted[0], Routing(self.interrupted[1]))
+        stamp = report.recovery.journal.stamp_ns if report.recovery.journal is not None else None
+        if stamp == RUN_NOW_MS * 1_000_000:
+            kind = "roll-forward"
+        elif stamp == RECOVERY_NOW_MS * 1_000_000:
+            kind = "roll-forward-recovery-attempt"
+        elif stamp is not None and interrupted is not None and report.found.layout == interrupted:
+            kind = "discard"  # the earlier journal finished; this run's attempt left no trace
+        elif report.found.layout == (interrupted or source):
             kind = "discard"
         elif report.found.layout == target:
             kind = "complete"
@@ -320,4 +360,8 @@ def workloads() -> list[Workload]:
         ReshardWorkload("2-4", (2, "kevyhash"), (4, "kevyhash")),
         ReshardWorkload("kevyhash-slots", (2, "kevyhash"), (3, "slots")),
         ReshardWorkload("slots-kevyhash", (3, "slots"), (2, "kevyhash")),
+        # Opening with a third layout while a committed re-shard is unfinished: the journal
+        # is finished first, then the new attempt reuses the temp names (this is what makes
+        # the journal's removal need its own fsync_dir).
+        ReshardWorkload("over-journal-2-3-4", (2, "kevyhash"), (4, "slots"), interrupted=(3, "kevyhash")),
     ]
