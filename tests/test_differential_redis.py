@@ -548,6 +548,38 @@ del l s h set
 randomkey
 set only v
 randomkey
+set b abc
+setbit b 7 1
+setbit b 7 1
+setbit b 100 1
+get b
+setbit b -1 1
+setbit b 4294967296 1
+setbit b 1 2
+setbit b x 1
+setbit newbits 3 1
+setbit newbits2 10 0
+getbit b 100
+getbit b 100000
+getbit b x
+getbit nope 3
+bitcount b
+bitcount b 0 1
+bitcount b -2 -1
+bitcount b 0 1 bit
+bitcount b 5 30 bit
+bitcount b -9 -2 BIT
+bitcount b 1 0
+bitcount b -1 -5
+bitcount b 0
+bitcount b 0 1 xx
+bitcount b x 1
+bitcount b x 1 xx
+bitcount nope 0
+rpush lst a
+setbit lst 1 1
+getbit lst 1
+bitcount lst
 """
 
 
@@ -729,6 +761,13 @@ MORE_COMMANDS = st.one_of(
     _variadic(b"ZPOPMAX", [key], index),
     _form(b"PERSIST", key),
     _form(b"GETRANGE", key, index, index),
+    _form(b"SETBIT", key, st.sampled_from([b"0", b"7", b"9", b"-1", b"x"]), st.sampled_from([b"0", b"1", b"2"])),
+    _form(b"GETBIT", key, index),
+    _variadic(b"BITCOUNT", [key], st.one_of(index, st.sampled_from([b"BIT", b"BYTE"]))),
+    _variadic(b"LPOS", [key, member], st.one_of(index, st.sampled_from([b"RANK", b"COUNT", b"MAXLEN"]))),
+    _variadic(b"ZRANGESTORE", [key, key, st.one_of(index, bound), st.one_of(index, bound)], option),
+    _variadic(b"HSCAN", [key, st.sampled_from([b"0", b"x"])], st.sampled_from([b"MATCH", b"a*", b"COUNT", b"2"])),
+    _form(b"TOUCH", key, key),
 )
 
 

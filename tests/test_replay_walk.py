@@ -110,6 +110,7 @@ EXAMPLES: dict[str, list[str]] = {
     "zremrangebyscore": ["ZREMRANGEBYSCORE z (1 +inf", "ZREMRANGEBYSCORE z 10 20"],
     "zremrangebyrank": ["ZREMRANGEBYRANK z 0 0", "ZREMRANGEBYRANK z 0 -1"],
     "zremrangebylex": ["ZREMRANGEBYLEX lex [b (d", "ZREMRANGEBYLEX lex - +"],
+    "setbit": ["SETBIT s 3 1", "SETBIT s 100 0", "SETBIT new 7 1", "SETBIT s 1 1", "SETBIT ttl_live 0 1"],
     "zrangestore": ["ZRANGESTORE dst z 0 1", "ZRANGESTORE s z (1 +inf BYSCORE", "ZRANGESTORE z missing 0 -1",
                     "ZRANGESTORE none missing 0 -1"],
 }

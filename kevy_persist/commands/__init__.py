@@ -15,6 +15,7 @@ verb `execute` logs and every verb kevy 1.23 writes to its logs.
 from __future__ import annotations
 
 from kevy_persist.commands import (
+    bits,
     collection_scan,
     hashes,
     keys,
@@ -50,7 +51,7 @@ __all__ = [
     "replay",
 ]
 
-_MODULES = (collection_scan, hashes, keys, lists, scan, sets, strings, zset_ranges, zsets)
+_MODULES = (bits, collection_scan, hashes, keys, lists, scan, sets, strings, zset_ranges, zsets)
 _DEL = b"DEL"
 
 # The hot-path dispatch: name as sent (lower and upper case) -> (handler, arity). Other
