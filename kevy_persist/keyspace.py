@@ -217,9 +217,11 @@ class Keyspace:
     def _write_value(self, key: bytes, value: Any) -> None:
         assert type(value) in KIND_BY_TYPE, f"not a native value: {type(value)!r}"
         assert type(value) is bytes or len(value) > 0, "collections are never stored empty"
-        # Not marked as owned: the object may be shared with a view (RENAME moves one), so
-        # the first in-place write after a freeze still copies it.
+        # Never marked as owned, and no longer owned if it was: the object may be shared with
+        # a view (RENAME moves one), so the first in-place write after a freeze copies it.
         self._values[key] = value
+        if self._view_count:
+            self._owned_since_freeze.discard(key)
 
     def delete(self, key: bytes) -> bool:
         """Remove `key` and its deadline; True when it was stored (even if expired)."""
@@ -227,6 +229,8 @@ class Keyspace:
             return False
         if self._deadlines:
             self._deadlines.pop(key, None)
+        if self._view_count:
+            self._owned_since_freeze.discard(key)
         return True
 
     def delete_if_empty(self, key: bytes, value: Any) -> None:

@@ -50,14 +50,6 @@ def double_argument(text: bytes, message: str = NOT_FLOAT) -> float:
     return value
 
 
-def positive_count(text: bytes, message: str) -> int:
-    """A COUNT argument: an integer >= 1 (used by ZPOP/LPOP-like counts)."""
-    value = parse_int(text)
-    if value is None or value < 0:
-        raise CommandError(message)
-    return value
-
-
 def normalize_index_range(start: int, stop: int, length: int) -> tuple[int, int] | None:
     """Redis's LRANGE/ZRANGE index rule: negatives from the end, clamp, None if empty."""
     if start < 0:
