@@ -5,8 +5,8 @@ pairs, list and set as item lists, zset as (member, score) pairs) over a four-ke
 alphabet, so repeated keys -- where the last record must win -- are common; each list is
 loaded by `load_entries` and by `load_entry` one at a time, into a fresh keyspace and into
 one that already holds keys with deadlines, and the two keyspaces must hold the same keys,
-values and deadlines. A real encode/decode round trip checks the fast path (distinct keys)
-reproduces what was saved.
+values and deadlines; `load_entry` itself is checked against a plain dict model. A real
+encode/decode round trip checks the fast path (distinct keys) reproduces what was saved.
 """
 
 from __future__ import annotations
@@ -82,6 +82,29 @@ def test_bulk_load_into_a_filled_keyspace_equals_loading_one_by_one(loaded: list
     bulk = prefilled()
     bulk.load_entries(loaded)
     assert state(bulk) == state(one_by_one(prefilled(), loaded))
+
+
+def model_value(kind: ValueKind, value: object) -> object:
+    """What `state` shows for a decoded value, computed without the keyspace."""
+    if kind is ValueKind.HASH:
+        return dict(value)
+    if kind is ValueKind.SET:
+        return set(value)
+    if kind is ValueKind.ZSET:
+        return list(ZSet.from_pairs(value).items())
+    return value
+
+
+@settings(max_examples=120, deadline=None)
+@given(records)
+def test_load_entry_matches_a_plain_dict_model(loaded: list) -> None:
+    """The oracle for both paths: the last record of a key wins, with its own deadline."""
+    keyspace = prefilled()
+    model = state(prefilled())
+    for key, kind, value, deadline_ms in loaded:
+        keyspace.load_entry(key, kind, value, deadline_ms)
+        model[key] = (kind, model_value(kind, value), deadline_ms)
+    assert state(keyspace) == model
 
 
 def test_bulk_load_of_a_decoded_snapshot_reproduces_the_saved_keyspace() -> None:
