@@ -10,7 +10,7 @@ from __future__ import annotations
 from kevy_persist.commands.access import integer_argument, normalize_index_range, read_typed
 from kevy_persist.commands.context import SYNTAX, CommandContext, CommandError, CommandOutcome
 from kevy_persist.commands.table import command
-from kevy_persist.commands.zsets import _flatten, parse_lex_bound, parse_score_bound
+from kevy_persist.commands.zsets import flatten_pairs, parse_lex_bound, parse_score_bound
 from kevy_persist.keyspace import Keyspace
 from kevy_persist.zset import ZSet
 
@@ -25,7 +25,7 @@ def _zrange_generic(
     reverse: bool | None,
 ) -> CommandOutcome:
     pairs, with_scores = _select(keyspace, argv, context, range_type, reverse, 1)
-    return CommandOutcome(_flatten(pairs, with_scores))
+    return CommandOutcome(flatten_pairs(pairs, with_scores))
 
 
 def _select(

@@ -131,7 +131,7 @@ def _pop(keyspace: Keyspace, argv: list[bytes], context: CommandContext, highest
         return CommandOutcome([])
     popped = zset.pop_highest(count) if highest else zset.pop_lowest(count)
     keyspace.delete_if_empty(key, zset)
-    return CommandOutcome(_flatten(popped, True), (argv,))
+    return CommandOutcome(flatten_pairs(popped, True), (argv,))
 
 
 @command("zpopmin", -2, "write fast")
@@ -144,7 +144,7 @@ def zpopmax_command(keyspace: Keyspace, argv: list[bytes], context: CommandConte
     return _pop(keyspace, argv, context, highest=True)
 
 
-def _flatten(pairs: list[tuple[bytes, float]], with_scores: bool) -> list:
+def flatten_pairs(pairs: list[tuple[bytes, float]], with_scores: bool) -> list:
     if not with_scores:
         return [member for member, _score in pairs]
     reply: list = []
