@@ -3,11 +3,12 @@
 (Not named redis_reference: bench/redis_reference.py holds that name on sys.path.)
 
 The server runs on a free loopback port with persistence off (`--save "" --appendonly no`)
-and is stopped by its own process handle. The client speaks RESP2 over a socket and parses
-replies into the model of `kevy_persist.commands.replies` (status -> SimpleString, error ->
-ErrorReply, bulk -> bytes, integer -> int, nil / null array -> None, array -> list), with no
-per-command reshaping, so replies compare byte for byte. `parse_resp2` parses our own
-encoded replies the same way.
+and is stopped by its own process handle. The client speaks RESP2 (or RESP3 after HELLO 3)
+over a socket and parses replies into the model of `kevy_persist.commands.replies` (status ->
+SimpleString, error -> ErrorReply, bulk -> bytes, integer -> int, nil / null array -> None,
+array -> list) with no per-command reshaping; RESP3's own types become tagged tuples
+("double", text), ("map", items), ("set", sorted items), ("bool", value), so a shape
+difference is a difference. `parse_resp2` parses our own encoded replies the same way.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kevy_persist.commands.replies import ErrorReply, SimpleString, encode_resp2
+from kevy_persist.commands.replies import ErrorReply, SimpleString, encode_resp2, encode_resp3
 
 
 def redis_server_path() -> str | None:
@@ -39,6 +40,7 @@ class RespClient:
     def __init__(self, port: int) -> None:
         self._socket = socket.create_connection(("127.0.0.1", port), timeout=10)
         self._buffer = b""
+        self.protocol = 2
 
     def close(self) -> None:
         self._socket.close()
@@ -83,6 +85,18 @@ class RespClient:
         if marker == b"*":
             count = int(rest)
             return None if count < 0 else [self._read_reply() for _ in range(count)]
+        if marker == b"_":
+            return None
+        if marker == b",":
+            return ("double", rest)
+        if marker == b"%":
+            return ("map", tuple(self._read_reply() for _ in range(2 * int(rest))))
+        if marker == b"~":
+            return ("set", tuple(sorted(self._read_reply() for _ in range(int(rest)))))
+        if marker == b"#":
+            return ("bool", rest == b"t")
+        if marker == b"(":
+            return int(rest)
         raise AssertionError(f"unexpected RESP line {line!r}")
 
 
@@ -96,9 +110,16 @@ def parse_resp2(data: bytes) -> object:
     return reply
 
 
-def as_wire(reply: object) -> object:
-    """Our reply as a RESP2 client would see it (doubles become bulk text, etc.)."""
-    return parse_resp2(encode_resp2(reply))
+def as_wire(reply: object, protocol: int = 2) -> object:
+    """Our reply as a RESP2 (or RESP3) client would see it, via our own encoder."""
+    return parse_resp2(encode_resp2(reply) if protocol == 2 else encode_resp3(reply))
+
+
+def plain(reply: object) -> object:
+    """A RESP3 reply with its tags dropped (maps and sets as flat lists, doubles as text)."""
+    if isinstance(reply, tuple):
+        return list(reply[1]) if reply[0] in ("map", "set") else reply[1]
+    return reply
 
 
 @pytest.fixture(scope="session")
@@ -133,8 +154,19 @@ def redis_port() -> Iterator[int]:
 
 @pytest.fixture()
 def redis_client(redis_port: int) -> Iterator[RespClient]:
-    """A connection to a flushed reference server."""
+    """A RESP2 connection to a flushed reference server."""
     client = RespClient(redis_port)
+    client.call([b"FLUSHALL"])
+    yield client
+    client.close()
+
+
+@pytest.fixture()
+def redis_client_resp3(redis_port: int) -> Iterator[RespClient]:
+    """A RESP3 connection (HELLO 3) to a flushed reference server."""
+    client = RespClient(redis_port)
+    client.call([b"HELLO", b"3"])
+    client.protocol = 3
     client.call([b"FLUSHALL"])
     yield client
     client.close()

@@ -20,7 +20,7 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from redis_oracle import RespClient, as_wire, redis_client, redis_port  # noqa: F401
+from redis_oracle import RespClient, as_wire, plain, redis_client, redis_client_resp3, redis_port  # noqa: F401
 
 from kevy_persist.commands import CommandContext, execute
 from kevy_persist.keyspace import Keyspace
@@ -43,7 +43,7 @@ class Pair:
 
     def ours(self, argv: list[bytes]) -> object:
         context = CommandContext(int(time.time() * 1000), self.random)
-        return as_wire(execute(self.keyspace, argv, context).reply)
+        return as_wire(execute(self.keyspace, argv, context).reply, self.client.protocol)
 
     def run(self, argv: list[bytes]) -> None:
         theirs = self.client.call(argv)
@@ -69,7 +69,11 @@ class Pair:
         assert self.dump_ours() == self.dump_theirs()
 
 
-def _dump(call) -> dict[bytes, tuple]:
+def _dump(raw_call) -> dict[bytes, tuple]:
+    def call(argv: list[bytes]) -> object:
+        reply = plain(raw_call(argv))
+        return [plain(item) for item in reply] if isinstance(reply, list) else reply
+
     state = {}
     for key in call([b"KEYS", b"*"]):
         kind = call([b"TYPE", key])
@@ -593,6 +597,16 @@ def test_scripted_sequences_reply_like_redis(redis_client: RespClient, script: s
     run_script(redis_client, script)
 
 
+@pytest.mark.parametrize(
+    "script",
+    [STRINGS, KEYS, HASHES, LISTS, SETS, ZSETS, EXTRAS],
+    ids=["strings", "keys", "hashes", "lists", "sets", "zsets", "extras"],
+)
+def test_scripted_sequences_reply_like_redis_in_resp3(redis_client_resp3: RespClient, script: str) -> None:
+    """Method: the same scripts over RESP3 (HELLO 3): maps, sets, doubles and pair shapes."""
+    run_script(redis_client_resp3, script)
+
+
 def test_unknown_command_and_arity_errors_match_redis(redis_client: RespClient) -> None:
     """Method: unknown verbs and wrong arities produce Redis's exact messages."""
     pair = Pair(redis_client)
@@ -782,6 +796,24 @@ def test_generated_sequences_reply_like_redis(redis_client: RespClient, sequence
     """Method: Hypothesis sequences over a tiny alphabet; every reply and the end state match."""
     redis_client.call([b"FLUSHALL"])
     pair = Pair(redis_client)
+    for argv in sequence:
+        pair.run(argv)
+    pair.check_state()
+
+
+@settings(
+    max_examples=75,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(sequence=st.lists(st.one_of(COMMANDS, MORE_COMMANDS), min_size=1, max_size=25))
+def test_generated_sequences_reply_like_redis_in_resp3(
+    redis_client_resp3: RespClient, sequence: list[list[bytes]]
+) -> None:
+    """Method: as above over a RESP3 connection, so reply shapes are compared too."""
+    redis_client_resp3.call([b"FLUSHALL"])
+    pair = Pair(redis_client_resp3)
     for argv in sequence:
         pair.run(argv)
     pair.check_state()

@@ -13,7 +13,7 @@ from kevy_persist.commands.access import integer_argument, read_typed
 from kevy_persist.commands.context import SYNTAX, CommandContext, CommandError, CommandOutcome
 from kevy_persist.commands.glob import glob_match
 from kevy_persist.commands.numbers import parse_int
-from kevy_persist.commands.replies import Double
+from kevy_persist.commands.replies import format_double
 from kevy_persist.commands.table import command
 from kevy_persist.keyspace import Keyspace
 from kevy_persist.zset import ZSet
@@ -50,7 +50,7 @@ def _scan_collection(keyspace: Keyspace, argv: list[bytes], context: CommandCont
     else:
         for member, score in value.items():
             if pattern is None or glob_match(pattern, member):
-                items += [member, Double(score)]
+                items += [member, format_double(score)]  # ZSCAN scores are bulk strings
     return CommandOutcome([b"0", items])
 
 

@@ -21,7 +21,7 @@ from kevy_persist.commands.numbers import (
     parse_int,
     parse_long_double,
 )
-from kevy_persist.commands.replies import OK
+from kevy_persist.commands.replies import OK, FieldValueMap
 from kevy_persist.commands.table import command
 from kevy_persist.keyspace import Keyspace
 
@@ -147,7 +147,7 @@ def hmget_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext
 @command("hgetall", 2, "readonly")
 def hgetall_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
     fields = read_typed(keyspace, argv[1], context, dict) or {}
-    reply: list[bytes] = []
+    reply = FieldValueMap()
     for field, value in fields.items():
         reply.append(field)
         reply.append(value)

@@ -4,6 +4,11 @@ bulk string = `bytes`, integer = `int`, nil = `None`, array = `list`, status = `
 error = `ErrorReply` (the full Redis message, prefix included), double = `Double`. RESP2 sends a
 double as a bulk string formatted like Redis 7.0 (`%.17g`, `inf`, `-inf`); `format_double`
 gives exactly those bytes, and `encode_resp2` renders any reply for tests and simple servers.
+
+Three list subclasses carry the shape RESP3 gives some replies while RESP2 sends them as
+flat arrays: `ScoredPairs` (WITHSCORES ranges, ZPOPMIN/MAX with a count: a RESP3 array of
+[member, double] pairs), `FieldValueMap` (HGETALL: a RESP3 map) and `MemberSet` (SMEMBERS,
+SINTER...: a RESP3 set). `encode_resp3` renders them as Redis 7.0 does after HELLO 3.
 """
 
 from __future__ import annotations
@@ -39,6 +44,24 @@ class Double(float):
         return f"Double({float(self)!r})"
 
 
+class ScoredPairs(list):
+    """Flat [member, Double(score), ...]; RESP3 nests each pair in a 2-element array."""
+
+    __slots__ = ()
+
+
+class FieldValueMap(list):
+    """Flat [field, value, ...]; RESP3 sends it as a map."""
+
+    __slots__ = ()
+
+
+class MemberSet(list):
+    """The members of a set reply; RESP3 sends it as a set."""
+
+    __slots__ = ()
+
+
 OK = SimpleString("OK")
 PONG = SimpleString("PONG")
 QUEUED = SimpleString("QUEUED")
@@ -67,7 +90,7 @@ def _encode_into(reply: Reply, parts: list[bytes]) -> None:
         parts.append(b"$%d\r\n%b\r\n" % (len(reply), reply))
     elif type(reply) is int:
         parts.append(b":%d\r\n" % reply)
-    elif type(reply) is list:
+    elif isinstance(reply, list):
         parts.append(b"*%d\r\n" % len(reply))
         for item in reply:
             _encode_into(item, parts)
@@ -88,10 +111,47 @@ def to_resp2_value(reply: Reply) -> Any:
     Status replies arrive as bytes-free strings in redis-py; here they are normalized to
     bytes, errors to ErrorReply, doubles to their bulk text.
     """
-    if type(reply) is list:
+    if isinstance(reply, list):
         return [to_resp2_value(item) for item in reply]
     if type(reply) is Double:
         return format_double(reply)
     if type(reply) is SimpleString:
         return reply.encode()
     return reply
+
+
+def encode_resp3(reply: Reply) -> bytes:
+    """RESP3 bytes of a reply, as Redis 7.0 sends them to a client that said HELLO 3."""
+    parts: list[bytes] = []
+    _encode3_into(reply, parts)
+    return b"".join(parts)
+
+
+def _encode3_into(reply: Reply, parts: list[bytes]) -> None:
+    kind = type(reply)
+    if reply is None:
+        parts.append(b"_\r\n")
+    elif kind is Double:
+        parts.append(b",%b\r\n" % format_double(reply))
+    elif kind is ScoredPairs:
+        assert len(reply) % 2 == 0
+        parts.append(b"*%d\r\n" % (len(reply) // 2))
+        for index in range(0, len(reply), 2):
+            parts.append(b"*2\r\n")
+            _encode3_into(reply[index], parts)
+            _encode3_into(reply[index + 1], parts)
+    elif kind is FieldValueMap:
+        assert len(reply) % 2 == 0
+        parts.append(b"%%%d\r\n" % (len(reply) // 2))
+        for item in reply:
+            _encode3_into(item, parts)
+    elif kind is MemberSet:
+        parts.append(b"~%d\r\n" % len(reply))
+        for item in reply:
+            _encode3_into(item, parts)
+    elif kind is list:
+        parts.append(b"*%d\r\n" % len(reply))
+        for item in reply:
+            _encode3_into(item, parts)
+    else:
+        _encode_into(reply, parts)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from kevy_persist.commands.access import NOTHING_LOGGED, integer_argument, read_typed, write_typed
 from kevy_persist.commands.context import CommandContext, CommandError, CommandOutcome
 from kevy_persist.commands.numbers import parse_int
+from kevy_persist.commands.replies import MemberSet
 from kevy_persist.commands.table import command
 from kevy_persist.keyspace import Keyspace
 
@@ -66,13 +67,13 @@ def spop_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext)
             raise CommandError(MUST_BE_POSITIVE)
     members = write_typed(keyspace, key, context, set)
     if members is None:
-        return CommandOutcome(None if count is None else [])
+        return CommandOutcome(None if count is None else MemberSet())
     chosen = _choose_distinct(members, 1 if count is None else count, context)
     if not chosen:
-        return CommandOutcome([])
+        return CommandOutcome(MemberSet())
     members.difference_update(chosen)
     keyspace.delete_if_empty(key, members)
-    reply = chosen[0] if count is None else chosen
+    reply = chosen[0] if count is None else MemberSet(chosen)
     return CommandOutcome(reply, ([b"SREM", key, *chosen],))
 
 
@@ -114,7 +115,7 @@ def smove_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext
 
 @command("smembers", 2, "readonly")
 def smembers_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
-    return CommandOutcome(list(read_typed(keyspace, argv[1], context, set) or ()))
+    return CommandOutcome(MemberSet(read_typed(keyspace, argv[1], context, set) or ()))
 
 
 @command("scard", 2, "readonly fast")
@@ -149,7 +150,7 @@ def _combine(operation: str, sets: list[set[bytes]]) -> set[bytes]:
 
 
 def _read_combination(keyspace: Keyspace, argv: list[bytes], context: CommandContext, operation: str) -> CommandOutcome:
-    return CommandOutcome(list(_combine(operation, _operands(keyspace, argv[1:], context))))
+    return CommandOutcome(MemberSet(_combine(operation, _operands(keyspace, argv[1:], context))))
 
 
 def _store_combination(keyspace: Keyspace, argv: list[bytes], context: CommandContext, operation: str) -> CommandOutcome:

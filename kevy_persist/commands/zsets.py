@@ -17,7 +17,7 @@ from kevy_persist.commands.access import (
 )
 from kevy_persist.commands.context import SYNTAX, CommandContext, CommandError, CommandOutcome
 from kevy_persist.commands.numbers import parse_int, parse_range_double
-from kevy_persist.commands.replies import Double
+from kevy_persist.commands.replies import Double, ScoredPairs
 from kevy_persist.commands.table import command
 from kevy_persist.keyspace import Keyspace
 from kevy_persist.zset import LEX_MINUS_INFINITY, LEX_PLUS_INFINITY, LexBound, ZSet
@@ -131,7 +131,10 @@ def _pop(keyspace: Keyspace, argv: list[bytes], context: CommandContext, highest
         return CommandOutcome([])
     popped = zset.pop_highest(count) if highest else zset.pop_lowest(count)
     keyspace.delete_if_empty(key, zset)
-    return CommandOutcome(flatten_pairs(popped, True), (argv,))
+    reply = flatten_pairs(popped, True)
+    if len(argv) == 2:
+        reply = list(reply)  # without COUNT, RESP3 too gets a flat [member, score]
+    return CommandOutcome(reply, (argv,))
 
 
 @command("zpopmin", -2, "write fast")
@@ -145,9 +148,10 @@ def zpopmax_command(keyspace: Keyspace, argv: list[bytes], context: CommandConte
 
 
 def flatten_pairs(pairs: list[tuple[bytes, float]], with_scores: bool) -> list:
+    """Members only, or members with scores as `ScoredPairs` (nested pairs in RESP3)."""
     if not with_scores:
         return [member for member, _score in pairs]
-    reply: list = []
+    reply = ScoredPairs()
     for member, score in pairs:
         reply.append(member)
         reply.append(Double(score))
