@@ -23,7 +23,7 @@ from .aof_format import is_epoch_marker
 from .clock import Clock
 from .commands import replay
 from .config import StoreConfig
-from .errors import CorruptionError, HistoryGapError
+from .errors import CorruptionError, HistoryGapError, LayoutError
 from .fs import FileSystem, join
 from .history import HistoryDecision, LogIdentity, LogKind, ReplayPlan, plan_replay
 from .keyspace import Keyspace
@@ -179,6 +179,18 @@ def _first_log_identity(loaded: Any) -> LogIdentity:
     return LogIdentity(covered_epoch + 1, LogKind.INCREMENTAL)
 
 
+def _refuse_stray_files(directory: str, reading: layout.LayoutReading) -> None:
+    """Files of shards the recorded layout does not have: their keys would be invisible, and
+    a re-shard would not read them. Refuse rather than guess which of the two is right."""
+    if reading.stray_indexes:
+        assert reading.layout is not None
+        raise LayoutError(
+            directory,
+            f"files of shard(s) {list(reading.stray_indexes)} lie beyond the recorded layout of "
+            f"{reading.layout.shard_count} shards; refusing to open without them",
+        )
+
+
 def open_store_shards(config: StoreConfig, file_system: FileSystem | None, clock: Clock) -> list[Shard]:
     """Check the data dir's layout against the config and open every shard."""
     if config.data_dir is None:
@@ -194,8 +206,12 @@ def open_store_shards(config: StoreConfig, file_system: FileSystem | None, clock
     from .reshard import reconcile_layout
     from .reshard_progress import TerminalProgress
 
+    before = layout.read_layout(file_system, directory)
+    if not before.journal_present:
+        _refuse_stray_files(directory, before)  # before a re-shard could bury them
     reconciled = reconcile_layout(file_system, directory, requested, clock, progress=TerminalProgress.for_stderr())
     reading = reconciled.found
+    _refuse_stray_files(directory, layout.read_layout(file_system, directory))
     shards = [
         open_shard(
             file_system,

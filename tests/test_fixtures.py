@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from kevy_persist import Store, StoreConfig
+from kevy_persist import LayoutError, Store, StoreConfig
 from kevy_persist.cli import main as cli_main
 from kevy_persist.logical_dump import logical_content, render_entries
 from kevy_persist.resp import NeedMore, decode_command
@@ -113,3 +113,21 @@ def test_check_reports_damage_with_nonzero_exit(tmp_path: pathlib.Path) -> None:
     )
     assert completed.returncode == 1, completed.stdout + completed.stderr
     assert "DAMAGE" in completed.stdout and "aof-1.aof" in completed.stdout
+
+
+def test_files_beyond_the_recorded_layout_refuse_to_open(tmp_path: pathlib.Path) -> None:
+    """A meta saying 3 shards beside a shard-3 snapshot: its keys would vanish, so open refuses."""
+    directory = copy_fixture("n4-slots", tmp_path)
+    (directory / "shards.meta").write_bytes(b"3\nslots\n")
+    with pytest.raises(LayoutError, match="beyond the recorded layout"):
+        Store.open(StoreConfig(data_dir=str(directory), shard_count=3, routing="slots", ticker="manual"))
+
+
+def test_stray_files_refuse_a_reshard_too(tmp_path: pathlib.Path) -> None:
+    """Asking for another layout does not re-shard over stray files (their keys would be lost)."""
+    directory = copy_fixture("n4-slots", tmp_path)
+    (directory / "shards.meta").write_bytes(b"3\nslots\n")
+    before = sorted(path.name for path in directory.iterdir())
+    with pytest.raises(LayoutError, match="beyond the recorded layout"):
+        Store.open(StoreConfig(data_dir=str(directory), shard_count=5, ticker="manual"))
+    assert sorted(path.name for path in directory.iterdir()) == before
