@@ -13,4 +13,5 @@ def command_keys(argv: list[bytes]) -> list[bytes]:
     spec = lookup_spec(argv[0]) if argv else None
     if spec is None:
         return []
-    return [argv[position] for position in spec.key_positions(len(argv))]
+    # key_indexes also names the keys that a numkeys argument counts (ZUNIONSTORE, LMPOP...).
+    return [argv[position] for position in spec.key_indexes(argv)]

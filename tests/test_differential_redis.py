@@ -580,6 +580,69 @@ bitcount b 0 1 xx
 bitcount b x 1
 bitcount b x 1 xx
 bitcount nope 0
+zadd za 1 a 2 b 3 c
+zadd zb 10 b 20 c 30 d
+sadd sa a d x
+zunionstore out 2 za zb
+zrange out 0 -1 withscores
+zunionstore out 2 za zb weights 2 0.5 aggregate max
+zrange out 0 -1 withscores
+zinterstore out 3 za zb sa aggregate min
+zrange out 0 -1 withscores
+zinterstore out 2 za nope
+exists out
+zdiffstore out 2 za zb
+zrange out 0 -1 withscores
+zdiffstore out 2 za zb weights 1 2
+zunionstore out 0 za
+zunionstore out 3 za zb
+zunionstore out x za
+zunionstore out 2 za zb weights 1
+zunionstore out 2 za zb weights 1 x
+zunionstore out 2 za zb aggregate avg
+zunionstore out 2 za zb withscores
+zunionstore out 2 za lst
+zunion 2 za zb withscores
+zunion 2 za zb
+zinter 2 za zb withscores
+zinter 2 za sa withscores
+zdiff 2 za zb withscores
+zdiff 1 nope
+zunion 2 za zb weights inf 0 withscores
+zunion 2 za zb weights inf -inf withscores
+zadd zinf inf a -inf b
+zunion 2 zinf zinf withscores
+zinter 2 zinf zinf weights 1 -1 withscores
+zintercard 2 za zb
+zintercard 2 za zb limit 1
+zintercard 2 za zb limit -1
+zintercard 0 za
+zintercard 3 za zb
+zintercard 2 za zb bogus
+sintercard 2 sa sa
+sintercard 2 sa nope
+sintercard 1 sa limit 2
+sintercard 0 sa
+sintercard 5 sa
+sintercard 1 sa limit -1
+zmpop 2 nope za min
+zmpop 2 nope za max count 2
+zmpop 1 za min count 10
+zmpop 1 za min
+zmpop 1 za mid
+zmpop 0 za min
+zmpop 1 za min count 0
+zmpop 1 za min count 1 count 2
+zmpop 3 za min
+zmpop 1 lst min
+rpush ml1 a b c
+lmpop 2 nope ml1 left
+lmpop 2 nope ml1 right count 5
+lmpop 1 ml1 left
+lmpop 1 nope up
+lmpop 0 ml1 left
+lmpop 1 ml1 left count 0
+lmpop 4 ml1 left
 rpush lst a
 setbit lst 1 1
 getbit lst 1
@@ -782,6 +845,13 @@ MORE_COMMANDS = st.one_of(
     _variadic(b"ZRANGESTORE", [key, key, st.one_of(index, bound), st.one_of(index, bound)], option),
     _variadic(b"HSCAN", [key, st.sampled_from([b"0", b"x"])], st.sampled_from([b"MATCH", b"a*", b"COUNT", b"2"])),
     _form(b"TOUCH", key, key),
+    _variadic(b"ZUNIONSTORE", [key, st.sampled_from([b"1", b"2", b"0"]), key], st.one_of(key, option, score)),
+    _variadic(b"ZINTERSTORE", [key, st.sampled_from([b"1", b"2"]), key, key], st.sampled_from([b"WEIGHTS", b"1", b"2", b"AGGREGATE", b"MIN", b"MAX"])),
+    _variadic(b"ZUNION", [st.sampled_from([b"1", b"2"]), key, key], st.sampled_from([b"WITHSCORES", b"WEIGHTS", b"2", b"AGGREGATE", b"SUM"])),
+    _form(b"ZDIFF", st.just(b"2"), key, key),
+    _variadic(b"LMPOP", [st.sampled_from([b"1", b"2"]), key, key], st.sampled_from([b"LEFT", b"RIGHT", b"COUNT", b"2"])),
+    _variadic(b"ZMPOP", [st.sampled_from([b"1", b"2"]), key, key], st.sampled_from([b"MIN", b"MAX", b"COUNT", b"2"])),
+    _variadic(b"SINTERCARD", [st.sampled_from([b"1", b"2"]), key, key], st.sampled_from([b"LIMIT", b"1"])),
 )
 
 

@@ -41,3 +41,14 @@ def test_key_positions_pick_the_keys() -> None:
     assert table[b"sinterstore"].key_positions(4) == [1, 2, 3]
     assert table[b"flushall"].key_positions(1) == []
     assert table[b"zadd"].key_positions(6) == [1]
+
+
+def test_key_indexes_include_numkeys_counted_keys() -> None:
+    """Method: movable-key commands name every key; a malformed count names fewer, safely."""
+    table = COMMAND_TABLE
+    assert table[b"zunionstore"].key_indexes([b"ZUNIONSTORE", b"d", b"2", b"a", b"b", b"WEIGHTS", b"1", b"2"]) == [1, 3, 4]
+    assert table[b"zunion"].key_indexes([b"ZUNION", b"2", b"a", b"b", b"WITHSCORES"]) == [2, 3]
+    assert table[b"lmpop"].key_indexes([b"LMPOP", b"1", b"a", b"LEFT"]) == [2]
+    assert table[b"sintercard"].key_indexes([b"SINTERCARD", b"9", b"a"]) == [2]
+    assert table[b"zmpop"].key_indexes([b"ZMPOP", b"x", b"a", b"MIN"]) == []
+    assert table[b"get"].key_indexes([b"GET", b"k"]) == [1]

@@ -111,6 +111,12 @@ EXAMPLES: dict[str, list[str]] = {
     "zremrangebyrank": ["ZREMRANGEBYRANK z 0 0", "ZREMRANGEBYRANK z 0 -1"],
     "zremrangebylex": ["ZREMRANGEBYLEX lex [b (d", "ZREMRANGEBYLEX lex - +"],
     "setbit": ["SETBIT s 3 1", "SETBIT s 100 0", "SETBIT new 7 1", "SETBIT s 1 1", "SETBIT ttl_live 0 1"],
+    "zunionstore": ["ZUNIONSTORE dst 2 z set1", "ZUNIONSTORE z 2 z lex WEIGHTS 2 1 AGGREGATE MAX",
+                    "ZUNIONSTORE none 1 missing"],
+    "zinterstore": ["ZINTERSTORE dst 2 z set1 AGGREGATE MIN", "ZINTERSTORE s 2 z missing"],
+    "zdiffstore": ["ZDIFFSTORE dst 2 z set1", "ZDIFFSTORE set1 1 z"],
+    "zmpop": ["ZMPOP 2 missing z MIN COUNT 2", "ZMPOP 1 z MAX COUNT 10", "ZMPOP 1 missing MIN"],
+    "lmpop": ["LMPOP 2 missing l LEFT COUNT 2", "LMPOP 1 l RIGHT COUNT 10", "LMPOP 1 old_list LEFT"],
     "zrangestore": ["ZRANGESTORE dst z 0 1", "ZRANGESTORE s z (1 +inf BYSCORE", "ZRANGESTORE z missing 0 -1",
                     "ZRANGESTORE none missing 0 -1"],
 }

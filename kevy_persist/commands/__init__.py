@@ -23,6 +23,7 @@ from kevy_persist.commands import (
     scan,
     sets,
     strings,
+    zset_combine,
     zset_ranges,
     zsets,
 )
@@ -51,7 +52,7 @@ __all__ = [
     "replay",
 ]
 
-_MODULES = (bits, collection_scan, hashes, keys, lists, scan, sets, strings, zset_ranges, zsets)
+_MODULES = (bits, collection_scan, hashes, keys, lists, scan, sets, strings, zset_combine, zset_ranges, zsets)
 _DEL = b"DEL"
 
 # The hot-path dispatch: name as sent (lower and upper case) -> (handler, arity). Other

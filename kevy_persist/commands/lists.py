@@ -26,7 +26,7 @@ from kevy_persist.commands.context import (
 )
 from kevy_persist.commands.numbers import parse_int
 from kevy_persist.commands.replies import OK
-from kevy_persist.commands.table import command
+from kevy_persist.commands.table import command, numkeys_finder
 from kevy_persist.keyspace import Keyspace
 
 MUST_BE_POSITIVE = "ERR value is out of range, must be positive"
@@ -309,3 +309,39 @@ def lpos_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext)
     if count is None:
         return CommandOutcome(found[0] if found else None)
     return CommandOutcome(found)
+
+
+@command("lmpop", -4, "write movablekeys", 0, 0, 0, numkeys_finder(1))
+def lmpop_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
+    """LMPOP numkeys key... LEFT|RIGHT [COUNT n]: pop from the first non-empty list.
+
+    Logged as `LPOP key n` / `RPOP key n`, the form Redis propagates.
+    """
+    count = parse_int(argv[1])
+    if count is None or count < 1:
+        raise CommandError("ERR numkeys should be greater than 0")
+    where_index = 2 + count
+    if where_index >= len(argv):
+        raise CommandError(SYNTAX)
+    from_left = _side(argv[where_index])
+    pop_count = None
+    index = where_index + 1
+    while index < len(argv):
+        if pop_count is None and argv[index].upper() == b"COUNT" and index + 1 < len(argv):
+            pop_count = parse_int(argv[index + 1])
+            if pop_count is None or pop_count < 1:
+                raise CommandError("ERR count should be greater than 0")
+            index += 2
+        else:
+            raise CommandError(SYNTAX)
+    pop_count = pop_count or 1
+    for key in argv[2:where_index]:
+        items = write_typed(keyspace, key, context, deque)
+        if items is None:
+            continue
+        pop = items.popleft if from_left else items.pop
+        popped = [pop() for _ in range(min(pop_count, len(items)))]
+        keyspace.delete_if_empty(key, items)
+        verb = b"LPOP" if from_left else b"RPOP"
+        return CommandOutcome([key, popped], ([verb, key, b"%d" % len(popped)],))
+    return CommandOutcome(None)

@@ -8,10 +8,10 @@ answer in every process (Python's set order depends on the per-process hash seed
 from __future__ import annotations
 
 from kevy_persist.commands.access import NOTHING_LOGGED, integer_argument, read_typed, write_typed
-from kevy_persist.commands.context import CommandContext, CommandError, CommandOutcome
+from kevy_persist.commands.context import SYNTAX, CommandContext, CommandError, CommandOutcome
 from kevy_persist.commands.numbers import parse_int
 from kevy_persist.commands.replies import MemberSet
-from kevy_persist.commands.table import command
+from kevy_persist.commands.table import command, numkeys_finder
 from kevy_persist.keyspace import Keyspace
 
 MUST_BE_POSITIVE = "ERR value is out of range, must be positive"
@@ -192,3 +192,32 @@ def sunionstore_command(keyspace: Keyspace, argv: list[bytes], context: CommandC
 @command("sdiffstore", -3, "write", 1, -1)
 def sdiffstore_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
     return _store_combination(keyspace, argv, context, "diff")
+
+
+@command("sintercard", -3, "readonly movablekeys", 0, 0, 0, numkeys_finder(1))
+def sintercard_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
+    """SINTERCARD numkeys key... [LIMIT n]: the intersection's size, stopping at n."""
+    count = parse_int(argv[1])
+    if count is None or count < 1:
+        raise CommandError("ERR numkeys should be greater than 0")
+    if count > len(argv) - 2:
+        raise CommandError("ERR Number of keys can't be greater than number of args")
+    limit = 0
+    index = 2 + count
+    while index < len(argv):
+        if argv[index].upper() == b"LIMIT" and index + 1 < len(argv):
+            limit = parse_int(argv[index + 1])
+            if limit is None or limit < 0:
+                raise CommandError("ERR LIMIT can't be negative")
+            index += 2
+        else:
+            raise CommandError(SYNTAX)
+    sources = _operands(keyspace, argv[2 : 2 + count], context)
+    smallest = min(sources, key=len)
+    found = 0
+    for member in smallest:
+        if all(member in source for source in sources):
+            found += 1
+            if limit and found == limit:
+                break
+    return CommandOutcome(found)

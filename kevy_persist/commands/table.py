@@ -2,7 +2,9 @@
 
 Arity follows Redis (positive = exact argc including the name, negative = at least that
 many). Keys follow Redis's (first_key, last_key, key_step) convention, with last_key -1 for
-"through the last argument" and 0 for keyless commands. `writes` marks commands that may
+"through the last argument" and 0 for keyless commands. Commands whose keys are counted by a
+`numkeys` argument (ZUNIONSTORE, LMPOP, SINTERCARD...) have the flag `movablekeys` and a
+`key_finder`; `key_indexes(argv)` answers for every command and is what routing must use. `writes` marks commands that may
 change the keyspace; `loggable` marks those whose outcome may carry log argvs. Every verb a
 loggable command can put in a log must itself be in this table, so replay can apply it (the
 replay-walk test checks both).
@@ -29,13 +31,36 @@ class CommandSpec:
     writes: bool
     loggable: bool
     handler: Handler = attrs.field(eq=False, repr=False)
+    key_finder: Callable[[list[bytes]], list[int]] | None = attrs.field(default=None, eq=False, repr=False)
 
     def key_positions(self, argc: int) -> list[int]:
-        """Indexes of the key arguments in an argv of length `argc`."""
+        """Indexes of the fixed-position key arguments in an argv of length `argc`."""
         if self.first_key == 0:
             return []
         last = self.last_key if self.last_key > 0 else argc + self.last_key
         return list(range(self.first_key, min(last, argc - 1) + 1, self.key_step))
+
+    def key_indexes(self, argv: list[bytes]) -> list[int]:
+        """Indexes of every key argument of `argv`, numkeys-counted ones included."""
+        if self.key_finder is not None:
+            return self.key_finder(argv)
+        return self.key_positions(len(argv))
+
+
+def numkeys_finder(numkeys_index: int, fixed: tuple[int, ...] = ()) -> Callable[[list[bytes]], list[int]]:
+    """Keys = the `fixed` positions plus the `numkeys` keys after argv[numkeys_index].
+
+    A malformed count names only what is certainly a key; the command then refuses itself.
+    """
+
+    def find(argv: list[bytes]) -> list[int]:
+        positions = [position for position in fixed if position < len(argv)]
+        text = argv[numkeys_index] if numkeys_index < len(argv) else b""
+        count = int(text) if text.isdigit() and len(text) < 19 else 0
+        last = min(numkeys_index + count, len(argv) - 1)
+        return positions + list(range(numkeys_index + 1, last + 1))
+
+    return find
 
 
 # Lower-case bytes name -> spec. Filled at import time by `command` below.
@@ -49,6 +74,7 @@ def command(
     first_key: int = 1,
     last_key: int = 1,
     key_step: int = 1,
+    key_finder: Callable[[list[bytes]], list[int]] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register a handler. `flags` is space separated; 'write' makes it a logged write."""
     flag_set = frozenset(flags.split())
@@ -67,6 +93,7 @@ def command(
             writes=writes,
             loggable=writes,
             handler=handler,
+            key_finder=key_finder,
         )
         return handler
 
