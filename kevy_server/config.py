@@ -1,0 +1,69 @@
+"""What an operator chooses when starting `kevy-server`: network, limits and the store's options.
+
+Frozen and validated on construction; `store_config()` derives the embedded store's
+`StoreConfig`, so the server and `import kevy_persist` open a data dir the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from kevy_persist import FsyncPolicy, Routing, StoreConfig
+from kevy_persist.config import MetricEvent
+
+DEFAULT_MAX_REQUEST_BYTES = 512 * 1024 * 1024
+
+
+def _positive(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be positive, got {value}")
+
+
+def _port(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise ValueError(f"port must be within 0..65535 (0 picks a free port), got {value}")
+
+
+@attrs.frozen
+class ServerConfig:
+    """How to run the server.
+
+    port: TCP port (0 asks the OS for a free one; `KevyServer.port` tells which).
+    bind: the address to listen on (loopback by default: exposing a server is a choice).
+    data_dir: the store's data dir, or None for a purely in-memory server.
+    shard_count, routing, appendfsync, appendonly, log_format: passed to the store.
+    requirepass: when set, a client must AUTH before any other command.
+    maxclients: connections beyond this many are refused with an error and closed.
+    max_request_bytes: the largest request accepted (bigger ones are a protocol error).
+    drain_timeout_ms: how long a shutdown waits for connections to finish their requests.
+    """
+
+    port: int = attrs.field(default=6379, validator=_port)
+    bind: str = "127.0.0.1"
+    data_dir: str | None = "./kevy-data"
+    shard_count: int = 1
+    routing: Routing = attrs.field(default=Routing.KEVYHASH, converter=Routing)
+    appendfsync: FsyncPolicy = attrs.field(default=FsyncPolicy.EVERYSEC, converter=FsyncPolicy)
+    appendonly: bool = True
+    log_format: int = 2
+    requirepass: str | None = None
+    maxclients: int = attrs.field(default=10000, validator=_positive)
+    max_request_bytes: int = attrs.field(default=DEFAULT_MAX_REQUEST_BYTES, validator=_positive)
+    drain_timeout_ms: int = attrs.field(default=5000, validator=_positive)
+
+    def store_config(self, metrics: Any = None) -> StoreConfig:
+        """The embedded store's configuration for this server (`metrics`: a MetricEvent sink)."""
+        return StoreConfig(
+            data_dir=self.data_dir,
+            shard_count=self.shard_count,
+            routing=self.routing,
+            log_enabled=self.appendonly,
+            appendfsync=self.appendfsync,
+            log_format=self.log_format,
+            metrics=metrics,
+        )
+
+
+__all__ = ["DEFAULT_MAX_REQUEST_BYTES", "MetricEvent", "ServerConfig"]
