@@ -9,7 +9,8 @@ in one stream.
 Guarantees:
 - Requests come out in stream order, each exactly once, whatever the split of the stream into
   `feed` calls (the property tests feed every split).
-- Limits are checked as soon as the header that breaks them has arrived, before its payload:
+- Limits are checked as soon as the header that breaks them has arrived, before its payload
+  (and before hiredis sees an argument count, since it reserves memory for the count):
   argument count above 1,048,576 (`invalid multibulk length`), a bulk length above
   `max_request_bytes` or 512 MiB (`invalid bulk length`), a pending request above
   `max_request_bytes`, an inline line above 64 KiB. Memory held for one incomplete request is
@@ -25,6 +26,8 @@ Leniency kept from hiredis: the two bytes after a bulk payload are not checked t
 
 from __future__ import annotations
 
+import re
+
 import hiredis
 
 from .inline import InlineError, split_inline
@@ -34,6 +37,9 @@ MAX_BULK_BYTES = 512 * 1024 * 1024
 MAX_INLINE_BYTES = 64 * 1024
 # "*" or "$", then at most 20 characters of a 64-bit number, then CRLF.
 _MAX_HEADER_BYTES = 23
+
+# A count of seven digits or more (the limit, 1048576, has seven): worth a precise check.
+_LONG_COUNT = re.compile(rb"\*[0-9]{7}")
 
 _ASTERISK = ord("*")
 _DOLLAR = ord("$")
@@ -204,8 +210,13 @@ class RequestParser:
     def _feed_multibulk(self, data: bytes, offset: int, commands: list[list[bytes]]) -> bytes | None:
         """Feed the rest of `data` to hiredis; None, or the bytes left for inline parsing."""
         reader = self._reader
-        reader.feed(data, offset, len(data) - offset)
+        search_start = max(0, len(self._pending) - _MAX_HEADER_BYTES)  # a header may span feeds
         self._pending += memoryview(data)[offset:]
+        if _LONG_COUNT.search(self._pending, search_start) is not None:
+            # hiredis reserves a list of the declared size when it reads a multibulk header:
+            # check every header (a payload may hold such bytes too) before it sees them.
+            _FrameScanner(self._scanner.max_bulk_bytes).scan(self._pending)
+        reader.feed(data, offset, len(data) - offset)
         while True:
             try:
                 frame = reader.gets()
