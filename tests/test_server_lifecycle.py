@@ -1,0 +1,130 @@
+"""kevy-server keeps what it acknowledged: fsync before reply, restarts, SHUTDOWN, signals.
+
+Method: in-process servers over a real temporary data dir (one seen through
+`CountingFileSystem`, which records bytes written vs bytes fsynced per file), restarted on the
+same dir; and `python -m kevy_server` child processes stopped by SIGKILL (no shutdown at all)
+and SIGTERM (graceful), then reopened. A kill does not lose the page cache, so the SIGKILL case
+shows that a reply is never sent before its record reached the log file; the
+`CountingFileSystem` case shows the fsync itself came first.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+import redis
+
+from kevy_persist import Store
+from kevy_persist.fs_os import OsFileSystem
+from kevy_server import ServerConfig
+from server_support import RawClient, client, running_server, spawn_server
+from store_support import CountingFileSystem
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def test_under_always_every_reply_follows_the_fsync_of_its_record(tmp_path) -> None:
+    """After each acknowledged write, the log holds no unsynced byte (one client)."""
+    data_dir = tmp_path / "data"
+    file_system = CountingFileSystem(OsFileSystem())
+    config = ServerConfig(port=0, data_dir=str(data_dir), appendfsync="always")
+    store = Store.open(config.store_config(), file_system=file_system)
+    log_path = os.path.join(str(data_dir), "aof-0.aof")
+    with running_server(data_dir, store=store, appendfsync="always") as server:
+        r = client(server)
+        for index in range(50):
+            assert r.set(f"durable:{index}", index) is True
+            assert file_system.unsynced_bytes(log_path) == 0
+        pipeline = r.pipeline(transaction=True)
+        pipeline.incr("durable:counter").incr("durable:counter")
+        assert pipeline.execute() == [1, 2]
+        assert file_system.unsynced_bytes(log_path) == 0
+
+
+def test_restart_keeps_every_acknowledged_write_from_concurrent_clients(tmp_path) -> None:
+    """Four clients INCR under `always` (group commit); a new server on the dir has it all."""
+    data_dir = tmp_path / "data"
+    with running_server(data_dir, appendfsync="always", shard_count=2) as server:
+        def work(worker: int) -> None:
+            r = client(server)
+            for _ in range(100):
+                r.incr(f"count:{worker}")
+            r.hset(f"hash:{worker}", mapping={"a": "1", "b": "2"})
+
+        threads = [threading.Thread(target=work, args=(worker,)) for worker in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    with running_server(data_dir, appendfsync="always", shard_count=2) as reopened:
+        r = client(reopened)
+        assert [r.get(f"count:{worker}") for worker in range(4)] == [b"100"] * 4
+        assert r.hgetall("hash:3") == {b"a": b"1", b"b": b"2"}
+
+
+def test_shutdown_command_closes_clients_and_fsyncs(tmp_path) -> None:
+    """SHUTDOWN NOSAVE: no reply, every client closed, store shut down, data kept."""
+    data_dir = tmp_path / "data"
+    with running_server(data_dir, appendfsync="no") as server:
+        idle = RawClient(server.port)
+        r = client(server)
+        r.mset({"a": "1", "b": "2"})
+        with pytest.raises(redis.ConnectionError):
+            r.execute_command("SHUTDOWN", "NOSAVE")
+        assert server.wait_stopped(10)
+        assert server.store.closed
+        assert idle.is_closed_by_server()
+        idle.close()
+        assert not os.path.exists(data_dir / "dump-0.rdb")
+    with running_server(data_dir) as reopened:
+        assert client(reopened).mget("a", "b") == [b"1", b"2"]
+
+
+def test_shutdown_save_writes_a_snapshot_and_appendonly_no_saves_by_default(tmp_path) -> None:
+    """SHUTDOWN SAVE leaves a snapshot; with the log off, plain SHUTDOWN saves too."""
+    for options, command in (({}, ("SHUTDOWN", "SAVE")), ({"appendonly": False}, ("SHUTDOWN",))):
+        data_dir = tmp_path / f"data-{len(command)}"
+        with running_server(data_dir, **options) as server:
+            r = client(server)
+            r.set("kept", "yes")
+            with pytest.raises(redis.ConnectionError):
+                r.execute_command(*command)
+            assert server.wait_stopped(10)
+        assert os.path.exists(data_dir / "dump-0.rdb")
+        with running_server(data_dir, **options) as reopened:
+            assert client(reopened).get("kept") == b"yes"
+
+
+def test_a_killed_server_loses_nothing_acknowledged_and_sigterm_exits_cleanly(tmp_path) -> None:
+    """SIGKILL under `always`, restart: every acknowledged key; then SIGTERM exits 0."""
+    data_dir = str(tmp_path / "data")
+    process, port = spawn_server(["--dir", data_dir, "--appendfsync", "always", "--shards", "2"])
+    try:
+        r = redis.Redis(port=port, protocol=2, socket_timeout=5)
+        acknowledged = {}
+        for index in range(200):
+            r.set(f"k{index}", index)
+            acknowledged[f"k{index}".encode()] = str(index).encode()
+    finally:
+        process.kill()
+        process.communicate(timeout=10)
+    process, port = spawn_server(["--dir", data_dir, "--appendfsync", "always"])  # layout from shards.meta
+    try:
+        r = redis.Redis(port=port, protocol=2, socket_timeout=5)
+        assert r.info("persistence")["shards"] == 2
+        values = r.mget(list(acknowledged))
+        assert dict(zip(acknowledged, values)) == acknowledged
+        r.set("after-restart", "1")
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+    assert process.returncode == 0, output
+    assert "stopped" in output
+    with running_server(data_dir, shard_count=2) as reopened:
+        assert client(reopened).get("after-restart") == b"1"
