@@ -43,6 +43,7 @@ KIND_BY_TYPE: dict[type, ValueKind] = {
 
 Entry = tuple[bytes, ValueKind, Any, "int | None"]
 
+_STRING_KIND = ValueKind.STRING
 _ENTRY_KEY = itemgetter(0)
 _ENTRY_KIND = itemgetter(1)
 _ENTRY_VALUE = itemgetter(2)
@@ -123,10 +124,15 @@ class Keyspace:
         self, key: bytes, kind: ValueKind, value: Any, deadline_ms: int | None
     ) -> None:
         """Insert one snapshot record (value in the decoder's form, converted to native)."""
-        native = native_from_snapshot(kind, value)
-        self._write_value(key, native)
+        if kind is _STRING_KIND and type(value) is bytes and not self._view_count:
+            # Opening a shard calls this once per record: a string is already native and no
+            # view can share it, so it skips the conversion and `_write_value`'s bookkeeping.
+            self._values[key] = value
+        else:
+            self._write_value(key, native_from_snapshot(kind, value))
         if deadline_ms is None:
-            self._deadlines.pop(key, None)
+            if self._deadlines:
+                self._deadlines.pop(key, None)
         else:
             self._deadlines[key] = deadline_ms
 
