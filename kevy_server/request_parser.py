@@ -38,8 +38,11 @@ MAX_INLINE_BYTES = 64 * 1024
 # "*" or "$", then at most 20 characters of a 64-bit number, then CRLF.
 _MAX_HEADER_BYTES = 23
 
-# A count of seven digits or more (the limit, 1048576, has seven): worth a precise check.
-_LONG_COUNT = re.compile(rb"\*[0-9]{7}")
+# Checking every header in Python would cost more than hiredis's whole parse, so headers
+# are checked precisely only when one may break a limit: a count of seven digits or more
+# (the limit, 1048576, has seven), a bulk length with as many digits as the largest allowed,
+# or once the bytes held for unfinished requests pass this size.
+_SCAN_THRESHOLD_BYTES = 1024 * 1024
 
 _ASTERISK = ord("*")
 _DOLLAR = ord("$")
@@ -148,7 +151,10 @@ class RequestParser:
         self._in_inline = False
         self._reader = hiredis.Reader()
         self._pending = bytearray()
-        self._scanner = _FrameScanner(min(MAX_BULK_BYTES, max_request_bytes))
+        max_bulk_bytes = min(MAX_BULK_BYTES, max_request_bytes)
+        self._scanner = _FrameScanner(max_bulk_bytes)
+        self._suspicious_header = re.compile(rb"\*[0-9]{7}|\$[0-9]{%d}" % len(str(max_bulk_bytes)))
+        self._scan_threshold_bytes = min(max_request_bytes, _SCAN_THRESHOLD_BYTES)
         self._start_run(fresh_reader=False)
 
     def _start_run(self, fresh_reader: bool) -> None:
@@ -212,9 +218,10 @@ class RequestParser:
         reader = self._reader
         search_start = max(0, len(self._pending) - _MAX_HEADER_BYTES)  # a header may span feeds
         self._pending += memoryview(data)[offset:]
-        if _LONG_COUNT.search(self._pending, search_start) is not None:
-            # hiredis reserves a list of the declared size when it reads a multibulk header:
-            # check every header (a payload may hold such bytes too) before it sees them.
+        if self._suspicious_header.search(self._pending, search_start) is not None:
+            # hiredis reserves a list of the declared size when it reads a multibulk header,
+            # and waits for any bulk length: check the headers (a payload may hold such bytes
+            # too, so this is a scan from the first unfinished frame) before it sees them.
             _FrameScanner(self._scanner.max_bulk_bytes).scan(self._pending)
         reader.feed(data, offset, len(data) - offset)
         while True:
@@ -248,7 +255,12 @@ class RequestParser:
             raise RequestProtocolError("ERR Protocol error: request exceeds max-request-bytes")
 
     def _check_incomplete_frame(self) -> None:
-        """Check the headers of the frame hiredis is waiting on; drop the bytes before it."""
+        """Past the threshold: check the unfinished frame's size, and drop the bytes before it.
+
+        The scanner resumes where it stopped, so each header is scanned at most once.
+        """
+        if len(self._pending) <= self._scan_threshold_bytes:
+            return
         scanner = self._scanner
         completed = scanner.scan(self._pending)
         assert completed <= self._returned, "the scanner saw a frame hiredis did not return"

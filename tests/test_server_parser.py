@@ -87,7 +87,7 @@ def test_garbage_parses_or_raises_a_protocol_error(garbage, cuts) -> None:
         (b"*-5\r\n", "invalid multibulk length"),
         (b"*x\r\n", "invalid multibulk length"),
         (b"*1\r\n:5\r\n", "expected '$', got ':'"),
-        (b"*2\r\n$3\r\nGET\r\n*1\r\n", "expected '$', got '*'"),
+        (b"*2\r\n$3\r\nGET\r\n*1\r\n$1\r\nx\r\n", "expected '$', got '*'"),
         (b"*1\r\n$" + b"9" * 30, "too big bulk count string"),
         (b'GET "unterminated\r\n', "unbalanced quotes in request"),
         (b"X" * (70 * 1024), "too big inline request"),
