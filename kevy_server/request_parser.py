@@ -9,12 +9,15 @@ in one stream.
 Guarantees:
 - Requests come out in stream order, each exactly once, whatever the split of the stream into
   `feed` calls (the property tests feed every split).
-- Limits are checked as soon as the header that breaks them has arrived, before its payload
-  (and before hiredis sees an argument count, since it reserves memory for the count):
-  argument count above 1,048,576 (`invalid multibulk length`), a bulk length above
-  `max_request_bytes` or 512 MiB (`invalid bulk length`), a pending request above
-  `max_request_bytes`, an inline line above 64 KiB. Memory held for one incomplete request is
-  therefore bounded by `max_request_bytes` plus one read.
+- An argument count above 1,048,576 (`invalid multibulk length`) or a bulk length above
+  `max_request_bytes` or 512 MiB (`invalid bulk length`) is refused as soon as its header has
+  arrived, before any payload, and before hiredis sees the count (it reserves memory for it).
+  A request whose bytes add up beyond `max_request_bytes` is refused once the unfinished bytes
+  pass min(`max_request_bytes`, 1 MiB); an inline line above 64 KiB is refused. Memory held
+  for unfinished requests is therefore bounded by about max(`max_request_bytes`, 1 MiB) plus
+  one read (twice that counting hiredis's own copy).
+- Other malformations (a non-bulk element, a nested array) are refused when hiredis reaches
+  them, at the latest when the frame completes.
 - A malformed stream raises `RequestProtocolError` whose `commands` are the requests that were
   complete before the damage (Redis answers those, then the error, then closes); the parser
   must not be fed again after that.
