@@ -66,7 +66,10 @@ class RawClient:
             if reply is not False:
                 replies.append(reply)
                 continue
-            data = self.sock.recv(65536)
+            try:
+                data = self.sock.recv(65536)
+            except ConnectionResetError:  # closed with our unread requests in its buffer
+                data = b""
             if not data:
                 self.closed_by_server = True
                 return replies

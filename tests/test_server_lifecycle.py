@@ -128,3 +128,23 @@ def test_a_killed_server_loses_nothing_acknowledged_and_sigterm_exits_cleanly(tm
     assert "stopped" in output
     with running_server(data_dir, shard_count=2) as reopened:
         assert client(reopened).get("after-restart") == b"1"
+
+
+def test_a_drain_answers_every_request_it_applied(tmp_path) -> None:
+    """Shutdown while a pipelined batch is in flight: replies received == writes applied.
+
+    Whether the server reads the batch before the drain is a race; either way, every INCR it
+    applied is answered before the connection closes (and is on disk after the shutdown),
+    and none it did not apply is answered.
+    """
+    data_dir = tmp_path / "data"
+    with running_server(data_dir, appendfsync="always") as server:
+        raw = RawClient(server.port)
+        raw.send(b"*2\r\n$4\r\nINCR\r\n$5\r\ndrain\r\n" * 300)
+        server.request_shutdown()
+        answered = raw.replies(300)
+        raw.close()
+        assert server.wait_stopped(10)
+    assert answered == list(range(1, len(answered) + 1))
+    with running_server(data_dir) as reopened:
+        assert int(client(reopened).get("drain") or 0) == len(answered)
