@@ -136,6 +136,23 @@ class Keyspace:
         else:
             self._deadlines[key] = deadline_ms
 
+    @classmethod
+    def from_snapshot(cls, strings: dict[bytes, bytes], records: Sequence[Entry]) -> Keyspace:
+        """A fresh keyspace holding a snapshot decoded with `strings_into=strings`.
+
+        `strings` (key -> value of the string records without TTL) becomes the value dict
+        itself, taken over rather than copied: the caller must not use it afterwards. Then
+        `records` (the other records, none of whose keys is in `strings`, as the decoder
+        guarantees) are loaded in order.
+        """
+        assert set(map(type, strings.values())) <= {bytes}, "strings holds only bytes values"
+        assert not any(record[0] in strings for record in records), "a key in both parts"
+        keyspace = cls()
+        keyspace._values = strings
+        for key, kind, value, deadline_ms in records:
+            keyspace.load_entry(key, kind, value, deadline_ms)
+        return keyspace
+
     def load_entries(self, records: Sequence[Entry]) -> int:
         """Insert snapshot records in order, exactly as `load_entry` for each would; the count.
 
