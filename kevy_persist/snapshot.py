@@ -101,13 +101,21 @@ def save_snapshot(
     return SnapshotSaveReport(path=path, size_bytes=fs.size(path), covered=covered)
 
 
-def load_snapshot(fs: FileSystem, path: str, *, now_ms: int | None = None) -> LoadedSnapshot:
+def load_snapshot(
+    fs: FileSystem,
+    path: str,
+    *,
+    now_ms: int | None = None,
+    strings_into: dict[bytes, bytes] | None = None,
+) -> LoadedSnapshot:
     """Read and decode the whole snapshot at `path` (raises `CorruptionError` on damage).
 
     `now_ms` is needed only for version-2 files with TTLs (they stored time remaining).
+    `strings_into`: see `snapshot_format.decode_snapshot` (string records without TTL go
+    into that dict, `records` holds the rest; `Keyspace.from_snapshot` adopts both).
     """
     data = fs.read_bytes(path)
-    decoded = decode_snapshot(data, path, now_ms=now_ms)
+    decoded = decode_snapshot(data, path, now_ms=now_ms, strings_into=strings_into)
     return LoadedSnapshot(
         records=decoded.records,
         trailer=decoded.trailer,

@@ -314,12 +314,24 @@ _KINDS = (None, _STRING, _HASH, _LIST, _SET, _ZSET)
 
 
 def decode_snapshot(
-    data: bytes, path: str = "<snapshot>", *, now_ms: int | None = None
+    data: bytes,
+    path: str = "<snapshot>",
+    *,
+    now_ms: int | None = None,
+    strings_into: dict[bytes, bytes] | None = None,
 ) -> DecodedSnapshot:
     """Decode a whole snapshot file.
 
     `now_ms` converts version-2 TTLs (milliseconds remaining) into deadlines; it is required
     only when a version-2 file holds a key with a TTL.
+
+    `strings_into` (an empty dict) takes every string record without TTL as key -> value,
+    and `records` holds only the others, in file order: opening a shard then adopts the dict
+    as its keyspace instead of building a tuple per record and inserting it again. Loading
+    the dict and then `records` gives the state loading every record in file order gives:
+    a key repeated among those strings keeps its last value, and if a key of `records` is
+    also in the dict (a file no keyspace writes) the dict is emptied and every record
+    returned in the list. After an error the dict's content is meaningless.
     """
     data = bytes(data)
     reader = _Reader(data, path)
@@ -335,18 +347,23 @@ def decode_snapshot(
     collector_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        records, position = _decode_records(reader, now_ms, relative_ttl)
+        records, position = _decode_records(reader, now_ms, relative_ttl, strings_into)
     finally:
         if collector_was_enabled:
             gc.enable()
     trailer = _decode_trailer(reader, position + 1)
+    if strings_into and any(record[0] in strings_into for record in records):
+        strings_into.clear()  # only file order says which record of such a key wins
+        return decode_snapshot(data, path, now_ms=now_ms)
     return DecodedSnapshot(version=version, records=records, trailer=trailer)
 
 
 def _decode_records(
-    reader: _Reader, now_ms: int | None, relative_ttl: bool
+    reader: _Reader, now_ms: int | None, relative_ttl: bool, strings_into: dict[bytes, bytes] | None
 ) -> tuple[list[Record], int]:
-    """Every record; returns them and the end byte's position."""
+    """Every record (strings without TTL into `strings_into` when given); the list and the
+    end byte's position."""
+    assert strings_into is None or not strings_into, "strings_into must start empty"
     data = reader.data
     size = reader.size
     records: list[Record] = []
@@ -363,16 +380,28 @@ def _decode_records(
         # else (another kind, a TTL, the end byte, damage) leaves the inner loop at the
         # record's first byte and takes the careful path below.
         try:
-            while True:
-                head, key_length = unpack_head(data, position)
-                if head != string_no_ttl:
-                    break
-                key_end = position + 6 + key_length
-                value_end = key_end + 4 + unpack_u32(data, key_end)[0]
-                if value_end > size:
-                    break
-                append((data[position + 6 : key_end], string, data[key_end + 4 : value_end], None))
-                position = value_end
+            if strings_into is None:
+                while True:
+                    head, key_length = unpack_head(data, position)
+                    if head != string_no_ttl:
+                        break
+                    key_end = position + 6 + key_length
+                    value_end = key_end + 4 + unpack_u32(data, key_end)[0]
+                    if value_end > size:
+                        break
+                    append((data[position + 6 : key_end], string, data[key_end + 4 : value_end], None))
+                    position = value_end
+            else:
+                while True:  # the same walk, storing into the dict
+                    head, key_length = unpack_head(data, position)
+                    if head != string_no_ttl:
+                        break
+                    key_end = position + 6 + key_length
+                    value_end = key_end + 4 + unpack_u32(data, key_end)[0]
+                    if value_end > size:
+                        break
+                    strings_into[data[position + 6 : key_end]] = data[key_end + 4 : value_end]
+                    position = value_end
         except struct.error:
             pass
         if position >= size:
