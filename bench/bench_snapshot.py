@@ -10,7 +10,9 @@ Ours (in this process, over `OsFileSystem`):
 - load: wall time of `snapshot.load_snapshot` (read + decode + CRC) and then a fresh
   `Keyspace` filled by `load_entry` for every record -- what `opening.open_shard` does --
   reported as a total and split into decode / fill; and the same records put into another
-  fresh `Keyspace` by the bulk `Keyspace.load_entries` (load = decode + bulk fill).
+  fresh `Keyspace` by the bulk `Keyspace.load_entries` (load = decode + bulk fill); and the
+  grouped load: `load_snapshot(..., strings_into=strings)` puts string records without TTL
+  straight into a dict that `Keyspace.from_snapshot(strings, records)` adopts.
 - Store.open: the whole open path on a data dir holding only that snapshot (layout check,
   snapshot load and fill, first log created and fsynced), for reference.
 
@@ -84,6 +86,7 @@ class OursSnapshotResult:
     decode: Timing  # load_snapshot: read + decode + checksum
     fill: Timing  # fresh Keyspace, load_entry per record
     bulk_fill: Timing  # fresh Keyspace, one load_entries call
+    grouped_load: Timing  # load_snapshot(strings_into=) + Keyspace.from_snapshot
     store_open: Timing | None
 
     @property
@@ -137,6 +140,15 @@ def measure_ours(pairs: list[tuple[bytes, bytes]], directory: str, with_store_op
     assert bulk.peek(pairs[0][0]) == pairs[0][1]
     del loaded, bulk
     gc.collect()
+    watch = _Stopwatch()
+    strings: dict[bytes, bytes] = {}
+    loaded = load_snapshot(file_system, path, strings_into=strings)
+    grouped = Keyspace.from_snapshot(strings, loaded.records)
+    grouped_load = watch.lap()
+    assert len(grouped) == len(pairs), (len(grouped), len(pairs))
+    assert grouped.peek(pairs[1][0]) == pairs[1][1]
+    del loaded, strings, grouped
+    gc.collect()
 
     store_open = None
     if with_store_open:
@@ -147,7 +159,9 @@ def measure_ours(pairs: list[tuple[bytes, bytes]], directory: str, with_store_op
         store.shutdown()
         del store
         gc.collect()
-    return OursSnapshotResult(len(pairs), report.size_bytes, save, decode, fill, bulk_fill, store_open)
+    return OursSnapshotResult(
+        len(pairs), report.size_bytes, save, decode, fill, bulk_fill, grouped_load, store_open
+    )
 
 
 def measure_redis(pairs: list[tuple[bytes, bytes]], directory: str) -> RedisSnapshotResult:
@@ -241,6 +255,7 @@ def _rows(ours: list[OursSnapshotResult], theirs: list[RedisSnapshotResult]) -> 
         _row("save (SAVE)", _best([result.save for result in ours]), redis_save),
         _row("load: load_entry each", _best([result.load for result in ours]), redis_load),
         _row("load: load_entries bulk", _best([result.bulk_load for result in ours]), redis_load),
+        _row("load: grouped (strings_into)", _best([result.grouped_load for result in ours]), redis_load),
         _row("  decode (read+decode+crc)", _best([result.decode for result in ours]), None),
         _row("  fill, load_entry each", _best([result.fill for result in ours]), None),
         _row("  fill, load_entries bulk", _best([result.bulk_fill for result in ours]), None),
