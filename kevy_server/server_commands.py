@@ -88,14 +88,19 @@ def select(session: Any, argv: list[bytes]) -> Any:
 def auth(session: Any, argv: list[bytes]) -> Any:
     if len(argv) > 3:
         return SYNTAX_ERROR
+    if len(argv) == 2 and session.server.requirepass is None:
+        return NO_PASSWORD  # Redis's answer to the one-argument form without a password
     return _authenticate(session, argv[1] if len(argv) == 3 else b"default", argv[-1])
 
 
 def _authenticate(session: Any, username: bytes, password: bytes) -> Any:
+    """Only the `default` user exists; without requirepass it takes any password (nopass)."""
     required = session.server.requirepass
+    if username != b"default":
+        return WRONGPASS
     if required is None:
-        return NO_PASSWORD
-    if username != b"default" or not hmac.compare_digest(password, required.encode()):
+        return OK
+    if not hmac.compare_digest(password, required.encode()):
         return WRONGPASS
     session.authenticated = True
     return OK

@@ -23,16 +23,15 @@ import time
 from typing import Any
 
 from kevy_persist import KevyError, StoreClosedError
-from kevy_persist.commands import ErrorReply
+from kevy_persist.commands import ErrorReply, unknown_command_message
 from kevy_persist.commands.context import wrong_arity
 from kevy_persist.commands.replies import OK, QUEUED
 from kevy_persist.commands.table import lookup_spec
-from kevy_persist.commands import unknown_command_message
 
 from . import server_commands
 from .server_commands import NO_REPLY
 
-__all__ = ["NO_REPLY", "Session"]
+__all__ = ["EXECABORT", "NOAUTH", "NO_REPLY", "Session"]
 
 log = logging.getLogger("kevy_server")
 
@@ -146,5 +145,3 @@ class Session:
 def _monotonic_ms() -> int:
     return time.monotonic_ns() // 1_000_000
 
-
-__all__ += ["NOAUTH", "EXECABORT"]

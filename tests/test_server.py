@@ -143,6 +143,8 @@ def test_requirepass_refuses_everything_before_auth(tmp_path) -> None:
     with running_server(tmp_path / "other") as open_server:
         with RawClient(open_server.port) as raw:
             assert "without any password configured" in str(raw.call(b"AUTH x\r\n"))
+            assert raw.call(b"AUTH default anything\r\n") == b"OK"  # the nopass default user
+            assert str(raw.call(b"AUTH other anything\r\n")).startswith("WRONGPASS")
 
 
 def test_server_verbs_answer_like_redis(server) -> None:
