@@ -27,9 +27,18 @@ JUSTIFIED: dict[str, str] = {
         "evidence is durable before the truncate that destroys the original (no checker of "
         "evidence durability yet)"),
     "kevy_persist/aof.py in open_log": (
-        "the fsync after truncating a torn tail: the next acknowledged append's fsync covers the "
-        "truncate (same file, effects in order), and a crash before it only brings back the torn "
-        "tail, which the next open quarantines again. Kept so a repaired log stays repaired"),
+        "the fsync after truncating a torn tail. Undetectable here because every profile keeps a "
+        "file's effects in program order, so a later append cannot persist without the truncate. "
+        "On a real disk the next append overwrites the cut region and could reach the platters "
+        "before the size change; the old tail's bytes after the new record could then parse as "
+        "records. The fsync orders the truncate first. (Gap: no profile reorders effects within "
+        "one file.)"),
+    "kevy_persist/aof.py in truncate": (
+        "LogWriter.truncate's fsync after cutting an interrupted transaction block on open: same "
+        "reason as open_log -- without it a new record written at the cut could persist while "
+        "the old block's later records (valid, but without their bracket start) survive behind "
+        "it and replay as a partial transaction. Not reachable in the profiles (in-order effects "
+        "per file)."),
 }
 
 

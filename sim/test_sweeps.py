@@ -26,6 +26,23 @@ from sim.workloads import all_workloads
 CORE_WORKLOADS = [workload for workload in all_workloads() if not workload.name.startswith("toy")]
 DEFAULT_LIMITS = {"strict": Limits(64, 16), "ext4-ordered": Limits(64, 16), "weakest": Limits(48, 12)}
 DEFAULT_NESTED = Limits(8, 4)
+# Re-shard recovery reads and rewrites every shard on every image (~600 images per CPU-second):
+# smaller caps keep the default tier fast; the exhaustive tier raises them.
+HEAVY_PREFIXES = ("reshard",)
+HEAVY_DEFAULT = {"strict": Limits(64, 16), "ext4-ordered": Limits(32, 8), "weakest": Limits(16, 6)}
+HEAVY_DEFAULT_NESTED = Limits(2, 1)
+
+
+def default_limits(workload, profile: str) -> tuple[Limits, Limits]:
+    if workload.name.startswith(HEAVY_PREFIXES):
+        return HEAVY_DEFAULT[profile], HEAVY_DEFAULT_NESTED
+    return DEFAULT_LIMITS[profile], DEFAULT_NESTED
+
+
+def exhaustive_limits(workload) -> tuple[Limits, Limits]:
+    if workload.name.startswith(HEAVY_PREFIXES):
+        return Limits(256, 64), Limits(8, 4)
+    return Limits(1024, 256), Limits(64, 16)
 
 # (workload, fault) -> the bug, with its replay line. See sim/test_regressions.py.
 KNOWN_BUGS: dict[tuple[str, str], str] = {}
@@ -52,8 +69,8 @@ def _fault_cases():
 def test_default_sweep_finds_no_violation(workload, profile):
     """Method: one sweep, seed 0, moderate caps, nested crashes on; zero violations."""
     _skip_unavailable(workload)
-    result = sweep(SweepConfig(workload.name, profile, limits=DEFAULT_LIMITS[profile],
-                               nested_limits=DEFAULT_NESTED))
+    limits, nested_limits = default_limits(workload, profile)
+    result = sweep(SweepConfig(workload.name, profile, limits=limits, nested_limits=nested_limits))
     assert result.violation_count == 0, format_summary(result)
     assert result.cuts > 0 and result.distinct_images > 0
 
@@ -62,7 +79,9 @@ def test_default_sweep_finds_no_violation(workload, profile):
 def test_fault_sweep_finds_no_violation(workload, fault):
     """Method: every injection point of the fault (strict profile), seed 0; zero violations."""
     _skip_unavailable(workload)
-    result = sweep(SweepConfig(workload.name, "strict", fault=fault, nested_limits=DEFAULT_NESTED))
+    limits, nested_limits = default_limits(workload, "strict")
+    result = sweep(SweepConfig(workload.name, "strict", fault=fault, limits=limits,
+                               nested_limits=nested_limits))
     assert result.violation_count == 0, format_summary(result)
 
 
@@ -71,10 +90,12 @@ def test_fault_sweep_finds_no_violation(workload, fault):
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 @pytest.mark.parametrize("workload", CORE_WORKLOADS, ids=lambda workload: workload.name)
 def test_exhaustive_sweep_finds_no_violation(workload, profile, seed):
-    """Method: larger caps (1024 listed, 256 sampled; nested 64/16), three more seeds."""
+    """Method: larger caps (1024 listed, 256 sampled; nested 64/16; re-shard 256/64, 8/4),
+    three more seeds."""
     _skip_unavailable(workload)
-    result = sweep(SweepConfig(workload.name, profile, seed=seed, limits=Limits(1024, 256),
-                               nested_limits=Limits(64, 16)))
+    limits, nested_limits = exhaustive_limits(workload)
+    result = sweep(SweepConfig(workload.name, profile, seed=seed, limits=limits,
+                               nested_limits=nested_limits))
     assert result.violation_count == 0, format_summary(result)
 
 
