@@ -172,3 +172,25 @@ def test_a_count_like_payload_is_not_mistaken_for_a_header() -> None:
     """Bytes such as `*1234567` inside a value pass the precise check."""
     frame = encode_command([b"SET", b"k", b"*12345678\r\n*9999999"])
     assert RequestParser().feed(frame * 2) == [[b"SET", b"k", b"*12345678\r\n*9999999"]] * 2
+
+
+@pytest.mark.parametrize(
+    "pieces, expected",
+    [
+        ([b"*1\r\n$0\r\n\r\n+\n"], [[b""], [b"+"]]),  # found by Hypothesis
+        ([b"*1\r\n$0\r\n\r\n+", b"\n"], [[b""], [b"+"]]),
+        ([b"*1\r\n$4\r\nPING\r\n:x\n$y\r\n"], [[b"PING"], [b":x"], [b"$y"]]),
+        ([b"*2\r\n$3\r\nGET\r\n$4\r\na\nb", b"c\r\n"], [[b"GET", b"a\nbc"]]),
+    ],
+)
+def test_inline_lines_hiredis_would_read_as_replies_are_inline(pieces, expected) -> None:
+    """A line starting with a reply type byte (`+`, `:`, `$`) and ending in a bare LF, right
+    after a frame, is an inline command (hiredis would wait for a CRLF forever)."""
+    parser = RequestParser()
+    assert [argv for piece in pieces for argv in parser.feed(piece)] == expected
+
+
+def test_a_length_typed_inline_line_after_a_frame_is_inline() -> None:
+    """`=0\\r\\n` or `$3\\r\\n` after a frame: hiredis would wait for a payload (Hypothesis)."""
+    assert RequestParser().feed(b"*1\r\n$0\r\n\r\n=0\r\n") == [[b""], [b"=0"]]
+    assert RequestParser().feed(b"*1\r\n$4\r\nPING\r\n$3\r\n") == [[b"PING"], [b"$3"]]

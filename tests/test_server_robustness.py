@@ -121,8 +121,8 @@ def test_maxclients_refuses_one_more_and_admits_after_a_close(tmp_path) -> None:
                 # A refused client may see only a reset (its PING was never read): no reply.
                 replies = fourth.replies(1)
         assert replies == [b"PONG"]
-        assert client(server).info("stats")["rejected_connections"] >= 1
         second.close()
+        assert server.rejected_connections >= 1  # INFO's figure; a client could still be refused
 
 
 def test_client_that_disconnects_mid_request_leaves_no_trace(server) -> None:
