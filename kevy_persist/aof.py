@@ -13,6 +13,7 @@ fsync error is never retried and trusted); only a freshly written file is truste
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Iterable, Sequence
 
 import attrs
@@ -38,6 +39,7 @@ __all__ = [
 
 QUARANTINE_INFIX = ".corrupt-quarantine."
 TEMP_SUFFIX = ".tmp"
+REWRITE_BATCH_RECORDS = 4096
 
 
 class FsyncPolicy(enum.Enum):
@@ -321,7 +323,11 @@ def start_log_temp(
     data = b"".join(head)
     handle.write(data)
     writer = LogWriter(fs, temp_path, handle, format_version, len(data), clock)
-    writer.append_many(records)
+    # In batches: a rewrite streams a whole keyspace through here, and one joined write of it
+    # would hold a second copy of the keyspace in memory.
+    iterator = iter(records)
+    while batch := list(itertools.islice(iterator, REWRITE_BATCH_RECORDS)):
+        writer.append_many(batch)
     return writer
 
 

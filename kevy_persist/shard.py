@@ -17,6 +17,7 @@ Guarantees:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -235,7 +236,7 @@ class Shard:
             self.start_log(LogIdentity(self.epoch + 1, LogKind.INCREMENTAL))
         self.failure = None
 
-    def start_log(self, identity: LogIdentity, records: list[list[bytes]] = ()) -> None:  # type: ignore[assignment]
+    def start_log(self, identity: LogIdentity, records: Iterable[list[bytes]] = ()) -> None:
         """Replace the log durably by a fresh one of `identity` holding `records`.
 
         Until the rename the old writer stays the live log, so a failure before it leaves the
@@ -289,7 +290,7 @@ class Shard:
         """Replace the log by the commands that rebuild the state: a `base` log of a new epoch."""
         if self.writer is None:
             return
-        self.start_log(LogIdentity(self.epoch + 1, LogKind.BASE), list(rebuild_commands(self.keyspace.iter_entries())))
+        self.start_log(LogIdentity(self.epoch + 1, LogKind.BASE), rebuild_commands(self.keyspace.iter_entries()))
         self.failure = None
 
     def close(self) -> None:
@@ -309,8 +310,14 @@ RESERVED_KEY_ERROR = "ERR keys starting with \\x00KEVY are reserved for log mark
 def _names_reserved_key(argv: list[bytes]) -> bool:
     """Any command naming a `\\0KEVY...` key is refused, not only DEL/UNLINK: a key that
     exists can expire, and its logged `DEL key` would read back as a marker (an expired
-    `\\0KEVYMULTI` opened a block that swallowed every later record of the log)."""
-    return any(key.startswith(RESERVED_KEY_PREFIX) for key in command_keys(argv))
+    `\\0KEVYMULTI` opened a block that swallowed every later record of the log).
+
+    The key positions are looked up only when some argument has the prefix at all: this runs
+    on every command, and almost none carries one."""
+    for argument in argv[1:]:
+        if argument.startswith(RESERVED_KEY_PREFIX):
+            return any(key.startswith(RESERVED_KEY_PREFIX) for key in command_keys(argv))
+    return False
 
 
 def _may_write(argv: list[bytes]) -> bool:
