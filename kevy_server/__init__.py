@@ -2,7 +2,8 @@
 
     kevy-server --port 6379 --dir ./kevy-data --appendfsync always
 
-Modules: `request_parser` (bytes -> requests, limits), `inline` (inline command lines),
+Modules: `request_parser` (bytes -> requests, limits), `frame_scan` (precise header checks),
+`inline` (inline command lines),
 `session` (per-client state, AUTH, MULTI/EXEC), `server_commands` (server-level verbs),
 `info` (INFO, CONFIG, CLIENT LIST), `connection` (one socket's read/answer loop), `server`
 (accept loop, client limit, graceful shutdown), `config` and `cli`.
