@@ -31,10 +31,14 @@ from .shard import Shard, ShardOpenReport, ShardOptions
 from .transaction_log import TransactionReplayer
 
 
-def _load_snapshot(file_system: FileSystem, path: str) -> Any:
+def _load_snapshot(file_system: FileSystem, path: str, now_ms: int) -> tuple[Any, dict[bytes, bytes]]:
+    """The decoded snapshot (None when absent) and its string records without TTL, which
+    the decoder collects straight into a dict the keyspace then adopts (the fast load)."""
+    strings: dict[bytes, bytes] = {}
     if not file_system.exists(path):
-        return None
-    return snapshot.load_snapshot(file_system, path)
+        return None, strings
+    # now_ms: version-2 snapshots stored time remaining, converted to deadlines on load.
+    return snapshot.load_snapshot(file_system, path, now_ms=now_ms, strings_into=strings), strings
 
 
 def _plan(path_for_errors: str, loaded: Any, log_present: bool, identity: LogIdentity | None) -> ReplayPlan:
@@ -46,12 +50,12 @@ def _plan(path_for_errors: str, loaded: Any, log_present: bool, identity: LogIde
     return plan
 
 
-def _fill(keyspace: Keyspace, loaded: Any, plan: ReplayPlan) -> int:
+def _keyspace_for(loaded: Any, strings: dict[bytes, bytes], plan: ReplayPlan) -> tuple[Keyspace, int]:
+    """The keyspace replay starts from, and how many snapshot records went into it."""
     if not plan.load_snapshot or loaded is None:
-        return 0
-    for key, kind, value, deadline_ms in loaded.records:
-        keyspace.load_entry(key, kind, value, deadline_ms)
-    return len(loaded.records)
+        return Keyspace(), 0
+    record_count = len(strings) + len(loaded.records)  # before: the keyspace adopts `strings`
+    return Keyspace.from_snapshot(strings, loaded.records), record_count
 
 
 def _replay_log(
@@ -89,14 +93,13 @@ def load_shard_read_only(file_system: FileSystem, directory: str, index: int, no
     """
     snapshot_path = join(directory, layout_names.snapshot_name(index))
     log_path = join(directory, layout_names.log_name(index))
-    loaded = _load_snapshot(file_system, snapshot_path)
+    loaded, strings = _load_snapshot(file_system, snapshot_path, now_ms)
     log_scan = aof.scan_log(file_system, log_path) if file_system.exists(log_path) else None
     if log_scan is not None and log_scan.stop is aof.StopKind.CORRUPTION:
         raise CorruptionError(log_path, log_scan.damage_offset or 0, log_scan.reason)
     identity = _identity(log_scan.epoch_marker) if log_scan is not None else None
     plan = _plan(log_path, loaded, log_scan is not None, identity)
-    keyspace = Keyspace()
-    snapshot_keys = _fill(keyspace, loaded, plan)
+    keyspace, snapshot_keys = _keyspace_for(loaded, strings, plan)
     replayer, replayed_bytes = None, 0
     if plan.replay_log:
         replayer, replayed_bytes = _replay_log(file_system, log_path, keyspace, plan, now_ms)
@@ -115,7 +118,7 @@ def open_shard(file_system: FileSystem, clock: Clock, options: ShardOptions) -> 
     """Recover shard `options.index` of `options.directory` and open it for appends."""
     snapshot_path = join(options.directory, layout_names.snapshot_name(options.index))
     log_path = join(options.directory, layout_names.log_name(options.index))
-    loaded = _load_snapshot(file_system, snapshot_path)
+    loaded, strings = _load_snapshot(file_system, snapshot_path, clock.now_ms())
     log_present = options.log_enabled and file_system.exists(log_path)
     writer = None
     log_report = None
@@ -129,8 +132,7 @@ def open_shard(file_system: FileSystem, clock: Clock, options: ShardOptions) -> 
         )
         identity = _identity(log_report.epoch_marker)
     plan = _plan(log_path, loaded, log_present, identity)
-    keyspace = Keyspace()
-    snapshot_keys = _fill(keyspace, loaded, plan)
+    keyspace, snapshot_keys = _keyspace_for(loaded, strings, plan)
     replayer, replayed_bytes = (None, 0)
     discarded_bytes = 0
     if plan.replay_log:
