@@ -199,6 +199,12 @@ class Shard:
         self.last_sync_monotonic_ms = self.clock.monotonic_ms()
         return covered
 
+    def set_fsync_policy(self, policy: FsyncPolicy) -> None:
+        """The caller holds the shard lock; later appends follow the new policy."""
+        self.options = attrs.evolve(self.options, fsync_policy=policy)
+        if self.writer is not None:
+            self.writer.policy = policy
+
     @property
     def dirty(self) -> bool:
         return self.writer is not None and self.writer.end_offset > self.synced_offset

@@ -225,6 +225,23 @@ class Store(TypedCommands):
 
     # -- lifecycle --------------------------------------------------------------------------
 
+    def set_appendfsync(self, policy: FsyncPolicy | str) -> None:
+        """Switch the fsync policy at run time (what `CONFIG SET appendfsync` does).
+
+        Each shard switches under its lock, so a command runs wholly under the old policy or
+        the new one. Switching to `always` also fsyncs every shard at once: from then on an
+        acknowledged write is durable, and so is everything acknowledged before it.
+        """
+        self._check_open()
+        policy = FsyncPolicy(policy)
+        for index, shard in enumerate(self._shards):
+            with self._locks[index]:
+                shard.set_fsync_policy(policy)
+        self.config = attrs.evolve(self.config, appendfsync=policy)
+        if policy is FsyncPolicy.ALWAYS:
+            for group_commit in self._group_commits:
+                group_commit.sync_now()
+
     def tick(self) -> None:
         """One round of housekeeping per shard: active expiry, everysec fsync, auto-rewrite.
 

@@ -5,9 +5,10 @@ placeholder): the persistence section shows the shard layout, the fsync policy, 
 report (replayed commands and bytes, dropped bytes) and the save/rewrite/fsync-error counts the
 store's metrics reported.
 
-CONFIG SET changes only what can change at run time: `requirepass`, `maxclients`, and
-`appendfsync` / `appendonly` / `save` / `dir` only to the value they already have (the store
-fixes its fsync policy and data dir when it opens; other values are refused with an error).
+CONFIG SET changes what can change at run time: `requirepass`, `maxclients`, `appendfsync`
+(the store switches every shard's policy), and `appendonly` / `save` / `dir` only to the value
+they already have (the store fixes its data dir and log when it opens; other values are
+refused with an error).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def _persistence_section(server: Any) -> list[tuple[str, Any]]:
         ("shards", store.shard_count),
         ("routing", config.routing.value),
         ("aof_enabled", int(config.appendonly)),
-        ("appendfsync", config.appendfsync.value),
+        ("appendfsync", server.store.config.appendfsync.value),
         ("log_format", config.log_format),
         ("rdb_last_save_time", server.last_save_unix),
         ("rdb_saves", counts.get("save", 0)),
@@ -123,7 +124,7 @@ _SECTIONS = {
 def _parameters(server: Any) -> dict[str, str]:
     config = server.config
     return {
-        "appendfsync": config.appendfsync.value,
+        "appendfsync": server.store.config.appendfsync.value,
         "appendonly": "yes" if config.appendonly else "no",
         "save": "",  # no automatic save points: SAVE/BGSAVE on request, the log otherwise
         "dir": os.path.abspath(config.data_dir) if config.data_dir is not None else "",
@@ -160,7 +161,10 @@ def config_set(server: Any, arguments: list[bytes]) -> Any:
         value = arguments[index + 1].decode("utf-8", "replace")
         if name not in parameters:
             return ErrorReply(f"ERR Unknown option or number of args for CONFIG SET - '{name}'")
-        if name == "maxclients":
+        if name == "appendfsync":
+            if value.lower() not in ("always", "everysec", "no"):
+                return ErrorReply(f"ERR CONFIG SET failed (possibly related to argument '{name}') - argument(s) must be one of the following: always, everysec, no")
+        elif name == "maxclients":
             if not value.isdigit() or int(value) <= 0:
                 return ErrorReply(f"ERR CONFIG SET failed (possibly related to argument '{name}') - argument must be a positive integer")
         elif name != "requirepass" and value.lower() != parameters[name].lower():
@@ -170,7 +174,9 @@ def config_set(server: Any, arguments: list[bytes]) -> Any:
             )
         changes.append((name, value))
     for name, value in changes:
-        if name == "maxclients":
+        if name == "appendfsync":
+            server.store.set_appendfsync(value.lower())
+        elif name == "maxclients":
             server.maxclients = int(value)
         elif name == "requirepass":
             server.requirepass = value or None

@@ -165,9 +165,14 @@ def test_server_verbs_answer_like_redis(server) -> None:
     assert seconds > 1_600_000_000 and 0 <= microseconds < 1_000_000
     assert r.config_get("appendfsync") == {"appendfsync": "everysec"}
     assert r.config_get("appendonly") == {"appendonly": "yes"}
-    with pytest.raises(redis.ResponseError, match="cannot change 'appendfsync'"):
-        r.config_set("appendfsync", "always")
+    with pytest.raises(redis.ResponseError, match="must be one of"):
+        r.config_set("appendfsync", "sometimes")
+    assert r.config_set("appendfsync", "always") is True
+    assert r.config_get("appendfsync") == {"appendfsync": "always"}
+    assert r.info("persistence")["appendfsync"] == "always"
     assert r.config_set("appendfsync", "everysec") is True
+    with pytest.raises(redis.ResponseError, match="cannot change 'appendonly'"):
+        r.config_set("appendonly", "no")
     assert r.config_set("maxclients", 50) is True and r.config_get("maxclients") == {"maxclients": "50"}
     r.set("kept", "1")
     before = r.lastsave()

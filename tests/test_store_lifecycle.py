@@ -262,3 +262,27 @@ def test_save_then_reopen_loads_the_snapshot_and_an_empty_log(tmp_path) -> None:
         assert store_state(store) == expected
         assert sum(report.snapshot_keys for report in store.open_report.shards) == 31
         assert store.open_report.replayed_commands == 1
+
+
+def test_fsync_policy_switches_at_run_time(tmp_path) -> None:
+    """`set_appendfsync`: after switching to `always` every write returns after an fsync
+    covering it (counted by the wrapper); switching back to `no` stops the fsyncs."""
+    def fsyncs(counting: CountingFileSystem) -> int:
+        return sum(counting.fsync_count.values())
+
+    file_system = CountingFileSystem(OsFileSystem())
+    config = StoreConfig(data_dir=str(tmp_path), appendfsync="no", ticker="manual")
+    with Store.open(config, file_system=file_system) as store:
+        store.set("a", "1")
+        before = fsyncs(file_system)
+        store.set_appendfsync("always")
+        assert store.config.appendfsync.value == "always"
+        switched = fsyncs(file_system)
+        assert switched > before, "switching to always makes the earlier writes durable"
+        store.set("b", "2")
+        store.set("c", "3")
+        assert fsyncs(file_system) >= switched + 2
+        store.set_appendfsync("no")
+        quiet = fsyncs(file_system)
+        store.set("d", "4")
+        assert fsyncs(file_system) == quiet
