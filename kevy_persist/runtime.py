@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 
@@ -163,8 +164,52 @@ class Ticker:
             self._thread.join()
 
 
-def new_lock() -> threading.Lock:
-    return threading.Lock()
+class ShardLock:
+    """A mutex for a shard's short critical sections that does not convoy under the GIL.
+
+    A plain `threading.Lock` held for a few microseconds by several threads convoys: when the
+    GIL moves to a thread that then finds the shard lock taken, it sleeps in the kernel and
+    every release pays a futex wake-up and two context switches. Measured here: 4 threads
+    doing SETs on one shard ran at 1/5 of one thread's rate, at 14 us CPU per SET instead of
+    2-3. Since the holder can only make progress with the GIL, a waiter first *yields the
+    GIL* (`time.sleep(0)`) a bounded number of times, which lets the holder finish; only a
+    holder that stays inside (a SAVE, a rewrite: milliseconds to seconds) sends waiters to
+    the blocking acquire, so nothing spins on a long hold.
+    """
+
+    __slots__ = ("_lock",)
+    YIELDS_BEFORE_BLOCKING = 64
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def acquire(self) -> bool:
+        try_acquire = self._lock.acquire
+        if try_acquire(False):
+            return True
+        sleep = time.sleep
+        for _ in range(self.YIELDS_BEFORE_BLOCKING):
+            sleep(0)
+            if try_acquire(False):
+                return True
+        return try_acquire()
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    def __enter__(self) -> ShardLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+
+
+def new_lock() -> ShardLock:
+    return ShardLock()
 
 
 def new_random_source(seed: int | None = None) -> random.Random:
