@@ -53,7 +53,17 @@ class OsWritableFile:
             self._size = os.fstat(self._fd).st_size
 
     def write(self, data: bytes) -> None:
-        view = memoryview(data)
+        # The log appends here on every write command: one os.write in the common case, the
+        # retry loop (and its memoryview) only after a short write.
+        try:
+            written = os.write(self._fd, data)
+        except OSError as error:
+            raise StorageIOError(self.path, "write", error.errno, error.strerror or str(error)) from error
+        self._size += written
+        if written < len(data):
+            self._write_rest(memoryview(data)[written:])
+
+    def _write_rest(self, view: memoryview) -> None:
         with _evidence(self.path, "write"):
             while view:
                 written = os.write(self._fd, view)
