@@ -131,7 +131,9 @@ class Store(TypedCommands):
         self._check_open()
         if not argv:
             return ErrorReply("ERR empty command")
-        handler = multishard.HANDLERS.get(argv[0].upper()) if len(self._shards) > 1 else None
+        if len(self._shards) == 1:
+            return self.run_on_shard(0, argv)  # one shard: nothing to route
+        handler = multishard.HANDLERS.get(argv[0].upper())
         if handler is not None:
             return handler(self, argv)
         shard_indexes = {self._router.shard_for_key(key) for key in command_keys(argv)}
