@@ -56,8 +56,13 @@ class NeedMore:
 def encode_command(argv: Sequence[bytes]) -> bytes:
     """One RESP multibulk frame for `argv` (at least one argument)."""
     assert len(argv) > 0, "a command has at least one argument"
-    # One formatted piece per argument: the log encodes every write command through here.
-    return b"*%d\r\n" % len(argv) + b"".join([b"$%d\r\n%b\r\n" % (len(argument), argument) for argument in argv])
+    parts = [b"*%d\r\n" % len(argv)]
+    append = parts.append
+    for argument in argv:
+        append(b"$%d\r\n" % len(argument))
+        append(argument)
+        append(b"\r\n")
+    return b"".join(parts)
 
 
 def encode_commands(argvs: Iterable[Sequence[bytes]]) -> bytes:
