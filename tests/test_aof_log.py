@@ -25,9 +25,9 @@ from kevy_persist.clock import ManualClock
 from kevy_persist.errors import CorruptionError, StorageIOError
 from kevy_persist.fs_os import OsFileSystem
 
-FIXTURES = "/work/shared/fixtures/kevy-1.23"
-if not os.path.isdir(FIXTURES):
-    FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "fixtures", "kevy-1.23")
+from fixture_paths import FIXTURES_DIR
+
+FIXTURES = str(FIXTURES_DIR)
 LOGS = sorted(glob.glob(os.path.join(FIXTURES, "*", "aof-*.aof")))
 COMMANDS = [[b"SET", b"k%d" % i, b"value-%d" % i] for i in range(4)] + [[b"DEL", b"k0"]]
 

@@ -40,7 +40,9 @@ from kevy_persist.layout_names import (
 )
 from kevy_persist.routing import MAX_SHARD_COUNT, Routing
 
-FIXTURES = pathlib.Path("/work/shared/fixtures/kevy-1.23")
+from fixture_paths import FIXTURES_DIR
+
+FIXTURES = FIXTURES_DIR
 needs_fixtures = pytest.mark.skipif(not FIXTURES.exists(), reason="kevy 1.23 fixtures absent")
 
 layouts = st.builds(

@@ -43,7 +43,9 @@ from kevy_persist.shard_reader import load_keyspace_read_only
 from kevy_persist.snapshot_format import TRAILER_SIZE, encode_snapshot
 from kevy_persist.store import Store
 
-FIXTURES = pathlib.Path("/work/shared/fixtures/kevy-1.23")
+from fixture_paths import FIXTURES_DIR
+
+FIXTURES = FIXTURES_DIR
 FIXTURE_NAMES = ["n1-kevyhash", "n2-aof-only", "n3-kevyhash", "n4-slots"]
 needs_fixtures = pytest.mark.skipif(not FIXTURES.exists(), reason="kevy 1.23 fixtures absent")
 FS = OsFileSystem()

@@ -8,7 +8,6 @@ arithmetic partitions 0..16383; the hashtag cases are the ones in the Redis Clus
 
 from __future__ import annotations
 
-import pathlib
 
 import pytest
 from hypothesis import given
@@ -30,7 +29,9 @@ from kevy_persist.routing import (
     slot_to_shard,
 )
 
-VECTORS_PATH = pathlib.Path("/work/shared/fixtures/kevy-1.23/kevyhash-vectors.tsv")
+from fixture_paths import FIXTURES_DIR
+
+VECTORS_PATH = FIXTURES_DIR / "kevyhash-vectors.tsv"
 
 
 def _load_vectors() -> list[tuple[bytes, int, int, int]]:

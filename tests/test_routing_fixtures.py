@@ -18,7 +18,9 @@ from kevy_persist.fs_os import OsFileSystem
 from kevy_persist.layout import read_layout
 from kevy_persist.routing import Routing, key_slot, router_for, slot_range_for_shard
 
-FIXTURES = pathlib.Path("/work/shared/fixtures/kevy-1.23")
+from fixture_paths import FIXTURES_DIR
+
+FIXTURES = FIXTURES_DIR
 FIXTURE_NAMES = ["n1-kevyhash", "n2-aof-only", "n3-kevyhash", "n4-slots"]
 pytestmark = pytest.mark.skipif(not FIXTURES.exists(), reason="kevy 1.23 fixtures absent")
 

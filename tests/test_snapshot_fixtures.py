@@ -11,9 +11,9 @@ from kevy_persist.logical_dump import render_value
 from kevy_persist.resp import decode_command
 from kevy_persist.snapshot_format import decode_snapshot
 
-FIXTURES = "/work/shared/fixtures/kevy-1.23"
-if not os.path.isdir(FIXTURES):
-    FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "fixtures", "kevy-1.23")
+from fixture_paths import FIXTURES_DIR
+
+FIXTURES = str(FIXTURES_DIR)
 DUMPS = sorted(glob.glob(os.path.join(FIXTURES, "*", "dump-*.rdb")))
 
 pytestmark = pytest.mark.skipif(not DUMPS, reason="kevy 1.23 fixtures not found")
