@@ -4,10 +4,11 @@
 1. load the snapshot (all-or-nothing, into a fresh keyspace) when the plan needs it;
 2. open the log: a torn or zero-filled tail is quarantined and truncated, damage followed by
    valid records refuses to open (unless `truncate_corruption`);
-3. replay by `history.plan_replay`, holding transaction blocks back until they commit, and
-   truncate the log at the start of a block the crash cut;
-4. finish a save interrupted after its snapshot rename, or create the first log, so appends
-   never land where the next replay would skip them.
+3. replay by `history.plan_replay`, holding transaction blocks back until they commit; a
+   block the crash cut is discarded;
+4. finish a save interrupted after its snapshot rename, or drop a cut transaction block by a
+   full save (not by truncating the log in place), or create the first log, so appends never
+   land where the next replay would skip them.
 
 `load_shard_read_only` does steps 1 and 3 without touching the files (`kevy-persist dump`).
 """
@@ -139,16 +140,20 @@ def open_shard(file_system: FileSystem, clock: Clock, options: ShardOptions) -> 
         replayer, replayed_bytes = _replay_log(file_system, log_path, keyspace, plan, clock.now_ms())
         if replayer.open_block_offset is not None:
             discarded_bytes = writer.end_offset - replayer.open_block_offset
-            writer.truncate(replayer.open_block_offset)
     epoch = identity.epoch if identity is not None else 0
     shard = Shard(file_system, clock, options, keyspace, writer, epoch)
     finished_save = False
     if options.log_enabled and writer is None:
         shard.start_log(_first_log_identity(loaded))
-    elif options.log_enabled and plan.replace_log:
+    elif options.log_enabled and (plan.replace_log or discarded_bytes):
         # An interrupted save (or a stale log): the recovered state is the snapshot plus any
         # log tail past its covered offset. A new log alone would drop that tail at the next
         # crash, so the save is redone in full: snapshot of this state, then the next log.
+        # A transaction block the crash cut goes the same way. Truncating it in place is not
+        # crash-safe: a shrinking truncate zeroes the rest of the page at the cut, and that
+        # page can reach the disk before the size change commits (ext4 data=ordered), so a
+        # crash leaves zeros followed by the block's later records -- refused as corruption
+        # (crash simulator, `open-block` workload, weakest profile).
         shard.epoch = max(epoch, loaded.covered.epoch if loaded is not None and loaded.covered else 0)
         shard.save()
         finished_save = True

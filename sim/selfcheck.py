@@ -27,18 +27,16 @@ JUSTIFIED: dict[str, str] = {
         "evidence is durable before the truncate that destroys the original (no checker of "
         "evidence durability yet)"),
     "kevy_persist/aof.py in open_log": (
-        "the fsync after truncating a torn tail. Undetectable here because every profile keeps a "
-        "file's effects in program order, so a later append cannot persist without the truncate. "
-        "On a real disk the next append overwrites the cut region and could reach the platters "
-        "before the size change; the old tail's bytes after the new record could then parse as "
-        "records. The fsync orders the truncate first. (Gap: no profile reorders effects within "
-        "one file.)"),
-    "kevy_persist/aof.py in truncate": (
-        "LogWriter.truncate's fsync after cutting an interrupted transaction block on open: same "
-        "reason as open_log -- without it a new record written at the cut could persist while "
-        "the old block's later records (valid, but without their bracket start) survive behind "
-        "it and replay as a partial transaction. Not reachable in the profiles (in-order effects "
-        "per file)."),
+        "the fsync after truncating a torn tail. Not needed for a torn tail under any model of "
+        "one file, `weakest`'s out-of-order pages included: every record a later acknowledgement "
+        "makes required is followed, before that acknowledgement, by an fsync of this same file, "
+        "which persists all its state, the truncate included; before that fsync the cut bytes can "
+        "come back only behind unacknowledged records (truncate lost and overwrite kept, or the "
+        "zeroed page without the size change), and a torn tail holds no valid record at any "
+        "position (the scan would have called it corruption), so what comes back is a torn tail "
+        "again and the next open cuts it. It is needed with `truncate_corruption`: there the cut "
+        "region holds valid records, which could come back behind a new record at a record "
+        "boundary and replay; no workload opens with `truncate_corruption` yet (gap)."),
 }
 
 

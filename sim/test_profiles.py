@@ -159,3 +159,60 @@ def test_fault_bitflip_inverts_one_bit_of_synced_bytes_only():
         assert data[5:] == b" world"
         difference = int.from_bytes(data[:5], "big") ^ int.from_bytes(b"hello", "big")
         assert bin(difference).count("1") == 1
+
+
+def _durable(fs: SimFileSystem, path: str, data: bytes):
+    handle = fs.open_write(path)
+    handle.write(data)
+    handle.fsync()
+    fs.fsync_dir("/d")
+    return handle
+
+
+def test_weakest_lets_an_overwrite_land_without_the_truncate_before_it():
+    """durable 'A'*4096+'B'*100; truncate to 10, append 'new' (no fsync): one image keeps the
+    old size with 'new' at 10, zeros to the page's end, and the cut 'B's in the next page."""
+    fs = SimFileSystem()
+    fs.make_dirs("/d")
+    handle = _durable(fs, "/d/f", b"A" * 4096 + b"B" * 100)
+    handle.truncate(10)
+    handle.write(b"new")
+    contents = {files[0][1] for files in _images("weakest", fs)}
+    assert b"A" * 10 + b"new" + bytes(4096 - 13) + b"B" * 100 in contents
+    assert b"A" * 10 + b"new" in contents and b"A" * 10 in contents
+    assert b"A" * 4096 + b"B" * 100 in contents
+
+
+def test_weakest_zeroes_a_truncated_page_without_the_size_change():
+    """A lone shrinking truncate: the zeroed partial page may land while the size stays."""
+    fs = SimFileSystem()
+    fs.make_dirs("/d")
+    handle = _durable(fs, "/d/f", b"A" * 4096 + b"B" * 100)
+    handle.truncate(10)
+    contents = {files[0][1] for files in _images("weakest", fs)}
+    assert b"A" * 10 + bytes(4086) + b"B" * 100 in contents
+
+
+def test_weakest_keeps_effects_inside_one_page_in_order():
+    """Two appends in one page: never the second without the first (pages are written whole)."""
+    fs = SimFileSystem()
+    fs.make_dirs("/d")
+    handle = _durable(fs, "/d/f", b"head")
+    handle.write(b"one")
+    handle.write(b"two")
+    contents = {files[0][1] for files in _images("weakest", fs)}
+    assert b"head" + b"onetwo" in contents
+    assert all(b"two" not in data or b"one" in data for data in contents)
+    assert b"head" + bytes(3) + b"two" not in contents
+
+
+def test_weakest_lets_a_later_page_land_before_an_earlier_one():
+    """Durable 4095 bytes; append 'z' (page 0) then 'y'*10 (page 1): the second page's data
+    may persist without the first's (a hole of zeros under the committed size)."""
+    fs = SimFileSystem()
+    fs.make_dirs("/d")
+    handle = _durable(fs, "/d/f", b"x" * 4095)
+    handle.write(b"z")
+    handle.write(b"y" * 10)
+    contents = {files[0][1] for files in _images("weakest", fs)}
+    assert b"x" * 4095 + b"\0" + b"y" * 10 in contents

@@ -62,3 +62,23 @@ def test_command_line_replay_exits_zero_on_a_passing_case(capsys):
     status = main(shlex.split("replay --workload toy --profile strict --seed 0 --cut 5 --image 0"))
     assert status == 0
     assert "verdict: " in capsys.readouterr().out
+
+
+def test_a_cut_transaction_block_is_dropped_by_a_save_not_a_truncate_in_place():
+    """Found by the weakest profile's out-of-order pages (before the fix:
+    `python -m sim replay --workload open-block --profile weakest --seed 0 --cut 19 --image 6`,
+    a crash between the truncate and its fsync left zeros to the page's end followed by the
+    block's later records: `refused:CorruptionError`). Fixed in kevy_persist/opening.py: the
+    block is dropped by a full save. Method: recover the `open-block` image on a recording
+    file system (no `truncate` step may occur), then the weakest sweep of `open-block` with
+    the caps that found it has no violation."""
+    from sim.explorer import sweep
+    from sim.simfs import SimFileSystem
+    from sim.workloads import workload_named
+
+    workload = workload_named("open-block")
+    fs = SimFileSystem.from_image(workload.initial_image(0), record_sites=True)
+    workload.recover(fs)
+    assert not [step for step in fs.steps if step[1] == "truncate"]
+    result = sweep(SweepConfig("open-block", "weakest", limits=Limits(48, 12), nested_limits=Limits(8, 4)))
+    assert result.violation_count == 0

@@ -227,7 +227,9 @@ def test_the_open_report_counts_the_discarded_block_bytes() -> None:
     assert report.dropped_bytes > 0  # the torn last record
     assert report.discarded_transaction_bytes > 0  # the complete records of the open block
     assert report.dropped_bytes + report.discarded_transaction_bytes == block_end - 1 - block_start
-    assert fs.size(LOG_PATH) == block_start
+    # The cut block is dropped by a full save (opening.py: truncating in place is not
+    # crash-safe), so the log is a fresh one holding none of it.
+    assert fs.size(LOG_PATH) < block_start
     assert store_state(store) == before
     assert sum(len(shard.keyspace) for _, shard in iter_shards(store)) == 2
 

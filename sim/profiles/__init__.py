@@ -30,12 +30,14 @@ class Limits:
 
 
 def combinations(dimensions: Sequence[Sequence], rng: random.Random, limits: Limits) -> list[tuple]:
-    """Every combination of one option per dimension, or a seeded sample of them."""
+    """Every combination of one option per dimension, or a seeded sample of them (a dimension
+    with a `choose(rng)` method draws its own option: a weighted draw)."""
     total = math.prod(len(options) for options in dimensions)
     assert total > 0, "every dimension offers at least one option"
     if total <= limits.exhaustive_cap:
         return list(itertools.product(*dimensions))
-    return [tuple(rng.choice(options) for options in dimensions) for _ in range(limits.sample_count)]
+    return [tuple(options.choose(rng) if hasattr(options, "choose") else rng.choice(options)
+                  for options in dimensions) for _ in range(limits.sample_count)]
 
 
 def garbage(offset: int, length: int) -> bytes:

@@ -3,11 +3,13 @@
 What runs. The initial image is built with the real core on a scratch `SimFileSystem`:
 three acknowledged (`always`) writes, then the log's tail is damaged the way a crash leaves
 it -- `open-torn` (the first half of one more record), `open-zeros` (a zero-filled tail),
-`open-garbage` (junk bytes). The workload opens the shard (`open_shard`: quarantine the tail,
-truncate, fsync) and appends more writes under `always`. Cuts fall inside the repair, so the
-explorer checks that a crash while quarantining or truncating loses nothing acknowledged and
-that new appends never land behind garbage. The three setup writes count as acknowledged
-from the start.
+`open-garbage` (junk bytes), `open-block` (an interrupted transaction block: the begin marker
+and two valid commands, no commit, the first command large enough that the block crosses a
+4 KiB page). The workload opens the shard (`open_shard`: quarantine a torn tail, or cut the
+open block, truncate, fsync) and appends more writes under `always`. Cuts fall inside the
+repair, so the explorer checks that a crash while quarantining or truncating loses nothing
+acknowledged, that new appends never land behind garbage, and that no command of the cut
+block is ever applied. The three setup writes count as acknowledged from the start.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ class TornOpenWorkload(Workload):
     def __init__(self, tail: str) -> None:
         self.tail = tail
         self.name = f"open-{tail}"
-        self.summary = f"open a data dir whose log has a {tail} tail, then append (always)"
+        self.summary = (f"open a data dir whose log has a {tail} tail, then append (always)" if tail != "block"
+                        else "open a data dir whose log ends in an interrupted transaction block, then append")
 
     def skip_reason(self) -> str | None:
         return core_missing()
@@ -44,7 +47,8 @@ class TornOpenWorkload(Workload):
         return model.random_operations(seed, self.operation_count)
 
     def initial_image(self, seed: int) -> Image:
-        from kevy_persist.aof_format import encode_record
+        from kevy_persist.aof_format import encode_record, encode_records
+        from kevy_persist.transaction_log import bracket
 
         from ..model import History
         from ..simfs import SimFileSystem
@@ -59,8 +63,10 @@ class TornOpenWorkload(Workload):
                  for name in scratch.list_dir(DATA_DIR)}
         log = DATA_DIR + "/aof-0.aof"
         record = encode_record(2, [b"APPEND", b"text:9", b"torn-away"])
+        # No commit marker: the block reads as interrupted and must be cut, never applied.
+        block = bracket([[b"APPEND", b"text:9", b"b" * 5000], [b"APPEND", b"text:9", b"block-end"]])[:-1]
         tail = {"torn": record[:len(record) // 2], "zeros": bytes(24),
-                "garbage": garbage(len(files[log]), 24)}[self.tail]
+                "garbage": garbage(len(files[log]), 24), "block": encode_records(2, block)}[self.tail]
         files[log] += tail
         return Image(("/", DATA_DIR), tuple(sorted(files.items())))
 
@@ -87,4 +93,5 @@ class TornOpenWorkload(Workload):
 
 
 def workloads() -> list[Workload]:
-    return [TornOpenWorkload("torn"), TornOpenWorkload("zeros"), TornOpenWorkload("garbage")]
+    return [TornOpenWorkload("torn"), TornOpenWorkload("zeros"), TornOpenWorkload("garbage"),
+            TornOpenWorkload("block")]
