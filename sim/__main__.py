@@ -50,7 +50,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nested-cap", type=int, default=16)
     parser.add_argument("--nested-samples", type=int, default=8)
     parser.add_argument("--no-nested", action="store_true")
-    parser.add_argument("--disable-sync", action="append", help="a sync call site to turn into a no-op")
+    parser.add_argument("--disable-sync", action="append", help="a sync call site to turn into a no-op: 'caller -> frame' as the "
+                        "self-check prints it, with or without line numbers")
 
 
 def main(argv: list[str] | None = None) -> int:

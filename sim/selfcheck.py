@@ -6,27 +6,29 @@ workload's run and in recovery. Then, one site at a time, turn that site into a 
 call returns without making anything durable) and sweep again, stopping at the first
 violation. A site whose removal no sweep detects is reported: either the sync is not needed,
 or a checker or workload is too weak to notice its absence. Such a site must be justified in
-`JUSTIFIED` (keyed by `path in function`, line numbers left out so edits do not stale it),
-or removed from the core, or covered by a stronger workload.
+`JUSTIFIED` (keyed by `sim.simfs.site_key`: `caller -> frame` with the line numbers left
+out, so edits do not stale it), or removed from the core, or covered by a stronger workload.
+A site is labelled by its frame and, inside the core, its caller (`sim.simfs.call_site`), so
+each caller of a shared helper (`LogWriter.fsync`, `write_layout`, `install_snapshot`) is a
+row of its own and is checked on its own.
 """
 
 from __future__ import annotations
-
-import re
 
 import attrs
 
 from .explorer import SweepConfig, sweep
 from .report import replay_line
+from .simfs import innermost_frame, site_key
 
 # Sites whose removal no sweep can detect, with the reason they stay.
 JUSTIFIED: dict[str, str] = {
-    "kevy_persist/aof.py in _quarantine": (
+    "kevy_persist/aof.py in open_log -> kevy_persist/aof.py in _quarantine": (
         "the quarantine copy (fsync + fsync_dir) is forensic evidence of a torn tail; no "
         "acknowledged write lives in it, so no state oracle can notice its loss. It is kept so the "
         "evidence is durable before the truncate that destroys the original (no checker of "
         "evidence durability yet)"),
-    "kevy_persist/aof.py in open_log": (
+    "kevy_persist/opening.py in open_shard -> kevy_persist/aof.py in open_log": (
         "the fsync after truncating a torn tail. Not needed for a torn tail under any model of "
         "one file, `weakest`'s out-of-order pages included: every record a later acknowledgement "
         "makes required is followed, before that acknowledgement, by an fsync of this same file, "
@@ -49,11 +51,6 @@ class SiteReport:
     justification: str
 
 
-def site_key(site: str) -> str:
-    """`kevy_persist/aof.py:123 in fsync` -> `kevy_persist/aof.py in fsync`."""
-    return re.sub(r":\d+ in ", " in ", site)
-
-
 def self_check(configs: list[SweepConfig], *, include_sim_sites: bool = False) -> tuple[list[SiteReport], list[str]]:
     """Rows of the self-check table, and the baselines that were not clean (should be none)."""
     sites: dict[str, int] = {}
@@ -64,7 +61,7 @@ def self_check(configs: list[SweepConfig], *, include_sim_sites: bool = False) -
         if baseline.violation_count:
             unclean.append(f"{config.workload}/{config.profile}: {baseline.violation_count} violations")
         for site, calls in baseline.sync_sites.items():
-            if not include_sim_sites and site.startswith("sim/"):
+            if not include_sim_sites and innermost_frame(site).startswith("sim/"):
                 continue
             sites[site] = sites.get(site, 0) + calls
             reached_by.setdefault(site, []).append(config)

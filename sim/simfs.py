@@ -10,8 +10,12 @@ the live state (every effect applied), as a running program does. A crash profil
 Every call is a numbered step. Before performing step K the file system calls its observer
 (the explorer cuts there) and, when asked to, records the step's call site: the first stack
 frame outside the simulator's file-system machinery and outside `kevy_persist/fs.py`, e.g.
-`kevy_persist/aof.py:123 in fsync`. Faults (`sim.faults.FaultPlan`) are injected by step
-index; a sync call site can be turned into a no-op (the self-check of `sim.selfcheck`).
+`sim/workloads/toy.py:110 in _fsync`; when that frame is in `kevy_persist/` and so is its
+caller, the caller comes first, so a shared helper is told apart by who called it:
+`kevy_persist/shard.py:194 in sync_log -> kevy_persist/aof.py:179 in fsync`. Faults
+(`sim.faults.FaultPlan`) are injected by step index; a sync call site can be turned into a
+no-op (the self-check of `sim.selfcheck`), named exactly or by its key without line numbers
+(`site_key`).
 
 Errors are raised as `kevy_persist.errors.StorageIOError` with the errno and operation name
 `kevy_persist.fs_os` uses, so code under test cannot tell the two apart; the differential
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import errno as errno_codes
 import os
+import re
 import sys
 from collections.abc import Callable
 
@@ -57,17 +62,40 @@ def _error(path: str, operation: str, code: int) -> StorageIOError:
     return StorageIOError(path, operation, code, os.strerror(code))
 
 
+_CORE_ROOT = os.path.join(_REPOSITORY_ROOT, "kevy_persist") + os.sep
+
+
+def _frame_label(frame) -> str:
+    filename = frame.f_code.co_filename
+    if filename.startswith(_REPOSITORY_ROOT):
+        filename = filename[len(_REPOSITORY_ROOT):]
+    return f"{filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+
+
 def call_site(depth: int = 2) -> str:
-    """The first frame outside the file-system machinery, as `relative/path.py:line in function`."""
+    """The first frame outside the file-system machinery, as `relative/path.py:line in function`,
+    preceded by its caller (`caller -> frame`) when both are in `kevy_persist/`."""
     frame = sys._getframe(depth)
     while frame is not None and frame.f_code.co_filename in _MACHINERY_FILES:
         frame = frame.f_back
     if frame is None:
         return "?"
-    filename = frame.f_code.co_filename
-    if filename.startswith(_REPOSITORY_ROOT):
-        filename = filename[len(_REPOSITORY_ROOT):]
-    return f"{filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+    label = _frame_label(frame)
+    caller = frame.f_back
+    if frame.f_code.co_filename.startswith(_CORE_ROOT) and caller is not None \
+            and caller.f_code.co_filename.startswith(_CORE_ROOT):
+        label = f"{_frame_label(caller)} -> {label}"
+    return label
+
+
+def site_key(site: str) -> str:
+    """A site without its line numbers: `a.py:12 in f -> b.py:34 in g` -> `a.py in f -> b.py in g`."""
+    return re.sub(r":\d+ in ", " in ", site)
+
+
+def innermost_frame(site: str) -> str:
+    """The frame that made the call: the last part of `caller -> frame`."""
+    return site.rpartition(" -> ")[2]
 
 
 class _Inode:
@@ -145,6 +173,11 @@ class SimFileSystem:
         if self.observer is not None:
             self.observer(self, index, operation, path)
         return index, site
+
+    def _sync_disabled(self, site: str) -> bool:
+        """The self-check turned this sync call site into a no-op (exact site or its key)."""
+        disabled = self.disabled_sync_sites
+        return bool(site) and bool(disabled) and (site in disabled or site_key(site) in disabled)
 
     def snapshot(self) -> DiskState:
         """The current state, frozen (cached until the next change)."""
@@ -301,7 +334,7 @@ class SimFileSystem:
         path = self._normalize(path)
         if path not in self.directories:
             raise _error(path, "fsync_dir", self._not_a_directory_code(path))
-        if site and site in self.disabled_sync_sites:
+        if self._sync_disabled(site):
             self.skipped_syncs += 1
             return
         durable = self._durable_entries[path]
@@ -339,7 +372,7 @@ class SimFileSystem:
         index, site = self._step("fsync", handle.path)
         if handle.closed:
             raise _error(handle.path, "fsync", errno_codes.EBADF)
-        if site and site in self.disabled_sync_sites:
+        if self._sync_disabled(site):
             self.skipped_syncs += 1
             return
         inode = self._inodes[handle.inode]
@@ -419,4 +452,4 @@ class SimWritableFile:
         self.closed = True
 
 
-__all__ = ["SimFileSystem", "SimReadableFile", "SimWritableFile", "call_site", "WRITE", "REMOVE", "RENAME"]
+__all__ = ["SimFileSystem", "SimReadableFile", "SimWritableFile", "call_site", "site_key", "innermost_frame", "WRITE", "REMOVE", "RENAME"]

@@ -50,3 +50,29 @@ def test_every_core_sync_site_is_detected_or_justified_under_every_profile():
     print(table)
     assert not unclean, unclean
     assert not [row for row in rows if not row.detected_by and not row.justification], table
+
+
+def test_a_shared_helper_is_labelled_by_its_caller_and_disabled_by_key():
+    """Method: `aof.create_log` fsyncs through `LogWriter.fsync` from `install_log`; the fsync's
+    site names both frames, its key drops the line numbers, and disabling the key (as
+    `--disable-sync` does) skips exactly that call while the caller-less test call still syncs."""
+    from kevy_persist import aof
+    from sim.simfs import SimFileSystem, innermost_frame, site_key
+
+    fs = SimFileSystem(record_sites=True)
+    fs.make_dirs("/d")
+    aof.create_log(fs, "/d/log", 2, None, [[b"SET", b"k", b"v"]])
+    fsync_sites = [step[3] for step in fs.steps if step[1] == "fsync"]
+    assert len(fsync_sites) == 1
+    key = site_key(fsync_sites[0])
+    assert key == "kevy_persist/aof.py in install_log -> kevy_persist/aof.py in fsync", key
+    assert innermost_frame(fsync_sites[0]).startswith("kevy_persist/aof.py:")
+
+    disabled = SimFileSystem(disabled_sync_sites=frozenset({key}))
+    disabled.make_dirs("/d")
+    aof.create_log(disabled, "/d/log", 2, None, [[b"SET", b"k", b"v"]])
+    assert disabled.skipped_syncs == 1
+    handle = disabled.open_append("/d/other")
+    handle.write(b"x")
+    handle.fsync()  # a different site: not disabled
+    assert disabled.skipped_syncs == 1
