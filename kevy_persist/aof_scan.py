@@ -5,7 +5,9 @@ stop (specs/aof-format.md):
 - clean: every byte belongs to a record;
 - torn tail: an incomplete last record, a zero-filled tail, or bytes that do not parse with
   no valid record after them -- the normal artefact of a crash during an append;
-- corruption: damage followed by at least one valid record (found by searching forward).
+- corruption: damage followed by at least one valid record (found by searching forward),
+  unless the damage holds a page-shaped run of zeros: pages of unsynced appends that a crash
+  lost out of order, a torn tail too (see `_classify_damage`).
 Nothing here changes a file; `aof.open_log` repairs what a scan found.
 """
 
@@ -151,6 +153,52 @@ def _find_valid_record_after(
     return None
 
 
+PAGE_BYTES = 4096
+
+
+def _lost_page_hole(handle: ReadableFile, start: int, end: int) -> int | None:
+    """Where a page-shaped run of zeros begins inside the damaged stretch [start, end), if any.
+
+    A page the crash lost (or kept as of an earlier moment) reads as zeros from where its
+    content ended to the page's end: a zero run that *ends at a 4 KiB boundary* and begins
+    either at a page boundary (a whole lost page) or at `start` (the page's old end of file,
+    where the valid records stop).
+    """
+    boundary = (start // PAGE_BYTES + 1) * PAGE_BYTES
+    while boundary <= end:
+        run_start = max(start, boundary - PAGE_BYTES)
+        handle.seek(run_start)
+        if handle.read(boundary - run_start) == bytes(boundary - run_start):
+            return run_start
+        boundary += PAGE_BYTES
+    return None
+
+
+def _classify_damage(
+    handle: ReadableFile, format_version: int, stop_offset: int, file_size: int
+) -> tuple[StopKind, int | None, str]:
+    """Torn tail or corruption, for records that stop at `stop_offset` before the file ends.
+
+    Valid records after the damage make it corruption -- except when the damaged stretch
+    holds a page-shaped hole (`_lost_page_hole`). The kernel writes a file's dirty pages back
+    in no fixed order, so a crash can keep a later page of unsynced appends and lose an
+    earlier one, which reads as zeros. An fsync persists every page of the file, so the
+    records after such a hole were never made durable: they are a torn tail like any other
+    (and they are quarantined, not deleted). Our writer never puts zeros where a record
+    starts (a v2 length is never 0, a v1 frame starts with `*`).
+    """
+    resume = _find_valid_record_after(handle, format_version, stop_offset, file_size)
+    if resume is None:
+        return StopKind.TORN_TAIL, None, ""
+    hole = _lost_page_hole(handle, stop_offset, resume)
+    if hole is not None:
+        return StopKind.TORN_TAIL, None, (
+            f"zeros from byte {hole} to a page boundary: pages of unsynced appends lost in a "
+            f"crash; the records after them were never durable"
+        )
+    return StopKind.CORRUPTION, resume, ""
+
+
 def scan_log(fs: FileSystem, path: str) -> LogScan:
     """Classify an existing log (streaming; nothing is changed)."""
     file_size = fs.size(path)
@@ -188,10 +236,9 @@ def scan_log(fs: FileSystem, path: str) -> LogScan:
         if stop_offset is None:
             return LogScan(format_version, header_size, file_size, valid_end, count, marker,
                            StopKind.CLEAN, None, None, "")
-        resume = _find_valid_record_after(handle, format_version, stop_offset, file_size)
-        stop = StopKind.TORN_TAIL if resume is None else StopKind.CORRUPTION
+        stop, resume, hole_reason = _classify_damage(handle, format_version, stop_offset, file_size)
         return LogScan(format_version, header_size, file_size, valid_end, count, marker,
-                       stop, stop_offset, resume, reason)
+                       stop, stop_offset, resume, f"{reason}; {hole_reason}" if hole_reason else reason)
     finally:
         handle.close()
 
@@ -218,7 +265,8 @@ def iter_log(fs: FileSystem, path: str, start_offset: int | None = None) -> Iter
         for item in _records(window, format_version, position):
             if len(item) == 2:
                 stop_offset, reason = item  # type: ignore[misc]
-                if _find_valid_record_after(handle, format_version, stop_offset, file_size) is not None:
+                stop, _, _ = _classify_damage(handle, format_version, stop_offset, file_size)
+                if stop is StopKind.CORRUPTION:
                     raise CorruptionError(path, stop_offset, reason)
                 return
             start, end, argv = item  # type: ignore[misc]
