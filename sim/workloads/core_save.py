@@ -11,49 +11,27 @@ save interrupted after its snapshot rename -- so nested crashes cut that, too.
 
 from __future__ import annotations
 
-from kevy_persist.clock import ManualClock
-from kevy_persist.errors import KevyError
-
 from .. import model
-from ..checkers import PrefixChecker
-from . import DATA_DIR, Workload
-from .core_log import ShardDriver, core_missing, open_data_shard, shard_state
+from . import Workload
+from .core_log import LogWorkload
 
 
-class SaveWorkload(Workload):
+class SaveWorkload(LogWorkload):
+    """`LogWorkload`'s run, recovery and oracle, with SAVEs in the history (the shard driver
+    runs `Shard.save()` for them and marks every earlier operation required)."""
+
     operation_count = 7
-    fault_kinds = ("eio", "enospc", "short-write", "bitflip")
 
     def __init__(self, policy: str) -> None:
-        self.policy = policy
+        super().__init__(policy)
         self.name = f"save-{policy}"
         self.summary = f"appends with synchronous SAVEs under appendfsync {policy}"
-
-    def skip_reason(self) -> str | None:
-        return core_missing()
 
     def operations(self, seed: int) -> list:
         operations = model.random_operations(seed, self.operation_count - 2)
         operations.insert(2, (b"SAVE",))
         operations.insert(5, (b"SAVE",))
         return operations
-
-    def run(self, fs, operations, history) -> None:
-        fs.make_dirs(DATA_DIR)
-        clock = ManualClock()
-        try:
-            shard = open_data_shard(fs, clock, self.policy)
-        except KevyError:
-            return  # opening failed (a fault): nothing was acknowledged, nothing more is sent
-        driver = ShardDriver(shard, clock, self.policy, history)
-        for index, argv in enumerate(operations):
-            driver.command(index, argv)
-
-    def recover(self, fs) -> object:
-        return shard_state(open_data_shard(fs, ManualClock(), self.policy))
-
-    def checker(self, operations, *, bitflip: bool):
-        return PrefixChecker(operations, bitflip=bitflip)
 
 
 def workloads() -> list[Workload]:
