@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import errno as errno_codes
 import os
-import re
-import sys
 from collections.abc import Callable
 
 from kevy_persist.errors import StorageIOError
 from kevy_persist.fs import basename, parent
 
+from .call_sites import call_site, innermost_frame, site_key  # noqa: F401 -- re-exported
 from .disk import (
     CREATE,
     REMOVE,
@@ -49,53 +48,11 @@ from .disk import (
 )
 
 SYNC_OPERATIONS = frozenset({"fsync", "fsync_dir"})
-_REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-_MACHINERY_FILES = frozenset(
-    os.path.join(_REPOSITORY_ROOT, relative)
-    for relative in ("sim/simfs.py", "sim/disk.py", "sim/faults.py", "kevy_persist/fs.py")
-)
-
 Observer = Callable[["SimFileSystem", int, str, str], None]
 
 
 def _error(path: str, operation: str, code: int) -> StorageIOError:
     return StorageIOError(path, operation, code, os.strerror(code))
-
-
-_CORE_ROOT = os.path.join(_REPOSITORY_ROOT, "kevy_persist") + os.sep
-
-
-def _frame_label(frame) -> str:
-    filename = frame.f_code.co_filename
-    if filename.startswith(_REPOSITORY_ROOT):
-        filename = filename[len(_REPOSITORY_ROOT):]
-    return f"{filename}:{frame.f_lineno} in {frame.f_code.co_name}"
-
-
-def call_site(depth: int = 2) -> str:
-    """The first frame outside the file-system machinery, as `relative/path.py:line in function`,
-    preceded by its caller (`caller -> frame`) when both are in `kevy_persist/`."""
-    frame = sys._getframe(depth)
-    while frame is not None and frame.f_code.co_filename in _MACHINERY_FILES:
-        frame = frame.f_back
-    if frame is None:
-        return "?"
-    label = _frame_label(frame)
-    caller = frame.f_back
-    if frame.f_code.co_filename.startswith(_CORE_ROOT) and caller is not None \
-            and caller.f_code.co_filename.startswith(_CORE_ROOT):
-        label = f"{_frame_label(caller)} -> {label}"
-    return label
-
-
-def site_key(site: str) -> str:
-    """A site without its line numbers: `a.py:12 in f -> b.py:34 in g` -> `a.py in f -> b.py in g`."""
-    return re.sub(r":\d+ in ", " in ", site)
-
-
-def innermost_frame(site: str) -> str:
-    """The frame that made the call: the last part of `caller -> frame`."""
-    return site.rpartition(" -> ")[2]
 
 
 class _Inode:
