@@ -100,3 +100,16 @@ def test_decode_exactly_one_rejects_extra_and_missing_bytes():
         decode_exactly_one(frame + b"*")
     with pytest.raises(MalformedFrameError):
         decode_exactly_one(frame[:-1])
+
+
+def test_checksummed_payload_fast_path_agrees_with_the_exact_parser() -> None:
+    """decode_exactly_one's hiredis path gives the pure parser's argv, and refuses what it
+    refuses (forged counts are checked before hiredis reserves memory for them)."""
+    from kevy_persist.resp import MalformedFrameError, decode_command, decode_exactly_one, encode_command
+
+    for argv in ([b"SET", b"k", b""], [b"\x00KEVYEPOCH", b"3", b"incr"], [b"x" * 70000]):
+        payload = encode_command(argv)
+        assert decode_exactly_one(payload) == decode_command(payload, 0)[0] == argv
+    for forged in (b"*2000000000\r\n$1\r\na\r\n", b"*1\r\n:5\r\n", b"*1\r\n$1\r\na\r\nX", b"*1\r\n$5\r\nab\r\n"):
+        with pytest.raises(MalformedFrameError):
+            decode_exactly_one(forged)
