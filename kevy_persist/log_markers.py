@@ -47,8 +47,9 @@ def epoch_marker_argv(marker: EpochMarker, format_version: int = 2) -> list[byte
     return [EPOCH_NAME, str(marker.epoch).encode(), marker.kind.encode()]
 
 
-def _marker_name(argv: Sequence[bytes]) -> bytes | None:
-    """The marker name an argv carries in either form, or None for an ordinary command."""
+def marker_name(argv: Sequence[bytes]) -> bytes | None:
+    """The marker name an argv carries in either form (`EPOCH_NAME...`, `BEGIN_NAME`,
+    `COMMIT_NAME`), or None for an ordinary command. Replay asks once per record."""
     if not argv:
         return None
     head = argv[0]
@@ -60,13 +61,13 @@ def _marker_name(argv: Sequence[bytes]) -> bytes | None:
 
 
 def is_epoch_marker(argv: Sequence[bytes]) -> bool:
-    name = _marker_name(argv)
+    name = marker_name(argv)
     return name is not None and name.startswith(EPOCH_NAME)
 
 
 def parse_epoch_marker(argv: Sequence[bytes]) -> EpochMarker | None:
     """The marker an argv holds; None when it is not one; ValueError when malformed."""
-    name = _marker_name(argv)
+    name = marker_name(argv)
     if name is None or not name.startswith(EPOCH_NAME):
         return None
     fields = list(argv[1:]) if name is argv[0] else name[len(EPOCH_NAME) + 1 :].split(b":")
@@ -84,11 +85,11 @@ def transaction_commit_argv(format_version: int = 2) -> list[bytes]:
 
 
 def is_transaction_begin(argv: Sequence[bytes]) -> bool:
-    return _marker_name(argv) == BEGIN_NAME
+    return marker_name(argv) == BEGIN_NAME
 
 
 def is_transaction_commit(argv: Sequence[bytes]) -> bool:
-    return _marker_name(argv) == COMMIT_NAME
+    return marker_name(argv) == COMMIT_NAME
 
 
 def names_reserved_key(argv: Sequence[bytes]) -> bool:

@@ -20,9 +20,9 @@ from typing import Any
 import attrs
 
 from . import aof, layout, layout_names, snapshot
-from .aof_format import is_epoch_marker
 from .clock import Clock
 from .commands import replay
+from .aof_format import is_epoch_marker
 from .config import StoreConfig
 from .errors import CorruptionError, HistoryGapError, LayoutError
 from .fs import FileSystem, join
@@ -65,9 +65,10 @@ def _replay_log(
     """Replay the plan's part of the log; (the replayer, bytes replayed)."""
     replayer = TransactionReplayer(lambda argv: replay(keyspace, argv, now_ms))
     replayed_bytes = 0
-    for entry in aof.iter_log(file_system, path, start_offset=plan.log_start_offset):
-        if is_epoch_marker(entry.argv):
-            continue
+    entries = aof.iter_log(file_system, path, start_offset=plan.log_start_offset)
+    for position, entry in enumerate(entries):
+        if position == 0 and is_epoch_marker(entry.argv):
+            continue  # the log's identity, not a command (a marker only ever comes first)
         replayer.feed(entry.offset, entry.argv)
         replayed_bytes += entry.end_offset - entry.offset
     return replayer, replayed_bytes

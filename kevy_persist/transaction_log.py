@@ -13,7 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .log_markers import (
+    BEGIN_NAME,
+    COMMIT_NAME,
     is_transaction_begin,
+    marker_name,
     is_transaction_commit,
     transaction_begin_argv,
     transaction_commit_argv,
@@ -41,23 +44,26 @@ class TransactionReplayer:
         self.applied_count = 0
 
     def feed(self, offset: int, argv: list[bytes]) -> None:
-        if is_transaction_begin(argv):
+        """One log record: a command, a bracket, or an epoch marker (ignored here)."""
+        name = marker_name(argv)
+        if name is None:
+            if self._pending is not None:
+                self._pending.append(argv)
+            else:
+                self._apply(argv)
+                self.applied_count += 1
+        elif name == BEGIN_NAME:
             # A begin inside an open block cannot come from our writer (a block is one
             # append); the earlier block was cut, so it is dropped like a torn tail.
             self._pending = []
             self.open_block_offset = offset
-        elif is_transaction_commit(argv):
+        elif name == COMMIT_NAME:
             if self._pending is not None:
                 for command in self._pending:
                     self._apply(command)
                     self.applied_count += 1
             self._pending = None
             self.open_block_offset = None
-        elif self._pending is not None:
-            self._pending.append(argv)
-        else:
-            self._apply(argv)
-            self.applied_count += 1
 
     @property
     def discarded_commands(self) -> int:
