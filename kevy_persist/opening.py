@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import attrs
@@ -24,7 +25,7 @@ from .clock import Clock
 from .commands import replay
 from .aof_format import is_epoch_marker
 from .config import StoreConfig
-from .errors import CorruptionError, HistoryGapError, LayoutError
+from .errors import CorruptionError, HistoryGapError, KevyError, LayoutError
 from .fs import FileSystem, join
 from .history import HistoryDecision, LogIdentity, LogKind, ReplayPlan, plan_replay
 from .keyspace import Keyspace
@@ -220,21 +221,23 @@ def open_store_shards(config: StoreConfig, file_system: FileSystem | None, clock
     reconciled = reconcile_layout(file_system, directory, requested, clock, progress=TerminalProgress.for_stderr())
     reading = reconciled.found
     _refuse_stray_files(directory, layout.read_layout(file_system, directory))
-    shards = [
-        open_shard(
-            file_system,
-            clock,
-            ShardOptions(
+    shards: list[Shard] = []
+    try:
+        for index in range(config.shard_count):
+            options = ShardOptions(
                 directory=directory,
                 index=index,
                 fsync_policy=config.appendfsync,
                 log_format=config.log_format,
                 log_enabled=config.log_enabled,
                 truncate_corruption=config.truncate_corruption,
-            ),
-        )
-        for index in range(config.shard_count)
-    ]
+            )
+            shards.append(open_shard(file_system, clock, options))
+    except BaseException:
+        for shard in shards:  # a later shard refused to open: release the earlier ones' files
+            with contextlib.suppress(KevyError):  # the refusal is the error to report
+                shard.close()
+        raise
     if reconciled.reshard is None and (reading.is_fresh or reading.source is layout.LayoutSource.LEGACY):
         layout.write_layout(file_system, directory, requested)
     return shards

@@ -131,3 +131,36 @@ def test_stray_files_refuse_a_reshard_too(tmp_path: pathlib.Path) -> None:
     with pytest.raises(LayoutError, match="beyond the recorded layout"):
         Store.open(StoreConfig(data_dir=str(directory), shard_count=5, ticker="manual"))
     assert sorted(path.name for path in directory.iterdir()) == before
+
+
+def test_a_shard_that_refuses_to_open_releases_the_others(tmp_path: pathlib.Path) -> None:
+    """Shard 2's snapshot is corrupt: the open fails with CorruptionError naming it, and the
+    logs shards 0 and 1 had opened are closed again (no handle is left behind)."""
+    from kevy_persist.errors import CorruptionError
+    from kevy_persist.fs_os import OsFileSystem
+
+    class TrackingFileSystem(OsFileSystem):
+        def __init__(self) -> None:
+            self.open_handles: set = set()
+
+        def open_append(self, path: str):  # type: ignore[override]
+            handle = super().open_append(path)
+            self.open_handles.add(handle)
+            original_close = handle.close
+
+            def close() -> None:
+                self.open_handles.discard(handle)
+                original_close()
+
+            handle.close = close  # type: ignore[method-assign]
+            return handle
+
+    directory = copy_fixture("n3-kevyhash", tmp_path)
+    snapshot = directory / "dump-2.rdb"
+    snapshot.write_bytes(snapshot.read_bytes()[:100])
+    file_system = TrackingFileSystem()
+    config = StoreConfig(data_dir=str(directory), shard_count=3, ticker="manual")
+    with pytest.raises(CorruptionError) as refused:
+        Store.open(config, file_system=file_system)
+    assert refused.value.path.endswith("dump-2.rdb")
+    assert not file_system.open_handles
