@@ -197,6 +197,13 @@ class Store(TypedCommands):
         """Hold several shards' locks (in index order) for one multi-shard command."""
         return multishard.LockedShards(self, sorted(set(indexes)))
 
+    def key_counts(self) -> tuple[int, int]:
+        """(keys, keys with a TTL) over every shard, for INFO; read without the shard locks
+        (each count is one atomic `len`), so a busy store's counts may be a moment apart."""
+        keys = sum(len(shard.keyspace) for shard in self._shards)
+        expiring = sum(len(shard.keyspace.deadline_items()) for shard in self._shards)
+        return keys, expiring
+
     def execute_transaction(self, argvs: list[list[bytes]], atomic: bool = False) -> Any:
         """Run `argvs` as one crash-atomic block; the list of replies (or one ErrorReply).
 

@@ -20,7 +20,6 @@ from typing import Any
 
 from kevy_persist.commands import ErrorReply
 from kevy_persist.commands.replies import OK
-from kevy_persist.store import iter_shards
 
 DEFAULT_SECTIONS = ("server", "clients", "persistence", "stats", "keyspace")
 KEVY_VERSION = "0.1.0"
@@ -100,12 +99,7 @@ def _stats_section(server: Any) -> list[tuple[str, Any]]:
 
 
 def _keyspace_section(server: Any) -> list[tuple[str, Any]]:
-    keys = expires = 0
-    # len() of a dict or a dict view is atomic under the GIL: a consistent-enough count
-    # without taking the shard locks (INFO must not stall writers).
-    for _, shard in iter_shards(server.store):
-        keys += len(shard.keyspace)
-        expires += len(shard.keyspace.deadline_items())
+    keys, expires = server.store.key_counts()  # no shard lock: INFO must not stall writers
     return [("db0", f"keys={keys},expires={expires},avg_ttl=0")] if keys else []
 
 
