@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 from typing import Any
 
 import attrs
@@ -29,6 +30,7 @@ from .errors import CorruptionError, HistoryGapError, KevyError, LayoutError
 from .fs import FileSystem, join
 from .history import HistoryDecision, LogIdentity, LogKind, ReplayPlan, plan_replay
 from .keyspace import Keyspace
+from .routing import Router
 from .shard import Shard, ShardOpenReport, ShardOptions
 from .transaction_log import TransactionReplayer
 
@@ -238,6 +240,45 @@ def open_store_shards(config: StoreConfig, file_system: FileSystem | None, clock
             with contextlib.suppress(KevyError):  # the refusal is the error to report
                 shard.close()
         raise
+    try:
+        _refuse_misrouted_keys(directory, shards, requested)
+    except LayoutError:
+        for shard in shards:
+            with contextlib.suppress(KevyError):
+                shard.close()
+        raise
     if reconciled.reshard is None and (reading.is_fresh or reading.source is layout.LayoutSource.LEGACY):
         layout.write_layout(file_system, directory, requested)
     return shards
+
+
+ROUTING_SAMPLE_KEYS = 32
+
+
+def _refuse_misrouted_keys(directory: str, shards: list[Shard], recorded: layout.ShardLayout) -> None:
+    """Refuse a layout under which most keys sit in the wrong shard.
+
+    `shards.meta` (kevy's format) has no checksum: a flipped bit can turn "2" into "3", a
+    valid layout under which most keys would route to shards that do not hold them -- reads
+    would miss them and writes would create duplicates. Up to 32 keys per shard are routed
+    (microseconds); more than half of the sample misrouted means the recorded layout is not
+    the one the files were written under. A few misrouted keys are left alone: kevy 1.23 can
+    leave strays, and refusing a whole store for them would be worse.
+    """
+    router = Router(recorded.shard_count, recorded.routing)
+    sampled = misrouted = 0
+    example = ""
+    for shard in shards:
+        for key in itertools.islice(shard.keyspace.keys(), ROUTING_SAMPLE_KEYS):
+            sampled += 1
+            target = router.shard_for_key(key)
+            if target != shard.index:
+                misrouted += 1
+                example = f"key {key[:40]!r} in shard {shard.index} routes to shard {target}"
+    if sampled >= 8 and misrouted * 2 > sampled:
+        raise LayoutError(
+            directory,
+            f"{misrouted} of {sampled} sampled keys are not in the shard that "
+            f"{recorded.shard_count} shards by {recorded.routing.value} route them to ({example}): "
+            f"shards.meta does not describe these files; refusing to serve misrouted keys",
+        )

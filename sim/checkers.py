@@ -112,6 +112,12 @@ class LayoutChecker:
             return Verdict("layout-incomplete", False, f"layout {layout!r}: {problems}")
         matches = [index for index, candidate in enumerate(self.layouts) if candidate == layout]
         if not matches:
+            if self.bitflip:
+                # kevy's shards.meta has no checksum: a flipped digit reads as another valid
+                # layout. Harmless here (every file it names is present and readable, the
+                # shards are empty); with data, opening refuses it by routing a sample of keys
+                # (opening._refuse_misrouted_keys) and stray files (_refuse_stray_files).
+                return Verdict("meta-flip-undetectable", True, f"layout {layout!r} read from a damaged meta")
             return Verdict("unknown-layout", False, f"layout {layout!r} was never written")
         if any(required <= index <= issued for index in matches):
             return Verdict("complete" if issued in matches else "prefix", True)

@@ -67,8 +67,15 @@ def format_summary(result: SweepResult, *, as_json: bool = False) -> str:
     return "\n".join(lines)
 
 
+def _operation_text(operation: object) -> str:
+    """A command argv as text; other workloads' operations (layouts, ...) as their repr."""
+    if isinstance(operation, (tuple, list)) and all(isinstance(part, bytes) for part in operation):
+        return b" ".join(operation).decode(errors="replace")
+    return repr(operation)
+
+
 def format_replay(report: ReplayReport) -> str:
-    lines = [f"operations: {[b' '.join(argv).decode(errors='replace') for argv in report.operations]}",
+    lines = [f"operations: {[_operation_text(operation) for operation in report.operations]}",
              f"history at the cut: required={report.freeze[0]} issued={report.freeze[1]}",
              "last steps before the cut:"]
     lines += [f"  #{index} {operation} {path}  ({site})" for index, operation, path, site in

@@ -164,3 +164,15 @@ def test_a_shard_that_refuses_to_open_releases_the_others(tmp_path: pathlib.Path
         Store.open(config, file_system=file_system)
     assert refused.value.path.endswith("dump-2.rdb")
     assert not file_system.open_handles
+
+
+def test_a_flipped_shard_count_in_the_meta_refuses_to_serve_misrouted_keys(tmp_path: pathlib.Path) -> None:
+    """shards.meta has no checksum: "3" flipped to "2" (one bit) is a valid layout. Opening
+    with it would hide most keys, so the routing sample refuses. (Shard 2's files are moved
+    aside so the stray-file check, which would also refuse, does not decide first.)"""
+    directory = copy_fixture("n3-kevyhash", tmp_path)
+    (directory / "shards.meta").write_bytes(b"2\nkevyhash\n")
+    (directory / "dump-2.rdb").rename(directory / "spare-2")  # so no stray file gives it away
+    (directory / "aof-2.aof").rename(directory / "spare-2.aof")
+    with pytest.raises(LayoutError, match="sampled keys are not in the shard"):
+        Store.open(StoreConfig(data_dir=str(directory), shard_count=2, ticker="manual"))
