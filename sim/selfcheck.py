@@ -36,9 +36,25 @@ JUSTIFIED: dict[str, str] = {
         "come back only behind unacknowledged records (truncate lost and overwrite kept, or the "
         "zeroed page without the size change), and a torn tail holds no valid record at any "
         "position (the scan would have called it corruption), so what comes back is a torn tail "
-        "again and the next open cuts it. It is needed with `truncate_corruption`: there the cut "
-        "region holds valid records, which could come back behind a new record at a record "
-        "boundary and replay; no workload opens with `truncate_corruption` yet (gap)."),
+        "again and the next open cuts it. It is needed whenever the cut region holds valid "
+        "records -- with `truncate_corruption`, and after a page-shaped hole (a lost page of "
+        "unsynced appends followed by valid records, read as a torn tail): those records could "
+        "come back behind a new record at a record boundary and replay out of order. No "
+        "workload starts from such an image yet (gap)."),
+    "kevy_persist/opening.py in open_store_shards -> kevy_persist/layout.py in write_layout": (
+        "the store recording the layout of a fresh (or legacy) dir. If the meta's name is lost, "
+        "the next open infers the layout from the file names: the same shard count, routed by "
+        "kevyhash -- the recorded layout itself for kevyhash, and for slots a mismatch that "
+        "re-shards, which reads every old shard file into its own keyspace and re-homes every "
+        "key, so nothing is lost either way. Kept so kevy 1.23, which reads the meta, sees the "
+        "layout (its fsync, the row above, is detected)."),
+    "kevy_persist/reshard.py in reshard -> kevy_persist/reshard_recovery.py in finish_committed": (
+        "the fsync_dir that makes the journal's removal durable, on the path where a re-shard "
+        "finishes what it just committed. The same line reached from recovery "
+        "(`recover_interrupted_reshard -> finish_committed`) is detected by "
+        "reshard-over-journal-2-3-4: a journal that reappears after a later attempt wrote temps "
+        "of the same names would install them. No workload runs two re-shards back to back "
+        "without a crash between them, which this caller would need (gap)."),
 }
 
 
