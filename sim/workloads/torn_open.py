@@ -5,7 +5,9 @@ three acknowledged (`always`) writes, then the log's tail is damaged the way a c
 it -- `open-torn` (the first half of one more record), `open-zeros` (a zero-filled tail),
 `open-garbage` (junk bytes), `open-block` (an interrupted transaction block: the begin marker
 and two valid commands, no commit, the first command large enough that the block crosses a
-4 KiB page). The workload opens the shard (`open_shard`: quarantine a torn tail, or cut the
+4 KiB page), `open-hole` (zeros to the next 4 KiB boundary, then valid records: a crash kept
+a later page of unsynced appends and lost the one before it -- those records were never
+durable and must never be applied). The workload opens the shard (`open_shard`: quarantine a torn tail, or cut the
 open block, truncate, fsync) and appends more writes under `always`. Cuts fall inside the
 repair, so the explorer checks that a crash while quarantining or truncating loses nothing
 acknowledged, that new appends never land behind garbage, and that no command of the cut
@@ -34,8 +36,10 @@ class TornOpenWorkload(Workload):
     def __init__(self, tail: str) -> None:
         self.tail = tail
         self.name = f"open-{tail}"
-        self.summary = (f"open a data dir whose log has a {tail} tail, then append (always)" if tail != "block"
-                        else "open a data dir whose log ends in an interrupted transaction block, then append")
+        self.summary = {
+            "block": "open a data dir whose log ends in an interrupted transaction block, then append",
+            "hole": "open a data dir whose log has a lost page before valid records, then append",
+        }.get(tail, f"open a data dir whose log has a {tail} tail, then append (always)")
 
     def skip_reason(self) -> str | None:
         return core_missing()
@@ -65,8 +69,11 @@ class TornOpenWorkload(Workload):
         record = encode_record(2, [b"APPEND", b"text:9", b"torn-away"])
         # No commit marker: the block reads as interrupted and must be cut, never applied.
         block = bracket([[b"APPEND", b"text:9", b"b" * 5000], [b"APPEND", b"text:9", b"block-end"]])[:-1]
+        late = [[b"APPEND", b"text:9", b"late-%d" % number] for number in range(3)]
+        hole = bytes(4096 - len(files[log]) % 4096) + encode_records(2, late)
         tail = {"torn": record[:len(record) // 2], "zeros": bytes(24),
-                "garbage": garbage(len(files[log]), 24), "block": encode_records(2, block)}[self.tail]
+                "garbage": garbage(len(files[log]), 24), "block": encode_records(2, block),
+                "hole": hole}[self.tail]
         files[log] += tail
         return Image(("/", DATA_DIR), tuple(sorted(files.items())))
 
@@ -94,4 +101,4 @@ class TornOpenWorkload(Workload):
 
 def workloads() -> list[Workload]:
     return [TornOpenWorkload("torn"), TornOpenWorkload("zeros"), TornOpenWorkload("garbage"),
-            TornOpenWorkload("block")]
+            TornOpenWorkload("block"), TornOpenWorkload("hole")]
