@@ -17,7 +17,7 @@ import sys
 _REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _MACHINERY_FILES = frozenset(
     os.path.join(_REPOSITORY_ROOT, relative)
-    for relative in ("sim/simfs.py", "sim/disk.py", "sim/faults.py", "kevy_persist/fs.py")
+    for relative in ("sim/simfs.py", "sim/simfs_handles.py", "sim/disk.py", "sim/faults.py", "kevy_persist/fs.py")
 )
 
 _CORE_ROOT = os.path.join(_REPOSITORY_ROOT, "kevy_persist") + os.sep

@@ -32,6 +32,7 @@ from kevy_persist.errors import StorageIOError
 from kevy_persist.fs import basename, parent
 
 from .call_sites import call_site, innermost_frame, site_key  # noqa: F401 -- re-exported
+from .simfs_handles import SimReadableFile, SimWritableFile
 from .disk import (
     CREATE,
     REMOVE,
@@ -353,60 +354,6 @@ class SimFileSystem:
             raise _error(handle.path, "truncate", errno_codes.EBADF)
         self._apply(handle.inode, Effect(TRUNCATE, size, b""))
         handle.position = size
-
-
-class SimReadableFile:
-    def __init__(self, fs: SimFileSystem, inode: int, path: str) -> None:
-        self._fs = fs
-        self._inode = inode
-        self.path = path
-        self._position = 0
-
-    def read(self, size: int = -1) -> bytes:
-        self._fs._step("read", self.path)
-        live = self._fs._inodes[self._inode].live
-        end = len(live) if size < 0 else self._position + size
-        data = bytes(live[self._position:end])
-        self._position += len(data)
-        return data
-
-    def seek(self, offset: int) -> None:
-        self._fs._step("seek", self.path)
-        if offset < 0:
-            raise _error(self.path, "seek", errno_codes.EINVAL)
-        self._position = offset
-
-    def tell(self) -> int:
-        return self._position
-
-    def close(self) -> None:
-        self._fs._step("close", self.path)
-
-
-class SimWritableFile:
-    def __init__(self, fs: SimFileSystem, inode: int, path: str, *, append: bool) -> None:
-        self._fs = fs
-        self.inode = inode
-        self.path = path
-        self.append = append
-        self.closed = False
-        self.position = len(fs._inodes[inode].live)
-
-    def write(self, data: bytes) -> None:
-        self._fs._write(self, data)
-
-    def fsync(self) -> None:
-        self._fs._fsync(self)
-
-    def truncate(self, size: int) -> None:
-        self._fs._truncate(self, size)
-
-    def tell(self) -> int:
-        return self.position
-
-    def close(self) -> None:
-        self._fs._step("close", self.path)
-        self.closed = True
 
 
 __all__ = ["SimFileSystem", "SimReadableFile", "SimWritableFile", "call_site", "site_key", "innermost_frame", "WRITE", "REMOVE", "RENAME"]

@@ -1,0 +1,75 @@
+"""The open-file handles of `SimFileSystem` (the `ReadableFile` / `WritableFile` protocols).
+
+Handles hold no state of their own beyond a position: every call goes back to the file
+system, which numbers it as a step (so the explorer can cut there) and applies it to the
+inode's live bytes and pending effects.
+"""
+
+from __future__ import annotations
+
+import errno as errno_codes
+import os
+from typing import TYPE_CHECKING
+
+from kevy_persist.errors import StorageIOError
+
+if TYPE_CHECKING:
+    from .simfs import SimFileSystem
+
+
+def _error(path: str, operation: str, code: int) -> StorageIOError:
+    return StorageIOError(path, operation, code, os.strerror(code))
+
+
+class SimReadableFile:
+    def __init__(self, fs: SimFileSystem, inode: int, path: str) -> None:
+        self._fs = fs
+        self._inode = inode
+        self.path = path
+        self._position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        self._fs._step("read", self.path)
+        live = self._fs._inodes[self._inode].live
+        end = len(live) if size < 0 else self._position + size
+        data = bytes(live[self._position:end])
+        self._position += len(data)
+        return data
+
+    def seek(self, offset: int) -> None:
+        self._fs._step("seek", self.path)
+        if offset < 0:
+            raise _error(self.path, "seek", errno_codes.EINVAL)
+        self._position = offset
+
+    def tell(self) -> int:
+        return self._position
+
+    def close(self) -> None:
+        self._fs._step("close", self.path)
+
+
+class SimWritableFile:
+    def __init__(self, fs: SimFileSystem, inode: int, path: str, *, append: bool) -> None:
+        self._fs = fs
+        self.inode = inode
+        self.path = path
+        self.append = append
+        self.closed = False
+        self.position = len(fs._inodes[inode].live)
+
+    def write(self, data: bytes) -> None:
+        self._fs._write(self, data)
+
+    def fsync(self) -> None:
+        self._fs._fsync(self)
+
+    def truncate(self, size: int) -> None:
+        self._fs._truncate(self, size)
+
+    def tell(self) -> int:
+        return self.position
+
+    def close(self) -> None:
+        self._fs._step("close", self.path)
+        self.closed = True
