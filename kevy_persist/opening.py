@@ -62,10 +62,11 @@ def _keyspace_for(loaded: Any, strings: dict[bytes, bytes], plan: ReplayPlan) ->
     return Keyspace.from_snapshot(strings, loaded.records), record_count
 
 
-def _replay_log(
+def replay_log_into(
     file_system: FileSystem, path: str, keyspace: Keyspace, plan: ReplayPlan, now_ms: int
 ) -> tuple[TransactionReplayer, int]:
-    """Replay the plan's part of the log; (the replayer, bytes replayed)."""
+    """Replay the plan's part of the log into `keyspace`, transaction blocks held back until
+    they commit; (the replayer, bytes replayed). Shared by opening and the re-shard's sources."""
     replayer = TransactionReplayer(lambda argv: replay(keyspace, argv, now_ms))
     replayed_bytes = 0
     entries = aof.iter_log(file_system, path, start_offset=plan.log_start_offset)
@@ -107,7 +108,7 @@ def load_shard_read_only(file_system: FileSystem, directory: str, index: int, no
     keyspace, snapshot_keys = _keyspace_for(loaded, strings, plan)
     replayer, replayed_bytes = None, 0
     if plan.replay_log:
-        replayer, replayed_bytes = _replay_log(file_system, log_path, keyspace, plan, now_ms)
+        replayer, replayed_bytes = replay_log_into(file_system, log_path, keyspace, plan, now_ms)
     return ShardReading(
         keyspace=keyspace,
         snapshot=loaded,
@@ -141,7 +142,7 @@ def open_shard(file_system: FileSystem, clock: Clock, options: ShardOptions) -> 
     replayer, replayed_bytes = (None, 0)
     discarded_bytes = 0
     if plan.replay_log:
-        replayer, replayed_bytes = _replay_log(file_system, log_path, keyspace, plan, clock.now_ms())
+        replayer, replayed_bytes = replay_log_into(file_system, log_path, keyspace, plan, clock.now_ms())
         if replayer.open_block_offset is not None:
             discarded_bytes = writer.end_offset - replayer.open_block_offset
     epoch = identity.epoch if identity is not None else 0

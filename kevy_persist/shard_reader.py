@@ -28,7 +28,6 @@ import attrs
 from . import aof, layout_names
 from .aof import StopKind
 from .aof_format import is_epoch_marker
-from .commands import replay
 from .errors import CorruptionError, HistoryGapError
 from .fs import FileSystem, join
 from .history import HistoryDecision, LogIdentity, LogKind, LogPosition, ReplayPlan, plan_replay
@@ -40,7 +39,6 @@ from .snapshot_format import (
     decode_snapshot,
 )
 from .snapshot_raw import snapshot_version
-from .transaction_log import TransactionReplayer
 
 
 @attrs.frozen
@@ -132,16 +130,15 @@ def inspect_shard(fs: FileSystem, directory: str, index: int, *, log_enabled: bo
 
 def load_source(fs: FileSystem, source: ShardSource, now_ms: int) -> Keyspace:
     """The keyspace `source` describes (snapshot, then the planned part of its log)."""
+    from .opening import replay_log_into  # opening imports the re-shard, which imports this
+
     keyspace = Keyspace()
     if source.plan.load_snapshot and source.snapshot_data is not None:
-        decoded = decode_snapshot(source.snapshot_data, source.snapshot_path, now_ms=now_ms)
-        for key, kind, value, deadline_ms in decoded.records:
-            keyspace.load_entry(key, kind, value, deadline_ms)
+        strings: dict[bytes, bytes] = {}
+        decoded = decode_snapshot(source.snapshot_data, source.snapshot_path, now_ms=now_ms, strings_into=strings)
+        keyspace = Keyspace.from_snapshot(strings, decoded.records)
     if source.log_adds_records:
-        replayer = TransactionReplayer(lambda argv: replay(keyspace, argv, now_ms))
-        for entry in aof.iter_log(fs, source.log_path, start_offset=source.plan.log_start_offset):
-            if not is_epoch_marker(entry.argv):
-                replayer.feed(entry.offset, entry.argv)
+        replay_log_into(fs, source.log_path, keyspace, source.plan, now_ms)
     return keyspace
 
 
