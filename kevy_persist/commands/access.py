@@ -63,3 +63,16 @@ def normalize_index_range(start: int, stop: int, length: int) -> tuple[int, int]
     if stop >= length:
         stop = length - 1
     return start, stop
+
+
+def count_common_members(sources: list[Any], limit: int | None) -> int:
+    """How many members every source holds (SINTERCARD, ZINTERCARD), stopping at `limit`
+    (0 or None: no limit); walks the smallest source."""
+    smallest = min(sources, key=len)
+    found = 0
+    for member in smallest:
+        if all(member in source for source in sources):
+            found += 1
+            if limit and found == limit:
+                break
+    return found

@@ -7,7 +7,7 @@ answer in every process (Python's set order depends on the per-process hash seed
 
 from __future__ import annotations
 
-from kevy_persist.commands.access import NOTHING_LOGGED, integer_argument, read_typed, write_typed
+from kevy_persist.commands.access import NOTHING_LOGGED, count_common_members, integer_argument, read_typed, write_typed
 from kevy_persist.commands.context import SYNTAX, CommandContext, CommandError, CommandOutcome
 from kevy_persist.commands.numbers import parse_int
 from kevy_persist.commands.replies import MemberSet
@@ -213,11 +213,4 @@ def sintercard_command(keyspace: Keyspace, argv: list[bytes], context: CommandCo
         else:
             raise CommandError(SYNTAX)
     sources = _operands(keyspace, argv[2 : 2 + count], context)
-    smallest = min(sources, key=len)
-    found = 0
-    for member in smallest:
-        if all(member in source for source in sources):
-            found += 1
-            if limit and found == limit:
-                break
-    return CommandOutcome(found)
+    return CommandOutcome(count_common_members(sources, limit))

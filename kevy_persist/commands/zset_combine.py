@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from kevy_persist.commands.access import NOTHING_LOGGED, integer_argument
+from kevy_persist.commands.access import NOTHING_LOGGED, count_common_members, integer_argument
 from kevy_persist.commands.context import (
     SYNTAX,
     WRONGTYPE,
@@ -206,14 +206,7 @@ def zintercard_command(keyspace: Keyspace, argv: list[bytes], context: CommandCo
         raise CommandError(SYNTAX)
     limit = limit_options(argv, 2 + count)
     sources = _sources(keyspace, argv[2 : 2 + count], context)
-    smallest = min(sources, key=len)
-    found = 0
-    for member in smallest:
-        if all(member in source for source in sources):
-            found += 1
-            if limit and found == limit:
-                break
-    return CommandOutcome(found)
+    return CommandOutcome(count_common_members(sources, limit))
 
 
 @command("zmpop", -4, "write movablekeys", 0, 0, 0, _READ_KEYS)
