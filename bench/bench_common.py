@@ -31,7 +31,6 @@ import time
 from collections.abc import Callable, Sequence
 
 import attrs
-
 from redis_reference import REDIS_SERVER, RedisConnection, pipeline_commands, running_redis
 
 REDIS_BENCHMARK = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"

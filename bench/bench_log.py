@@ -34,8 +34,8 @@ import shutil
 import tempfile
 
 import attrs
-
 from bench_common import machine_summary, print_table, ratio, redis_benchmark, run_threads_timed, string_dataset
+
 from kevy_persist import Store, StoreConfig
 
 POLICIES = ("always", "everysec", "no")

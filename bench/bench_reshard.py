@@ -26,12 +26,12 @@ import sys
 import tempfile
 import time
 
-from kevy_persist.clock import SystemClock
-from kevy_persist.fs_os import OsFileSystem
-from kevy_persist.layout import ShardLayout, write_layout
-from kevy_persist.records import ValueKind
-from kevy_persist.routing import Routing, router_for
-from kevy_persist.snapshot import save_snapshot
+from kevy_persist.disk.clock import SystemClock
+from kevy_persist.disk.os_fs import OsFileSystem
+from kevy_persist.engine.snapshot import save_snapshot
+from kevy_persist.formats.records import ValueKind
+from kevy_persist.layout.meta import ShardLayout, write_layout
+from kevy_persist.layout.routing import Routing, router_for
 
 
 def build_data_dir(directory: str, key_count: int, value_size: int, logged: bool) -> None:
@@ -46,7 +46,7 @@ def build_data_dir(directory: str, key_count: int, value_size: int, logged: bool
         save_snapshot(fs, f"{directory}/dump-{index}.rdb", entries, None)
     shards.clear()
     if logged:
-        from kevy_persist.aof import create_log
+        from kevy_persist.engine.aof import create_log
 
         for index in range(2):
             writer = create_log(fs, f"{directory}/aof-{index}.aof", 1, None,
@@ -58,7 +58,7 @@ def build_data_dir(directory: str, key_count: int, value_size: int, logged: bool
 
 def run_reshard(directory: str, shard_count: int) -> dict:
     """In this process: re-shard and report (called in a fresh child process)."""
-    from kevy_persist.reshard import reconcile_layout, summary_line
+    from kevy_persist.reshard.reconcile import reconcile_layout, summary_line
 
     started = time.perf_counter()
     cpu_started = time.process_time()

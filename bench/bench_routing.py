@@ -14,8 +14,8 @@ import argparse
 import time
 from collections.abc import Callable
 
-from kevy_persist.kevyhash import kevy_hash, kevy_hash_reference
-from kevy_persist.routing import Routing, crc16_xmodem_reference, router_for
+from kevy_persist.layout.kevyhash import kevy_hash, kevy_hash_reference
+from kevy_persist.layout.routing import Routing, crc16_xmodem_reference, router_for
 
 
 def best_seconds(function: Callable[[], object], repeat: int) -> float:

@@ -31,7 +31,6 @@ import tempfile
 from collections.abc import Iterator, Sequence
 
 import attrs
-
 from bench_common import REDIS_BENCHMARK, machine_summary, print_table, process_cpu_seconds, ratio
 from redis_reference import running_redis
 

@@ -43,14 +43,15 @@ import tempfile
 import time
 
 import attrs
-
 from bench_common import machine_summary, print_table, process_cpu_seconds, ratio, string_dataset
-from kevy_persist import Store, StoreConfig, layout_names
-from kevy_persist.fs_os import OsFileSystem
-from kevy_persist.keyspace import Keyspace
-from kevy_persist.records import ValueKind
-from kevy_persist.snapshot import load_snapshot, save_snapshot
 from redis_reference import RedisConnection, pipeline_commands, running_redis
+
+from kevy_persist import Store, StoreConfig
+from kevy_persist.data.keyspace import Keyspace
+from kevy_persist.disk.os_fs import OsFileSystem
+from kevy_persist.engine.snapshot import load_snapshot, save_snapshot
+from kevy_persist.formats.records import ValueKind
+from kevy_persist.layout import names as layout_names
 
 TARGET_RATIO = 1.5
 

@@ -29,9 +29,17 @@ import shutil
 import tempfile
 
 import attrs
-
-from bench_common import RedisBenchmarkResult, machine_summary, print_table, ratio, redis_benchmark, run_threads_timed, string_dataset
+from bench_common import (
+    RedisBenchmarkResult,
+    machine_summary,
+    print_table,
+    ratio,
+    redis_benchmark,
+    run_threads_timed,
+    string_dataset,
+)
 from bench_log import aof_server_arguments
+
 from kevy_persist import Store, StoreConfig
 
 MODES = ("memory", "no", "everysec", "always")

@@ -7,9 +7,9 @@
 See README.md ("Embedded store") for the API and what each fsync policy promises.
 """
 
-from .aof import FsyncPolicy
-from .config import MetricEvent, StoreConfig
-from .errors import (
+from kevy_persist.engine.aof import FsyncPolicy
+from kevy_persist.errors import (
+    CommandError,
     CorruptionError,
     HistoryGapError,
     KevyError,
@@ -18,9 +18,10 @@ from .errors import (
     StoreClosedError,
     WritesRefusedError,
 )
-from .routing import Routing
-from .store import CommandError, Store, StoreOpenReport
-from .transaction import Transaction, TransactionAbortedError
+from kevy_persist.layout.routing import Routing
+from kevy_persist.store.config import MetricEvent, StoreConfig
+from kevy_persist.store.store import Store, StoreOpenReport
+from kevy_persist.store.transaction import Transaction, TransactionAbortedError
 
 __all__ = [
     "CommandError",

@@ -65,5 +65,13 @@ class WritesRefusedError(KevyError):
         self.reason = reason
 
 
+class CommandError(KevyError):
+    """A command answered with a Redis error reply; `message` is the whole reply text."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class StoreClosedError(KevyError):
     """The store was shut down; it accepts no more commands."""

@@ -22,7 +22,7 @@ import signal
 import sys
 
 from kevy_persist import FsyncPolicy, KevyError, Routing
-from kevy_persist.cli import resolve_layout
+from kevy_persist.tools.cli import resolve_layout
 
 from .config import DEFAULT_MAX_REQUEST_BYTES, ServerConfig
 from .server import KevyServer

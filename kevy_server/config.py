@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 from kevy_persist import FsyncPolicy, Routing, StoreConfig
-from kevy_persist.config import MetricEvent
+from kevy_persist.store.config import MetricEvent
 
 DEFAULT_MAX_REQUEST_BYTES = 512 * 1024 * 1024
 

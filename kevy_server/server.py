@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 from kevy_persist import KevyError, Store
-from kevy_persist.config import MetricEvent
+from kevy_persist.store.config import MetricEvent
 
 from .config import ServerConfig
 from .connection import Connection

@@ -1,9 +1,9 @@
 """Call sites of simulated file-system calls: who made the call, as a stable label.
 
 A step's call site is the first stack frame outside the simulator's file-system machinery
-and outside `kevy_persist/fs.py`, e.g. `sim/workloads/toy.py:110 in _fsync`; when that frame
+and outside `kevy_persist/disk/fs.py`, e.g. `sim/workloads/toy.py:110 in _fsync`; when that frame
 is in `kevy_persist/` and so is its caller, the caller comes first, so a shared helper is told
-apart by who called it: `kevy_persist/shard.py:194 in sync_log -> kevy_persist/aof.py:179 in
+apart by who called it: `kevy_persist/engine/shard.py:194 in sync_log -> kevy_persist/engine/aof.py:179 in
 fsync`. `site_key` drops line numbers, so justifications survive unrelated edits. Frames are
 walked with `sys._getframe` (not `inspect.stack()`): this runs on every simulated call.
 """
@@ -17,7 +17,7 @@ import sys
 _REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _MACHINERY_FILES = frozenset(
     os.path.join(_REPOSITORY_ROOT, relative)
-    for relative in ("sim/simfs.py", "sim/simfs_handles.py", "sim/disk.py", "sim/faults.py", "kevy_persist/fs.py")
+    for relative in ("sim/simfs.py", "sim/simfs_handles.py", "sim/disk.py", "sim/faults.py", "kevy_persist/disk/fs.py")
 )
 
 _CORE_ROOT = os.path.join(_REPOSITORY_ROOT, "kevy_persist") + os.sep

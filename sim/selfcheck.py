@@ -23,12 +23,12 @@ from .simfs import innermost_frame, site_key
 
 # Sites whose removal no sweep can detect, with the reason they stay.
 JUSTIFIED: dict[str, str] = {
-    "kevy_persist/aof.py in open_log -> kevy_persist/aof.py in _quarantine": (
+    "kevy_persist/engine/aof.py in open_log -> kevy_persist/engine/aof.py in _quarantine": (
         "the quarantine copy (fsync + fsync_dir) is forensic evidence of a torn tail; no "
         "acknowledged write lives in it, so no state oracle can notice its loss. It is kept so the "
         "evidence is durable before the truncate that destroys the original (no checker of "
         "evidence durability yet)"),
-    "kevy_persist/opening.py in open_shard -> kevy_persist/aof.py in open_log": (
+    "kevy_persist/engine/shard_opening.py in open_shard -> kevy_persist/engine/aof.py in open_log": (
         "the fsync after truncating a torn tail. Not needed for a torn tail under any model of "
         "one file, `weakest`'s out-of-order pages included: every record a later acknowledgement "
         "makes required is followed, before that acknowledgement, by an fsync of this same file, "
@@ -41,14 +41,14 @@ JUSTIFIED: dict[str, str] = {
         "unsynced appends followed by valid records, read as a torn tail): those records could "
         "come back behind a new record at a record boundary and replay out of order. No "
         "workload starts from such an image yet (gap)."),
-    "kevy_persist/opening.py in open_store_shards -> kevy_persist/layout.py in write_layout": (
+    "kevy_persist/store/opening.py in open_store_shards -> kevy_persist/layout/meta.py in write_layout": (
         "the store recording the layout of a fresh (or legacy) dir. If the meta's name is lost, "
         "the next open infers the layout from the file names: the same shard count, routed by "
         "kevyhash -- the recorded layout itself for kevyhash, and for slots a mismatch that "
         "re-shards, which reads every old shard file into its own keyspace and re-homes every "
         "key, so nothing is lost either way. Kept so kevy 1.23, which reads the meta, sees the "
         "layout (its fsync, the row above, is detected)."),
-    "kevy_persist/reshard.py in reshard -> kevy_persist/reshard_recovery.py in finish_committed": (
+    "kevy_persist/reshard/reconcile.py in reshard -> kevy_persist/reshard/recovery.py in finish_committed": (
         "the fsync_dir that makes the journal's removal durable, on the path where a re-shard "
         "finishes what it just committed. The same line reached from recovery "
         "(`recover_interrupted_reshard -> finish_committed`) is detected by "

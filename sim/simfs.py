@@ -9,10 +9,10 @@ the live state (every effect applied), as a running program does. A crash profil
 
 Every call is a numbered step. Before performing step K the file system calls its observer
 (the explorer cuts there) and, when asked to, records the step's call site: the first stack
-frame outside the simulator's file-system machinery and outside `kevy_persist/fs.py`, e.g.
+frame outside the simulator's file-system machinery and outside `kevy_persist/disk/fs.py`, e.g.
 `sim/workloads/toy.py:110 in _fsync`; when that frame is in `kevy_persist/` and so is its
 caller, the caller comes first, so a shared helper is told apart by who called it:
-`kevy_persist/shard.py:194 in sync_log -> kevy_persist/aof.py:179 in fsync`. Faults
+`kevy_persist/engine/shard.py:194 in sync_log -> kevy_persist/engine/aof.py:179 in fsync`. Faults
 (`sim.faults.FaultPlan`) are injected by step index; a sync call site can be turned into a
 no-op (the self-check of `sim.selfcheck`), named exactly or by its key without line numbers
 (`site_key`).
@@ -28,11 +28,10 @@ import errno as errno_codes
 import os
 from collections.abc import Callable
 
+from kevy_persist.disk.fs import basename, parent
 from kevy_persist.errors import StorageIOError
-from kevy_persist.fs import basename, parent
 
 from .call_sites import call_site, innermost_frame, site_key  # noqa: F401 -- re-exported
-from .simfs_handles import SimReadableFile, SimWritableFile
 from .disk import (
     CREATE,
     REMOVE,
@@ -47,6 +46,7 @@ from .disk import (
     apply_effect,
     apply_name_operation,
 )
+from .simfs_handles import SimReadableFile, SimWritableFile
 
 SYNC_OPERATIONS = frozenset({"fsync", "fsync_dir"})
 Observer = Callable[["SimFileSystem", int, str, str], None]
@@ -118,7 +118,7 @@ class SimFileSystem:
 
     # -- steps ------------------------------------------------------------------------------------
 
-    def _step(self, operation: str, path: str) -> tuple[int, str]:
+    def step(self, operation: str, path: str) -> tuple[int, str]:
         index = self.step_count
         self.step_count = index + 1
         site = ""
@@ -158,6 +158,10 @@ class SimFileSystem:
     def _normalize(path: str) -> str:
         return path.rstrip("/") or "/"
 
+    def live_bytes(self, inode: int) -> bytearray:
+        """The bytes a reader of `inode` sees now (durable plus pending writes)."""
+        return self._inodes[inode].live
+
     def _lookup(self, path: str, operation: str) -> int:
         path = self._normalize(path)
         entries = self._live_entries.get(parent(path))
@@ -190,15 +194,15 @@ class SimFileSystem:
     # -- FileSystem protocol ----------------------------------------------------------------------
 
     def open_read(self, path: str) -> SimReadableFile:
-        self._step("open_read", path)
+        self.step("open_read", path)
         return SimReadableFile(self, self._lookup(path, "open"), path)
 
     def open_write(self, path: str) -> SimWritableFile:
-        self._step("open_write", path)
+        self.step("open_write", path)
         return SimWritableFile(self, self._open_for_writing(path, truncate=True), path, append=False)
 
     def open_append(self, path: str) -> SimWritableFile:
-        self._step("open_append", path)
+        self.step("open_append", path)
         return SimWritableFile(self, self._open_for_writing(path, truncate=False), path, append=True)
 
     def _open_for_writing(self, path: str, *, truncate: bool) -> int:
@@ -223,11 +227,11 @@ class SimFileSystem:
         self.version += 1
 
     def read_bytes(self, path: str) -> bytes:
-        self._step("read_bytes", path)
+        self.step("read_bytes", path)
         return bytes(self._inodes[self._lookup(path, "read")].live)
 
     def rename(self, source: str, target: str) -> None:
-        self._step("rename", source)
+        self.step("rename", source)
         source, target = self._normalize(source), self._normalize(target)
         inode = self._lookup(source, "rename")
         if source == target:
@@ -242,14 +246,14 @@ class SimFileSystem:
         self._record_name(RENAME, target, basename(source), basename(target), inode, replaced)
 
     def remove(self, path: str) -> None:
-        self._step("remove", path)
+        self.step("remove", path)
         path = self._normalize(path)
         inode = self._lookup(path, "remove")
         del self._live_entries[parent(path)][basename(path)]
         self._record_name(REMOVE, path, basename(path), "", inode)
 
     def list_dir(self, path: str) -> list[str]:
-        self._step("list_dir", path)
+        self.step("list_dir", path)
         path = self._normalize(path)
         if path not in self.directories:
             raise _error(path, "list", self._not_a_directory_code(path))
@@ -258,7 +262,7 @@ class SimFileSystem:
         return sorted(list(self._live_entries[path]) + children)
 
     def exists(self, path: str) -> bool:
-        self._step("exists", path)
+        self.step("exists", path)
         path = self._normalize(path)
         if path in self.directories:
             return True
@@ -266,11 +270,11 @@ class SimFileSystem:
         return entries is not None and basename(path) in entries
 
     def size(self, path: str) -> int:
-        self._step("size", path)
+        self.step("size", path)
         return len(self._inodes[self._lookup(path, "stat")].live)
 
     def make_dirs(self, path: str) -> None:
-        self._step("make_dirs", path)
+        self.step("make_dirs", path)
         path = self._normalize(path)
         missing = []
         cursor = path
@@ -288,7 +292,7 @@ class SimFileSystem:
             self.version += 1
 
     def fsync_dir(self, path: str) -> None:
-        _, site = self._step("fsync_dir", path)
+        _, site = self.step("fsync_dir", path)
         path = self._normalize(path)
         if path not in self.directories:
             raise _error(path, "fsync_dir", self._not_a_directory_code(path))
@@ -308,8 +312,8 @@ class SimFileSystem:
 
     # -- used by the file handles -----------------------------------------------------------------
 
-    def _write(self, handle: SimWritableFile, data: bytes) -> None:
-        index, _ = self._step("write", handle.path)
+    def handle_write(self, handle: SimWritableFile, data: bytes) -> None:
+        index, _ = self.step("write", handle.path)
         if handle.closed:
             raise _error(handle.path, "write", errno_codes.EBADF)
         inode = self._inodes[handle.inode]
@@ -326,8 +330,8 @@ class SimFileSystem:
         if failure is not None:
             raise _error(handle.path, "write", failure)
 
-    def _fsync(self, handle: SimWritableFile) -> None:
-        index, site = self._step("fsync", handle.path)
+    def handle_fsync(self, handle: SimWritableFile) -> None:
+        index, site = self.step("fsync", handle.path)
         if handle.closed:
             raise _error(handle.path, "fsync", errno_codes.EBADF)
         if self._sync_disabled(site):
@@ -348,8 +352,8 @@ class SimFileSystem:
             inode.pending.clear()
             self.version += 1
 
-    def _truncate(self, handle: SimWritableFile, size: int) -> None:
-        self._step("truncate", handle.path)
+    def handle_truncate(self, handle: SimWritableFile, size: int) -> None:
+        self.step("truncate", handle.path)
         if handle.closed:
             raise _error(handle.path, "truncate", errno_codes.EBADF)
         self._apply(handle.inode, Effect(TRUNCATE, size, b""))

@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import errno as errno_codes
 import os
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from kevy_persist.errors import StorageIOError
 
-if TYPE_CHECKING:
-    from .simfs import SimFileSystem
+
+class HandleBackend(Protocol):
+    """What a handle asks of its file system (`SimFileSystem` is the one implementation)."""
+
+    def step(self, operation: str, path: str) -> tuple[int, str]: ...
+
+    def live_bytes(self, inode: int) -> bytearray: ...
+
+    def handle_write(self, handle: SimWritableFile, data: bytes) -> None: ...
+
+    def handle_fsync(self, handle: SimWritableFile) -> None: ...
+
+    def handle_truncate(self, handle: SimWritableFile, size: int) -> None: ...
 
 
 def _error(path: str, operation: str, code: int) -> StorageIOError:
@@ -22,22 +33,22 @@ def _error(path: str, operation: str, code: int) -> StorageIOError:
 
 
 class SimReadableFile:
-    def __init__(self, fs: SimFileSystem, inode: int, path: str) -> None:
+    def __init__(self, fs: HandleBackend, inode: int, path: str) -> None:
         self._fs = fs
         self._inode = inode
         self.path = path
         self._position = 0
 
     def read(self, size: int = -1) -> bytes:
-        self._fs._step("read", self.path)
-        live = self._fs._inodes[self._inode].live
+        self._fs.step("read", self.path)
+        live = self._fs.live_bytes(self._inode)
         end = len(live) if size < 0 else self._position + size
         data = bytes(live[self._position:end])
         self._position += len(data)
         return data
 
     def seek(self, offset: int) -> None:
-        self._fs._step("seek", self.path)
+        self._fs.step("seek", self.path)
         if offset < 0:
             raise _error(self.path, "seek", errno_codes.EINVAL)
         self._position = offset
@@ -46,30 +57,30 @@ class SimReadableFile:
         return self._position
 
     def close(self) -> None:
-        self._fs._step("close", self.path)
+        self._fs.step("close", self.path)
 
 
 class SimWritableFile:
-    def __init__(self, fs: SimFileSystem, inode: int, path: str, *, append: bool) -> None:
+    def __init__(self, fs: HandleBackend, inode: int, path: str, *, append: bool) -> None:
         self._fs = fs
         self.inode = inode
         self.path = path
         self.append = append
         self.closed = False
-        self.position = len(fs._inodes[inode].live)
+        self.position = len(fs.live_bytes(inode))
 
     def write(self, data: bytes) -> None:
-        self._fs._write(self, data)
+        self._fs.handle_write(self, data)
 
     def fsync(self) -> None:
-        self._fs._fsync(self)
+        self._fs.handle_fsync(self)
 
     def truncate(self, size: int) -> None:
-        self._fs._truncate(self, size)
+        self._fs.handle_truncate(self, size)
 
     def tell(self) -> int:
         return self.position
 
     def close(self) -> None:
-        self._fs._step("close", self.path)
+        self._fs.step("close", self.path)
         self.closed = True

@@ -28,7 +28,7 @@ def _replay_verdict(line: str):
     return replay(config, int(options["--cut"]), options["--image"]).verdict
 
 
-# Core bugs the sweeps found, all fixed in kevy_persist/shard.py and opening.py:
+# Core bugs the sweeps found, all fixed in kevy_persist/engine/shard.py and engine/shard_opening.py:
 # - a SAVE whose new-log install failed left the shard without a writer: later writes were
 #   acknowledged but never logged (the first two lines);
 # - after a failed log swap the next SAVE paired snapshot and log wrongly (the third);
@@ -73,7 +73,7 @@ def test_a_cut_transaction_block_is_dropped_by_a_save_not_a_truncate_in_place():
     """Found by the weakest profile's out-of-order pages (before the fix:
     `python -m sim replay --workload open-block --profile weakest --seed 0 --cut 19 --image 6`,
     a crash between the truncate and its fsync left zeros to the page's end followed by the
-    block's later records: `refused:CorruptionError`). Fixed in kevy_persist/opening.py: the
+    block's later records: `refused:CorruptionError`). Fixed in kevy_persist/engine/shard_opening.py: the
     block is dropped by a full save. Method: recover the `open-block` image on a recording
     file system (no `truncate` step may occur), then the weakest sweep of `open-block` with
     the caps that found it has no violation."""

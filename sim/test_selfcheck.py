@@ -56,7 +56,7 @@ def test_a_shared_helper_is_labelled_by_its_caller_and_disabled_by_key():
     """Method: `aof.create_log` fsyncs through `LogWriter.fsync` from `install_log`; the fsync's
     site names both frames, its key drops the line numbers, and disabling the key (as
     `--disable-sync` does) skips exactly that call while the caller-less test call still syncs."""
-    from kevy_persist import aof
+    from kevy_persist.engine import aof
     from sim.simfs import SimFileSystem, innermost_frame, site_key
 
     fs = SimFileSystem(record_sites=True)
@@ -65,8 +65,8 @@ def test_a_shared_helper_is_labelled_by_its_caller_and_disabled_by_key():
     fsync_sites = [step[3] for step in fs.steps if step[1] == "fsync"]
     assert len(fsync_sites) == 1
     key = site_key(fsync_sites[0])
-    assert key == "kevy_persist/aof.py in install_log -> kevy_persist/aof.py in fsync", key
-    assert innermost_frame(fsync_sites[0]).startswith("kevy_persist/aof.py:")
+    assert key == "kevy_persist/engine/aof.py in install_log -> kevy_persist/engine/aof.py in fsync", key
+    assert innermost_frame(fsync_sites[0]).startswith("kevy_persist/engine/aof.py:")
 
     disabled = SimFileSystem(disabled_sync_sites=frozenset({key}))
     disabled.make_dirs("/d")

@@ -15,8 +15,8 @@ import random
 
 import pytest
 
+from kevy_persist.disk.os_fs import OsFileSystem
 from kevy_persist.errors import StorageIOError
-from kevy_persist.fs_os import OsFileSystem
 from sim.simfs import SimFileSystem
 
 NAMES = ["a", "b", "c.tmp", "sub/d", "sub", "missing/e"]

@@ -15,11 +15,18 @@ Properties:
 
 from __future__ import annotations
 
-from kevy_persist.aof_format import EpochMarker, encode_record, epoch_marker_argv, parse_epoch_marker, read_record
-from kevy_persist.history import LogPosition
-from kevy_persist.records import ValueKind
-from kevy_persist.resp import NeedMore, decode_command, encode_command
-from kevy_persist.snapshot_format import decode_snapshot, encode_snapshot
+from kevy_persist.formats.aof_format import (
+    EpochMarker,
+    encode_record,
+    epoch_marker_argv,
+    parse_epoch_marker,
+    read_record,
+)
+from kevy_persist.formats.positions import LogPosition
+from kevy_persist.formats.records import ValueKind
+from kevy_persist.formats.resp import NeedMore, decode_command, encode_command
+from kevy_persist.formats.snapshot_decode import decode_snapshot
+from kevy_persist.formats.snapshot_format import encode_snapshot
 
 
 def resp_round_trip(argv: list[bytes]) -> list[bytes]:
@@ -124,7 +131,7 @@ def aof_v2_header_states_length_and_checksum(argv: list[bytes]) -> bool:
     """
     record = encode_record(2, argv)
     payload = record[8:]
-    from kevy_persist.crc import crc32c
+    from kevy_persist.formats.crc import crc32c
 
     return int.from_bytes(record[0:4], "little") == len(payload) and int.from_bytes(
         record[4:8], "little"

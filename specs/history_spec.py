@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import attrs
 
-from kevy_persist.history import HistoryDecision, LogIdentity, LogKind, LogPosition, plan_replay
+from kevy_persist.engine.history import HistoryDecision, plan_replay
+from kevy_persist.formats.positions import LogIdentity, LogKind, LogPosition
 
 HEADER = 16  # abstract header + marker size; record k of a log sits at byte HEADER + k
 

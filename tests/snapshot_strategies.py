@@ -4,9 +4,9 @@ from collections import deque
 
 from hypothesis import strategies as st
 
-from kevy_persist.records import ValueKind
-from kevy_persist.snapshot_format import LogPosition
-from kevy_persist.zset import ZSet
+from kevy_persist.data.zset import ZSet
+from kevy_persist.formats.positions import LogPosition
+from kevy_persist.formats.records import ValueKind
 
 small_bytes = st.binary(max_size=12)
 scores = st.floats(allow_nan=False)

@@ -17,9 +17,9 @@ import threading
 from typing import Any
 
 from kevy_persist import Store, StoreConfig
-from kevy_persist.clock import ManualClock
-from kevy_persist.fs import FileSystem
-from kevy_persist.store import iter_shards
+from kevy_persist.disk.clock import ManualClock
+from kevy_persist.disk.fs import FileSystem
+from kevy_persist.store.store import iter_shards
 from sim.disk import Image
 from sim.profiles import Limits, profile_named
 from sim.simfs import SimFileSystem

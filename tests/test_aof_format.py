@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kevy_persist.aof_format import (
+from kevy_persist.formats.aof_format import (
     EPOCH_MARKER_NAME,
     EXEC_MARKER_NAME,
     MULTI_MARKER_NAME,
@@ -19,8 +19,8 @@ from kevy_persist.aof_format import (
     probe_record,
     read_record,
 )
-from kevy_persist.crc import crc32c
-from kevy_persist.resp import NeedMore
+from kevy_persist.formats.crc import crc32c
+from kevy_persist.formats.resp import NeedMore
 
 argvs = st.lists(st.binary(max_size=30), min_size=1, max_size=5)
 versions = st.sampled_from([1, 2])

@@ -9,8 +9,11 @@ import glob
 import os
 
 import pytest
+from fixture_paths import FIXTURES_DIR
 
-from kevy_persist.aof import (
+from kevy_persist.disk.clock import ManualClock
+from kevy_persist.disk.os_fs import OsFileSystem
+from kevy_persist.engine.aof import (
     FsyncPolicy,
     FsyncSchedule,
     LogWriterFailedError,
@@ -20,12 +23,8 @@ from kevy_persist.aof import (
     open_log,
     scan_log,
 )
-from kevy_persist.aof_format import parse_epoch_marker, EpochMarker, encode_record, header_for
-from kevy_persist.clock import ManualClock
 from kevy_persist.errors import CorruptionError, StorageIOError
-from kevy_persist.fs_os import OsFileSystem
-
-from fixture_paths import FIXTURES_DIR
+from kevy_persist.formats.aof_format import EpochMarker, encode_record, header_for, parse_epoch_marker
 
 FIXTURES = str(FIXTURES_DIR)
 LOGS = sorted(glob.glob(os.path.join(FIXTURES, "*", "aof-*.aof")))

@@ -13,11 +13,11 @@ import pathlib
 
 import pytest
 
-from kevy_persist.aof import StopKind, create_log, iter_log, open_log, scan_log
-from kevy_persist.clock import ManualClock
+from kevy_persist.disk.clock import ManualClock
+from kevy_persist.disk.os_fs import OsFileSystem
+from kevy_persist.engine.aof import StopKind, create_log, iter_log, open_log, scan_log
 from kevy_persist.errors import CorruptionError
-from kevy_persist.fs_os import OsFileSystem
-from kevy_persist.log_markers import EpochMarker
+from kevy_persist.formats.log_markers import EpochMarker
 
 PAGE = 4096
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 
 from kevy_persist.commands import CommandContext, ErrorReply, SimpleString, execute, replay
-from kevy_persist.keyspace import Keyspace
+from kevy_persist.data.keyspace import Keyspace
 
 NOW_MS = 1_000_000
 

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kevy_persist.commands import COMMAND_TABLE, CommandContext, ErrorReply, execute, replay
-from kevy_persist.keyspace import Keyspace
-from kevy_persist.zset import ZSet
+from kevy_persist.data.keyspace import Keyspace
+from kevy_persist.data.zset import ZSet
 
 SETUP = [
     [b"SET", b"s", b"12"], [b"HSET", b"h", b"f", b"1"], [b"RPUSH", b"l", b"a", b"b"],

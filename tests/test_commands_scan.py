@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kevy_persist.commands import CommandContext, execute
-from kevy_persist.keyspace import Keyspace
+from kevy_persist.data.keyspace import Keyspace
 
 CONTEXT = CommandContext(0, random.Random(0))
 names = st.integers(0, 60).map(lambda number: b"key:%d" % number)

@@ -17,9 +17,9 @@ import random
 import threading
 
 import pytest
+from store_support import store_state
 
 from kevy_persist import Store, StoreConfig
-from store_support import store_state
 
 THREAD_COUNT = 8
 STEPS_PER_THREAD = 1200

@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kevy_persist import crc
+from kevy_persist.formats import crc
 
 
 def test_check_value_of_the_accelerated_implementation():

@@ -34,7 +34,7 @@ def test_resp_and_aof_contracts_hold_for_random_argvs(argv, data):
 
 @given(st.binary(max_size=20), st.binary(max_size=40), st.none() | st.integers(0, 2**64 - 1))
 def test_snapshot_string_contract_holds(key, value, deadline_ms):
-    from kevy_persist.records import ValueKind
+    from kevy_persist.formats.records import ValueKind
 
     assert formats_spec.snapshot_string_round_trip(key, value, deadline_ms) == (
         key, ValueKind.STRING, value, deadline_ms,
@@ -43,8 +43,8 @@ def test_snapshot_string_contract_holds(key, value, deadline_ms):
 
 @given(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1), st.booleans())
 def test_trailer_and_marker_contracts_hold(epoch, offset, incremental):
-    from kevy_persist.aof_format import EpochMarker
-    from kevy_persist.history import LogPosition
+    from kevy_persist.formats.aof_format import EpochMarker
+    from kevy_persist.formats.positions import LogPosition
 
     assert formats_spec.snapshot_trailer_round_trip(epoch, offset) == LogPosition(epoch, offset)
     assert formats_spec.epoch_marker_round_trip(epoch, incremental) == EpochMarker(

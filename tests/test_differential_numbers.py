@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from redis_oracle import RespClient, as_wire, redis_client, redis_port  # noqa: F401
 
 from kevy_persist.commands import CommandContext, execute
-from kevy_persist.keyspace import Keyspace
+from kevy_persist.data.keyspace import Keyspace
 
 pytestmark = pytest.mark.redis
 

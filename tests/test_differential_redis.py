@@ -18,13 +18,13 @@ import shlex
 import time
 
 import pytest
+from differential_scripts import SCRIPTS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from differential_scripts import SCRIPTS
 from redis_oracle import RespClient, as_wire, plain, redis_client, redis_client_resp3, redis_port  # noqa: F401
 
 from kevy_persist.commands import CommandContext, execute
-from kevy_persist.keyspace import Keyspace
+from kevy_persist.data.keyspace import Keyspace
 
 pytestmark = pytest.mark.redis
 

@@ -14,14 +14,13 @@ import subprocess
 import sys
 
 import pytest
+from fixture_paths import FIXTURES_DIR
 
 from kevy_persist import LayoutError, Store, StoreConfig
-from kevy_persist.cli import main as cli_main
-from kevy_persist.logical_dump import logical_content, render_entries
-from kevy_persist.resp import NeedMore, decode_command
-from kevy_persist.store import iter_shards
-
-from fixture_paths import FIXTURES_DIR
+from kevy_persist.formats.resp import NeedMore, decode_command
+from kevy_persist.store.store import iter_shards
+from kevy_persist.tools.cli import main as cli_main
+from kevy_persist.tools.logical_dump import logical_content, render_entries
 
 FIXTURES = FIXTURES_DIR
 KEVY_KNOWN_VERBS = {b"DEL", b"SET", b"RPUSH", b"INCRBY", b"HSET", b"PEXPIREAT"}
@@ -109,7 +108,7 @@ def test_check_reports_damage_with_nonzero_exit(tmp_path: pathlib.Path) -> None:
     data[9] ^= 0xFF
     log.write_bytes(bytes(data))
     completed = subprocess.run(
-        [sys.executable, "-m", "kevy_persist.cli", "check", str(directory)], capture_output=True, text=True
+        [sys.executable, "-m", "kevy_persist.tools.cli", "check", str(directory)], capture_output=True, text=True
     )
     assert completed.returncode == 1, completed.stdout + completed.stderr
     assert "DAMAGE" in completed.stdout and "aof-1.aof" in completed.stdout
@@ -136,8 +135,8 @@ def test_stray_files_refuse_a_reshard_too(tmp_path: pathlib.Path) -> None:
 def test_a_shard_that_refuses_to_open_releases_the_others(tmp_path: pathlib.Path) -> None:
     """Shard 2's snapshot is corrupt: the open fails with CorruptionError naming it, and the
     logs shards 0 and 1 had opened are closed again (no handle is left behind)."""
+    from kevy_persist.disk.os_fs import OsFileSystem
     from kevy_persist.errors import CorruptionError
-    from kevy_persist.fs_os import OsFileSystem
 
     class TrackingFileSystem(OsFileSystem):
         def __init__(self) -> None:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from kevy_persist.runtime import GroupCommit
+from kevy_persist.store.runtime import GroupCommit
 
 
 class SlowLog:

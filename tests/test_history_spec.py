@@ -12,7 +12,7 @@ import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kevy_persist import history
+from kevy_persist.engine import history
 
 _PATH = pathlib.Path(__file__).resolve().parents[1] / "specs" / "history_spec.py"
 _module_spec = importlib.util.spec_from_file_location("history_spec", _PATH)

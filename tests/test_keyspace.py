@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kevy_persist.commands import CommandContext, execute
-from kevy_persist.keyspace import Keyspace
-from kevy_persist.records import ValueKind
-from kevy_persist.zset import ZSet
+from kevy_persist.data.keyspace import Keyspace
+from kevy_persist.data.zset import ZSet
+from kevy_persist.formats.records import ValueKind
 
 
 def load_one_of_each(keyspace: Keyspace) -> None:

@@ -17,10 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kevy_persist.keyspace import Keyspace
-from kevy_persist.records import ValueKind
-from kevy_persist.snapshot_format import decode_snapshot, encode_snapshot
-from kevy_persist.zset import ZSet
+from kevy_persist.data.keyspace import Keyspace
+from kevy_persist.data.zset import ZSet
+from kevy_persist.formats.records import ValueKind
+from kevy_persist.formats.snapshot_decode import decode_snapshot
+from kevy_persist.formats.snapshot_format import encode_snapshot
 
 keys = st.sampled_from([b"a", b"b", b"c", b"d"])
 items = st.binary(min_size=1, max_size=6)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import pathlib
 
 import pytest
+from fixture_paths import FIXTURES_DIR
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kevy_persist.disk.os_fs import OsFileSystem
 from kevy_persist.errors import LayoutError
-from kevy_persist.fs_os import OsFileSystem
-from kevy_persist.layout import (
+from kevy_persist.layout.meta import (
     LayoutSource,
     MetaFormat,
     ShardLayout,
@@ -26,7 +27,7 @@ from kevy_persist.layout import (
     read_layout,
     write_layout,
 )
-from kevy_persist.layout_names import (
+from kevy_persist.layout.names import (
     FileRole,
     ReshardJournal,
     classify,
@@ -38,9 +39,7 @@ from kevy_persist.layout_names import (
     reshard_temp_name,
     snapshot_name,
 )
-from kevy_persist.routing import MAX_SHARD_COUNT, Routing
-
-from fixture_paths import FIXTURES_DIR
+from kevy_persist.layout.routing import MAX_SHARD_COUNT, Routing
 
 FIXTURES = FIXTURES_DIR
 needs_fixtures = pytest.mark.skipif(not FIXTURES.exists(), reason="kevy 1.23 fixtures absent")

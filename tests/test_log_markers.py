@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kevy_persist import CommandError, Store, StoreConfig
-from kevy_persist.log_markers import (
+from kevy_persist.formats.log_markers import (
     EpochMarker,
     epoch_marker_argv,
     is_epoch_marker,

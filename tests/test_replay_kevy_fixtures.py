@@ -13,10 +13,10 @@ import json
 
 from fixture_paths import FIXTURES_DIR
 
-from kevy_persist.aof_format import detect_format, read_record
 from kevy_persist.commands import COMMAND_TABLE, replay
-from kevy_persist.keyspace import Keyspace
-from kevy_persist.zset import ZSet
+from kevy_persist.data.keyspace import Keyspace
+from kevy_persist.data.zset import ZSet
+from kevy_persist.formats.aof_format import detect_format, read_record
 
 REPLAY_AT_MS = 1_800_000_000_000
 

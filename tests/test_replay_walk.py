@@ -21,9 +21,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kevy_persist.commands import COMMAND_TABLE, CommandContext, ErrorReply, execute, replay
-from kevy_persist.keyspace import Keyspace
-from kevy_persist.records import ValueKind
-from kevy_persist.zset import ZSet
+from kevy_persist.data.keyspace import Keyspace
+from kevy_persist.data.zset import ZSet
+from kevy_persist.formats.records import ValueKind
 
 T0_MS = 1_700_000_000_000
 REPLAY_LATER_MS = T0_MS + 86_400_000

@@ -16,15 +16,18 @@ import pathlib
 import shutil
 
 import pytest
+from fixture_paths import FIXTURES_DIR
 
-from kevy_persist.aof import FsyncPolicy
-from kevy_persist.clock import ManualClock
 from kevy_persist.commands import CommandContext
-from kevy_persist.config import StoreConfig
+from kevy_persist.disk.clock import ManualClock
+from kevy_persist.disk.os_fs import OsFileSystem
+from kevy_persist.engine.aof import FsyncPolicy
+from kevy_persist.engine.shard import ShardOptions
+from kevy_persist.engine.shard_opening import open_shard
 from kevy_persist.errors import LayoutError
-from kevy_persist.fs_os import OsFileSystem
-from kevy_persist.layout import LayoutSource, ShardLayout, read_layout, write_layout
-from kevy_persist.layout_names import (
+from kevy_persist.formats.snapshot_format import TRAILER_SIZE, encode_snapshot
+from kevy_persist.layout.meta import LayoutSource, ShardLayout, read_layout, write_layout
+from kevy_persist.layout.names import (
     RESHARD_JOURNAL_NAME,
     ReshardJournal,
     encode_reshard_journal,
@@ -32,18 +35,14 @@ from kevy_persist.layout_names import (
     reshard_temp_name,
     snapshot_name,
 )
-from kevy_persist.logical_dump import logical_content, render_entries
-from kevy_persist.opening import open_shard
-from kevy_persist.reshard import reconcile_layout, reshard
-from kevy_persist.reshard_protocol import Phase
-from kevy_persist.reshard_recovery import InterruptedOutcome, recover_interrupted_reshard
-from kevy_persist.routing import Routing, router_for
-from kevy_persist.shard import ShardOptions
-from kevy_persist.shard_reader import load_keyspace_read_only
-from kevy_persist.snapshot_format import TRAILER_SIZE, encode_snapshot
-from kevy_persist.store import Store
-
-from fixture_paths import FIXTURES_DIR
+from kevy_persist.layout.routing import Routing, router_for
+from kevy_persist.reshard.protocol import Phase
+from kevy_persist.reshard.reconcile import reconcile_layout, reshard
+from kevy_persist.reshard.recovery import InterruptedOutcome, recover_interrupted_reshard
+from kevy_persist.reshard.sources import load_keyspace_read_only
+from kevy_persist.store.config import StoreConfig
+from kevy_persist.store.store import Store
+from kevy_persist.tools.logical_dump import logical_content, render_entries
 
 FIXTURES = FIXTURES_DIR
 FIXTURE_NAMES = ["n1-kevyhash", "n2-aof-only", "n3-kevyhash", "n4-slots"]
@@ -332,7 +331,7 @@ def test_store_opened_with_a_new_shard_count_reshards(tmp_path):
 
 
 def test_cli_reshard_runs_offline(tmp_path, capsys):
-    from kevy_persist.cli import main
+    from kevy_persist.tools.cli import main
 
     directory = str(tmp_path / "data")
     expected = build_two_shards_with_flushall(directory)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kevy_persist.resp import (
+from kevy_persist.formats.resp import (
     MalformedFrameError,
     NeedMore,
     decode_command,
@@ -105,7 +105,12 @@ def test_decode_exactly_one_rejects_extra_and_missing_bytes():
 def test_checksummed_payload_fast_path_agrees_with_the_exact_parser() -> None:
     """decode_exactly_one's hiredis path gives the pure parser's argv, and refuses what it
     refuses (forged counts are checked before hiredis reserves memory for them)."""
-    from kevy_persist.resp import MalformedFrameError, decode_command, decode_exactly_one, encode_command
+    from kevy_persist.formats.resp import (
+        MalformedFrameError,
+        decode_command,
+        decode_exactly_one,
+        encode_command,
+    )
 
     for argv in ([b"SET", b"k", b""], [b"\x00KEVYEPOCH", b"3", b"incr"], [b"x" * 70000]):
         payload = encode_command(argv)

@@ -8,13 +8,13 @@ arithmetic partitions 0..16383; the hashtag cases are the ones in the Redis Clus
 
 from __future__ import annotations
 
-
 import pytest
+from fixture_paths import FIXTURES_DIR
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kevy_persist.kevyhash import kevy_hash, kevy_hash_reference
-from kevy_persist.routing import (
+from kevy_persist.layout.kevyhash import kevy_hash, kevy_hash_reference
+from kevy_persist.layout.routing import (
     MAX_SHARD_COUNT,
     SLOT_COUNT,
     Router,
@@ -28,8 +28,6 @@ from kevy_persist.routing import (
     slot_range_for_shard,
     slot_to_shard,
 )
-
-from fixture_paths import FIXTURES_DIR
 
 VECTORS_PATH = FIXTURES_DIR / "kevyhash-vectors.tsv"
 

@@ -13,12 +13,11 @@ import json
 import pathlib
 
 import pytest
-
-from kevy_persist.fs_os import OsFileSystem
-from kevy_persist.layout import read_layout
-from kevy_persist.routing import Routing, key_slot, router_for, slot_range_for_shard
-
 from fixture_paths import FIXTURES_DIR
+
+from kevy_persist.disk.os_fs import OsFileSystem
+from kevy_persist.layout.meta import read_layout
+from kevy_persist.layout.routing import Routing, key_slot, router_for, slot_range_for_shard
 
 FIXTURES = FIXTURES_DIR
 FIXTURE_NAMES = ["n1-kevyhash", "n2-aof-only", "n3-kevyhash", "n4-slots"]

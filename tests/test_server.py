@@ -10,7 +10,6 @@ from __future__ import annotations
 import hiredis
 import pytest
 import redis
-
 from server_support import RawClient, client, running_server
 
 pytestmark = pytest.mark.timeout(60)

@@ -16,12 +16,12 @@ import threading
 
 import pytest
 import redis
-
-from kevy_persist import Store
-from kevy_persist.fs_os import OsFileSystem
-from kevy_server import ServerConfig
 from server_support import RawClient, client, running_server, spawn_server
 from store_support import CountingFileSystem
+
+from kevy_persist import Store
+from kevy_persist.disk.os_fs import OsFileSystem
+from kevy_server import ServerConfig
 
 pytestmark = pytest.mark.timeout(90)
 

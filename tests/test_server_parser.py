@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kevy_persist.resp import encode_command
+from kevy_persist.formats.resp import encode_command
 from kevy_server.inline import InlineError, split_inline
 from kevy_server.request_parser import RequestParser, RequestProtocolError
 

@@ -13,7 +13,6 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from server_support import TIMEOUT_S, RawClient, client, running_server
 
 pytestmark = pytest.mark.timeout(60)

@@ -10,7 +10,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from server_support import client, running_server
 
 pytestmark = pytest.mark.timeout(60)

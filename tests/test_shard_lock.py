@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 
-from kevy_persist.runtime import ShardLock
+from kevy_persist.store.runtime import ShardLock
 
 
 def test_shard_lock_excludes_under_contention() -> None:

@@ -4,17 +4,17 @@ import os
 
 import pytest
 
-from kevy_persist.errors import CorruptionError, StorageIOError
-from kevy_persist.fs_os import OsFileSystem
-from kevy_persist.records import ValueKind
-from kevy_persist.snapshot import (
+from kevy_persist.disk.os_fs import OsFileSystem
+from kevy_persist.engine.snapshot import (
     install_snapshot,
     load_snapshot,
     save_snapshot,
     temp_path_for,
     write_snapshot_temp,
 )
-from kevy_persist.snapshot_format import LogPosition
+from kevy_persist.errors import CorruptionError, StorageIOError
+from kevy_persist.formats.positions import LogPosition
+from kevy_persist.formats.records import ValueKind
 
 
 class RecordingFileSystem(OsFileSystem):

@@ -6,12 +6,11 @@ import json
 import os
 
 import pytest
-
-from kevy_persist.logical_dump import render_value
-from kevy_persist.resp import decode_command
-from kevy_persist.snapshot_format import decode_snapshot
-
 from fixture_paths import FIXTURES_DIR
+
+from kevy_persist.formats.resp import decode_command
+from kevy_persist.formats.snapshot_decode import decode_snapshot
+from kevy_persist.tools.logical_dump import render_value
 
 FIXTURES = str(FIXTURES_DIR)
 DUMPS = sorted(glob.glob(os.path.join(FIXTURES, "*", "dump-*.rdb")))

@@ -5,19 +5,14 @@ import struct
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from kevy_persist.crc import crc32c
-from kevy_persist.errors import CorruptionError, UnsupportedRecordError
-from kevy_persist.records import ValueKind
-from kevy_persist.snapshot_format import (
-    TRAILER_SIZE,
-    LogPosition,
-    decode_snapshot,
-    encode_snapshot,
-    encode_snapshot_chunks,
-)
-
 from snapshot_strategies import comparable, entries, positions
+
+from kevy_persist.errors import CorruptionError, UnsupportedRecordError
+from kevy_persist.formats.crc import crc32c
+from kevy_persist.formats.positions import LogPosition
+from kevy_persist.formats.records import ValueKind
+from kevy_persist.formats.snapshot_decode import decode_snapshot
+from kevy_persist.formats.snapshot_format import TRAILER_SIZE, encode_snapshot, encode_snapshot_chunks
 
 PATH = "/data/dump-0.rdb"
 
@@ -25,7 +20,7 @@ PATH = "/data/dump-0.rdb"
 def small_snapshot(covered=LogPosition(3, 1234)):
     from collections import deque
 
-    from kevy_persist.zset import ZSet
+    from kevy_persist.data.zset import ZSet
 
     return encode_snapshot(
         [

@@ -17,16 +17,16 @@ from collections import deque
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from kevy_persist.errors import KevyError
-from kevy_persist.fs_os import OsFileSystem
-from kevy_persist.keyspace import Keyspace
-from kevy_persist.records import ValueKind
-from kevy_persist.snapshot import load_snapshot, save_snapshot
-from kevy_persist.snapshot_format import decode_snapshot, encode_snapshot
-from kevy_persist.zset import ZSet
-
 from snapshot_strategies import deadlines, values
+
+from kevy_persist.data.keyspace import Keyspace
+from kevy_persist.data.zset import ZSet
+from kevy_persist.disk.os_fs import OsFileSystem
+from kevy_persist.engine.snapshot import load_snapshot, save_snapshot
+from kevy_persist.errors import KevyError
+from kevy_persist.formats.records import ValueKind
+from kevy_persist.formats.snapshot_decode import decode_snapshot
+from kevy_persist.formats.snapshot_format import encode_snapshot
 
 record_lists = st.lists(
     st.builds(

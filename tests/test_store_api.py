@@ -13,9 +13,9 @@ import datetime
 import pytest
 
 from kevy_persist import CommandError, Store, StoreClosedError, StoreConfig
-from kevy_persist.clock import ManualClock
 from kevy_persist.commands import SimpleString
-from kevy_persist.store_api import encode_argument
+from kevy_persist.disk.clock import ManualClock
+from kevy_persist.store.typed_api import encode_argument
 
 NOW_MS = 1_700_000_000_000
 

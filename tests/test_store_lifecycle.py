@@ -12,15 +12,14 @@ from __future__ import annotations
 import threading
 
 import pytest
+from store_support import CountingFileSystem, store_state
 
 from kevy_persist import MetricEvent, Store, StoreConfig
-from kevy_persist.aof import iter_log
-from kevy_persist.aof_format import is_epoch_marker
-from kevy_persist.clock import ManualClock
-from kevy_persist.fs_os import OsFileSystem
-from kevy_persist.store import iter_shards
-
-from store_support import CountingFileSystem, store_state
+from kevy_persist.disk.clock import ManualClock
+from kevy_persist.disk.os_fs import OsFileSystem
+from kevy_persist.engine.aof import iter_log
+from kevy_persist.formats.aof_format import is_epoch_marker
+from kevy_persist.store.store import iter_shards
 
 
 def open_store(tmp_path, clock=None, file_system=None, **options) -> Store:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hypothesis.strategies as st
 from hypothesis import given, settings
+from store_support import store_state
 
 from kevy_persist import Store, StoreConfig
-from kevy_persist.clock import ManualClock
 from kevy_persist.commands import ErrorReply
-from store_support import store_state
+from kevy_persist.disk.clock import ManualClock
 
 KEYS = [b"k%d" % number for number in range(10)]
 keys = st.sampled_from(KEYS)

@@ -17,11 +17,11 @@ from typing import Any
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from store_support import crash, reboot, sim_store, store_state
 
 from kevy_persist import CommandError, TransactionAbortedError
-from kevy_persist.clock import ManualClock
+from kevy_persist.disk.clock import ManualClock
 from sim.simfs import SimFileSystem
-from store_support import crash, reboot, sim_store, store_state
 
 KEYS = [f"key:{number}".encode() for number in range(8)]
 keys = st.sampled_from(KEYS)

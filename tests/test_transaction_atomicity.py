@@ -13,14 +13,14 @@ log formats, and for a single command that logs two records (SET with a TTL).
 from __future__ import annotations
 
 import pytest
+from store_support import SIM_DATA_DIR, live_image, sim_store, store_state
 
 from kevy_persist import CommandError, Store, StoreConfig, TransactionAbortedError
-from kevy_persist.clock import ManualClock
 from kevy_persist.commands import ErrorReply
-from kevy_persist.store import iter_shards
+from kevy_persist.disk.clock import ManualClock
+from kevy_persist.store.store import iter_shards
 from sim.disk import Image
 from sim.simfs import SimFileSystem
-from store_support import SIM_DATA_DIR, live_image, sim_store, store_state
 
 LOG_PATH = f"{SIM_DATA_DIR}/aof-0.aof"
 
@@ -227,7 +227,7 @@ def test_the_open_report_counts_the_discarded_block_bytes() -> None:
     assert report.dropped_bytes > 0  # the torn last record
     assert report.discarded_transaction_bytes > 0  # the complete records of the open block
     assert report.dropped_bytes + report.discarded_transaction_bytes == block_end - 1 - block_start
-    # The cut block is dropped by a full save (opening.py: truncating in place is not
+    # The cut block is dropped by a full save (engine/shard_opening.py: truncating in place is not
     # crash-safe), so the log is a fresh one holding none of it.
     assert fs.size(LOG_PATH) < block_start
     assert store_state(store) == before

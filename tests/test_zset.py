@@ -12,7 +12,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kevy_persist.zset import LEX_MINUS_INFINITY, LEX_PLUS_INFINITY, ZSet
+from kevy_persist.data.zset import LEX_MINUS_INFINITY, LEX_PLUS_INFINITY, ZSet
 
 members = st.binary(max_size=3)
 scores = st.one_of(

@@ -37,7 +37,7 @@ from kevy_persist.commands.context import (
 )
 from kevy_persist.commands.replies import Double, ErrorReply, SimpleString
 from kevy_persist.commands.table import COMMAND_TABLE, CommandSpec, lookup_spec
-from kevy_persist.keyspace import Keyspace
+from kevy_persist.data.keyspace import Keyspace
 
 __all__ = [
     "COMMAND_TABLE",
@@ -88,8 +88,8 @@ def execute(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> C
                 outcome = handler(keyspace, argv, context)
             except CommandError as error:
                 outcome = CommandOutcome(ErrorReply(error.message))
-    if keyspace._expired_keys:
-        expired = keyspace.take_expired_keys()
+    expired = keyspace.take_expired_keys()
+    if expired:
         outcome.log = tuple([_DEL, key] for key in expired) + outcome.log
     return outcome
 

@@ -9,15 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kevy_persist.commands.context import (
-    NOT_FLOAT,
-    NOT_INTEGER,
-    WRONGTYPE,
-    CommandContext,
-    CommandError,
-)
+from kevy_persist.commands.context import NOT_FLOAT, NOT_INTEGER, WRONGTYPE, CommandContext, CommandError
 from kevy_persist.commands.numbers import parse_double, parse_int
-from kevy_persist.keyspace import Keyspace
+from kevy_persist.data.keyspace import Keyspace
 
 NOTHING_LOGGED: tuple[list[bytes], ...] = ()
 

@@ -10,7 +10,7 @@ from kevy_persist.commands.access import integer_argument, read_typed
 from kevy_persist.commands.context import SYNTAX, CommandContext, CommandError, CommandOutcome
 from kevy_persist.commands.numbers import parse_int
 from kevy_persist.commands.table import command
-from kevy_persist.keyspace import Keyspace
+from kevy_persist.data.keyspace import Keyspace
 
 MAX_BIT_OFFSET = 512 * 1024 * 1024 * 8
 BAD_OFFSET = "ERR bit offset is not an integer or out of range"

@@ -15,8 +15,8 @@ from kevy_persist.commands.glob import glob_match
 from kevy_persist.commands.numbers import parse_int
 from kevy_persist.commands.replies import format_double
 from kevy_persist.commands.table import command
-from kevy_persist.keyspace import Keyspace
-from kevy_persist.zset import ZSet
+from kevy_persist.data.keyspace import Keyspace
+from kevy_persist.data.zset import ZSet
 
 
 def _scan_collection(keyspace: Keyspace, argv: list[bytes], context: CommandContext, kind: type) -> CommandOutcome:

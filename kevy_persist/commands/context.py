@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from kevy_persist.commands.replies import ErrorReply
-from kevy_persist.keyspace import NEVER_EXPIRES_MS
+from kevy_persist.data.keyspace import NEVER_EXPIRES_MS
 
 
 class RandomSource(Protocol):

@@ -6,13 +6,7 @@ as `HSET key field result`, like Redis, so the float sum is never recomputed on 
 from __future__ import annotations
 
 from kevy_persist.commands.access import NOTHING_LOGGED, integer_argument, read_typed, write_typed
-from kevy_persist.commands.context import (
-    NOT_FLOAT,
-    OVERFLOW,
-    CommandContext,
-    CommandError,
-    CommandOutcome,
-)
+from kevy_persist.commands.context import NOT_FLOAT, OVERFLOW, CommandContext, CommandError, CommandOutcome
 from kevy_persist.commands.numbers import (
     INT64_MAX,
     INT64_MIN,
@@ -23,7 +17,7 @@ from kevy_persist.commands.numbers import (
 )
 from kevy_persist.commands.replies import OK, FieldValueMap
 from kevy_persist.commands.table import command
-from kevy_persist.keyspace import Keyspace
+from kevy_persist.data.keyspace import Keyspace
 
 
 def _set_fields(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> tuple[int, bool]:

@@ -8,18 +8,12 @@ and is logged as `DEL`. Commands that removed or changed nothing log nothing.
 from __future__ import annotations
 
 from kevy_persist.commands.access import NOTHING_LOGGED, integer_argument
-from kevy_persist.commands.context import (
-    NO_SUCH_KEY,
-    SYNTAX,
-    CommandContext,
-    CommandError,
-    CommandOutcome,
-)
+from kevy_persist.commands.context import NO_SUCH_KEY, SYNTAX, CommandContext, CommandError, CommandOutcome
 from kevy_persist.commands.glob import glob_match
 from kevy_persist.commands.numbers import INT64_MAX, INT64_MIN, parse_int
 from kevy_persist.commands.replies import OK, PONG, SimpleString
 from kevy_persist.commands.table import command
-from kevy_persist.keyspace import KIND_BY_TYPE, Keyspace, copy_value
+from kevy_persist.data.keyspace import KIND_BY_TYPE, Keyspace, copy_value
 
 
 @command("del", -2, "write", 1, -1)

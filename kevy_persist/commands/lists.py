@@ -10,12 +10,7 @@ from __future__ import annotations
 from collections import deque
 from itertools import islice
 
-from kevy_persist.commands.access import (
-    integer_argument,
-    normalize_index_range,
-    read_typed,
-    write_typed,
-)
+from kevy_persist.commands.access import integer_argument, normalize_index_range, read_typed, write_typed
 from kevy_persist.commands.context import (
     INDEX_OUT_OF_RANGE,
     NO_SUCH_KEY,
@@ -27,7 +22,7 @@ from kevy_persist.commands.context import (
 from kevy_persist.commands.numbers import parse_int
 from kevy_persist.commands.replies import OK
 from kevy_persist.commands.table import command, numkeys_finder
-from kevy_persist.keyspace import Keyspace
+from kevy_persist.data.keyspace import Keyspace
 
 MUST_BE_POSITIVE = "ERR value is out of range, must be positive"
 

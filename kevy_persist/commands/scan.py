@@ -21,7 +21,7 @@ from kevy_persist.commands.context import SYNTAX, CommandContext, CommandError, 
 from kevy_persist.commands.glob import glob_match
 from kevy_persist.commands.numbers import parse_int
 from kevy_persist.commands.table import command
-from kevy_persist.keyspace import KIND_BY_TYPE, Keyspace
+from kevy_persist.data.keyspace import KIND_BY_TYPE, Keyspace
 
 # keyspace -> (hashes, keys) in (crc32, key) order, built by the last cursor-0 SCAN.
 _ORDERS: weakref.WeakKeyDictionary[Keyspace, tuple[list[int], list[bytes]]] = weakref.WeakKeyDictionary()

@@ -7,12 +7,18 @@ answer in every process (Python's set order depends on the per-process hash seed
 
 from __future__ import annotations
 
-from kevy_persist.commands.access import NOTHING_LOGGED, count_common_members, integer_argument, read_typed, write_typed
+from kevy_persist.commands.access import (
+    NOTHING_LOGGED,
+    count_common_members,
+    integer_argument,
+    read_typed,
+    write_typed,
+)
 from kevy_persist.commands.context import SYNTAX, CommandContext, CommandError, CommandOutcome
 from kevy_persist.commands.numbers import parse_int
 from kevy_persist.commands.replies import MemberSet
 from kevy_persist.commands.table import command, numkeys_finder
-from kevy_persist.keyspace import Keyspace
+from kevy_persist.data.keyspace import Keyspace
 
 MUST_BE_POSITIVE = "ERR value is out of range, must be positive"
 

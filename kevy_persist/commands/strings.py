@@ -8,11 +8,7 @@ SET's GET option is dropped, GETDEL logs `DEL`, and INCRBYFLOAT logs its result 
 
 from __future__ import annotations
 
-from kevy_persist.commands.access import (
-    NOTHING_LOGGED,
-    integer_argument,
-    read_typed,
-)
+from kevy_persist.commands.access import NOTHING_LOGGED, integer_argument, read_typed
 from kevy_persist.commands.context import (
     NOT_FLOAT,
     NOT_INTEGER,
@@ -33,7 +29,7 @@ from kevy_persist.commands.numbers import (
 )
 from kevy_persist.commands.replies import OK
 from kevy_persist.commands.table import command
-from kevy_persist.keyspace import Keyspace
+from kevy_persist.data.keyspace import Keyspace
 
 PEXPIREAT = b"PEXPIREAT"
 MAX_STRING_SIZE_BYTES = 512 * 1024 * 1024

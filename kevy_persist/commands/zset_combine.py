@@ -13,19 +13,13 @@ from __future__ import annotations
 import math
 
 from kevy_persist.commands.access import NOTHING_LOGGED, count_common_members, integer_argument
-from kevy_persist.commands.context import (
-    SYNTAX,
-    WRONGTYPE,
-    CommandContext,
-    CommandError,
-    CommandOutcome,
-)
+from kevy_persist.commands.context import SYNTAX, WRONGTYPE, CommandContext, CommandError, CommandOutcome
 from kevy_persist.commands.numbers import parse_double, parse_int
 from kevy_persist.commands.replies import Double
 from kevy_persist.commands.table import command, numkeys_finder
 from kevy_persist.commands.zsets import flatten_pairs
-from kevy_persist.keyspace import Keyspace
-from kevy_persist.zset import ZSet
+from kevy_persist.data.keyspace import Keyspace
+from kevy_persist.data.zset import ZSet
 
 Source = dict[bytes, float]
 

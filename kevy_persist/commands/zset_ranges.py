@@ -11,8 +11,8 @@ from kevy_persist.commands.access import integer_argument, normalize_index_range
 from kevy_persist.commands.context import SYNTAX, CommandContext, CommandError, CommandOutcome
 from kevy_persist.commands.table import command
 from kevy_persist.commands.zsets import flatten_pairs, parse_lex_bound, parse_score_bound
-from kevy_persist.keyspace import Keyspace
-from kevy_persist.zset import ZSet
+from kevy_persist.data.keyspace import Keyspace
+from kevy_persist.data.zset import ZSet
 
 RANK, SCORE, LEX = "rank", "score", "lex"
 

@@ -19,8 +19,8 @@ from kevy_persist.commands.context import SYNTAX, CommandContext, CommandError, 
 from kevy_persist.commands.numbers import parse_int, parse_range_double
 from kevy_persist.commands.replies import Double, ScoredPairs
 from kevy_persist.commands.table import command
-from kevy_persist.keyspace import Keyspace
-from kevy_persist.zset import LEX_MINUS_INFINITY, LEX_PLUS_INFINITY, LexBound, ZSet
+from kevy_persist.data.keyspace import Keyspace
+from kevy_persist.data.zset import LEX_MINUS_INFINITY, LEX_PLUS_INFINITY, LexBound, ZSet
 
 NOT_A_NUMBER = "ERR resulting score is not a number (NaN)"
 BAD_SCORE_RANGE = "ERR min or max is not a float"

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import random
 
-from ..disk import WRITE, DiskState, Image, apply_effects, make_image, namespace_after
-from . import Limits, Profile, combinations
+from sim.disk import WRITE, DiskState, Image, apply_effects, make_image, namespace_after
+from sim.profiles.base import Limits, Profile, combinations
 
 BLOCK_SIZE_BYTES = 4096
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import random
 
-from ..disk import DiskState, Image, durable_namespace, make_image, reachable_inodes
-from . import Limits, Profile
+from sim.disk import DiskState, Image, durable_namespace, make_image, reachable_inodes
+from sim.profiles.base import Limits, Profile
 
 
 class StrictProfile(Profile):

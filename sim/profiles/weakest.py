@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import random
 
-from ..disk import WRITE, DiskState, Effect, Image, apply_effect, apply_effects, durable_namespace, make_image
-from . import Limits, Profile, combinations, garbage
+from sim.disk import WRITE, DiskState, Effect, Image, apply_effect, apply_effects, durable_namespace, make_image
+from sim.profiles.base import Limits, Profile, combinations, garbage
 
 DATA, ZEROS, GARBAGE = "data", "zeros", "garbage"
 PAGE_SIZE_BYTES = 4096

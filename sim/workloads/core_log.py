@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import random
 
-from kevy_persist.clock import ManualClock
+from kevy_persist.disk.clock import ManualClock
 from kevy_persist.errors import KevyError
+from sim import model
+from sim.checkers import PrefixChecker
+from sim.workloads.base import DATA_DIR, Workload
 
-from .. import model
-from ..checkers import PrefixChecker
-from . import DATA_DIR, Workload
-
-_REQUIRED_MODULES = ("kevy_persist.opening", "kevy_persist.shard", "kevy_persist.aof", "kevy_persist.commands")
+_REQUIRED_MODULES = (
+    "kevy_persist.engine.shard_opening", "kevy_persist.engine.shard", "kevy_persist.engine.aof", "kevy_persist.commands",
+)
 
 
 def core_missing() -> str | None:
@@ -43,9 +44,9 @@ def core_missing() -> str | None:
 
 
 def open_data_shard(fs, clock, policy: str):
-    from kevy_persist.aof import FsyncPolicy
-    from kevy_persist.opening import open_shard
-    from kevy_persist.shard import ShardOptions
+    from kevy_persist.engine.aof import FsyncPolicy
+    from kevy_persist.engine.shard import ShardOptions
+    from kevy_persist.engine.shard_opening import open_shard
 
     fs.make_dirs(DATA_DIR)  # as the store does before opening shards
     return open_shard(fs, clock, ShardOptions(directory=DATA_DIR, index=0, fsync_policy=FsyncPolicy(policy)))

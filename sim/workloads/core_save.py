@@ -11,9 +11,9 @@ save interrupted after its snapshot rename -- so nested crashes cut that, too.
 
 from __future__ import annotations
 
-from .. import model
-from . import Workload
-from .core_log import LogWorkload
+from sim import model
+from sim.workloads.base import Workload
+from sim.workloads.core_log import LogWorkload
 
 
 class SaveWorkload(LogWorkload):

@@ -13,12 +13,11 @@ for every i < n scans without a refusal. Re-shard will plug into this workload w
 
 from __future__ import annotations
 
-from kevy_persist.clock import ManualClock
+from kevy_persist.disk.clock import ManualClock
 from kevy_persist.errors import KevyError
-
-from ..checkers import LayoutChecker
-from . import DATA_DIR, Workload
-from .core_log import core_missing, open_data_shard
+from sim.checkers import LayoutChecker
+from sim.workloads.base import DATA_DIR, Workload
+from sim.workloads.core_log import core_missing, open_data_shard
 
 
 def _layouts(seed: int) -> list[tuple[int, str]]:
@@ -40,10 +39,10 @@ class LayoutMetaWorkload(Workload):
         return _layouts(seed)
 
     def run(self, fs, operations, history) -> None:
-        from kevy_persist.layout import ShardLayout, write_layout
-        from kevy_persist.opening import open_shard
-        from kevy_persist.routing import Routing
-        from kevy_persist.shard import ShardOptions
+        from kevy_persist.engine.shard import ShardOptions
+        from kevy_persist.engine.shard_opening import open_shard
+        from kevy_persist.layout.meta import ShardLayout, write_layout
+        from kevy_persist.layout.routing import Routing
 
         fs.make_dirs(DATA_DIR)
         clock = ManualClock()
@@ -59,8 +58,8 @@ class LayoutMetaWorkload(Workload):
             history.require(index + 1)
 
     def recover(self, fs) -> object:
-        from kevy_persist.aof import scan_log
-        from kevy_persist.layout import LayoutSource, log_name, read_layout
+        from kevy_persist.engine.aof import scan_log
+        from kevy_persist.layout.meta import LayoutSource, log_name, read_layout
 
         reading = read_layout(fs, DATA_DIR)
         if reading.source is not LayoutSource.META:
@@ -85,7 +84,7 @@ class LayoutMetaWorkload(Workload):
 
 def _layout_missing() -> str | None:
     try:
-        from kevy_persist.layout import log_name, read_layout, write_layout  # noqa: F401
+        from kevy_persist.layout.meta import log_name, read_layout, write_layout  # noqa: F401
     except Exception as error:  # noqa: BLE001
         return f"kevy_persist.layout is not ready: {error}"
     return None

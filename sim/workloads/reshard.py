@@ -24,7 +24,7 @@ only its own shard); every key must sit in the shard it routes to under the targ
 the way. The outcome at recovery start is one of: `discard` (old layout found; allowed only
 while the commit is not required), `roll-forward` (the run's journal finished; allowed only
 once the journal write was issued), `roll-forward-recovery-attempt` (a nested crash of
-recovery's own re-shard), `complete` (already the new layout). `cut_outcomes` reports
+recovery's own re-shard), `complete` (already the new layout). `sim.cut_outcomes` reports
 them per cut. Replay a failure with the line the sweep prints.
 """
 
@@ -32,15 +32,13 @@ from __future__ import annotations
 
 import json
 import random
-from collections import Counter
 
-from kevy_persist.clock import ManualClock
+from kevy_persist.disk.clock import ManualClock
 from kevy_persist.errors import KevyError
-
-from ..checkers import Outcome, Verdict
-from ..disk import Image
-from . import DATA_DIR, Workload
-from .core_log import core_missing
+from sim.checkers import Outcome, Verdict
+from sim.disk import Image
+from sim.workloads.base import DATA_DIR, Workload
+from sim.workloads.core_log import core_missing
 
 RUN_NOW_MS = 1_800_000_000_000
 RECOVERY_NOW_MS = RUN_NOW_MS + 3_600_000
@@ -55,7 +53,7 @@ def _source_shapes(shard_count: int) -> list[str]:
 
 
 def _keys_by_source(shard_count: int, routing) -> list[list[bytes]]:
-    from kevy_persist.routing import router_for
+    from kevy_persist.layout.routing import router_for
 
     router = router_for(shard_count, routing)
     keys: list[list[bytes]] = [[] for _ in range(shard_count)]
@@ -90,10 +88,9 @@ def _source_commands(shape: str, keys: list[bytes], rng: random.Random) -> list[
 
 def _model_content(commands_by_source: list[list[tuple[bytes, ...]]]) -> str:
     """The oracle: the expected logical dump, from plain dicts (never the core's keyspace)."""
-    from kevy_persist.logical_dump import render_entries
-    from kevy_persist.records import ValueKind
-
-    from .. import model
+    from kevy_persist.formats.records import ValueKind
+    from kevy_persist.tools.logical_dump import render_entries
+    from sim import model
 
     entries = []
     for commands in commands_by_source:
@@ -133,14 +130,14 @@ class ReshardWorkload(Workload):
         if missing:
             return missing
         try:
-            from kevy_persist.reshard import reconcile_layout  # noqa: F401
+            from kevy_persist.reshard.reconcile import reconcile_layout  # noqa: F401
         except Exception as error:  # noqa: BLE001
             return f"kevy_persist.reshard is not ready: {error}"
         return None
 
     def _layouts(self):
-        from kevy_persist.layout import ShardLayout
-        from kevy_persist.routing import Routing
+        from kevy_persist.layout.meta import ShardLayout
+        from kevy_persist.layout.routing import Routing
 
         return (ShardLayout(self.source[0], Routing(self.source[1])),
                 ShardLayout(self.target[0], Routing(self.target[1])))
@@ -156,13 +153,12 @@ class ReshardWorkload(Workload):
         return self._setup_cache
 
     def _build_setup(self) -> tuple[Image, str]:
-        from kevy_persist.aof import FsyncPolicy
         from kevy_persist.commands import CommandContext
-        from kevy_persist.layout import write_layout
-        from kevy_persist.opening import open_shard
-        from kevy_persist.shard import ShardOptions
-
-        from ..simfs import SimFileSystem
+        from kevy_persist.engine.aof import FsyncPolicy
+        from kevy_persist.engine.shard import ShardOptions
+        from kevy_persist.engine.shard_opening import open_shard
+        from kevy_persist.layout.meta import write_layout
+        from sim.simfs import SimFileSystem
 
         source, _ = self._layouts()
         rng = random.Random("reshard-setup")
@@ -185,10 +181,10 @@ class ReshardWorkload(Workload):
             shard.close()
         write_layout(fs, DATA_DIR, source)
         if self.interrupted is not None:
-            from kevy_persist.layout import ShardLayout
-            from kevy_persist.reshard import reshard
-            from kevy_persist.reshard_protocol import Phase
-            from kevy_persist.routing import Routing
+            from kevy_persist.layout.meta import ShardLayout
+            from kevy_persist.layout.routing import Routing
+            from kevy_persist.reshard.protocol import Phase
+            from kevy_persist.reshard.reconcile import reshard
 
             class _Stop(Exception):
                 pass
@@ -211,8 +207,8 @@ class ReshardWorkload(Workload):
         return self._setup()[0]
 
     def run(self, fs, operations, history) -> None:
-        from kevy_persist.reshard import reconcile_layout
-        from kevy_persist.reshard_protocol import Phase
+        from kevy_persist.reshard.protocol import Phase
+        from kevy_persist.reshard.reconcile import reconcile_layout
 
         marks = {Phase.TEMPS_DURABLE: ("begin", 0), Phase.COMMITTED: ("require", 1),
                  Phase.LAYOUT_RECORDED: ("begin", 1), Phase.FINISHED: ("require", 2)}
@@ -237,21 +233,21 @@ class ReshardWorkload(Workload):
             return  # a fault: the attempt failed; recovery must still find one whole layout
 
     def recover(self, fs) -> object:
-        from kevy_persist.layout import read_layout
-        from kevy_persist.layout_names import FileRole, classify
-        from kevy_persist.logical_dump import render_entries
-        from kevy_persist.opening import open_shard
-        from kevy_persist.reshard import reconcile_layout
-        from kevy_persist.reshard_recovery import InterruptedOutcome
-        from kevy_persist.routing import router_for
-        from kevy_persist.shard import ShardOptions
+        from kevy_persist.engine.shard import ShardOptions
+        from kevy_persist.engine.shard_opening import open_shard
+        from kevy_persist.layout.meta import read_layout
+        from kevy_persist.layout.names import FileRole, classify
+        from kevy_persist.layout.routing import router_for
+        from kevy_persist.reshard.reconcile import reconcile_layout
+        from kevy_persist.reshard.recovery import InterruptedOutcome
+        from kevy_persist.tools.logical_dump import render_entries
 
         source, target = self._layouts()
         report = reconcile_layout(fs, DATA_DIR, target, ManualClock(RECOVERY_NOW_MS))
         interrupted = None
         if self.interrupted is not None:
-            from kevy_persist.layout import ShardLayout
-            from kevy_persist.routing import Routing
+            from kevy_persist.layout.meta import ShardLayout
+            from kevy_persist.layout.routing import Routing
 
             interrupted = ShardLayout(self.interrupted[0], Routing(self.interrupted[1]))
         stamp = report.recovery.journal.stamp_ns if report.recovery.journal is not None else None
@@ -328,29 +324,6 @@ class ReshardChecker:
         if kind not in ("discard", "roll-forward", "roll-forward-recovery-attempt", "complete"):
             return Verdict("unexpected-outcome", False, kind)
         return Verdict(kind, True)
-
-
-def cut_outcomes(workload_name: str, profile: str, *, seed: int = 0, limits=None) -> list[tuple[int, tuple[int, int], Counter]]:
-    """Per cut of the run: (cut, (required, issued), top-level verdict kinds). No nesting."""
-    from ..explorer import Explorer, SweepConfig, record, selected_operations
-    from ..profiles import Limits, profile_named
-    from . import workload_named
-
-    workload = workload_named(workload_name)
-    config = SweepConfig(workload_name, profile, seed=seed, limits=limits or Limits(64, 16), nested=False)
-    operations = selected_operations(workload, config)
-    checker = workload.checker(operations, bitflip=False)
-    explorer = Explorer(workload, profile_named(profile), config)
-    recording = record(workload, operations, config, None)
-    images = explorer.images_for_cuts(recording.cuts, None)
-    rows = []
-    for cut_index, state, freeze in recording.cuts:
-        kinds: Counter = Counter()
-        for _, image in images[id(state)]:
-            verdict = checker.check(explorer.recover_plain(image), freeze)
-            kinds[verdict.kind if verdict.ok else f"VIOLATION:{verdict.kind}"] += 1
-        rows.append((cut_index, freeze, kinds))
-    return rows
 
 
 def workloads() -> list[Workload]:

@@ -16,15 +16,14 @@ block is ever applied. The three setup writes count as acknowledged from the sta
 
 from __future__ import annotations
 
-from kevy_persist.clock import ManualClock
+from kevy_persist.disk.clock import ManualClock
 from kevy_persist.errors import KevyError
-
-from .. import model
-from ..checkers import PrefixChecker
-from ..disk import Image
-from ..profiles import garbage
-from . import DATA_DIR, Workload
-from .core_log import ShardDriver, core_missing, open_data_shard, shard_state
+from sim import model
+from sim.checkers import PrefixChecker
+from sim.disk import Image
+from sim.profiles.base import garbage
+from sim.workloads.base import DATA_DIR, Workload
+from sim.workloads.core_log import ShardDriver, core_missing, open_data_shard, shard_state
 
 SETUP_COUNT = 3
 
@@ -51,11 +50,10 @@ class TornOpenWorkload(Workload):
         return model.random_operations(seed, self.operation_count)
 
     def initial_image(self, seed: int) -> Image:
-        from kevy_persist.aof_format import encode_record, encode_records
-        from kevy_persist.transaction_log import bracket
-
-        from ..model import History
-        from ..simfs import SimFileSystem
+        from kevy_persist.engine.transaction_log import bracket
+        from kevy_persist.formats.aof_format import encode_record, encode_records
+        from sim.model import History
+        from sim.simfs import SimFileSystem
 
         scratch = SimFileSystem()
         scratch.make_dirs(DATA_DIR)

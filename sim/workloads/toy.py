@@ -20,10 +20,9 @@ from __future__ import annotations
 import zlib
 
 from kevy_persist.errors import CorruptionError
-
-from .. import model
-from ..checkers import PrefixChecker
-from . import DATA_DIR, Workload
+from sim import model
+from sim.checkers import PrefixChecker
+from sim.workloads.base import DATA_DIR, Workload
 
 SNAPSHOT = DATA_DIR + "/toy.snap"
 

@@ -33,13 +33,12 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from kevy_persist.clock import ManualClock
+from kevy_persist.disk.clock import ManualClock
 from kevy_persist.errors import KevyError
-
-from .. import model
-from ..checkers import Outcome, PrefixChecker, Verdict
-from . import DATA_DIR, Workload
-from .core_log import core_missing
+from sim import model
+from sim.checkers import Outcome, PrefixChecker, Verdict
+from sim.workloads.base import DATA_DIR, Workload
+from sim.workloads.core_log import core_missing
 
 FAILING = (b"INCRBY", b"counter:0", b"not-a-number")  # always "ERR value is not an integer"
 SEPARATOR = b"|"  # between the commands of a block (no key or value holds it)
@@ -152,7 +151,7 @@ class TransactionChecker(PrefixChecker):
 
 
 def _keys_by_shard(shard_count: int) -> list[list[bytes]]:
-    from kevy_persist.routing import Router, Routing
+    from kevy_persist.layout.routing import Router, Routing
 
     router = Router(shard_count, Routing.KEVYHASH)
     groups: list[list[bytes]] = [[] for _ in range(shard_count)]
@@ -195,7 +194,7 @@ def random_operations(seed: int, count: int, shard_count: int) -> list[tuple]:
 
 
 def canonical_store_state(store) -> model.CanonicalState:
-    from kevy_persist.store import iter_shards
+    from kevy_persist.store.store import iter_shards
 
     return tuple(sorted((key, value if isinstance(value, bytes) else tuple(value))
                         for _, shard in iter_shards(store)
@@ -276,7 +275,7 @@ class TransactionWorkload(Workload):
                 assert commands_of(operation)[-1] == FAILING, f"an unexpected abort of {operation!r}"
 
     def _tick(self, store, clock, history, index, acknowledged_at_ms, fsync_errors) -> None:
-        from kevy_persist.store import iter_shards
+        from kevy_persist.store.store import iter_shards
 
         clock.advance(400)
         store.tick()

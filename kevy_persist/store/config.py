@@ -1,0 +1,73 @@
+"""The embedded store's configuration: what a program chooses when it opens a `Store`.
+
+Frozen and validated on construction, so a `Store` never starts from an impossible setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from kevy_persist.engine.aof import FsyncPolicy
+from kevy_persist.layout.routing import MAX_SHARD_COUNT, Routing
+
+
+@attrs.frozen
+class MetricEvent:
+    """One thing that happened: `name` (e.g. "replay", "save", "rewrite"), the shard, details."""
+
+    name: str
+    shard_index: int | None
+    fields: dict[str, Any] = attrs.field(factory=dict)
+
+
+def _positive(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be positive, got {value}")
+
+
+def _shard_count(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    if not 1 <= value <= MAX_SHARD_COUNT:
+        raise ValueError(f"shard_count must be within 1..{MAX_SHARD_COUNT}, got {value}")
+
+
+@attrs.frozen
+class StoreConfig:
+    """How to open a store.
+
+    data_dir: the directory holding `dump-{i}.rdb`, `aof-{i}.aof`, `shards.meta`; None keeps
+        everything in memory (no files at all).
+    shard_count, routing: the layout; a data dir recorded with another layout is refused until
+        re-sharding exists.
+    log_enabled: append every write to the shard's log (appendonly).
+    appendfsync: `always` (a write returns once its record is fsynced, group-committed),
+        `everysec` (the ticker fsyncs dirty logs once a second: a crash loses at most about a
+        second of writes), `no` (the OS decides; a crash may lose any unsynced suffix).
+    log_format: 2 (KEVYAOF2, checksummed records, epoch markers) or 1 (KEVYAOF1, readable by
+        kevy 1.23).
+    auto_rewrite_percentage / auto_rewrite_min_size_bytes: rewrite a shard's log when it grew
+        by this percentage over its size after the last rewrite or save, and is at least this
+        big (0 percent disables).
+    expiry_samples_per_tick: keys with a deadline examined per shard per tick.
+    ticker: "background" (a daemon thread ticks every `tick_interval_ms`) or "manual" (call
+        `Store.tick()` yourself: expiry, everysec fsync, auto-rewrite).
+    truncate_corruption: on open, cut a log at damage that is followed by valid records (the
+        dropped bytes are quarantined) instead of refusing to open.
+    metrics: called with a `MetricEvent` for replay, save, rewrite and fsync failures.
+    """
+
+    data_dir: str | None = None
+    shard_count: int = attrs.field(default=1, validator=_shard_count)
+    routing: Routing = attrs.field(default=Routing.KEVYHASH, converter=Routing)
+    log_enabled: bool = True
+    appendfsync: FsyncPolicy = attrs.field(default=FsyncPolicy.EVERYSEC, converter=FsyncPolicy)
+    log_format: int = attrs.field(default=2, validator=attrs.validators.in_((1, 2)))
+    auto_rewrite_percentage: int = 100
+    auto_rewrite_min_size_bytes: int = 64 * 1024 * 1024
+    expiry_samples_per_tick: int = attrs.field(default=20, validator=_positive)
+    ticker: str = attrs.field(default="background", validator=attrs.validators.in_(("background", "manual")))
+    tick_interval_ms: int = attrs.field(default=100, validator=_positive)
+    truncate_corruption: bool = False
+    metrics: Callable[[MetricEvent], None] | None = None

@@ -1,0 +1,119 @@
+"""Opening a data dir for the store: reconcile the layout, then open every shard.
+
+1. refuse files of shards beyond the recorded layout (a re-shard would bury them);
+2. finish or discard an interrupted re-shard, then re-shard if the recorded layout differs
+   from the requested one (`reshard.reconcile.reconcile_layout`);
+3. open every shard by the history rules (`engine.shard_opening.open_shard`), releasing the
+   ones already open if a later one refuses;
+4. refuse a layout under which most sampled keys sit in the wrong shard, and record the layout
+   of a fresh or legacy dir.
+
+This is the store's job, not the engine's: the engine opens one shard and never calls up into
+re-shard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+
+from kevy_persist.disk.clock import Clock
+from kevy_persist.disk.fs import FileSystem
+from kevy_persist.disk.os_fs import OsFileSystem
+from kevy_persist.engine.shard import Shard, ShardOptions
+from kevy_persist.engine.shard_opening import open_shard
+from kevy_persist.errors import KevyError, LayoutError
+from kevy_persist.layout import meta
+from kevy_persist.layout.routing import Router
+from kevy_persist.reshard.progress import TerminalProgress
+from kevy_persist.reshard.reconcile import reconcile_layout
+from kevy_persist.store.config import StoreConfig
+
+
+def _refuse_stray_files(directory: str, reading: meta.LayoutReading) -> None:
+    """Files of shards the recorded layout does not have: their keys would be invisible, and
+    a re-shard would not read them. Refuse rather than guess which of the two is right."""
+    if reading.stray_indexes:
+        assert reading.layout is not None
+        raise LayoutError(
+            directory,
+            f"files of shard(s) {list(reading.stray_indexes)} lie beyond the recorded layout of "
+            f"{reading.layout.shard_count} shards; refusing to open without them",
+        )
+
+
+def open_store_shards(config: StoreConfig, file_system: FileSystem | None, clock: Clock) -> list[Shard]:
+    """Check the data dir's layout against the config and open every shard."""
+    if config.data_dir is None:
+        return [Shard.in_memory(clock, index) for index in range(config.shard_count)]
+    if file_system is None:
+        file_system = OsFileSystem()
+    directory = config.data_dir
+    file_system.make_dirs(directory)
+    requested = meta.ShardLayout(config.shard_count, config.routing)
+    # Finish or discard an interrupted re-shard, then re-shard if the layout differs.
+    before = meta.read_layout(file_system, directory)
+    if not before.journal_present:
+        _refuse_stray_files(directory, before)  # before a re-shard could bury them
+    reconciled = reconcile_layout(file_system, directory, requested, clock, progress=TerminalProgress.for_stderr())
+    reading = reconciled.found
+    _refuse_stray_files(directory, meta.read_layout(file_system, directory))
+    shards: list[Shard] = []
+    try:
+        for index in range(config.shard_count):
+            options = ShardOptions(
+                directory=directory,
+                index=index,
+                fsync_policy=config.appendfsync,
+                log_format=config.log_format,
+                log_enabled=config.log_enabled,
+                truncate_corruption=config.truncate_corruption,
+            )
+            shards.append(open_shard(file_system, clock, options))
+    except BaseException:
+        for shard in shards:  # a later shard refused to open: release the earlier ones' files
+            with contextlib.suppress(KevyError):  # the refusal is the error to report
+                shard.close()
+        raise
+    try:
+        _refuse_misrouted_keys(directory, shards, requested)
+    except LayoutError:
+        for shard in shards:
+            with contextlib.suppress(KevyError):
+                shard.close()
+        raise
+    if reconciled.reshard is None and (reading.is_fresh or reading.source is meta.LayoutSource.LEGACY):
+        meta.write_layout(file_system, directory, requested)
+    return shards
+
+
+ROUTING_SAMPLE_KEYS = 32
+
+
+def _refuse_misrouted_keys(directory: str, shards: list[Shard], recorded: meta.ShardLayout) -> None:
+    """Refuse a layout under which most keys sit in the wrong shard.
+
+    `shards.meta` (kevy's format) has no checksum: a flipped bit can turn "2" into "3", a
+    valid layout under which most keys would route to shards that do not hold them -- reads
+    would miss them and writes would create duplicates. Up to 32 keys per shard are routed
+    (microseconds); more than half of the sample misrouted means the recorded layout is not
+    the one the files were written under. A few misrouted keys are left alone: kevy 1.23 can
+    leave strays, and refusing a whole store for them would be worse.
+    """
+    router = Router(recorded.shard_count, recorded.routing)
+    sampled = misrouted = 0
+    example = ""
+    for shard in shards:
+        for key in itertools.islice(shard.keyspace.keys(), ROUTING_SAMPLE_KEYS):
+            sampled += 1
+            target = router.shard_for_key(key)
+            if target != shard.index:
+                misrouted += 1
+                example = f"key {key[:40]!r} in shard {shard.index} routes to shard {target}"
+    if sampled >= 8 and misrouted * 2 > sampled:
+        raise LayoutError(
+            directory,
+            f"{misrouted} of {sampled} sampled keys are not in the shard that "
+            f"{recorded.shard_count} shards by {recorded.routing.value} route them to ({example}): "
+            f"shards.meta does not describe these files; refusing to serve misrouted keys",
+        )

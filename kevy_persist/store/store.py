@@ -1,0 +1,352 @@
+"""`kevy_persist.Store`: the sharded, thread-safe embedded store both front-ends run on.
+
+Each shard is a keyspace + log + snapshot behind its own lock; commands on different shards
+never contend. Write discipline: under the shard lock apply, then append the log record;
+under `appendfsync always` the caller returns only after a group-committed fsync covers its
+record (the wait happens outside the lock, so other writers keep appending and share the
+next fsync). The log file is replaced (save, rewrite) or closed (shutdown) only inside the
+group commit's exclusive section, so no fsync ever runs on a file being swapped.
+
+Commands that name keys on several shards are split where Redis's semantics allow it (MGET,
+MSET, MSETNX, DEL, UNLINK, EXISTS) and answered from every shard where they are about the
+whole store (DBSIZE, KEYS, SCAN, FLUSHALL, FLUSHDB); see `multishard.py`. Any other command
+whose keys live on different shards is refused with Redis Cluster's CROSSSLOT error.
+
+Lifecycle: `Store.open(config)` replays every shard and keeps an `open_report`; `tick()` (or
+the background ticker) runs active expiry, the `everysec` fsync and the auto-rewrite check;
+`shutdown()` fsyncs every shard and every later call raises `StoreClosedError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+
+from kevy_persist.commands import ErrorReply
+from kevy_persist.commands.key_positions import command_keys
+from kevy_persist.disk.clock import Clock, SystemClock
+from kevy_persist.disk.fs import FileSystem
+from kevy_persist.engine.aof import FsyncPolicy
+from kevy_persist.engine.shard import Shard, ShardOpenReport
+from kevy_persist.errors import CommandError, KevyError, WritesRefusedError
+from kevy_persist.store import multishard
+from kevy_persist.store.config import StoreConfig
+from kevy_persist.store.opening import open_store_shards
+from kevy_persist.store.runtime import Ticker
+from kevy_persist.store.shard_runner import LockedShards, ShardRunner, emit
+from kevy_persist.store.transaction import Transaction
+from kevy_persist.store.typed_api import Converter, TypedCommands, encode_argument
+
+__all__ = ["CROSSSLOT", "CommandError", "Store", "StoreOpenReport", "encode_argument"]
+
+CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot"
+# Store-wide commands answer for every shard; inside one shard's transaction they would not.
+_STORE_WIDE = frozenset({b"DBSIZE", b"KEYS", b"SCAN", b"FLUSHALL", b"FLUSHDB", b"RANDOMKEY"})
+
+@attrs.frozen
+class StoreOpenReport:
+    """What opening found: totals over the shards, each shard's own report, the time taken."""
+
+    shards: tuple[ShardOpenReport, ...]
+    elapsed_ms: int
+    replayed_commands: int
+    replayed_bytes: int
+    dropped_bytes: int
+    discarded_transaction_bytes: int
+    corruption_found: bool
+
+    @classmethod
+    def from_shards(cls, shards: tuple[ShardOpenReport, ...], elapsed_ms: int) -> StoreOpenReport:
+        return cls(
+            shards=shards,
+            elapsed_ms=elapsed_ms,
+            replayed_commands=sum(report.replayed_commands for report in shards),
+            replayed_bytes=sum(report.replayed_bytes for report in shards),
+            dropped_bytes=sum(report.dropped_bytes for report in shards),
+            discarded_transaction_bytes=sum(report.discarded_transaction_bytes for report in shards),
+            corruption_found=any(report.corruption_offset is not None for report in shards),
+        )
+
+
+class Store(TypedCommands):
+    """Open with `Store.open(config)`; use as a context manager or call `shutdown()`."""
+
+    def __init__(self, config: StoreConfig, shards: list[Shard], open_report: StoreOpenReport, clock: Clock) -> None:
+        self.open_report = open_report
+        self._clock = clock
+        self._runner = ShardRunner(config, shards, clock, config.routing)
+        # The runner's lists, named here for the lifecycle methods below.
+        self._shards = self._runner.shards
+        self._locks = self._runner.locks
+        self._group_commits = self._runner.group_commits
+        self._router = self._runner.router
+        self._ticker: Ticker | None = None
+        if config.ticker == "background":
+            self._ticker = Ticker(self.tick, config.tick_interval_ms)
+            self._ticker.start()
+
+    @classmethod
+    def open(
+        cls, config: StoreConfig | None = None, *, file_system: FileSystem | None = None, clock: Clock | None = None
+    ) -> Store:
+        """Recover every shard of `config.data_dir` (or start empty in memory) and open it."""
+        config = config or StoreConfig()
+        clock = clock or SystemClock()
+        started_ms = clock.monotonic_ms()
+        shards = open_store_shards(config, file_system, clock)
+        elapsed_ms = clock.monotonic_ms() - started_ms
+        report = StoreOpenReport.from_shards(tuple(shard.open_report for shard in shards), elapsed_ms)
+        for shard in shards:
+            emit(config, "replay", shard.index, attrs.asdict(shard.open_report))
+        return cls(config, shards, report, clock)
+
+    # -- the command API --------------------------------------------------------------------
+
+    def execute(self, *arguments: Any) -> Any:
+        """Run any command of the table; its raw reply, or `CommandError` for an error reply."""
+        reply = self.execute_argv([encode_argument(argument) for argument in arguments])
+        if isinstance(reply, ErrorReply):
+            raise CommandError(str(reply))
+        return reply
+
+    def _call(self, convert: Converter, *arguments: Any) -> Any:
+        return convert(self.execute(*arguments))
+
+    def execute_argv(self, argv: list[bytes]) -> Any:
+        """Run one command; error replies are returned as `ErrorReply` (the server's path)."""
+        self._check_open()
+        if not argv:
+            return ErrorReply("ERR empty command")
+        if len(self._shards) == 1:
+            return self.run_on_shard(0, argv)  # one shard: nothing to route
+        handler = multishard.HANDLERS.get(argv[0].upper())
+        if handler is not None:
+            return handler(self._runner, argv)
+        shard_indexes = {self._router.shard_for_key(key) for key in command_keys(argv)}
+        if len(shard_indexes) > 1:
+            return ErrorReply(CROSSSLOT)
+        return self.run_on_shard(shard_indexes.pop() if shard_indexes else 0, argv)
+
+    def scan_iter(self, match: Any = None, count: int | None = None) -> Iterator[bytes]:
+        """Every key (matching the glob `match`) by SCAN over every shard, without one big list."""
+        options: list[Any] = []
+        if match is not None:
+            options += ["MATCH", match]
+        if count is not None:
+            options += ["COUNT", count]
+        cursor = b"0"
+        while True:
+            cursor, keys = self.execute("SCAN", cursor, *options)
+            yield from keys
+            if cursor == b"0":
+                return
+
+    def run_on_shard(self, index: int, argv: list[bytes]) -> Any:
+        """Run `argv` on shard `index` (no routing); its reply, durable per the policy."""
+        return self._runner.run(index, argv)
+
+    # -- shard access for multi-shard commands and transactions -----------------------------
+
+    @property
+    def shard_count(self) -> int:
+        return len(self._shards)
+
+    def shard_of(self, key: Any) -> int:
+        """The shard index that owns `key` (bytes or str)."""
+        return self._router.shard_for_key(encode_argument(key))
+
+    def locked_shards(self, indexes: list[int]) -> LockedShards:
+        """Hold several shards' locks (in index order) for one multi-shard command."""
+        return self._runner.locked(indexes)
+
+    def key_counts(self) -> tuple[int, int]:
+        """(keys, keys with a TTL) over every shard, for INFO; read without the shard locks
+        (each count is one atomic `len`), so a busy store's counts may be a moment apart."""
+        keys = sum(len(shard.keyspace) for shard in self._shards)
+        expiring = sum(len(shard.keyspace.deadline_items()) for shard in self._shards)
+        return keys, expiring
+
+    def execute_transaction(self, argvs: list[list[bytes]], atomic: bool = False) -> Any:
+        """Run `argvs` as one crash-atomic block; the list of replies (or one ErrorReply).
+
+        `atomic=True` also undoes the block in memory when a command fails (the Python API);
+        `atomic=False` is Redis's EXEC, where the other commands still apply. Keys on several
+        shards, or a store-wide command on a sharded store, refuse the block (nothing runs).
+        """
+        self._check_open()
+        indexes = {self._router.shard_for_key(key) for argv in argvs for key in command_keys(argv)}
+        if len(indexes) > 1:
+            return ErrorReply(CROSSSLOT)
+        if len(self._shards) > 1 and any(argv and argv[0].upper() in _STORE_WIDE for argv in argvs):
+            return ErrorReply(f"{CROSSSLOT} (a store-wide command cannot run in a transaction on a sharded store)")
+        index = indexes.pop() if indexes else 0
+        with self._locks[index]:
+            self._check_open()
+            try:
+                replies, end_offset = self._shards[index].execute_transaction(argvs, self._runner.context(), atomic)
+            except WritesRefusedError as error:
+                return ErrorReply(str(error))
+            ticket = (replies, self._group_commits[index].generation, end_offset)
+        return self._runner.await_reply(index, ticket)
+
+    def transaction(self) -> Transaction:
+        """`with store.transaction() as tx:` -- all of it applies, or none (also across a crash)."""
+        self._check_open()
+        return Transaction(self.execute_transaction)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def set_appendfsync(self, policy: FsyncPolicy | str) -> None:
+        """Switch the fsync policy at run time (what `CONFIG SET appendfsync` does).
+
+        Each shard switches under its lock, so a command runs wholly under the old policy or
+        the new one. Switching to `always` also fsyncs every shard at once: from then on an
+        acknowledged write is durable, and so is everything acknowledged before it.
+        """
+        self._check_open()
+        policy = FsyncPolicy(policy)
+        for index, shard in enumerate(self._shards):
+            with self._locks[index]:
+                shard.set_fsync_policy(policy)
+        self.config = attrs.evolve(self.config, appendfsync=policy)
+        if policy is FsyncPolicy.ALWAYS:
+            for group_commit in self._group_commits:
+                group_commit.sync_now()
+
+    def tick(self) -> None:
+        """One round of housekeeping per shard: active expiry, everysec fsync, auto-rewrite.
+
+        Expiry samples `expiry_samples_per_tick` keys with deadlines and logs a DEL for each
+        key it reaps. The `everysec` fsync runs outside the shard lock (writers keep going).
+        """
+        for index, shard in enumerate(self._shards):
+            if self._runner.closed:
+                return
+            with self._locks[index]:
+                if self._runner.closed:
+                    return
+                sync_due = self._housekeep_locked(index, shard)
+            if sync_due:
+                try:
+                    self._group_commits[index].sync_now()
+                except KevyError as error:
+                    emit(self.config, "fsync_error", index, {"reason": str(error)})
+
+    def _housekeep_locked(self, index: int, shard: Shard) -> bool:
+        shard.keyspace.active_expire_step(self._clock.now_ms(), self.config.expiry_samples_per_tick)
+        expired = shard.keyspace.take_expired_keys()
+        try:
+            if expired and shard.writer is not None:
+                shard.append([[b"DEL", key] for key in expired])
+            if shard.rewrite_due(self.config):
+                self._replace_log(index, "rewrite", shard.rewrite_log, {"reason": "auto"})
+        except KevyError as error:  # a refused append, or a failed auto-rewrite
+            emit(self.config, "fsync_error", index, {"reason": str(error)})
+            return False
+        if expired:
+            emit(self.config, "expired", index, {"keys": len(expired)})
+        return shard.sync_due()
+
+    def _replace_log(self, index: int, event: str, action: Any, fields: dict[str, Any]) -> None:
+        """Run a save or rewrite with no sync in flight, then start the log's new generation."""
+        shard = self._shards[index]
+        started_ms = self._clock.monotonic_ms()
+        group_commit = self._group_commits[index]
+        with group_commit.exclusive():
+            writer_before = shard.writer
+            try:
+                action()
+            except KevyError as error:
+                if shard.writer is not writer_before:
+                    # The new log is live but its name may not be durable: records waiting
+                    # in the old one cannot be promised (the shard refuses writes until a
+                    # later save succeeds and starts a fresh generation).
+                    group_commit.fail(error)
+                raise
+            group_commit.reset(shard.synced_offset)
+        elapsed_ms = self._clock.monotonic_ms() - started_ms
+        emit(self.config, event, index, {
+            **fields, "keys": len(shard.keyspace), "log_bytes": shard.log_size_bytes, "elapsed_ms": elapsed_ms,
+        })
+
+    def save(self) -> None:
+        """Synchronous SAVE of every shard: a snapshot, then a fresh log (a no-op in memory)."""
+        self._check_open()
+        for index, shard in enumerate(self._shards):
+            with self._locks[index]:
+                self._check_open()
+                if self.config.data_dir is not None:
+                    self._replace_log(index, "save", shard.save, {})
+
+    def rewrite_log(self) -> None:
+        """Rewrite every shard's log as the minimal commands that rebuild its state."""
+        self._check_open()
+        for index, shard in enumerate(self._shards):
+            with self._locks[index]:
+                self._check_open()
+                if shard.writer is not None:
+                    self._replace_log(index, "rewrite", shard.rewrite_log, {"reason": "requested"})
+
+    def shutdown(self) -> None:
+        """fsync and close every shard's log; every later call raises `StoreClosedError`.
+
+        Calls already inside a shard finish first (the close takes each shard's lock), and
+        writers waiting for their fsync are released by the final one. If that fsync fails
+        for a shard (or the shard already refused writes after an earlier failure), its
+        waiters get the error and `shutdown` raises `WritesRefusedError` after closing the
+        others. Calling it again does nothing.
+        """
+        if self._runner.closed:
+            return
+        self._runner.closed = True  # first: nothing new starts while the shards close
+        if self._ticker is not None:
+            self._ticker.stop()
+        failures: list[WritesRefusedError] = []
+        for index, shard in enumerate(self._shards):
+            group_commit = self._group_commits[index]
+            with self._locks[index], group_commit.exclusive():
+                try:
+                    shard.close()  # fsyncs unless the shard already refuses writes
+                except WritesRefusedError as error:
+                    failures.append(error)
+                    group_commit.fail(error)
+                    continue
+                if shard.failure is None:
+                    group_commit.reset(shard.synced_offset)
+                else:
+                    # A shard that refuses writes cannot vouch for its log: say so.
+                    failures.append(WritesRefusedError(index, shard.failure))
+                    group_commit.fail(failures[-1])
+        emit(self.config, "shutdown", None, {"failed_shards": [error.shard_index for error in failures]})
+        if failures:
+            raise failures[0]
+
+    close = shutdown
+
+    @property
+    def config(self) -> StoreConfig:
+        return self._runner.config
+
+    @config.setter
+    def config(self, config: StoreConfig) -> None:
+        self._runner.config = config
+
+    @property
+    def closed(self) -> bool:
+        return self._runner.closed
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+
+    def _check_open(self) -> None:
+        self._runner.check_open()
+
+
+def iter_shards(store: Store) -> Iterator[tuple[int, Shard]]:
+    """(index, shard) pairs, for tools and tests that inspect shards directly (no locking)."""
+    return enumerate(store._shards)

@@ -1,0 +1,101 @@
+"""`kevy-persist`: file tools for kevy data dirs.
+
+    kevy-persist dump DIR [--shards N] [--routing kevyhash|slots]
+        print the logical keyspace as JSON (the fixtures' expected.json shape, plus
+        deadline_ms per key); read-only.
+    kevy-persist check DIR [--json]
+        verify every file (layout, snapshots, logs, history pairing, key routing) and print
+        what was found; exit status 1 on damage, 0 when clean. Read-only.
+
+Exit status 2 means the command could not run (bad arguments, unreadable layout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from kevy_persist.disk.clock import SystemClock
+from kevy_persist.disk.os_fs import OsFileSystem
+from kevy_persist.engine.integrity import check_data_dir
+from kevy_persist.engine.shard_opening import load_shard_read_only
+from kevy_persist.errors import KevyError
+from kevy_persist.layout.meta import LayoutSource, ShardLayout, read_layout
+from kevy_persist.layout.routing import Routing
+from kevy_persist.tools.logical_dump import render_entries
+
+
+def resolve_layout(directory: str, shards: int | None, routing: str | None) -> ShardLayout:
+    """The layout to read `directory` with: the recorded one, or the options for a dir
+    without `shards.meta`. Options contradicting a recorded layout are refused."""
+    reading = read_layout(OsFileSystem(), directory)
+    recorded = reading.layout
+    wanted = ShardLayout(
+        shards if shards is not None else (recorded.shard_count if recorded else 1),
+        Routing(routing) if routing is not None else (recorded.routing if recorded else Routing.KEVYHASH),
+    )
+    if reading.source is LayoutSource.META and recorded != wanted:
+        raise KevyError(
+            f"{directory}: shards.meta records {recorded.shard_count} shards by "
+            f"{recorded.routing.value}, not {wanted.shard_count} by {wanted.routing.value}"
+        )
+    return wanted
+
+
+def dump(directory: str, shards: int | None, routing: str | None) -> dict[str, Any]:
+    layout = resolve_layout(directory, shards, routing)
+    now_ms = SystemClock().now_ms()
+    entries = []
+    for index in range(layout.shard_count):
+        reading = load_shard_read_only(OsFileSystem(), directory, index, now_ms)
+        entries.extend(
+            entry for entry in reading.keyspace.iter_entries() if entry[3] is None or entry[3] > now_ms
+        )
+    rendered = render_entries(entries)
+    return {"routing": layout.routing.value, "shards": layout.shard_count, **rendered}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kevy-persist", description="kevy data-dir tools")
+    commands = parser.add_subparsers(dest="command", required=True)
+    dump_parser = commands.add_parser("dump", help="print the logical keyspace as JSON")
+    dump_parser.add_argument("directory")
+    dump_parser.add_argument("--shards", type=int)
+    dump_parser.add_argument("--routing", choices=[routing.value for routing in Routing])
+    check_parser = commands.add_parser("check", help="verify every file of a data dir")
+    check_parser.add_argument("directory")
+    check_parser.add_argument("--json", action="store_true", help="machine-readable report")
+    _add_optional_commands(commands)
+    arguments = parser.parse_args(argv)
+    try:
+        if arguments.command == "dump":
+            json.dump(dump(arguments.directory, arguments.shards, arguments.routing), sys.stdout, indent=1)
+            sys.stdout.write("\n")
+            return 0
+        if arguments.command == "check":
+            report = check_data_dir(OsFileSystem(), arguments.directory)
+            if arguments.json:
+                json.dump(report.as_json(), sys.stdout, indent=1)
+                sys.stdout.write("\n")
+            else:
+                sys.stdout.write(report.as_text())
+            return 1 if report.damaged else 0
+        return arguments.run(arguments)
+    except KevyError as error:
+        print(f"kevy-persist: {error}", file=sys.stderr)
+        return 2
+
+
+def _add_optional_commands(commands: Any) -> None:
+    """Sub-commands contributed by other modules (re-shard), when present."""
+    try:
+        from kevy_persist.tools.cli_reshard import add_reshard_command
+    except ImportError:
+        return
+    add_reshard_command(commands)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

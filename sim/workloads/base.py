@@ -1,0 +1,42 @@
+"""The workload interface: what a workload tells the explorer, and the data dir it uses.
+
+See the package docstring (`sim/workloads/__init__.py`).
+"""
+
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sim.disk import Image
+
+DATA_DIR = "/data"
+
+
+class Workload:
+    name = ""
+    summary = ""
+    operation_count = 8
+    # Which faults make sense for it (the fault sweeps of `pytest sim/` use these).
+    fault_kinds: tuple[str, ...] = ()
+
+    def skip_reason(self) -> str | None:
+        """Why this workload cannot run yet (a core module it needs is missing), or None."""
+        return None
+
+    def operations(self, seed: int) -> list:
+        raise NotImplementedError
+
+    def initial_image(self, seed: int) -> Image | None:
+        """A pre-made data dir to start from (None: an empty file system)."""
+        return None
+
+    def run(self, fs, operations: Sequence, history) -> None:
+        raise NotImplementedError
+
+    def recover(self, fs) -> object:
+        """Open the data dir with the real recovery code; return the canonical state."""
+        raise NotImplementedError
+
+    def checker(self, operations: Sequence, *, bitflip: bool):
+        raise NotImplementedError
