@@ -20,6 +20,7 @@ from kevy_persist.commands import (
     collection_scan,
     hashes,
     keys,
+    lcs,
     lists,
     random_members,
     scan,
@@ -55,7 +56,7 @@ __all__ = [
 ]
 
 _MODULES = (
-    bitfield, bits, collection_scan, hashes, keys, lists, random_members, scan, sets, strings, zset_combine, zset_ranges, zsets,
+    bitfield, bits, collection_scan, hashes, keys, lcs, lists, random_members, scan, sets, strings, zset_combine, zset_ranges, zsets,
 )
 _DEL = b"DEL"
 
