@@ -38,6 +38,7 @@ PRE_STATE = [
     "SADD set2 b c d",
     "ZADD z 1 a 2 b 3 c",
     "ZADD lex 0 a 0 b 0 c 0 d",
+    "PFADD hll a b c",
     "SET ttl_live v PX 100000",
     "RPUSH old_list x y",
     "PEXPIRE old_list 10",
@@ -111,6 +112,9 @@ EXAMPLES: dict[str, list[str]] = {
     "zremrangebyrank": ["ZREMRANGEBYRANK z 0 0", "ZREMRANGEBYRANK z 0 -1"],
     "zremrangebylex": ["ZREMRANGEBYLEX lex [b (d", "ZREMRANGEBYLEX lex - +"],
     "setbit": ["SETBIT s 3 1", "SETBIT s 100 0", "SETBIT new 7 1", "SETBIT s 1 1", "SETBIT ttl_live 0 1"],
+    "pfadd": ["PFADD hll d e", "PFADD hll a", "PFADD new x y", "PFADD new", "PFADD s x", "PFADD ttl_live x"],
+    "pfcount": ["PFCOUNT hll", "PFCOUNT hll missing", "PFCOUNT missing", "PFCOUNT s"],
+    "pfmerge": ["PFMERGE dst hll", "PFMERGE hll missing", "PFMERGE none", "PFMERGE dst hll s"],
     "bitop": ["BITOP AND dst s n", "BITOP OR s s missing", "BITOP XOR ttl_live s ttl_live", "BITOP NOT dst s",
               "BITOP AND s missing", "BITOP OR none missing", "BITOP AND dst s h"],
     "bitfield": ["BITFIELD s SET u8 0 255 INCRBY i5 3 -7", "BITFIELD new SET u8 #2 9", "BITFIELD s GET u8 0",
@@ -254,6 +258,7 @@ TEMPLATES = [
     "SADD {k} a b", "SPOP {k}", "SREM {k} a", "SMOVE {k} {k2} b", "SUNIONSTORE {k} {k} {k2}",
     "ZADD {k} 1 a 2 b", "ZINCRBY {k} 1 a", "ZPOPMIN {k}", "ZREMRANGEBYRANK {k} 0 0",
     "GET {k}", "TYPE {k}", "EXISTS {k}", "FLUSHDB", "MSET {k} 1 {k2} 2",
+    "PFADD {k} a {k2}", "PFCOUNT {k}", "PFMERGE {k} {k2}", "BITFIELD {k} INCRBY u8 0 7", "BITOP OR {k} {k} {k2}",
 ]
 
 step = st.tuples(

@@ -19,6 +19,7 @@ from kevy_persist.commands import (
     bits,
     collection_scan,
     hashes,
+    hyperloglog,
     keys,
     lcs,
     lists,
@@ -56,7 +57,7 @@ __all__ = [
 ]
 
 _MODULES = (
-    bitfield, bits, collection_scan, hashes, keys, lcs, lists, random_members, scan, sets, strings, zset_combine, zset_ranges, zsets,
+    bitfield, bits, collection_scan, hashes, hyperloglog, keys, lcs, lists, random_members, scan, sets, strings, zset_combine, zset_ranges, zsets,
 )
 _DEL = b"DEL"
 
