@@ -18,6 +18,8 @@ from kevy_persist.commands import (
     bitfield,
     bits,
     collection_scan,
+    geo,
+    geo_search,
     hashes,
     hyperloglog,
     keys,
@@ -57,7 +59,7 @@ __all__ = [
 ]
 
 _MODULES = (
-    bitfield, bits, collection_scan, hashes, hyperloglog, keys, lcs, lists, random_members, scan, sets, strings, zset_combine, zset_ranges, zsets,
+    bitfield, bits, collection_scan, geo, geo_search, hashes, hyperloglog, keys, lcs, lists, random_members, scan, sets, strings, zset_combine, zset_ranges, zsets,
 )
 _DEL = b"DEL"
 
