@@ -10,6 +10,6 @@ from __future__ import annotations
 import pathlib
 
 _FOLDER = pathlib.Path(__file__).resolve().parent / "redis_scripts"
-ORDER = ("strings", "keys", "hashes", "lists", "sets", "zsets", "extras", "bits", "random", "lcs", "geo")
+ORDER = ("strings", "keys", "hashes", "lists", "sets", "zsets", "extras", "bits", "random", "lcs", "geo", "sort")
 
 SCRIPTS = {name: (_FOLDER / f"{name}.txt").read_text() for name in ORDER}

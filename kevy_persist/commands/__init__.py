@@ -28,6 +28,7 @@ from kevy_persist.commands import (
     random_members,
     scan,
     sets,
+    sort,
     strings,
     zset_combine,
     zset_ranges,
@@ -59,7 +60,7 @@ __all__ = [
 ]
 
 _MODULES = (
-    bitfield, bits, collection_scan, geo, geo_search, hashes, hyperloglog, keys, lcs, lists, random_members, scan, sets, strings, zset_combine, zset_ranges, zsets,
+    bitfield, bits, collection_scan, geo, geo_search, hashes, hyperloglog, keys, lcs, lists, random_members, scan, sets, sort, strings, zset_combine, zset_ranges, zsets,
 )
 _DEL = b"DEL"
 
