@@ -26,6 +26,7 @@ from kevy_persist.data.hyperloglog import (
     empty_sparse,
     estimate,
     is_hyperloglog,
+    register_maximum,
 )
 from kevy_persist.data.keyspace import Keyspace
 
@@ -73,11 +74,11 @@ def pfadd_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext
 @command("pfcount", -2, "readonly may_replicate", 1, -1)
 def pfcount_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
     if len(argv) > 2:
-        union = bytearray(REGISTER_COUNT)
+        union = bytes(REGISTER_COUNT)
         for key in argv[1:]:
             hyperloglog = _read(keyspace, key, context)
             if hyperloglog is not None:
-                union = bytearray(map(max, union, _registers(hyperloglog)))
+                union = register_maximum(union, _registers(hyperloglog))
         return CommandOutcome(estimate(union))
     key = argv[1]
     hyperloglog = _read(keyspace, key, context)
@@ -95,19 +96,19 @@ def pfcount_command(keyspace: Keyspace, argv: list[bytes], context: CommandConte
 @command("pfmerge", -2, "write", 1, -1)
 def pfmerge_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
     """PFMERGE target source...: the target (itself one of the inputs) holds the union."""
-    union = bytearray(REGISTER_COUNT)
+    union = bytes(REGISTER_COUNT)
     any_dense = False
     for key in argv[1:]:
         hyperloglog = _read(keyspace, key, context)
         if hyperloglog is not None:
             any_dense = any_dense or hyperloglog.is_dense
-            union = bytearray(map(max, union, _registers(hyperloglog)))
+            union = register_maximum(union, _registers(hyperloglog))
     target = argv[1]
     hyperloglog = _read(keyspace, target, context) or HyperLogLog(empty_sparse())
     try:
         if any_dense:
             hyperloglog.to_dense()
-        hyperloglog.raise_registers_ascending(bytes(union))
+        hyperloglog.raise_registers_ascending(union)
     except InvalidHyperLogLog:
         raise CommandError(CORRUPTED) from None
     hyperloglog.invalidate_cache()

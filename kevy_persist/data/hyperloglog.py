@@ -126,6 +126,21 @@ def pack_dense(registers: bytes) -> bytes:
     return bytes(packed)
 
 
+_LANE_HIGH_BITS = int.from_bytes(b"\x80" * REGISTER_COUNT, "big")
+
+
+def register_maximum(left: bytes, right: bytes) -> bytes:
+    """The per-register maximum of two one-byte-register arrays (values < 128), computed
+    lane-parallel on big integers: (a | 0x80) - b keeps each lane's high bit when a >= b
+    and never borrows across lanes."""
+    assert len(left) == len(right) == REGISTER_COUNT
+    first, second = int.from_bytes(left, "big"), int.from_bytes(right, "big")
+    at_least = (((first | _LANE_HIGH_BITS) - second) & _LANE_HIGH_BITS) >> 7
+    mask = at_least * 0xFF
+    maximum = (first & mask) | (second & ~mask)
+    return maximum.to_bytes(REGISTER_COUNT, "big")
+
+
 def _dense_get(data: bytearray, index: int) -> int:
     bit = index * REGISTER_BITS
     byte, shift = HEADER_SIZE + (bit >> 3), bit & 7
