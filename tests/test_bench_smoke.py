@@ -70,3 +70,15 @@ def test_bench_store_reads_back_every_key_in_each_mode() -> None:
     rows = bench_store.main(["--operations", "400", "--always-operations", "40"])
     assert [row[0] for row in rows] == ["memory", "memory", "no", "no", "everysec", "everysec", "always", "always"]
     assert all(_RATIO.match(cell) for cell in _column(rows, 4) + _column(rows, 7))
+
+
+def test_bench_datamodel_reports_every_workload() -> None:
+    """A 2% run of every data-model workload on both sides: a rate ratio each, and a CPU
+    ratio unless the server's CPU time was under /proc's 10 ms resolution ("n/a")."""
+    import bench_datamodel
+
+    rows = bench_datamodel.main(["--scale", "0.02"])
+    assert [row[0] for row in rows] == list(bench_datamodel.WORKLOADS)
+    for row in rows:
+        assert _RATIO.match(row[5]), row
+        assert _RATIO.match(row[6]) or row[6] == "n/a", row

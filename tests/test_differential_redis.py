@@ -93,12 +93,17 @@ def _dump(raw_call) -> dict[bytes, tuple]:
     return state
 
 
+def script_argument(part: str) -> bytes:
+    """One script word as bytes; `\\xHH` escapes spell arbitrary bytes (binary strings)."""
+    return part.encode("latin-1").decode("unicode_escape").encode("latin-1")
+
+
 def run_script(client: RespClient, script: str) -> None:
     pair = Pair(client)
     for line in script.strip().splitlines():
         line = line.strip()
         if line:
-            pair.run([part.encode() for part in shlex.split(line)])
+            pair.run([script_argument(part) for part in shlex.split(line)])
     pair.check_state()
 
 

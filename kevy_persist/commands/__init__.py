@@ -15,13 +15,20 @@ verb `execute` logs and every verb kevy 1.23 writes to its logs.
 from __future__ import annotations
 
 from kevy_persist.commands import (
+    bitfield,
     bits,
     collection_scan,
+    geo,
+    geo_search,
     hashes,
+    hyperloglog,
     keys,
+    lcs,
     lists,
+    random_members,
     scan,
     sets,
+    sort,
     strings,
     zset_combine,
     zset_ranges,
@@ -52,7 +59,9 @@ __all__ = [
     "replay",
 ]
 
-_MODULES = (bits, collection_scan, hashes, keys, lists, scan, sets, strings, zset_combine, zset_ranges, zsets)
+_MODULES = (
+    bitfield, bits, collection_scan, geo, geo_search, hashes, hyperloglog, keys, lcs, lists, random_members, scan, sets, sort, strings, zset_combine, zset_ranges, zsets,
+)
 _DEL = b"DEL"
 
 # The hot-path dispatch: name as sent (lower and upper case) -> (handler, arity). Other

@@ -83,6 +83,18 @@ def parse_range_double(text: bytes) -> float | None:
     return _strtod_prefix_free(stripped)
 
 
+def parse_strtod(text: bytes) -> float | None:
+    """C's strtod as SORT uses it: leading whitespace skipped, the text ends at a NUL byte,
+    "" reads as 0; trailing bytes, NaN and overflow or underflow (ERANGE) are refused."""
+    text = text.split(b"\0", 1)[0]
+    if not text:
+        return 0.0
+    stripped = text.lstrip(_SPACE)
+    if not stripped:
+        return None
+    return _strtod_prefix_free(stripped)
+
+
 def format_integer(value: int) -> bytes:
     return b"%d" % value
 

@@ -6,9 +6,12 @@ double as a bulk string formatted like Redis 7.0 (`%.17g`, `inf`, `-inf`); `form
 gives exactly those bytes, and `encode_resp2` renders any reply for tests and simple servers.
 
 Three list subclasses carry the shape RESP3 gives some replies while RESP2 sends them as
-flat arrays: `ScoredPairs` (WITHSCORES ranges, ZPOPMIN/MAX with a count: a RESP3 array of
-[member, double] pairs), `FieldValueMap` (HGETALL: a RESP3 map) and `MemberSet` (SMEMBERS,
-SINTER...: a RESP3 set). `encode_resp3` renders them as Redis 7.0 does after HELLO 3.
+flat arrays: `ScoredPairs` (WITHSCORES ranges, ZPOPMIN/MAX with a count, HRANDFIELD
+WITHVALUES: a RESP3 array of 2-element [member, score-or-value] arrays), `FieldValueMap`
+(HGETALL, LCS IDX: a RESP3 map) and `MemberSet` (SMEMBERS, SINTER...: a RESP3 set).
+`DoubleText` is a double Redis prints in its "human" long-double form (GEOPOS coordinates):
+a bulk string in RESP2, a RESP3 double carrying the same text. `encode_resp3` renders them
+as Redis 7.0 does after HELLO 3.
 """
 
 from __future__ import annotations
@@ -44,8 +47,19 @@ class Double(float):
         return f"Double({float(self)!r})"
 
 
+class DoubleText(bytes):
+    """A double already formatted by Redis's rules (e.g. GEOPOS's `%.17Lf` without trailing
+    zeros): RESP2 sends the text as a bulk string, RESP3 as a double (`,text`)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"DoubleText({bytes(self)!r})"
+
+
 class ScoredPairs(list):
-    """Flat [member, Double(score), ...]; RESP3 nests each pair in a 2-element array."""
+    """Flat [member, Double(score), ...] (or [field, value, ...]); RESP3 nests each pair in
+    a 2-element array."""
 
     __slots__ = ()
 
@@ -101,6 +115,8 @@ def _encode_into(reply: Reply, parts: list[bytes]) -> None:
     elif type(reply) is Double:
         text = format_double(reply)
         parts.append(b"$%d\r\n%b\r\n" % (len(text), text))
+    elif type(reply) is DoubleText:
+        parts.append(b"$%d\r\n%b\r\n" % (len(reply), reply))
     else:
         raise AssertionError(f"not a reply: {reply!r}")
 
@@ -115,6 +131,8 @@ def to_resp2_value(reply: Reply) -> Any:
         return [to_resp2_value(item) for item in reply]
     if type(reply) is Double:
         return format_double(reply)
+    if type(reply) is DoubleText:
+        return bytes(reply)
     if type(reply) is SimpleString:
         return reply.encode()
     return reply
@@ -133,6 +151,8 @@ def _encode3_into(reply: Reply, parts: list[bytes]) -> None:
         parts.append(b"_\r\n")
     elif kind is Double:
         parts.append(b",%b\r\n" % format_double(reply))
+    elif kind is DoubleText:
+        parts.append(b",%b\r\n" % reply)
     elif kind is ScoredPairs:
         assert len(reply) % 2 == 0
         parts.append(b"*%d\r\n" % (len(reply) // 2))

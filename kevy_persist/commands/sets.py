@@ -10,12 +10,12 @@ from __future__ import annotations
 from kevy_persist.commands.access import (
     NOTHING_LOGGED,
     count_common_members,
-    integer_argument,
     read_typed,
     write_typed,
 )
 from kevy_persist.commands.context import SYNTAX, CommandContext, CommandError, CommandOutcome
 from kevy_persist.commands.numbers import parse_int
+from kevy_persist.commands.random_members import draw, random_count
 from kevy_persist.commands.replies import MemberSet
 from kevy_persist.commands.table import command, numkeys_finder
 from kevy_persist.data.keyspace import Keyspace
@@ -85,18 +85,17 @@ def spop_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext)
 
 @command("srandmember", -2, "readonly")
 def srandmember_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
+    """SRANDMEMBER key [count]: the count rules of random_members.py (sorted members as the
+    pool, so a seeded source picks alike in every process)."""
     if len(argv) > 3:
         raise CommandError("ERR syntax error")
-    count = integer_argument(argv[2]) if len(argv) == 3 else None
+    count = random_count(argv[2]) if len(argv) == 3 else None
     members = read_typed(keyspace, argv[1], context, set)
     if members is None:
         return CommandOutcome(None if count is None else [])
     if count is None:
         return CommandOutcome(_choose_distinct(members, 1, context)[0])
-    if count >= 0:
-        return CommandOutcome(_choose_distinct(members, count, context))
-    pool = sorted(members)
-    return CommandOutcome([pool[context.random.randrange(len(pool))] for _ in range(-count)])
+    return CommandOutcome(draw(sorted(members), count, context.random))
 
 
 @command("smove", 4, "write fast", 1, 2)

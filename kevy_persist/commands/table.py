@@ -76,9 +76,11 @@ def command(
     key_step: int = 1,
     key_finder: Callable[[list[bytes]], list[int]] | None = None,
 ) -> Callable[[Handler], Handler]:
-    """Register a handler. `flags` is space separated; 'write' makes it a logged write."""
+    """Register a handler. `flags` is space separated; 'write' makes it a logged write, and
+    'may_replicate' (Redis's flag for PFCOUNT) a read whose outcome may carry log argvs."""
     flag_set = frozenset(flags.split())
     writes = "write" in flag_set
+    loggable = writes or "may_replicate" in flag_set
 
     def register(handler: Handler) -> Handler:
         key = name.lower().encode()
@@ -91,7 +93,7 @@ def command(
             last_key=last_key,
             key_step=key_step,
             writes=writes,
-            loggable=writes,
+            loggable=loggable,
             handler=handler,
             key_finder=key_finder,
         )

@@ -10,7 +10,8 @@ group commit's exclusive section, so no fsync ever runs on a file being swapped.
 Commands that name keys on several shards are split where Redis's semantics allow it (MGET,
 MSET, MSETNX, DEL, UNLINK, EXISTS) and answered from every shard where they are about the
 whole store (DBSIZE, KEYS, SCAN, FLUSHALL, FLUSHDB); see `multishard.py`. Any other command
-whose keys live on different shards is refused with Redis Cluster's CROSSSLOT error.
+whose keys live on different shards is refused with Redis Cluster's CROSSSLOT error, and so
+is a SORT whose BY / GET patterns may name keys on other shards (`pattern_routing.py`).
 
 Lifecycle: `Store.open(config)` replays every shard and keeps an `open_report`; `tick()` (or
 the background ticker) runs active expiry, the `everysec` fsync and the auto-rewrite check;
@@ -34,6 +35,7 @@ from kevy_persist.errors import CommandError, KevyError, WritesRefusedError
 from kevy_persist.store import multishard
 from kevy_persist.store.config import StoreConfig
 from kevy_persist.store.opening import open_store_shards
+from kevy_persist.store.pattern_routing import pattern_shards
 from kevy_persist.store.runtime import Ticker
 from kevy_persist.store.shard_runner import LockedShards, ShardRunner, emit
 from kevy_persist.store.transaction import Transaction
@@ -124,10 +126,21 @@ class Store(TypedCommands):
         handler = multishard.HANDLERS.get(argv[0].upper())
         if handler is not None:
             return handler(self._runner, argv)
-        shard_indexes = {self._router.shard_for_key(key) for key in command_keys(argv)}
-        if len(shard_indexes) > 1:
+        shard_indexes = self._shards_of([argv])
+        if shard_indexes is None or len(shard_indexes) > 1:
             return ErrorReply(CROSSSLOT)
         return self.run_on_shard(shard_indexes.pop() if shard_indexes else 0, argv)
+
+    def _shards_of(self, argvs: list[list[bytes]]) -> set[int] | None:
+        """The shards the commands' keys (and SORT patterns' keys) live on; None when a
+        pattern may name keys on any shard."""
+        indexes = {self._router.shard_for_key(key) for argv in argvs for key in command_keys(argv)}
+        for argv in argvs:
+            pattern_indexes = pattern_shards(self._router, argv)
+            if pattern_indexes is None:
+                return None
+            indexes |= pattern_indexes
+        return indexes
 
     def scan_iter(self, match: Any = None, count: int | None = None) -> Iterator[bytes]:
         """Every key (matching the glob `match`) by SCAN over every shard, without one big list."""
@@ -176,8 +189,8 @@ class Store(TypedCommands):
         shards, or a store-wide command on a sharded store, refuse the block (nothing runs).
         """
         self._check_open()
-        indexes = {self._router.shard_for_key(key) for argv in argvs for key in command_keys(argv)}
-        if len(indexes) > 1:
+        indexes = self._shards_of(argvs) if len(self._shards) > 1 else {0}
+        if indexes is None or len(indexes) > 1:
             return ErrorReply(CROSSSLOT)
         if len(self._shards) > 1 and any(argv and argv[0].upper() in _STORE_WIDE for argv in argvs):
             return ErrorReply(f"{CROSSSLOT} (a store-wide command cannot run in a transaction on a sharded store)")
