@@ -22,6 +22,11 @@ from kevy_persist.commands import (
     lists,
     scan,
     sets,
+    stream_claims,
+    stream_consumer_groups,
+    stream_info,
+    stream_reads,
+    streams,
     strings,
     zset_combine,
     zset_ranges,
@@ -52,7 +57,10 @@ __all__ = [
     "replay",
 ]
 
-_MODULES = (bits, collection_scan, hashes, keys, lists, scan, sets, strings, zset_combine, zset_ranges, zsets)
+_MODULES = (
+    bits, collection_scan, hashes, keys, lists, scan, sets, strings, zset_combine, zset_ranges, zsets,
+    streams, stream_reads, stream_consumer_groups, stream_claims, stream_info,
+)
 _DEL = b"DEL"
 
 # The hot-path dispatch: name as sent (lower and upper case) -> (handler, arity). Other
