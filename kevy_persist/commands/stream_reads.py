@@ -24,7 +24,8 @@ Blocking (`CommandContext.blocking`, see context.Blocking):
 Logging: XREAD logs nothing. XREADGROUP logs its effect (stream_effects): the consumer it
 created, each PEL row it created or moved (with the delivery time and count), the delivery
 count and time it bumped when re-reading history, and the group's new position. The
-consumer's seen time is not logged (as in Redis).
+consumer's seen time is not logged (as in Redis). Replaying a verbatim XREADGROUP (kevy 1.23
+logs them so) creates the consumer even when nothing was new, as kevy 1.23 does.
 """
 
 from __future__ import annotations
@@ -236,6 +237,10 @@ def xreadgroup_command(keyspace: Keyspace, argv: list[bytes], context: CommandCo
         history = after != NEW_ENTRIES
         if not history:
             if not len(stream) or stream.last_entry_id <= group.last_delivered:
+                if context.loading:
+                    # kevy 1.23 logs XREADGROUP as sent and creates the consumer even when
+                    # nothing is new (Redis 7.0 does not); its logs replay to its state.
+                    group.consumer_for_delivery(request.consumer, context.now_ms)
                 continue
             after = group.last_delivered
         consumer, created = group.consumer_for_delivery(request.consumer, context.now_ms)
