@@ -119,3 +119,57 @@ def test_stream_scripts_reply_like_redis(redis_client: RespClient, name: str) ->
 def test_stream_scripts_reply_like_redis_in_resp3(redis_client_resp3: RespClient, name: str) -> None:
     """Method: the same scripts over RESP3 (HELLO 3): XREAD maps, XINFO maps, nulls."""
     run_script(redis_client_resp3, SCRIPTS[name])
+
+
+def test_node_boundaries_and_approximate_trims_match_redis(redis_client: RespClient) -> None:
+    """Method: a seeded walk over a stream of small entries spanning many nodes: appends,
+    deletions (some emptying a whole node), exact and `~` trims with and without LIMIT;
+    XINFO STREAM (radix-tree-keys and -nodes) and the trim counts must match Redis's."""
+    pair = Pair(redis_client)
+    chooser = random.Random(11)
+    next_ms = 1
+    live: list[int] = []
+    for step in range(400):
+        roll = chooser.random()
+        if roll < 0.55 or not live:
+            burst = chooser.choice([1, 7, 60, 150])
+            for _ in range(burst):
+                pair.run([b"XADD", b"big", b"%d-%d" % (next_ms, chooser.randrange(3)), b"n", b"%d" % next_ms])
+                live.append(next_ms)
+                next_ms += chooser.choice([1, 1, 2, 1000])
+        elif roll < 0.75:
+            victims = chooser.sample(live, min(len(live), chooser.choice([1, 3, 40])))
+            ids = [b"%d-0" % ms for ms in victims] + [b"%d-1" % ms for ms in victims] + [b"%d-2" % ms for ms in victims]
+            pair.run([b"XDEL", b"big", *ids])
+            live = [ms for ms in live if ms not in set(victims)]
+        elif roll < 0.9:
+            approximate = chooser.choice([b"~", b"=", b"~"])
+            argv = [b"XTRIM", b"big", b"MAXLEN", approximate, b"%d" % chooser.randrange(0, 900)]
+            if approximate == b"~" and chooser.random() < 0.3:
+                argv += [b"LIMIT", b"%d" % chooser.choice([0, 50, 100, 250])]
+            pair.run(argv)
+            live = sorted(live)[-int(pair.ours([b"XLEN", b"big"])) :] if int(pair.ours([b"XLEN", b"big"])) else []
+        else:
+            approximate = chooser.choice([b"~", b"="])
+            threshold = chooser.choice(live) if live else next_ms
+            pair.run([b"XTRIM", b"big", b"MINID", approximate, b"%d" % threshold])
+            remaining = int(pair.ours([b"XLEN", b"big"]))
+            live = sorted(live)[-remaining:] if remaining else []
+        if step % 10 == 0:
+            pair.run([b"XINFO", b"STREAM", b"big"])
+    pair.run([b"XINFO", b"STREAM", b"big", b"FULL", b"COUNT", b"3"])
+    pair.check_state()
+
+
+def test_auto_ids_are_the_clock_or_the_successor_of_the_last_id(redis_client: RespClient) -> None:
+    """Method: `*` IDs from both sides have the same form, and with an ID set in the future
+    both answer its successor; `ms-*` continues a millisecond on both."""
+    pair = Pair(redis_client)
+    ours_id = pair.ours([b"XADD", b"a", b"*", b"f", b"v"])
+    theirs_id = redis_client.call([b"XADD", b"a", b"*", b"f", b"v"])
+    assert ours_id.endswith(b"-0") and theirs_id.endswith(b"-0")
+    assert abs(int(ours_id.split(b"-")[0]) - int(theirs_id.split(b"-")[0])) < TIME_TOLERANCE_MS
+    for argv in ([b"XADD", b"f", b"99999999999999-5", b"f", b"v"], [b"XADD", b"f", b"*", b"f", b"v"],
+                 [b"XADD", b"f", b"*", b"f", b"v"], [b"XADD", b"f", b"99999999999999-*", b"f", b"v"],
+                 [b"XSETID", b"f", b"99999999999999-18446744073709551615"], [b"XADD", b"f", b"*", b"f", b"v"]):
+        pair.run(argv)
