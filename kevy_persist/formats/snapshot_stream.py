@@ -41,6 +41,8 @@ ID = struct.Struct("<QQ")
 U32 = struct.Struct("<I")
 U64 = struct.Struct("<Q")
 PENDING_TAIL = struct.Struct("<QI")  # delivery_time_ms, delivery_count
+ONE_PAIR_HEAD = struct.Struct("<QQII")  # ms, seq, n_fields, first field's length
+MAXIMUM_CACHED_SHAPES = 256
 
 MINIMUM_ENTRY_BYTES = ENTRY_HEAD.size + 8
 MINIMUM_GROUP_BYTES = 4 + ID.size + 4 + 4
@@ -112,8 +114,21 @@ def stream_payload_parts(value: StreamSource, parts: list[bytes]) -> None:
     deleted_ms, deleted_seq = _id_fields(value.max_deleted_id)
     append(HEAD.pack(last_ms, last_seq, deleted_ms, deleted_seq, value.entries_added, len(value)))
     written = 0
+    # Most entries hold one field/value pair of a few recurring lengths: those are packed
+    # whole by one Struct per length pair (half the cost of the general loop).
+    one_pair: dict[tuple[int, int], object] = {}
     for packed, fields in value.entry_items():
         assert fields and len(fields) % 2 == 0, "an entry holds field/value pairs"
+        if len(fields) == 2:
+            field, item = fields
+            lengths = (len(field), len(item))
+            pack_whole = one_pair.get(lengths)
+            if pack_whole is None and len(one_pair) < MAXIMUM_CACHED_SHAPES:
+                pack_whole = one_pair[lengths] = struct.Struct("<QQII%dsI%ds" % lengths).pack
+            if pack_whole is not None:
+                append(pack_whole(packed >> SEQUENCE_BITS, packed & HALF_MASK, 1, lengths[0], field, lengths[1], item))
+                written += 1
+                continue
         append(pack_entry(packed >> SEQUENCE_BITS, packed & HALF_MASK, len(fields) // 2))
         for item in fields:
             append(pack_u32(len(item)))
@@ -177,10 +192,28 @@ def decode_stream_payload(
     append_id = entry_ids.append
     append_fields = entry_fields.append
     unpack_entry = ENTRY_HEAD.unpack_from
+    unpack_one_pair = ONE_PAIR_HEAD.unpack_from
     unpack_u32 = U32.unpack_from
     previous = -1
     for _ in range(count):
         entry_position = position
+        # Fast path: one field/value pair whose lengths fit (struct.error: not enough bytes
+        # for the head). Anything else takes the careful path below, which names the damage.
+        try:
+            ms, seq, pair_count, field_length = unpack_one_pair(data, position)
+        except struct.error:
+            pair_count = 0
+        if pair_count == 1:
+            field_end = position + 24 + field_length
+            if field_end + 4 <= size:
+                value_end = field_end + 4 + unpack_u32(data, field_end)[0]
+                packed = (ms << SEQUENCE_BITS) | seq
+                if value_end <= size and packed > previous:
+                    append_fields((data[position + 24 : field_end], data[field_end + 4 : value_end]))
+                    append_id(packed)
+                    previous = packed
+                    position = value_end
+                    continue
         if position + ENTRY_HEAD.size > size:
             raise fail(position, "truncated: stream entry runs past the end of the file")
         ms, seq, pair_count = unpack_entry(data, position)
