@@ -139,9 +139,11 @@ class TrimOptions:
 def parse_trim_options(argv: list[bytes], for_xadd: bool, loading: bool = False) -> tuple[TrimOptions, int]:
     """Options from argv[2]: the options and, for XADD, the index of the ID argument.
 
-    While loading a log, trimming is exact and LIMIT ignored, as Redis does for its AOF:
-    we log approximate trims as the exact trim they did, and kevy 1.23 (which logs the
-    command as sent) always trimmed exactly, so `~` in its logs meant an exact trim.
+    While loading a log, trimming is exact, as Redis does for its AOF: we log approximate
+    trims as the exact trim they did, and kevy 1.23 (which logs commands as sent) always
+    trimmed exactly, so `~` in its logs meant an exact trim. LIMIT can only come from a
+    kevy 1.23 log there; kevy refused it in XADD (so it is refused again) and ignored it in
+    XTRIM (so it is ignored).
     """
     maximum_length = minimum_id = None
     approximate = False
@@ -190,6 +192,8 @@ def parse_trim_options(argv: list[bytes], for_xadd: bool, loading: bool = False)
     if not for_xadd and not trims:
         raise CommandError("ERR syntax error, XTRIM must be called with a trimming strategy")
     if loading:
+        if for_xadd and limit_given:
+            raise CommandError(SYNTAX)
         approximate, limit = False, 0
     elif limit_given:
         if not approximate:
