@@ -13,6 +13,12 @@ Reported: requests per second as redis-benchmark prints them, ours / Redis (abov
 faster), and each server's CPU microseconds per request (utime + stime from /proc over the
 run; the client's CPU is not counted).
 
+Method, the structure. In process (no server), CPU microseconds per `execute` of XADD (an
+explicit increasing ID), XRANGE <random start> + COUNT 10, XDEL <random live ID> and
+XTRIM MAXLEN ~ <length - 100> (one node), on streams of 10,000 and of `--entries` entries:
+equal figures at both sizes are what a sorted structure (`SortedDict`) with O(log n)
+operations should show.
+
 Method, snapshot. One stream key of N entries (`<i>-0`, one field `f`, a 16-byte seeded random
 value: incompressible), the same on both sides.
 - Ours: a `Keyspace` holding the stream (filled before timing, untimed); *save* =
@@ -27,7 +33,7 @@ value: incompressible), the same on both sides.
   utime + stime. `--repeat R` keeps the best of R runs per figure.
 
     python bench/bench_streams.py [--entries 1000000] [--range-entries 100000]
-        [--requests 20000] [--pipelined-requests 100000] [--repeat 1] [--no-throughput]
+        [--requests 20000] [--pipelined-requests 100000] [--repeat 1] [--no-throughput] [--no-structure]
 """
 
 from __future__ import annotations
@@ -158,6 +164,48 @@ def throughput_rows(requests: int, pipelined: int, range_entries: int) -> list[l
     return rows
 
 
+# --------------------------------------------------------------------------- structure
+
+
+def structure_rows(sizes: list[int], operations: int = 20_000) -> list[list[object]]:
+    from kevy_persist.commands import CommandContext, execute
+
+    rows = []
+    for size in sizes:
+        keyspace = Keyspace()
+        stream = Stream()
+        for index in range(1, size + 1):
+            stream.append(stream_id(index, 0), (b"f", b"0123456789abcdef"))
+        keyspace.set_value(STREAM_KEY, stream)
+        context = CommandContext(1_700_000_000_000, random.Random(3))
+        chooser = random.Random(4)
+        figures = []
+        next_ms = size + 1
+        gc.collect()
+        started = time.process_time()
+        for offset in range(operations):
+            execute(keyspace, [b"XADD", STREAM_KEY, b"%d-0" % (next_ms + offset), b"f", b"0123456789abcdef"], context)
+        figures.append((time.process_time() - started) / operations * 1e6)
+        starts = [b"%d" % chooser.randrange(1, size) for _ in range(operations)]
+        started = time.process_time()
+        for start in starts:
+            execute(keyspace, [b"XRANGE", STREAM_KEY, start, b"+", b"COUNT", b"10"], context)
+        figures.append((time.process_time() - started) / operations * 1e6)
+        victims = [b"%d-0" % ms for ms in chooser.sample(range(1, size), min(operations, size - 1))]
+        started = time.process_time()
+        for victim in victims:
+            execute(keyspace, [b"XDEL", STREAM_KEY, victim], context)
+        figures.append((time.process_time() - started) / len(victims) * 1e6)
+        trims = 50
+        started = time.process_time()
+        for _ in range(trims):
+            length = len(keyspace.peek(STREAM_KEY))
+            execute(keyspace, [b"XTRIM", STREAM_KEY, b"MAXLEN", b"~", b"%d" % (length - 100)], context)
+        figures.append((time.process_time() - started) / trims * 1e6)
+        rows.append([f"{size:,}", *(f"{figure:.1f}" for figure in figures)])
+    return rows
+
+
 # --------------------------------------------------------------------------- snapshot
 
 
@@ -278,8 +326,14 @@ def main(argv: list[str] | None = None) -> tuple[list[list[object]], list[list[o
     parser.add_argument("--pipelined-requests", type=int, default=100_000, help="requests per -P 16 run")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--no-throughput", action="store_true")
+    parser.add_argument("--no-structure", action="store_true")
+    parser.add_argument("--structure-operations", type=int, default=20_000, help="operations per in-process figure")
     arguments = parser.parse_args(argv)
     print(f"# {machine_summary()}")
+    if not arguments.no_structure:
+        print("# in process: CPU µs per execute")
+        print_table(["entries", "XADD", "XRANGE random COUNT 10", "XDEL random", "XTRIM MAXLEN ~ (one node)"],
+                    structure_rows(sorted({10_000, arguments.entries}), arguments.structure_operations))
     throughput: list[list[object]] = []
     if not arguments.no_throughput:
         print(f"# kevy-server --in-memory vs redis-server, redis-benchmark -c {CLIENTS}")

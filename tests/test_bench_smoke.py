@@ -78,7 +78,8 @@ def test_bench_streams_reads_back_every_entry() -> None:
     import bench_streams
 
     throughput, snapshot = bench_streams.main(
-        ["--entries", "3000", "--range-entries", "500", "--requests", "200", "--pipelined-requests", "400"]
+        ["--entries", "3000", "--range-entries", "500", "--requests", "200", "--pipelined-requests", "400",
+         "--structure-operations", "500"]
     )
     assert len(throughput) == 8 and all(_RATIO.match(cell) for cell in _column(throughput, 4))
     by_name = {row[0].strip(): row for row in snapshot}
