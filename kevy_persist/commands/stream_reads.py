@@ -33,7 +33,7 @@ from __future__ import annotations
 import attrs
 
 from kevy_persist.commands import stream_effects
-from kevy_persist.commands.access import read_typed
+from kevy_persist.commands.access import write_typed
 from kevy_persist.commands.context import SYNTAX, WRONGTYPE, Blocking, CommandContext, CommandError, CommandOutcome
 from kevy_persist.commands.numbers import INT64_MAX
 from kevy_persist.commands.replies import KeyedArrays
@@ -207,15 +207,16 @@ def xreadgroup_command(keyspace: Keyspace, argv: list[bytes], context: CommandCo
     id_texts = argv[request.streams_index + request.stream_count :]
     targets: list[tuple[bytes, Stream, ConsumerGroup, int]] = []
     for key, text in zip(keys, id_texts):
+        # For writing (copy-on-write aware): serving changes the group.
         if retrying:
-            value = keyspace.lookup(key, context.lookup_now_ms)
-            if type(value) is not Stream:
+            if type(keyspace.lookup(key, context.lookup_now_ms)) is not Stream:
                 raise CommandError("UNBLOCKED the stream key no longer exists")
+            value = keyspace.lookup_for_write(key, context.lookup_now_ms)
             group = value.groups.get(request.group)
             if group is None:
                 raise CommandError("NOGROUP the consumer group this client was blocked on no longer exists")
         else:
-            value = read_typed(keyspace, key, context, Stream)
+            value = write_typed(keyspace, key, context, Stream)
             group = None if value is None else value.groups.get(request.group)
             if group is None:
                 raise CommandError(

@@ -33,7 +33,7 @@ from sortedcontainers import SortedDict
 from kevy_persist.data.stream_groups import INVALID_ENTRIES_READ, ConsumerGroup
 from kevy_persist.data.stream_nodes import StreamNodes
 from kevy_persist.formats.snapshot_stream import GroupPayload, StreamPayload
-from kevy_persist.formats.stream_ids import MAXIMUM_ID
+from kevy_persist.formats.stream_ids import MAXIMUM_ID, format_id_text
 
 Fields = tuple[bytes, ...]
 
@@ -126,7 +126,7 @@ class Stream:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"Stream(length={len(self.entries)}, last_id={self.last_id}, groups={sorted(self.groups)!r})"
+        return f"Stream(length={len(self.entries)}, last_id={format_id_text(self.last_id)}, groups={sorted(self.groups)!r})"
 
     # -- size and lookups -------------------------------------------------------------
 
