@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 STREAM_VERBS = frozenset({b"XADD", b"XGROUP", b"XREADGROUP", b"XACK", b"XCLAIM", b"XDEL", b"XTRIM"})
 EMPTY_STREAM = ("stream", (), (0, 0), ())
+_KEY_POSITION = {b"XGROUP": 2, b"XREADGROUP": 7}
 
 
 def parse_id(text: bytes) -> tuple[int, int]:
@@ -34,8 +35,7 @@ def parse_id(text: bytes) -> tuple[int, int]:
 
 def apply_stream(model: dict, argv: Sequence[bytes]) -> None:
     verb = argv[0].upper()
-    key = {b"XGROUP": 2, b"XREADGROUP": 7}.get(verb, 1)
-    key = argv[key]
+    key = argv[_KEY_POSITION.get(verb, 1)]
     current = model.get(key)
     if current is not None and not (isinstance(current, tuple) and current[:1] == ("stream",)):
         return  # WRONGTYPE
