@@ -2,7 +2,8 @@
 
 What it models. A workload's operations are argv lists of a few non-idempotent commands
 (`INCR`, `APPEND`, `LPUSH`, plus `SET` and `DEL`), chosen so that applying one twice or
-skipping one leaves a visibly different state. `states_by_prefix(operations)` gives the state
+skipping one leaves a visibly different state, and the stream commands of the `streams-*`
+workloads (interpreted by `sim.stream_model`). `states_by_prefix(operations)` gives the state
 after every prefix of the history, computed with Python dicts, bytes and tuples only -- never
 the keyspace code under test -- in the canonical form recovery results are compared in:
 a sorted tuple of `(key, value)`, value = `bytes` for a string, `tuple[bytes, ...]` for a
@@ -19,6 +20,8 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from .stream_model import STREAM_VERBS, apply_stream
+
 Argv = tuple[bytes, ...]
 CanonicalState = tuple[tuple[bytes, object], ...]
 
@@ -26,8 +29,11 @@ CanonicalState = tuple[tuple[bytes, object], ...]
 def apply(model: dict[bytes, object], argv: Sequence[bytes]) -> None:
     """Apply one command to the plain-dict model (the oracle's own semantics)."""
     verb = argv[0].upper()
-    if verb in (b"SAVE", b"TICK"):
+    if verb in (b"SAVE", b"REWRITE", b"TICK"):
         return  # persistence and time steps change no value
+    if verb in STREAM_VERBS:
+        apply_stream(model, argv)
+        return
     if verb == b"SET":
         model[argv[1]] = argv[2]
     elif verb == b"DEL":

@@ -82,3 +82,17 @@ def test_bench_datamodel_reports_every_workload() -> None:
     for row in rows:
         assert _RATIO.match(row[5]), row
         assert _RATIO.match(row[6]) or row[6] == "n/a", row
+def test_bench_streams_reads_back_every_entry() -> None:
+    """XADD / XRANGE on both servers (a few hundred requests), a 3,000-entry stream saved and
+    loaded on both sides; the script checks XLEN and the last entry after each load."""
+    import bench_streams
+
+    throughput, snapshot = bench_streams.main(
+        ["--entries", "3000", "--range-entries", "500", "--requests", "200", "--pipelined-requests", "400",
+         "--structure-operations", "500"]
+    )
+    assert len(throughput) == 8 and all(_RATIO.match(cell) for cell in _column(throughput, 4))
+    by_name = {row[0].strip(): row for row in snapshot}
+    for name in ("save (SAVE)", "load (read + decode + fill)", "Store.open (whole path)"):
+        assert _RATIO.match(by_name[name][3]), by_name[name]
+    assert _RATIO.match(by_name["file size"][3])

@@ -3,7 +3,9 @@
 Method: for every verb in our table, COMMAND INFO on a real server gives Redis's arity,
 flags and (first, last, step) key positions; arity and key positions must be equal and our
 `writes` must equal Redis's `write` flag (FLUSHDB/FLUSHALL included). Also a pure check that
-`key_positions` picks the keys of sample argvs.
+`key_positions` picks the keys of sample argvs. A container command (XGROUP, XINFO) is one
+spec here: its key positions and write flag are compared with those of its subcommands
+(which agree among themselves for every container we implement).
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ def test_arity_keys_and_write_flag_match_redis_command_info(redis_client: RespCl
         assert info is not None, f"redis 7.0 has no {name!r}"
         _name, arity, flags, first_key, last_key, key_step = info[:6]
         redis_writes = "write" in {str(flag) for flag in flags}
+        subcommands = info[9] if len(info) > 9 else []
+        if subcommands:
+            keyed = {tuple(sub[3:6]) for sub in subcommands if sub[3] != 0}
+            assert len(keyed) == 1, f"{name!r}: subcommands disagree on key positions {keyed}"
+            first_key, last_key, key_step = keyed.pop()
+            redis_writes = any("write" in {str(flag) for flag in sub[2]} for sub in subcommands)
         ours = (spec.arity, spec.first_key, spec.last_key, spec.key_step, spec.writes)
         theirs = (arity, first_key, last_key, key_step, redis_writes)
         if ours != theirs:

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from snapshot_strategies import comparable, entries, positions
 
-from kevy_persist.errors import CorruptionError, UnsupportedRecordError
+from kevy_persist.errors import CorruptionError
 from kevy_persist.formats.crc import crc32c
 from kevy_persist.formats.positions import LogPosition
 from kevy_persist.formats.records import ValueKind
@@ -132,14 +132,6 @@ def test_structural_damage_is_reported_with_offset_and_reason(blob, offset, reas
         decode_snapshot(blob, PATH)
     assert caught.value.offset == offset
     assert reason_part in caught.value.reason
-
-
-def test_stream_record_is_refused_as_unsupported():
-    blob = b"KEVYSNAP\x04\x06\x00\x01\x00\x00\x00s" + bytes(60) + b"\x00"
-    with pytest.raises(UnsupportedRecordError) as caught:
-        decode_snapshot(blob, PATH)
-    assert caught.value.offset == 9
-    assert caught.value.reason == "stream records are not supported"
 
 
 def test_version_3_deadlines_are_absolute_and_version_2_ttls_are_relative():

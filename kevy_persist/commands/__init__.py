@@ -29,6 +29,11 @@ from kevy_persist.commands import (
     scan,
     sets,
     sort,
+    stream_claims,
+    stream_consumer_groups,
+    stream_info,
+    stream_reads,
+    streams,
     strings,
     zset_combine,
     zset_ranges,
@@ -61,6 +66,7 @@ __all__ = [
 
 _MODULES = (
     bitfield, bits, collection_scan, geo, geo_search, hashes, hyperloglog, keys, lcs, lists, random_members, scan, sets, sort, strings, zset_combine, zset_ranges, zsets,
+    streams, stream_reads, stream_consumer_groups, stream_claims, stream_info,
 )
 _DEL = b"DEL"
 

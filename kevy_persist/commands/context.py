@@ -8,6 +8,7 @@ into an `ErrorReply` with nothing logged.
 
 from __future__ import annotations
 
+import enum
 from typing import Any, Protocol
 
 from kevy_persist.commands.replies import ErrorReply
@@ -28,21 +29,41 @@ class FirstChoice:
         return 0
 
 
+class Blocking(enum.Enum):
+    """Whether a command with a BLOCK option may ask its caller to park the client.
+
+    NEVER: answer at once as if the timeout passed (MULTI, replay, the embedded store, and
+    any caller that cannot park a client; Redis does the same for CLIENT_DENY_BLOCKING).
+    ALLOWED: an event loop that can park the client; the command returns a wait object
+    (e.g. `stream_reads.StreamWait`) instead of a reply when there is nothing to serve.
+    RETRY: that loop re-running a parked client's command after one of its keys changed;
+    the command answers what Redis answers to a client it unblocks, or waits again.
+    """
+
+    NEVER = 0
+    ALLOWED = 1
+    RETRY = 2
+
+
 class CommandContext:
     """The current unix time in ms and the random source; `loading` marks log replay.
 
     While loading, nothing expires (like Redis loading its AOF): `lookup_now_ms` is then
-    far in the past, while `now_ms` still turns relative TTLs into deadlines. A plain
-    slotted class, not attrs: the store builds one per command.
+    far in the past, while `now_ms` still turns relative TTLs into deadlines. `blocking`
+    says whether a BLOCK option may park the client (see `Blocking`). A plain slotted
+    class, not attrs: the store builds one per command.
     """
 
-    __slots__ = ("now_ms", "random", "loading", "lookup_now_ms")
+    __slots__ = ("now_ms", "random", "loading", "lookup_now_ms", "blocking")
 
-    def __init__(self, now_ms: int, random: RandomSource, loading: bool = False) -> None:
+    def __init__(
+        self, now_ms: int, random: RandomSource, loading: bool = False, blocking: Blocking = Blocking.NEVER
+    ) -> None:
         self.now_ms = now_ms
         self.random = random
         self.loading = loading
         self.lookup_now_ms = NEVER_EXPIRES_MS if loading else now_ms
+        self.blocking = Blocking.NEVER if loading else blocking
 
     def __repr__(self) -> str:
         return f"CommandContext(now_ms={self.now_ms}, loading={self.loading})"

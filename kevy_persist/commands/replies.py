@@ -5,13 +5,14 @@ error = `ErrorReply` (the full Redis message, prefix included), double = `Double
 double as a bulk string formatted like Redis 7.0 (`%.17g`, `inf`, `-inf`); `format_double`
 gives exactly those bytes, and `encode_resp2` renders any reply for tests and simple servers.
 
-Three list subclasses carry the shape RESP3 gives some replies while RESP2 sends them as
+Four list subclasses carry the shape RESP3 gives some replies while RESP2 sends them as
 flat arrays: `ScoredPairs` (WITHSCORES ranges, ZPOPMIN/MAX with a count, HRANDFIELD
 WITHVALUES: a RESP3 array of 2-element [member, score-or-value] arrays), `FieldValueMap`
-(HGETALL, LCS IDX: a RESP3 map) and `MemberSet` (SMEMBERS, SINTER...: a RESP3 set).
-`DoubleText` is a double Redis prints in its "human" long-double form (GEOPOS coordinates):
-a bulk string in RESP2, a RESP3 double carrying the same text. `encode_resp3` renders them
-as Redis 7.0 does after HELLO 3.
+(HGETALL, LCS IDX, XINFO: a RESP3 map), `MemberSet` (SMEMBERS, SINTER...: a RESP3 set) and
+`KeyedArrays` (XREAD, XREADGROUP: RESP2 sends [[key, value], ...], RESP3 a map of key to
+value). `DoubleText` is a double Redis prints in its "human" long-double form (GEOPOS
+coordinates): a bulk string in RESP2, a RESP3 double carrying the same text.
+`encode_resp3` renders them as Redis 7.0 does after HELLO 3.
 """
 
 from __future__ import annotations
@@ -72,6 +73,12 @@ class FieldValueMap(list):
 
 class MemberSet(list):
     """The members of a set reply; RESP3 sends it as a set."""
+
+    __slots__ = ()
+
+
+class KeyedArrays(list):
+    """[[key, value], ...]: RESP2 sends it as is, RESP3 as a map of key to value."""
 
     __slots__ = ()
 
@@ -165,6 +172,11 @@ def _encode3_into(reply: Reply, parts: list[bytes]) -> None:
         parts.append(b"%%%d\r\n" % (len(reply) // 2))
         for item in reply:
             _encode3_into(item, parts)
+    elif kind is KeyedArrays:
+        parts.append(b"%%%d\r\n" % len(reply))
+        for key, value in reply:
+            _encode3_into(key, parts)
+            _encode3_into(value, parts)
     elif kind is MemberSet:
         parts.append(b"~%d\r\n" % len(reply))
         for item in reply:

@@ -1,9 +1,11 @@
 """The keyspace: keys to native values, absolute deadlines, and copy-on-write views.
 
 What it models: one Redis database. `_values` maps each key to its native value (string
-`bytes`, hash `dict`, list `deque`, set `set`, zset `ZSet`); the value's Python type *is* its
-kind, so there is no per-key wrapper and `iter_entries` runs at C speed. `_deadlines` maps the
-keys that have a TTL to an absolute unix-ms deadline. A collection is never stored empty.
+`bytes`, hash `dict`, list `deque`, set `set`, zset `ZSet`, stream `Stream`); the value's Python
+type *is* its kind, so there is no per-key wrapper and `iter_entries` runs at C speed.
+`_deadlines` maps the keys that have a TTL to an absolute unix-ms deadline. A collection is
+never stored empty, except a stream: an empty stream is a value of its own in Redis (it keeps
+its ID clock and its consumer groups).
 
 Expiry. A key whose deadline is <= now is dead. Reads and writes that look a key up reap it
 lazily (`lookup`); `active_expire_step` samples deadlines with a deterministic cursor. Every
@@ -27,6 +29,7 @@ from itertools import compress, repeat
 from operator import is_not, itemgetter
 from typing import Any
 
+from kevy_persist.data.stream import Stream
 from kevy_persist.data.zset import ZSet
 from kevy_persist.formats.records import ValueKind
 
@@ -39,11 +42,13 @@ KIND_BY_TYPE: dict[type, ValueKind] = {
     deque: ValueKind.LIST,
     set: ValueKind.SET,
     ZSet: ValueKind.ZSET,
+    Stream: ValueKind.STREAM,
 }
 
 Entry = tuple[bytes, ValueKind, Any, "int | None"]
 
 _STRING_KIND = ValueKind.STRING
+_MAY_BE_EMPTY = (bytes, Stream)
 _ENTRY_KEY = itemgetter(0)
 _ENTRY_KIND = itemgetter(1)
 _ENTRY_VALUE = itemgetter(2)
@@ -70,6 +75,8 @@ def native_from_snapshot(kind: ValueKind, value: Any) -> Any:
         return set(value)
     if kind == ValueKind.ZSET:
         return ZSet.from_pairs(value)
+    if kind == ValueKind.STREAM:
+        return Stream.from_payload(value)
     raise AssertionError(f"unknown value kind {kind!r}")
 
 
@@ -239,7 +246,7 @@ class Keyspace:
 
     def _write_value(self, key: bytes, value: Any) -> None:
         assert type(value) in KIND_BY_TYPE, f"not a native value: {type(value)!r}"
-        assert type(value) is bytes or len(value) > 0, "collections are never stored empty"
+        assert type(value) in _MAY_BE_EMPTY or len(value) > 0, "collections are never stored empty"
         # Never marked as owned, and no longer owned if it was: the object may be shared with
         # a view (RENAME moves one), so the first in-place write after a freeze copies it.
         self._values[key] = value

@@ -20,6 +20,7 @@ import attrs
 
 from kevy_persist.disk.clock import Clock
 from kevy_persist.disk.fs import FileSystem, WritableFile, parent
+from kevy_persist.engine.log_compat import for_kevy_1_23, records_for_format
 from kevy_persist.errors import CorruptionError, StorageIOError
 from kevy_persist.formats.aof_format import (
     EpochMarker,
@@ -162,11 +163,13 @@ class LogWriter:
 
     def append(self, argv: Sequence[bytes]) -> int:
         """Append one command; returns the new end offset."""
+        if self.format_version == 1:
+            argv = for_kevy_1_23(argv)  # format 1 stays replayable by kevy 1.23
         return self._write(encode_record(self.format_version, argv))
 
     def append_many(self, argvs: Iterable[Sequence[bytes]]) -> int:
         """Append several commands with one write; returns the new end offset."""
-        data = encode_records(self.format_version, argvs)
+        data = encode_records(self.format_version, records_for_format(self.format_version, argvs))
         if not data:
             return self.end_offset
         return self._write(data)

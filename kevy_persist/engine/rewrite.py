@@ -1,8 +1,9 @@
 """The commands that rebuild a keyspace: the content of a rewritten (`base`) log.
 
 One command per value (hashes, lists, sets and sorted sets in chunks, so no record grows
-without bound), then `PEXPIREAT` for a key with a deadline. Scores are written with
-`repr`, which round-trips every float exactly (and `inf`/`-inf`, which Redis accepts).
+without bound; a stream as the commands of rewrite_streams.py), then `PEXPIREAT` for a key
+with a deadline. Scores are written with `repr`, which round-trips every float exactly (and
+`inf`/`-inf`, which Redis accepts).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from kevy_persist.engine.rewrite_streams import rebuild_stream
 from kevy_persist.formats.records import ValueKind
 
 CHUNK_ITEMS = 512
@@ -37,6 +39,8 @@ def rebuild_commands(entries: Iterable[tuple[bytes, ValueKind, Any, int | None]]
         elif kind == ValueKind.SET:
             for chunk in _chunks(list(value)):
                 yield [b"SADD", key, *chunk]
+        elif kind == ValueKind.STREAM:
+            yield from rebuild_stream(key, value)
         else:
             assert kind == ValueKind.ZSET, kind
             for chunk in _chunks(list(value.items())):

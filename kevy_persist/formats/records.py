@@ -2,7 +2,8 @@
 
 The numbers are the KEVYSNAP record opcodes (DESIGN §2), so a kind converts to and from an
 opcode without a table. Native representations: string `bytes`, hash `dict[bytes, bytes]`,
-list `collections.deque[bytes]`, set `set[bytes]`, zset `kevy_persist.zset.ZSet`.
+list `collections.deque[bytes]`, set `set[bytes]`, zset `kevy_persist.data.zset.ZSet`, stream
+`kevy_persist.data.stream.Stream`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ class ValueKind(enum.IntEnum):
     LIST = 3
     SET = 4
     ZSET = 5
+    STREAM = 6
 
     @property
     def type_name(self) -> str:

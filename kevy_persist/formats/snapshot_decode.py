@@ -13,7 +13,7 @@ import gc
 import struct
 from typing import Any
 
-from kevy_persist.errors import CorruptionError, UnsupportedRecordError
+from kevy_persist.errors import CorruptionError
 from kevy_persist.formats.crc import crc32c
 from kevy_persist.formats.positions import LogPosition
 from kevy_persist.formats.snapshot_format import (
@@ -22,6 +22,7 @@ from kevy_persist.formats.snapshot_format import (
     KIND_HASH,
     KIND_LIST,
     KIND_SET,
+    KIND_STREAM,
     KIND_STRING,
     KIND_ZSET,
     MAGIC,
@@ -43,6 +44,7 @@ from kevy_persist.formats.snapshot_format import (
     Record,
     SnapshotTrailer,
 )
+from kevy_persist.formats.snapshot_stream import decode_stream_payload
 
 
 class _Reader:
@@ -130,15 +132,13 @@ def _decode_trailer(reader: _Reader, position: int) -> SnapshotTrailer | None:
 
 
 def _decode_record(
-    reader: _Reader, position: int, now_ms: int | None, relative_ttl: bool
+    reader: _Reader, position: int, now_ms: int | None, relative_ttl: bool, version: int
 ) -> tuple[Record, int]:
     """One record at `position` with every bound checked (the general, careful path)."""
     data = reader.data
     size = reader.size
     op = data[position]
-    if op > 5:
-        if op == OP_STREAM:
-            raise UnsupportedRecordError(reader.path, position, "stream records are not supported")
+    if op > OP_STREAM:
         raise reader.fail(position, f"unknown record opcode {op}")
     if position + 2 > size:
         raise reader.fail(position, "truncated: record header runs past the end")
@@ -160,12 +160,15 @@ def _decode_record(
     key, position = reader.blob(key_position)
     if op == KIND_STRING:
         value, position = reader.blob(position)
+    elif op == OP_STREAM:
+        # Version 4 added the consumer-group section; older files have entries only.
+        value, position = decode_stream_payload(data, position, reader.path, with_groups=version >= 4)
     else:
         value, position = _decode_payload(reader, op, position)
     return (key, _KINDS[op], value, deadline_ms), position
 
 
-_KINDS = (None, KIND_STRING, KIND_HASH, KIND_LIST, KIND_SET, KIND_ZSET)
+_KINDS = (None, KIND_STRING, KIND_HASH, KIND_LIST, KIND_SET, KIND_ZSET, KIND_STREAM)
 
 
 def decode_snapshot(
@@ -202,7 +205,7 @@ def decode_snapshot(
     collector_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        records, position = _decode_records(reader, now_ms, relative_ttl, strings_into)
+        records, position = _decode_records(reader, now_ms, relative_ttl, strings_into, version)
     finally:
         if collector_was_enabled:
             gc.enable()
@@ -214,7 +217,11 @@ def decode_snapshot(
 
 
 def _decode_records(
-    reader: _Reader, now_ms: int | None, relative_ttl: bool, strings_into: dict[bytes, bytes] | None
+    reader: _Reader,
+    now_ms: int | None,
+    relative_ttl: bool,
+    strings_into: dict[bytes, bytes] | None,
+    version: int,
 ) -> tuple[list[Record], int]:
     """Every record (strings without TTL into `strings_into` when given); the list and the
     end byte's position."""
@@ -263,5 +270,5 @@ def _decode_records(
             raise reader.fail(position, "truncated: no end marker")
         if data[position] == OP_END:
             return records, position
-        record, position = _decode_record(reader, position, now_ms, relative_ttl)
+        record, position = _decode_record(reader, position, now_ms, relative_ttl, version)
         append(record)

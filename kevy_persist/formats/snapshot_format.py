@@ -5,7 +5,8 @@
     bytes   = length:u32 data
     payload = op 1 string: bytes        op 2 hash: count:u32 (field:bytes value:bytes)*
               op 3 list: count:u32 bytes* (head to tail)      op 4 set: count:u32 bytes*
-              op 5 zset: count:u32 (member:bytes score:f64)*  (op 6 stream: refused here)
+              op 5 zset: count:u32 (member:bytes score:f64)*
+              op 6 stream: see snapshot_stream.py (entries, then consumer groups in v4)
     trailer = "KEVYTRLR" trailer_version:u8 flags:u8 epoch:u64 offset:u64 crc32c:u32
 
 All integers little-endian. Versions 2 (TTL = milliseconds remaining at save time), 3 and 4
@@ -29,6 +30,7 @@ import attrs
 from kevy_persist.formats.crc import crc32c
 from kevy_persist.formats.positions import LogPosition
 from kevy_persist.formats.records import ValueKind
+from kevy_persist.formats.snapshot_stream import stream_payload_parts
 
 MAGIC = b"KEVYSNAP"
 WRITE_VERSION = 4
@@ -61,6 +63,7 @@ KIND_HASH = ValueKind.HASH
 KIND_LIST = ValueKind.LIST
 KIND_SET = ValueKind.SET
 KIND_ZSET = ValueKind.ZSET
+KIND_STREAM = ValueKind.STREAM
 
 # A record as the codec sees it: (key, kind, value, deadline_ms or None).
 Record = tuple[bytes, ValueKind, Any, "int | None"]
@@ -110,7 +113,10 @@ def encode_trailer(covered: LogPosition | None, checksum_so_far: int) -> bytes:
 
 
 def _payload_parts(kind: ValueKind, value: Any, parts: list[bytes]) -> None:
-    """Append the payload of a non-string value (hash, list, set, zset) to `parts`."""
+    """Append the payload of a non-string value (hash, list, set, zset, stream) to `parts`."""
+    if kind is KIND_STREAM:
+        stream_payload_parts(value, parts)
+        return
     append = parts.append
     pack_u32 = U32.pack
     append(pack_u32(len(value)))
@@ -145,7 +151,8 @@ def encode_snapshot_chunks(
     """The snapshot file as a series of chunks (bounded memory for a file writer).
 
     `entries` yield `(key, kind, native_value, deadline_ms)`: native values are bytes, dict,
-    deque, set, or a ZSet (`len()` and `.items()` of (member, score) in score order).
+    deque, set, a ZSet (`len()` and `.items()` of (member, score) in score order), or a
+    stream (`snapshot_stream.StreamSource`).
     """
     checksum = 0
     parts: list[bytes] = [MAGIC, bytes([WRITE_VERSION])]

@@ -11,8 +11,11 @@ specs/snapshot-format.md):
   is bounds-checked while walking a payload, exactly as the full decoder checks it, and the
   trailer (when present) is verified -- its CRC-32C covers every byte -- after the last
   record, so damage raises `CorruptionError` before the caller can commit anything built
-  from the batches. Version-2 files store TTLs relative to the save time; their records
+  from the batches. Version-2 files store TTLs relative to the save time, and version-3
+  stream records lack the consumer-group section a version-4 file must hold: such records
   are not position-independent and are refused here (`RawCopyUnsupported`): decode them.
+  A stream record's extent is found by decoding its payload (`snapshot_stream`), which
+  checks it as fully as loading would.
 - `RawSnapshotWriter` writes a version-4 file from raw record bytes: the header, the
   records as given, the end byte and our trailer (covering no log position) with the
   running CRC-32C.
@@ -26,7 +29,7 @@ import struct
 from collections.abc import Iterator
 
 from kevy_persist.disk.fs import WritableFile
-from kevy_persist.errors import CorruptionError, UnsupportedRecordError
+from kevy_persist.errors import CorruptionError
 from kevy_persist.formats.crc import crc32c
 from kevy_persist.formats.positions import LogPosition
 from kevy_persist.formats.snapshot_format import (
@@ -41,6 +44,7 @@ from kevy_persist.formats.snapshot_format import (
     WRITE_VERSION,
     encode_trailer,
 )
+from kevy_persist.formats.snapshot_stream import decode_stream_payload
 
 _U32 = struct.Struct("<I")
 _RECORD_HEAD = struct.Struct("<BBI")  # op, ttl flag, key length (flag 0)
@@ -104,14 +108,14 @@ def _skip_payload(data: bytes, op: int, position: int, path: str) -> int:
     return position
 
 
-def record_extent(data: bytes, position: int, path: str) -> tuple[bytes, int]:
+def record_extent(data: bytes, position: int, path: str, version: int = WRITE_VERSION) -> tuple[bytes, int]:
     """(key, end) of the record at `position`, every field checked (the general path)."""
     size = len(data)
     op = data[position]
-    if op > _OP_ZSET:
-        if op == OP_STREAM:
-            raise UnsupportedRecordError(path, position, "stream records are not supported")
+    if op > OP_STREAM:
         raise _fail(path, position, f"unknown record opcode {op}")
+    if op == OP_STREAM and version < WRITE_VERSION:
+        raise RawCopyUnsupported(path, position, "a version-3 stream record has no consumer-group section")
     if position + 2 > size:
         raise _fail(path, position, "truncated: record header runs past the end")
     flag = data[position + 1]
@@ -127,6 +131,8 @@ def record_extent(data: bytes, position: int, path: str) -> tuple[bytes, int]:
     key = data[key_position + 4 : key_end]
     if op == _OP_STRING:
         return key, _skip_blob(data, key_end, path)
+    if op == OP_STREAM:
+        return key, decode_stream_payload(data, key_end, path, with_groups=True)[1]
     return key, _skip_payload(data, op, key_end, path)
 
 
@@ -186,7 +192,7 @@ def raw_record_batches(
             raise _fail(path, position, "truncated: no end marker")
         if data[position] == OP_END:
             break
-        key, position = record_extent(data, position, path)
+        key, position = record_extent(data, position, path, version)
         append_key(key)
         append_bound(position)
         if len(keys) >= batch_records:

@@ -116,7 +116,7 @@ def _route_fused(
                 raise CorruptionError(path, position, "truncated: no end marker")
             if data[position] == OP_END:
                 break
-            key, end = record_extent(data, position, path)
+            key, end = record_extent(data, position, path, version)
             appenders[shard_for_key(key)](view[position:end])
             position = end
             remaining -= 1

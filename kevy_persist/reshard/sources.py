@@ -34,7 +34,7 @@ from kevy_persist.errors import CorruptionError, HistoryGapError
 from kevy_persist.formats.aof_format import is_epoch_marker
 from kevy_persist.formats.positions import LogIdentity, LogKind, LogPosition
 from kevy_persist.formats.snapshot_decode import decode_snapshot
-from kevy_persist.formats.snapshot_format import TRAILER_MAGIC, TRAILER_SIZE, VERSION_RELATIVE_TTL
+from kevy_persist.formats.snapshot_format import TRAILER_MAGIC, TRAILER_SIZE, WRITE_VERSION
 from kevy_persist.formats.snapshot_raw import snapshot_version
 from kevy_persist.layout import names as layout_names
 
@@ -60,12 +60,14 @@ class ShardSource:
 
     @property
     def raw_copy_possible(self) -> bool:
-        """The state is exactly the snapshot's records, and they are position-independent."""
+        """The state is exactly the snapshot's records, and they are position-independent:
+        version 4 only (version-2 TTLs are relative; a version-3 stream record lacks the
+        group section the version-4 target files need)."""
         return (
             self.plan.load_snapshot
             and self.snapshot_data is not None
             and not self.log_adds_records
-            and self.snapshot_version != VERSION_RELATIVE_TTL
+            and self.snapshot_version == WRITE_VERSION
         )
 
 

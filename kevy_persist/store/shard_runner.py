@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from kevy_persist.commands import CommandContext, ErrorReply
+from kevy_persist.commands.context import Blocking
 from kevy_persist.disk.clock import Clock
 from kevy_persist.engine.aof import FsyncPolicy
 from kevy_persist.engine.shard import Shard
@@ -45,20 +46,20 @@ class ShardRunner:
         if self.closed:
             raise StoreClosedError("the store was shut down; it accepts no more commands")
 
-    def context(self) -> CommandContext:
-        return CommandContext(now_ms=self._clock.now_ms(), random=self._random)
+    def context(self, blocking: Blocking = Blocking.NEVER) -> CommandContext:
+        return CommandContext(now_ms=self._clock.now_ms(), random=self._random, blocking=blocking)
 
-    def run(self, index: int, argv: list[bytes]) -> Any:
+    def run(self, index: int, argv: list[bytes], blocking: Blocking = Blocking.NEVER) -> Any:
         """Run `argv` on shard `index`; its reply, once durable when the policy says so."""
         with self.locks[index]:
             self.check_open()
-            ticket = self.execute_locked(index, argv)
+            ticket = self.execute_locked(index, argv, blocking)
         return self.await_reply(index, ticket)
 
-    def execute_locked(self, index: int, argv: list[bytes]) -> Ticket:
+    def execute_locked(self, index: int, argv: list[bytes], blocking: Blocking = Blocking.NEVER) -> Ticket:
         """The first half: the caller holds shard `index`'s lock."""
         try:
-            reply, end_offset = self.shards[index].execute(argv, self.context())
+            reply, end_offset = self.shards[index].execute(argv, self.context(blocking))
         except WritesRefusedError as error:
             return ErrorReply(str(error)), 0, None
         return reply, self.group_commits[index].generation, end_offset

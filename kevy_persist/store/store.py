@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 
 from kevy_persist.commands import ErrorReply
+from kevy_persist.commands.context import Blocking
 from kevy_persist.commands.key_positions import command_keys
 from kevy_persist.disk.clock import Clock, SystemClock
 from kevy_persist.disk.fs import FileSystem
@@ -116,20 +117,25 @@ class Store(TypedCommands):
     def _call(self, convert: Converter, *arguments: Any) -> Any:
         return convert(self.execute(*arguments))
 
-    def execute_argv(self, argv: list[bytes]) -> Any:
-        """Run one command; error replies are returned as `ErrorReply` (the server's path)."""
+    def execute_argv(self, argv: list[bytes], blocking: Blocking = Blocking.NEVER) -> Any:
+        """Run one command; error replies are returned as `ErrorReply` (the server's path).
+
+        `blocking` is for an event loop that can park a client (commands.context.Blocking):
+        with ALLOWED, a blocking read with nothing to serve returns its wait object (e.g.
+        `StreamWait`) instead of a reply; with RETRY it re-runs a parked client's command.
+        """
         self._check_open()
         if not argv:
             return ErrorReply("ERR empty command")
         if len(self._shards) == 1:
-            return self.run_on_shard(0, argv)  # one shard: nothing to route
+            return self._runner.run(0, argv, blocking)  # one shard: nothing to route
         handler = multishard.HANDLERS.get(argv[0].upper())
         if handler is not None:
             return handler(self._runner, argv)
         shard_indexes = self._shards_of([argv])
         if shard_indexes is None or len(shard_indexes) > 1:
             return ErrorReply(CROSSSLOT)
-        return self.run_on_shard(shard_indexes.pop() if shard_indexes else 0, argv)
+        return self._runner.run(shard_indexes.pop() if shard_indexes else 0, argv, blocking)
 
     def _shards_of(self, argvs: list[list[bytes]]) -> set[int] | None:
         """The shards the commands' keys (and SORT patterns' keys) live on; None when a

@@ -44,9 +44,12 @@ def resolve_layout(directory: str, shards: int | None, routing: str | None) -> S
     return wanted
 
 
-def dump(directory: str, shards: int | None, routing: str | None) -> dict[str, Any]:
+def dump(directory: str, shards: int | None, routing: str | None, now_ms: int | None = None) -> dict[str, Any]:
+    """The logical content at `now_ms` (default: now). Replay runs at that time too, so a
+    kevy 1.23 log that holds `XADD key * ...` (it logs `*` as sent) gets its ID from it."""
     layout = resolve_layout(directory, shards, routing)
-    now_ms = SystemClock().now_ms()
+    if now_ms is None:
+        now_ms = SystemClock().now_ms()
     entries = []
     for index in range(layout.shard_count):
         reading = load_shard_read_only(OsFileSystem(), directory, index, now_ms)

@@ -2,8 +2,13 @@
 
 `{"keys": {hex key: {"type", "value", "has_ttl", "deadline_ms"}}}` with every byte string in
 lowercase hex: strings as one hex string, hashes as an object, lists in order, sets sorted,
-sorted sets as `[hex member, repr(score)]` pairs in score order. Two keyspaces hold the same
-data exactly when their dumps are equal, which is what the fixture and re-shard tests rely on.
+sorted sets as `[hex member, repr(score)]` pairs in score order, streams as kevy 1.23 reports
+them: `{"entries": [[id, [field, value, ...]]], "last_id", "max_deleted_id", "entries_added",
+"groups": [{"name", "last_delivered", "consumers": {name: pending count}, "pending": [[id,
+consumer, delivery count]]}]}` (IDs as `ms-seq` text, groups by name, rows in ID order).
+Two keyspaces hold the same data exactly when their dumps are equal, which is what the
+fixture and re-shard tests rely on; times (deliveries, consumers last seen) are left out,
+as the fixtures leave them out.
 """
 
 from __future__ import annotations
@@ -11,7 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from kevy_persist.data.stream import Stream
 from kevy_persist.formats.records import ValueKind
+from kevy_persist.formats.snapshot_stream import StreamPayload
+from kevy_persist.formats.stream_ids import format_id_text
 
 
 def render_value(kind: ValueKind, value: Any) -> Any:
@@ -23,9 +31,32 @@ def render_value(kind: ValueKind, value: Any) -> Any:
         return [item.hex() for item in value]
     if kind is ValueKind.SET:
         return sorted(member.hex() for member in value)
+    if kind is ValueKind.STREAM:
+        return render_stream(Stream.from_payload(value) if isinstance(value, StreamPayload) else value)
     assert kind is ValueKind.ZSET, kind
     # `+ 0.0` folds -0.0 into 0.0: equal scores, and kevy reports both as 0.
     return [[member.hex(), repr(float(score) + 0.0)] for member, score in value.items()]
+
+
+def render_stream(stream: Stream) -> dict[str, Any]:
+    return {
+        "entries": [[format_id_text(entry_id), [item.hex() for item in fields]] for entry_id, fields in stream.entry_items()],
+        "entries_added": stream.entries_added,
+        "groups": [
+            {
+                "consumers": {consumer.name.hex(): len(consumer.pending) for consumer in group.sorted_consumers()},
+                "last_delivered": format_id_text(group.last_delivered),
+                "name": group.name.hex(),
+                "pending": [
+                    [format_id_text(entry_id), row.consumer.hex(), row.delivery_count]
+                    for entry_id, row in group.pending.items()
+                ],
+            }
+            for group in stream.sorted_groups()
+        ],
+        "last_id": format_id_text(stream.last_id),
+        "max_deleted_id": format_id_text(stream.max_deleted_id),
+    }
 
 
 def render_entries(entries: Iterable[tuple[bytes, ValueKind, Any, int | None]]) -> dict[str, Any]:
