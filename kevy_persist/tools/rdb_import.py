@@ -1,0 +1,156 @@
+"""`import-rdb`: a new kevy data dir built from a Redis RDB file (versions 6 to 10).
+
+The file is read whole and decoded (`formats.rdb_decode`: every encoding Redis 7.0 writes,
+typed errors naming path, offset and reason for anything else) before anything is written.
+Then, as Redis does when it loads: keys whose deadline has passed are dropped, empty
+collections (older Redis versions wrote some) are skipped, FUNCTION2 libraries are not loaded
+(kevy runs no functions) -- each counted in the report. kevy keeps one database: a file with
+keys in another database than 0 is refused unless `database` names the one to import (the
+others are then counted as skipped). Keys starting with `\\0KEVY` (reserved for kevy's log
+markers) are refused.
+
+Every key is routed by the target layout and the shards are written by
+`reshard.fresh_install` in one commit: the directory must be empty (or missing), and after
+any crash it holds all of the keys or none of them. Deadlines stay absolute unix ms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from kevy_persist.disk.clock import Clock
+from kevy_persist.disk.fs import FileSystem
+from kevy_persist.errors import KevyError
+from kevy_persist.formats.log_markers import RESERVED_KEY_PREFIX
+from kevy_persist.formats.rdb_decode import DecodedRdb, Record, decode_rdb
+from kevy_persist.formats.records import ValueKind
+from kevy_persist.layout.meta import ShardLayout
+from kevy_persist.layout.routing import router_for
+from kevy_persist.reshard.fresh_install import install_fresh_layout, prepare_fresh_directory
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@attrs.frozen
+class ImportReport:
+    path: str
+    directory: str
+    layout: ShardLayout
+    rdb_version: int
+    database: int
+    key_count: int
+    keys_per_shard: tuple[int, ...]
+    expires_count: int
+    skipped_expired: int
+    skipped_empty: int
+    skipped_other_databases: dict[int, int]
+    skipped_functions: int
+    source_bytes: int
+    written_bytes: int
+    elapsed_ms: int
+
+
+def _snapshot_value(kind: ValueKind, value: Any) -> Any:
+    """The decoder's value in a form the snapshot encoder takes (len() and iteration;
+    `items()` of (member, score) for sorted sets, in any order)."""
+    if kind is ValueKind.ZSET:
+        return dict(value)
+    return value
+
+
+def _choose_database(decoded: DecodedRdb, path: str, database: int | None) -> tuple[int, dict[int, int]]:
+    counts = {index: len(records) for index, records in decoded.databases.items()}
+    if database is None:
+        others = sorted(index for index in counts if index != 0)
+        if others:
+            listing = ", ".join(f"{index} ({counts[index]} keys)" for index in sorted(counts))
+            raise KevyError(
+                f"{path}: keys in databases {listing}; kevy keeps one database: "
+                "choose the one to import with --db N"
+            )
+        database = 0
+    return database, {index: count for index, count in counts.items() if index != database}
+
+
+def route_records(records: list[Record], layout: ShardLayout, now_ms: int, path: str) -> tuple[list[list[Any]], int, int]:
+    """Per-shard entries of the live records; with the expired count and the TTL count."""
+    shard_of = router_for(layout.shard_count, layout.routing).shard_for_key
+    shards: list[list[Any]] = [[] for _ in range(layout.shard_count)]
+    expired = 0
+    expires = 0
+    single = layout.shard_count == 1
+    for key, kind, value, deadline_ms in records:
+        if deadline_ms is not None:
+            if deadline_ms <= now_ms:
+                expired += 1
+                continue
+            expires += 1
+        if key.startswith(RESERVED_KEY_PREFIX):
+            raise KevyError(f"{path}: key {key[:64]!r} starts with \\0KEVY, which kevy reserves for log markers")
+        entry = (key, kind, value if kind is ValueKind.STRING else _snapshot_value(kind, value), deadline_ms)
+        shards[0 if single else shard_of(key)].append(entry)
+    return shards, expired, expires
+
+
+def import_rdb(
+    fs: FileSystem,
+    rdb_path: str,
+    directory: str,
+    layout: ShardLayout,
+    clock: Clock,
+    *,
+    database: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> ImportReport:
+    """Build `directory` from the RDB at `rdb_path` (module docstring)."""
+    started_ms = clock.monotonic_ms()
+    data = fs.read_bytes(rdb_path)
+    decoded = decode_rdb(data, rdb_path, progress=progress)
+    chosen, skipped_databases = _choose_database(decoded, rdb_path, database)
+    shards, expired, expires = route_records(decoded.databases.get(chosen, []), layout, clock.now_ms(), rdb_path)
+    version, empty, functions = decoded.version, decoded.empty_keys_skipped, len(decoded.functions)
+    del decoded
+    # Refuse a non-empty directory before the (long) write, not only at its start.
+    prepare_fresh_directory(fs, directory)
+    install = install_fresh_layout(fs, directory, layout, shards, clock)
+    if progress is not None:
+        progress(len(data), len(data))
+    return ImportReport(
+        path=rdb_path,
+        directory=directory,
+        layout=layout,
+        rdb_version=version,
+        database=chosen,
+        key_count=sum(map(len, shards)),
+        keys_per_shard=tuple(map(len, shards)),
+        expires_count=expires,
+        skipped_expired=expired,
+        skipped_empty=empty,
+        skipped_other_databases=skipped_databases,
+        skipped_functions=functions,
+        source_bytes=len(data),
+        written_bytes=install.written_bytes,
+        elapsed_ms=clock.monotonic_ms() - started_ms,
+    )
+
+
+def summary_line(report: ImportReport) -> str:
+    skipped = [
+        f"{count} {what}"
+        for count, what in (
+            (report.skipped_expired, "expired"),
+            (report.skipped_empty, "empty"),
+            (sum(report.skipped_other_databases.values()), "in other databases"),
+            (report.skipped_functions, "function libraries (not loaded)"),
+        )
+        if count
+    ]
+    return (
+        f"imported {report.key_count} keys ({report.expires_count} with a TTL) from {report.path} "
+        f"(RDB {report.rdb_version}, database {report.database}) into {report.directory}: "
+        f"{report.layout.shard_count} shards ({report.layout.routing.value}), {report.written_bytes} bytes "
+        f"in {report.elapsed_ms} ms" + (f"; skipped {', '.join(skipped)}" if skipped else "")
+    )
