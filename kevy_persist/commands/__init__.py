@@ -17,6 +17,7 @@ from __future__ import annotations
 from kevy_persist.commands import (
     bits,
     collection_scan,
+    dump_restore,
     hashes,
     keys,
     lists,
@@ -52,7 +53,7 @@ __all__ = [
     "replay",
 ]
 
-_MODULES = (bits, collection_scan, hashes, keys, lists, scan, sets, strings, zset_combine, zset_ranges, zsets)
+_MODULES = (bits, collection_scan, dump_restore, hashes, keys, lists, scan, sets, strings, zset_combine, zset_ranges, zsets)
 _DEL = b"DEL"
 
 # The hot-path dispatch: name as sent (lower and upper case) -> (handler, arity). Other

@@ -217,7 +217,8 @@ def encode_value_parts(
         return TYPE_STRING
     encoder = _COLLECTION_ENCODERS.get(kind)
     if encoder is None:
-        raise UnsupportedValueError(key, ValueKind(kind).type_name, "no RDB encoding for this type yet")
+        type_name = getattr(kind, "type_name", f"kind {kind}")
+        raise UnsupportedValueError(key, type_name, "no RDB encoding for this type yet")
     return encoder(value, parts, string)
 
 
