@@ -23,13 +23,14 @@ import attrs
 
 from kevy_persist.disk.clock import Clock
 from kevy_persist.disk.fs import FileSystem
-from kevy_persist.errors import KevyError
+from kevy_persist.errors import KevyError, LayoutError
 from kevy_persist.formats.log_markers import RESERVED_KEY_PREFIX
 from kevy_persist.formats.rdb_decode import DecodedRdb, Record, decode_rdb
 from kevy_persist.formats.records import ValueKind
 from kevy_persist.layout.meta import ShardLayout
 from kevy_persist.layout.routing import router_for
-from kevy_persist.reshard.fresh_install import install_fresh_layout, prepare_fresh_directory
+from kevy_persist.reshard.fresh_install import install_fresh_layout
+from kevy_persist.reshard.protocol import PhaseListener
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -104,18 +105,20 @@ def import_rdb(
     *,
     database: int | None = None,
     progress: ProgressCallback | None = None,
+    listener: PhaseListener | None = None,
 ) -> ImportReport:
     """Build `directory` from the RDB at `rdb_path` (module docstring)."""
     started_ms = clock.monotonic_ms()
+    if fs.exists(directory) and fs.list_dir(directory):
+        # Refused before the (long) decode too; the install checks again, after recovery.
+        raise LayoutError(directory, "not empty: a new data dir is built only in an empty one")
     data = fs.read_bytes(rdb_path)
     decoded = decode_rdb(data, rdb_path, progress=progress)
     chosen, skipped_databases = _choose_database(decoded, rdb_path, database)
     shards, expired, expires = route_records(decoded.databases.get(chosen, []), layout, clock.now_ms(), rdb_path)
     version, empty, functions = decoded.version, decoded.empty_keys_skipped, len(decoded.functions)
     del decoded
-    # Refuse a non-empty directory before the (long) write, not only at its start.
-    prepare_fresh_directory(fs, directory)
-    install = install_fresh_layout(fs, directory, layout, shards, clock)
+    install = install_fresh_layout(fs, directory, layout, shards, clock, listener=listener)
     if progress is not None:
         progress(len(data), len(data))
     return ImportReport(
