@@ -23,6 +23,7 @@ from __future__ import annotations
 import gc
 import struct
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 import attrs
@@ -41,6 +42,7 @@ from kevy_persist.formats.records import ValueKind
 
 _LITTLE_U16 = struct.Struct("<H")
 _LITTLE_U64 = struct.Struct("<Q")
+_LITTLE_I64 = struct.Struct("<q")
 DUMP_FOOTER_SIZE = 10
 PROGRESS_EVERY_RECORDS = 65536
 
@@ -80,17 +82,25 @@ def read_version(reader: RdbReader) -> int:
 
 
 class _Databases:
-    """Records per database with the duplicate-key check."""
+    """Records per database; with `track_keys`, the set of keys seen in each (the precise
+    duplicate check, run only once a file is known to hold a duplicate)."""
 
-    def __init__(self, reader: RdbReader) -> None:
+    def __init__(self, reader: RdbReader, track_keys: bool) -> None:
         self.reader = reader
         self.records: dict[int, list[Record]] = {}
-        self._seen: dict[int, set[bytes]] = {}
+        self._seen: dict[int, set[bytes]] | None = {} if track_keys else None
         self.select(0)
 
     def select(self, index: int) -> None:
         self.current = self.records.setdefault(index, [])
-        self.seen = self._seen.setdefault(index, set())
+        self.seen = None if self._seen is None else self._seen.setdefault(index, set())
+
+    def first_duplicate_database(self) -> int | None:
+        """A database holding some key twice (a C-speed check over every key), or None."""
+        for index, records in self.records.items():
+            if len(set(map(itemgetter(0), records))) != len(records):
+                return index
+        return None
 
     def duplicate(self, offset: int, key: bytes) -> CorruptionError:
         return self.reader.fail(offset, f"key {key[:64]!r} appears twice in one database")
@@ -108,7 +118,11 @@ def decode_rdb(data: bytes, path: str = "<rdb>", *, progress: ProgressCallback |
     collector_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        databases, aux, functions, empty, end = _decode_items(reader, progress)
+        databases, aux, functions, empty, end = _decode_items(reader, progress, track_keys=False)
+        if databases.first_duplicate_database() is not None:
+            # Decode again, checking key by key, to name the duplicate and its offset.
+            _decode_items(reader, None, track_keys=True)
+            raise AssertionError("the tracked decode must refuse the duplicate")  # pragma: no cover
     finally:
         if collector_was_enabled:
             gc.enable()
@@ -117,11 +131,15 @@ def decode_rdb(data: bytes, path: str = "<rdb>", *, progress: ProgressCallback |
 
 
 def _decode_items(
-    reader: RdbReader, progress: ProgressCallback | None
+    reader: RdbReader, progress: ProgressCallback | None, *, track_keys: bool
 ) -> tuple[_Databases, list[tuple[bytes, bytes]], list[bytes], int, int]:
-    """Every item up to the EOF opcode; returns what was read and the EOF's position."""
+    """Every item up to the EOF opcode; returns what was read and the EOF's position.
+
+    With `track_keys` a key seen twice in one database raises at its record's offset.
+    """
     data, size, string = reader.data, reader.size, reader.string
-    databases = _Databases(reader)
+    unpack_deadline = _LITTLE_I64.unpack_from
+    databases = _Databases(reader, track_keys)
     aux: list[tuple[bytes, bytes]] = []
     functions: list[bytes] = []
     empty = 0
@@ -129,22 +147,44 @@ def _decode_items(
     position = rdb.HEADER_SIZE
     next_progress = PROGRESS_EVERY_RECORDS
     while True:
-        # Fast path: string records without expiry whose key and value are raw strings of
-        # at most 63 bytes (one length byte each). Anything else takes the careful path.
+        # Fast path: string records, with or without an EXPIRETIME_MS before them, whose key
+        # is a raw string of at most 63 bytes (one length byte) and whose value is raw with
+        # a 6- or 14-bit length (up to 16383 bytes). Anything else -- and any bound that
+        # fails -- leaves the loop at the record's first byte for the careful path below.
         current, seen = databases.current, databases.seen
-        while deadline_ms is None and position + 2 < size and data[position] == 0:
-            key_length = data[position + 1]
-            value_at = position + 2 + key_length
-            if key_length >= 64 or value_at >= size or data[value_at] >= 64:
+        while deadline_ms is None and position + 3 < size:
+            record_at = position
+            opcode = data[position]
+            if opcode == rdb.OPCODE_EXPIRETIME_MS:
+                record_at = position + 9
+                if record_at + 3 >= size or data[record_at] != 0:
+                    break
+                record_deadline_ms = unpack_deadline(data, position + 1)[0]
+            elif opcode == 0:
+                record_deadline_ms = None
+            else:
                 break
-            end = value_at + 1 + data[value_at]
+            key_length = data[record_at + 1]
+            value_at = record_at + 2 + key_length
+            if key_length >= 64 or value_at + 1 >= size:
+                break
+            head = data[value_at]
+            if head < 0x40:
+                start = value_at + 1
+                end = start + head
+            elif head < 0x80:
+                start = value_at + 2
+                end = start + ((head & 0x3F) << 8 | data[value_at + 1])
+            else:
+                break
             if end > size:
                 break
-            key = data[position + 2 : value_at]
-            if key in seen:
-                raise databases.duplicate(position, key)
-            seen.add(key)
-            current.append((key, ValueKind.STRING, data[value_at + 1 : end], None))
+            key = data[record_at + 2 : value_at]
+            if seen is not None:
+                if key in seen:
+                    raise databases.duplicate(record_at, key)
+                seen.add(key)
+            current.append((key, ValueKind.STRING, data[start:end], record_deadline_ms))
             position = end
         if progress is not None and len(current) >= next_progress:
             next_progress = len(current) + PROGRESS_EVERY_RECORDS
@@ -159,10 +199,11 @@ def _decode_items(
                 raise UnsupportedRecordError(reader.path, record_at, f"key {key[:64]!r}: {error.reason}") from None
             if kind is None:
                 empty += 1
-            elif key in databases.seen:
-                raise databases.duplicate(record_at, key)
             else:
-                databases.seen.add(key)
+                if databases.seen is not None:
+                    if key in databases.seen:
+                        raise databases.duplicate(record_at, key)
+                    databases.seen.add(key)
                 databases.current.append((key, kind, value, deadline_ms))
             deadline_ms = None
         elif opcode == rdb.OPCODE_EXPIRETIME_MS:

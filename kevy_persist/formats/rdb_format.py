@@ -258,6 +258,9 @@ def encode_rdb_chunks(
     string = _string_encoder(compress)
     pack_deadline = _LITTLE_I64.pack
     expire_opcode = bytes((OPCODE_EXPIRETIME_MS,))
+    string_kind = ValueKind.STRING
+    # Above this a string may be worth compressing; at or below 11 bytes it may be an integer.
+    plain_limit = COMPRESSION_MIN_SIZE if compress else 1 << 14
     for index, key_count, expires_count, entries in databases:
         if key_count == 0:
             continue
@@ -270,7 +273,17 @@ def encode_rdb_chunks(
             if deadline_ms is not None:
                 parts.append(expire_opcode)
                 parts.append(pack_deadline(deadline_ms))
-            if kind is ValueKind.STRING:
+            key_length = len(key)
+            if kind is string_kind and key_length < 64 and 11 < len(value) < plain_limit:
+                # The common record in one formatting call: type 0, key and value with
+                # one- or two-byte lengths (the value too long to be an integer).
+                value_length = len(value)
+                if value_length < 64:
+                    parts.append(b"\x00%c%b%c%b" % (key_length, key, value_length, value))
+                else:
+                    parts.append(b"\x00%c%b%c%c%b" % (
+                        key_length, key, 0x40 | value_length >> 8, value_length & 0xFF, value))
+            elif kind is string_kind:
                 parts.append(b"\x00")
                 parts.append(_encode_raw_string(key))
                 parts.append(string(value))

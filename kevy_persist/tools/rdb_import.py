@@ -17,6 +17,8 @@ any crash it holds all of the keys or none of them. Deadlines stay absolute unix
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import compress, repeat
+from operator import is_not, itemgetter, methodcaller
 from typing import Any
 
 import attrs
@@ -54,14 +56,6 @@ class ImportReport:
     elapsed_ms: int
 
 
-def _snapshot_value(kind: ValueKind, value: Any) -> Any:
-    """The decoder's value in a form the snapshot encoder takes (len() and iteration;
-    `items()` of (member, score) for sorted sets, in any order)."""
-    if kind is ValueKind.ZSET:
-        return dict(value)
-    return value
-
-
 def _choose_database(decoded: DecodedRdb, path: str, database: int | None) -> tuple[int, dict[int, int]]:
     counts = {index: len(records) for index, records in decoded.databases.items()}
     if database is None:
@@ -77,23 +71,37 @@ def _choose_database(decoded: DecodedRdb, path: str, database: int | None) -> tu
 
 
 def route_records(records: list[Record], layout: ShardLayout, now_ms: int, path: str) -> tuple[list[list[Any]], int, int]:
-    """Per-shard entries of the live records; with the expired count and the TTL count."""
-    shard_of = router_for(layout.shard_count, layout.routing).shard_for_key
-    shards: list[list[Any]] = [[] for _ in range(layout.shard_count)]
-    expired = 0
-    expires = 0
-    single = layout.shard_count == 1
-    for key, kind, value, deadline_ms in records:
-        if deadline_ms is not None:
-            if deadline_ms <= now_ms:
-                expired += 1
-                continue
-            expires += 1
-        if key.startswith(RESERVED_KEY_PREFIX):
-            raise KevyError(f"{path}: key {key[:64]!r} starts with \\0KEVY, which kevy reserves for log markers")
-        entry = (key, kind, value if kind is ValueKind.STRING else _snapshot_value(kind, value), deadline_ms)
-        shards[0 if single else shard_of(key)].append(entry)
-    return shards, expired, expires
+    """Per-shard entries of the live records; with the expired count and the TTL count.
+
+    Entries are the decoder's tuples themselves (the snapshot encoder takes them as they
+    are), except sorted sets, whose (member, score) pairs become a dict (it wants `items()`).
+    The common cases run at C speed: the key scan for the reserved prefix, the pick of the
+    records with a deadline, and routing through `Router.shard_indexes`.
+    """
+    prefix = RESERVED_KEY_PREFIX
+    keys = list(map(itemgetter(0), records))
+    if any(map(methodcaller("startswith", prefix), keys)):
+        reserved = next(key for key in keys if key.startswith(prefix))
+        raise KevyError(f"{path}: key {reserved[:64]!r} starts with \\0KEVY, which kevy reserves for log markers")
+    with_deadline = list(compress(records, map(is_not, map(itemgetter(3), records), repeat(None))))
+    expired = {record[0] for record in with_deadline if record[3] <= now_ms}
+    live = records
+    if expired:
+        live = [record for record in records if record[0] not in expired]
+        keys = list(map(itemgetter(0), live))
+    live = [
+        record if record[1] is not ValueKind.ZSET else (record[0], record[1], dict(record[2]), record[3])
+        for record in live
+    ] if any(map(is_not, map(itemgetter(1), live), repeat(ValueKind.STRING))) else live
+    shards: list[list[Any]]
+    if layout.shard_count == 1:
+        shards = [live]
+    else:
+        shards = [[] for _ in range(layout.shard_count)]
+        appends = [shard.append for shard in shards]
+        for index, record in zip(router_for(layout.shard_count, layout.routing).shard_indexes(keys), live):
+            appends[index](record)
+    return shards, len(expired), len(with_deadline) - len(expired)
 
 
 def import_rdb(
