@@ -224,3 +224,47 @@ def test_restore_replies_and_errors_equal_redis(tmp_path: Path) -> None:
             except CommandError as error:
                 ours = ErrorReply(error.message)
             assert ours == theirs, argv
+
+
+def test_a_small_file_written_by_redis_fuzzes_to_typed_errors_only(tmp_path: Path) -> None:
+    """Method: one key per encoding Redis 7.0 writes (listpack hash and zset, intset, quicklist
+    of listpacks, LZF and integer strings, a TTL); every byte flipped (CRC recomputed, so the
+    decoder itself must notice) and every prefix decoded: a typed error or a valid file."""
+    import struct
+
+    from kevy_persist.errors import CorruptionError
+    from kevy_persist.formats.crc64 import crc64
+    from kevy_persist.formats.rdb_decode import decode_rdb
+
+    redis_dir = tmp_path / "redis"
+    redis_dir.mkdir()
+    with RedisServer(redis_dir) as server:
+        for argv in (["HSET", "h", "f", "1", "g", "text"], ["ZADD", "z", "1.5", "m", "-2", "n"],
+                     ["SADD", "i", "1", "2", "300000"], ["RPUSH", "l", "a", "7"],
+                     ["SET", "c", "abcd" * 10], ["SET", "n", "-5"], ["SET", "t", "v", "PXAT", FAR_MS]):
+            server.call(*argv)
+        server.call("SAVE")
+    data = (redis_dir / "dump.rdb").read_bytes()
+    assert len(decode_rdb(data).databases[0]) == 7
+    for offset in range(len(data) - 8):
+        for mask in (0x01, 0x80, 0xFF):
+            damaged = data[:offset] + bytes([data[offset] ^ mask]) + data[offset + 1 : -8]
+            try:
+                decode_rdb(damaged + struct.pack("<Q", crc64(damaged)), "fuzz.rdb")
+            except CorruptionError:
+                pass
+    for length in range(len(data)):
+        with pytest.raises(CorruptionError):
+            decode_rdb(data[:length], "fuzz.rdb")
+
+
+def test_function_libraries_are_counted_not_loaded(tmp_path: Path) -> None:
+    redis_dir = tmp_path / "redis"
+    redis_dir.mkdir()
+    with RedisServer(redis_dir) as server:
+        library = "#!lua name=kevylib\nredis.register_function('one', function() return 1 end)"
+        assert server.call("FUNCTION", "LOAD", library) == b"kevylib"
+        server.call("SET", "k", "v")
+        server.call("SAVE")
+    report = import_rdb(OsFileSystem(), str(redis_dir / "dump.rdb"), str(tmp_path / "kevy"), ShardLayout(1), SystemClock())
+    assert (report.key_count, report.skipped_functions) == (1, 1)

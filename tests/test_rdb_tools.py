@@ -155,3 +155,48 @@ def test_a_replayed_restore_keeps_its_deadline_even_when_past() -> None:
     replayed = Keyspace()
     assert replay(replayed, logged, NOW_MS + 10_000) == "OK"  # replay runs later: no expiry
     assert replayed.deadline_of(b"k") == NOW_MS + 1000 and replayed.peek(b"k") == b"v"
+
+
+@pytest.mark.timeout(60)
+def test_dump_and_restore_through_kevy_server_with_redis_py(tmp_path: Path) -> None:
+    """Method: redis-py's dump() / restore() against kevy-server; the value survives a restart."""
+    from server_support import client, running_server
+
+    with running_server(tmp_path / "data", appendfsync="always") as server:
+        connection = client(server)
+        connection.hset("h", mapping={"f": "v", "n": "1"})
+        payload = connection.dump("h")
+        assert payload[-10:-8] == b"\x0a\x00"  # RDB version 10, little-endian
+        assert connection.restore("copy", 60_000, payload) == b"OK"
+        assert connection.restore("copy", 0, payload, replace=True, idletime=5) == b"OK"
+        with pytest.raises(Exception, match="BUSYKEY"):
+            connection.restore("copy", 0, payload)
+        assert connection.dump("missing") is None
+        connection.close()
+    with running_server(tmp_path / "data") as server:
+        connection = client(server)
+        assert connection.hgetall("copy") == {b"f": b"v", b"n": b"1"}
+        assert connection.pttl("copy") == -1
+        connection.close()
+
+
+def test_progress_is_reported_and_ends_complete(tmp_path: Path) -> None:
+    """Method: a recording callback; the last call says done == total, and the bar draws."""
+    import io
+
+    from kevy_persist.reshard.progress import TerminalProgress
+
+    build_store(tmp_path / "source")
+    calls: list[tuple[int, int]] = []
+    export_rdb(OsFileSystem(), str(tmp_path / "source"), str(tmp_path / "out.rdb"), SystemClock(),
+               progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1][0] == calls[-1][1] > 0
+    calls.clear()
+    import_rdb(OsFileSystem(), str(tmp_path / "out.rdb"), str(tmp_path / "new"), ShardLayout(2), SystemClock(),
+               progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1][0] == calls[-1][1] > 0
+    stream = io.StringIO()
+    bar = TerminalProgress(stream, threshold_bytes=0, label="importing")
+    bar.enabled = True  # a StringIO is no terminal
+    bar(50, 100)
+    assert stream.getvalue().startswith("\rimporting [###############---------------]  50%")
