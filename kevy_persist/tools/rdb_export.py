@@ -13,6 +13,7 @@ the file. A value kevy cannot encode (none today; a stream before its encoder la
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from itertools import chain, islice
 
@@ -103,6 +104,9 @@ def export_rdb(
     databases = [(0, key_count, expires_count, _reporting(entries, key_count, total_bytes, progress))]
     temp_path = output_path + ".tmp"
     handle = fs.open_write(temp_path)
+    # Encoding builds a tuple per key and no cycle: the collector waits until the end.
+    collector_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         for chunk in encode_rdb_chunks(databases, aux, compress=compress):
             handle.write(chunk)
@@ -111,6 +115,9 @@ def export_rdb(
         handle.close()
         _remove_quietly(fs, temp_path)
         raise
+    finally:
+        if collector_was_enabled:
+            gc.enable()
     handle.close()
     fs.rename(temp_path, output_path)
     fs.fsync_dir(parent(output_path))
