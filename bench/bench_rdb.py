@@ -11,7 +11,9 @@ Data (the same keys and values on both sides), `--shape`:
 Ours (in this process, over `OsFileSystem`, 1 shard): the keys are put in a data dir as a
 kevy snapshot (untimed), then
 - export: wall and CPU time of `export_rdb(dir, out.rdb)` -- rebuild the shard read-only,
-  encode, write, fsync, rename, fsync(dir): the durable steps Redis's SAVE takes too;
+  encode, write, fsync, rename, fsync(dir): the durable steps Redis's SAVE takes too; and
+  the same with `compress=True` (LZF on strings over 20 bytes, as Redis's default
+  `rdbcompression yes` tries);
 - import: `import_rdb(redis's dump.rdb, new dir)` -- read, decode (every Redis encoding),
   route, write the shard's snapshot through the commit protocol (temp, fsync, journal,
   copy into place, shards.meta, fsyncs). Also the import of our own export.
@@ -143,6 +145,9 @@ def measure(key_count: int, shape: str, with_redis: bool) -> list[list[str]]:
         del keyspace, entries
         ours_export, export_report = _timed(export_rdb, fs, source, os.path.join(work, "ours.rdb"), clock)
         assert export_report.key_count == key_count, export_report
+        ours_compressed, compressed_report = _timed(
+            export_rdb, fs, source, os.path.join(work, "ours-lzf.rdb"), clock, compress=True)
+        assert compressed_report.key_count == key_count, compressed_report
         ours_reimport, report = _timed(import_rdb, fs, os.path.join(work, "ours.rdb"), os.path.join(work, "re"),
                                        ShardLayout(1), clock)
         assert report.key_count == key_count, report
@@ -172,6 +177,7 @@ def measure(key_count: int, shape: str, with_redis: bool) -> list[list[str]]:
             ours_export_load, _ = _redis_load(os.path.join(work, "ours.rdb"), key_count, work)
         rows = [
             _row("export-rdb vs SAVE", ours_export, redis_save),
+            _row("export-rdb --compress vs SAVE", ours_compressed, redis_save),
             _row("import-rdb (Redis's dump) vs load", ours_import, redis_load),
             _row("import-rdb (our export) vs load", ours_reimport, redis_load),
             ["redis log: DB loaded from disk", "-", _seconds(server_load), "-", "-", "-", "-"],
@@ -180,6 +186,9 @@ def measure(key_count: int, shape: str, with_redis: bool) -> list[list[str]]:
             ["file size", f"{export_report.size_bytes / 1e6:.1f} MB",
              "-" if redis_size is None else f"{redis_size / 1e6:.1f} MB",
              "-" if redis_size is None else ratio(export_report.size_bytes, redis_size), "-", "-", "-"],
+            ["file size, --compress", f"{compressed_report.size_bytes / 1e6:.1f} MB",
+             "-" if redis_size is None else f"{redis_size / 1e6:.1f} MB",
+             "-" if redis_size is None else ratio(compressed_report.size_bytes, redis_size), "-", "-", "-"],
         ]
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -20,7 +20,7 @@ from kevy_persist.commands import CommandContext, FirstChoice, execute, replay
 from kevy_persist.data.keyspace import Keyspace
 from kevy_persist.disk.clock import ManualClock, SystemClock
 from kevy_persist.disk.os_fs import OsFileSystem
-from kevy_persist.errors import CorruptionError, KevyError, LayoutError
+from kevy_persist.errors import CommandError, CorruptionError, KevyError, LayoutError
 from kevy_persist.formats import rdb_format as rdb
 from kevy_persist.formats.rdb_format import encode_string
 from kevy_persist.layout.meta import ShardLayout
@@ -200,3 +200,15 @@ def test_progress_is_reported_and_ends_complete(tmp_path: Path) -> None:
     bar.enabled = True  # a StringIO is no terminal
     bar(50, 100)
     assert stream.getvalue().startswith("\rimporting [###############---------------]  50%")
+
+
+def test_typed_dump_and_restore() -> None:
+    with Store.open(StoreConfig(data_dir=None)) as store:
+        store.zadd("z", {"a": 1.5})
+        payload = store.dump("z")
+        assert store.restore("copy", payload, ttl=60) is True
+        assert 0 < store.pttl("copy") <= 60_000
+        with pytest.raises(CommandError, match="BUSYKEY"):
+            store.restore("copy", payload)
+        assert store.restore("copy", payload, replace=True) and store.pttl("copy") == -1
+        assert store.zscore("copy", "a") == 1.5 and store.dump("missing") is None
