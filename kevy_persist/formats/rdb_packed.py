@@ -79,47 +79,48 @@ def listpack_backlen(entry_size: int) -> bytes:
 def _listpack_entry(blob: bytes, position: int, end: int) -> tuple[bytes, int]:
     """The element at `position` and the size of its encoding + data (backlen excluded)."""
     first = blob[position]
-
-    def need(size: int) -> None:
-        if position + size > end:
-            raise PackedError("listpack", position, "entry runs past the end")
-
     if first < 0x80:
         return b"%d" % first, 1
     if first < 0xC0:
-        length = first & 0x3F
-        need(1 + length)
-        return blob[position + 1 : position + 1 + length], 1 + length
+        size = 1 + (first & 0x3F)
+        if position + size > end:
+            raise PackedError("listpack", position, "entry runs past the end")
+        return blob[position + 1 : position + size], size
     if first < 0xE0:
-        need(2)
+        _need(position, 2, end)
         value = ((first & 0x1F) << 8) | blob[position + 1]
         return b"%d" % (value - 8192 if value >= 4096 else value), 2
     if first < 0xF0:
-        need(2)
-        length = ((first & 0x0F) << 8) | blob[position + 1]
-        need(2 + length)
-        return blob[position + 2 : position + 2 + length], 2 + length
+        _need(position, 2, end)
+        size = 2 + (((first & 0x0F) << 8) | blob[position + 1])
+        _need(position, size, end)
+        return blob[position + 2 : position + size], size
     if first == 0xF0:
-        need(5)
-        length = _U32.unpack_from(blob, position + 1)[0]
-        need(5 + length)
-        return blob[position + 5 : position + 5 + length], 5 + length
+        _need(position, 5, end)
+        size = 5 + _U32.unpack_from(blob, position + 1)[0]
+        _need(position, size, end)
+        return blob[position + 5 : position + size], size
     if first == 0xF1:
-        need(3)
+        _need(position, 3, end)
         return b"%d" % _I16.unpack_from(blob, position + 1)[0], 3
     if first == 0xF2:
-        need(4)
+        _need(position, 4, end)
         value = blob[position + 1] | blob[position + 2] << 8 | blob[position + 3] << 16
         return b"%d" % (value - (1 << 24) if value >= 1 << 23 else value), 4
     if first == 0xF3:
-        need(5)
+        _need(position, 5, end)
         return b"%d" % _I32.unpack_from(blob, position + 1)[0], 5
     if first == 0xF4:
-        need(9)
+        _need(position, 9, end)
         return b"%d" % _I64.unpack_from(blob, position + 1)[0], 9
     if first == LISTPACK_END:
         raise PackedError("listpack", position, "end byte before the end of the listpack")
     raise PackedError("listpack", position, f"unknown entry encoding 0x{first:02x}")
+
+
+def _need(position: int, size: int, end: int) -> None:
+    if position + size > end:
+        raise PackedError("listpack", position, "entry runs past the end")
 
 
 def listpack_entries(blob: bytes) -> list[bytes]:
@@ -138,13 +139,29 @@ def listpack_entries(blob: bytes) -> list[bytes]:
     append = items.append
     position = LISTPACK_HEADER_SIZE
     while position < end:
-        value, entry_size = _listpack_entry(blob, position, end)
-        backlen = listpack_backlen(entry_size)
-        after = position + entry_size + len(backlen)
-        if after > end:
-            raise PackedError("listpack", position, "entry back-length runs past the end")
-        if blob[position + entry_size : after] != backlen:
-            raise PackedError("listpack", position + entry_size, "back-length does not match the entry")
+        first = blob[position]
+        # The common entries inline: a 7-bit integer, a string of at most 63 bytes, and a
+        # one-byte back-length (entries of at most 127 bytes); `_listpack_entry` the rest.
+        if first < 0x80:
+            value, entry_size = b"%d" % first, 1
+        elif first < 0xC0 and position + 1 + (first & 0x3F) <= end:
+            entry_size = 1 + (first & 0x3F)
+            value = blob[position + 1 : position + entry_size]
+        else:
+            value, entry_size = _listpack_entry(blob, position, end)
+        if entry_size <= 127:
+            after = position + entry_size + 1
+            if after > end:
+                raise PackedError("listpack", position, "entry back-length runs past the end")
+            if blob[after - 1] != entry_size:
+                raise PackedError("listpack", position + entry_size, "back-length does not match the entry")
+        else:
+            backlen = listpack_backlen(entry_size)
+            after = position + entry_size + len(backlen)
+            if after > end:
+                raise PackedError("listpack", position, "entry back-length runs past the end")
+            if blob[position + entry_size : after] != backlen:
+                raise PackedError("listpack", position + entry_size, "back-length does not match the entry")
         append(value)
         position = after
     if count != LISTPACK_UNKNOWN_COUNT and count != len(items):
