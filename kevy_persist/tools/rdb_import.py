@@ -19,7 +19,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable
 from itertools import compress, repeat
-from operator import is_not, itemgetter, methodcaller
+from operator import is_, is_not, itemgetter, methodcaller
 from typing import Any
 
 import attrs
@@ -90,10 +90,11 @@ def route_records(records: list[Record], layout: ShardLayout, now_ms: int, path:
     if expired:
         live = [record for record in records if record[0] not in expired]
         keys = list(map(itemgetter(0), live))
-    live = [
-        record if record[1] is not ValueKind.ZSET else (record[0], record[1], dict(record[2]), record[3])
-        for record in live
-    ] if any(map(is_not, map(itemgetter(1), live), repeat(ValueKind.STRING))) else live
+    if any(map(is_, map(itemgetter(1), live), repeat(ValueKind.ZSET))):
+        live = [
+            (record[0], record[1], dict(record[2]), record[3]) if record[1] is ValueKind.ZSET else record
+            for record in live
+        ]
     shards: list[list[Any]]
     if layout.shard_count == 1:
         shards = [live]
