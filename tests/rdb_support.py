@@ -204,6 +204,8 @@ def keyspace_content(call: Callable[..., Any]) -> dict[bytes, tuple[str, Any, in
     content = {}
     for key in call(b"KEYS", b"*"):
         kind = str(call(b"TYPE", key))
+        if kind == "none":
+            continue  # expired between KEYS and TYPE
         if kind == "string":
             value: Any = call(b"GET", key)
         elif kind == "hash":

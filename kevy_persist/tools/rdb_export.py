@@ -163,6 +163,6 @@ def _remove_quietly(fs: FileSystem, path: str) -> None:
 def summary_line(report: ExportReport) -> str:
     return (
         f"exported {report.key_count} keys ({report.expires_count} with a TTL) from "
-        f"{report.shard_count} shards to {report.path}: {report.size_bytes} bytes in "
+        f"{report.shard_count} shard{'s' if report.shard_count != 1 else ''} to {report.path}: {report.size_bytes} bytes in "
         f"{report.elapsed_ms} ms" + (f"; {report.skipped_expired} expired keys left out" if report.skipped_expired else "")
     )

@@ -172,6 +172,6 @@ def summary_line(report: ImportReport) -> str:
     return (
         f"imported {report.key_count} keys ({report.expires_count} with a TTL) from {report.path} "
         f"(RDB {report.rdb_version}, database {report.database}) into {report.directory}: "
-        f"{report.layout.shard_count} shards ({report.layout.routing.value}), {report.written_bytes} bytes "
+        f"{report.layout.shard_count} shard{'s' if report.layout.shard_count != 1 else ''} ({report.layout.routing.value}), {report.written_bytes} bytes "
         f"in {report.elapsed_ms} ms" + (f"; skipped {', '.join(skipped)}" if skipped else "")
     )
