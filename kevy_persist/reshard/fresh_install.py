@@ -26,7 +26,7 @@ An error before the commit point removes what was written (best effort) and re-r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -74,8 +74,12 @@ def install_fresh_layout(
     clock: Clock,
     *,
     listener: PhaseListener | None = None,
+    shard_written: Callable[[int], None] | None = None,
 ) -> InstallReport:
-    """Steps 1-7 of the module docstring; `shard_entries[i]` are the keys of shard `i`."""
+    """Steps 1-7 of the module docstring; `shard_entries[i]` are the keys of shard `i`.
+
+    `shard_written(i)` is called once shard `i`'s temp snapshot is written (for progress).
+    """
     assert len(shard_entries) == target.shard_count, "one entry source per shard"
     prepare_fresh_directory(fs, directory, listener=listener)
     stamp_ns = clock.now_ms() * 1_000_000
@@ -87,6 +91,8 @@ def install_fresh_layout(
         for index, entries in enumerate(shard_entries):
             temp_path = write_snapshot_temp(fs, join(directory, reshard_temp_name(index)), entries, None)
             written_bytes += fs.size(temp_path)
+            if shard_written is not None:
+                shard_written(index)
         tracker.advance(Phase.TEMPS_WRITTEN)
         fs.fsync_dir(directory)
         tracker.advance(Phase.TEMPS_DURABLE)

@@ -123,7 +123,10 @@ def import_rdb(
         # Refused before the (long) decode too; the install checks again, after recovery.
         raise LayoutError(directory, "not empty: a new data dir is built only in an empty one")
     data = fs.read_bytes(rdb_path)
-    decoded = decode_rdb(data, rdb_path, progress=progress)
+    total = len(data)
+    # The bar's first half is the decode (by bytes read), the second the shards written.
+    decode_progress = None if progress is None else (lambda done, _: progress(done // 2, total))
+    decoded = decode_rdb(data, rdb_path, progress=decode_progress)
     chosen, skipped_databases = _choose_database(decoded, rdb_path, database)
     # The records hold no reference cycles: a collection pass over a million of them while
     # they are routed and written would find nothing, so the collector waits.
@@ -133,12 +136,15 @@ def import_rdb(
         shards, expired, expires = route_records(decoded.databases.get(chosen, []), layout, clock.now_ms(), rdb_path)
         version, empty, functions = decoded.version, decoded.empty_keys_skipped, len(decoded.functions)
         del decoded
-        install = install_fresh_layout(fs, directory, layout, shards, clock, listener=listener)
+        shard_written = None if progress is None else (
+            lambda index: progress(total // 2 + total * (index + 1) // (2 * layout.shard_count), total))
+        install = install_fresh_layout(
+            fs, directory, layout, shards, clock, listener=listener, shard_written=shard_written)
     finally:
         if collector_was_enabled:
             gc.enable()
     if progress is not None:
-        progress(len(data), len(data))
+        progress(total, total)
     return ImportReport(
         path=rdb_path,
         directory=directory,
