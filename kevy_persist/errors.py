@@ -30,6 +30,24 @@ class UnsupportedRecordError(CorruptionError):
     """A well-formed record of a kind this version cannot load (e.g. a stream)."""
 
 
+class ChecksumMismatchError(CorruptionError):
+    """A file's or payload's stored checksum differs from the one its bytes give."""
+
+
+class UnsupportedVersionError(CorruptionError):
+    """A file or payload of a format version this code does not read."""
+
+
+class UnsupportedValueError(KevyError):
+    """A stored value has no encoding in the format asked for (a stream in an RDB, say)."""
+
+    def __init__(self, key: bytes, type_name: str, reason: str) -> None:
+        super().__init__(f"key {key!r} ({type_name}): {reason}")
+        self.key = key
+        self.type_name = type_name
+        self.reason = reason
+
+
 class StorageIOError(KevyError):
     """The file system refused an operation (EIO, ENOSPC, ...)."""
 

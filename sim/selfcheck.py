@@ -55,6 +55,18 @@ JUSTIFIED: dict[str, str] = {
         "reshard-over-journal-2-3-4: a journal that reappears after a later attempt wrote temps "
         "of the same names would install them. No workload runs two re-shards back to back "
         "without a crash between them, which this caller would need (gap)."),
+    "kevy_persist/reshard/fresh_install.py in install_fresh_layout -> kevy_persist/reshard/recovery.py in finish_committed": (
+        "the same fsync_dir (the journal's removal) on the path where `import-rdb` finishes the "
+        "import it just committed. If the removal is lost, the journal and the temps come back "
+        "together and recovery re-installs the same snapshots: the imported keyspace again. "
+        "Anything written after the import goes through `open_shard`, whose first log's "
+        "fsync_dir in the same directory makes the removal durable before any write is "
+        "acknowledged, so a resurrected journal can never overwrite later writes."),
+    "kevy_persist/reshard/fresh_install.py in install_fresh_layout -> kevy_persist/reshard/fresh_install.py in prepare_fresh_directory": (
+        "the fsync_dir of the new data dir's parent, making the directory's own name durable. "
+        "The simulator models a created directory as durable at once (and the import "
+        "workloads start from an existing empty dir), so no sweep can see its loss (gap); on a "
+        "real file system a lost directory entry would take every imported file with it."),
 }
 
 

@@ -95,4 +95,14 @@ def test_bench_streams_reads_back_every_entry() -> None:
     by_name = {row[0].strip(): row for row in snapshot}
     for name in ("save (SAVE)", "load (read + decode + fill)", "Store.open (whole path)"):
         assert _RATIO.match(by_name[name][3]), by_name[name]
+def test_bench_rdb_round_trips_every_key_through_both_servers() -> None:
+    """1,000 mixed keys: export, imports of both dumps, Redis SAVE and loads (DBSIZE checked)."""
+    import bench_rdb
+
+    rows = bench_rdb.main(["--keys", "1000", "--shape", "mixed"])
+    by_name = {row[0].strip(): row for row in rows}
+    for name in ("export-rdb vs SAVE", "import-rdb (Redis's dump) vs load", "import-rdb (our export) vs load"):
+        assert by_name[name][1].endswith(" s") and by_name[name][4].endswith(" s"), by_name[name]
+        assert _RATIO.match(by_name[name][3]), by_name[name]
+    assert by_name["redis-server loads our export"][2].endswith(" s")
     assert _RATIO.match(by_name["file size"][3])

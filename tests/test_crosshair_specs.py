@@ -52,6 +52,15 @@ def test_trailer_and_marker_contracts_hold(epoch, offset, incremental):
     )
 
 
+@given(st.integers(0, 2**64 - 1), st.binary(max_size=80) | st.integers(-(2**40), 2**40).map(lambda n: b"%d" % n))
+def test_rdb_contracts_hold(length, value):
+    from kevy_persist.formats.records import ValueKind
+
+    assert formats_spec.rdb_length_round_trip(length) == length
+    assert formats_spec.rdb_string_round_trip(value) == value
+    assert formats_spec.dump_payload_round_trip(value) == (ValueKind.STRING, value)
+
+
 @pytest.mark.skipif(
     importlib.util.find_spec("crosshair") is None and shutil.which("crosshair") is None,
     reason="crosshair-tool is not installed",

@@ -24,7 +24,19 @@ from kevy_persist.commands import COMMAND_TABLE, CommandContext, ErrorReply, exe
 from kevy_persist.data.keyspace import Keyspace
 from kevy_persist.data.stream import Stream
 from kevy_persist.data.zset import ZSet
+from kevy_persist.formats.rdb_format import encode_dump_payload
 from kevy_persist.formats.records import ValueKind
+
+# DUMP payloads for RESTORE examples, named `@name` in the example lines.
+PAYLOADS: dict[str, bytes] = {
+    "string": encode_dump_payload(b"k", ValueKind.STRING, b"restored"),
+    "int": encode_dump_payload(b"k", ValueKind.STRING, b"-12345"),
+    "hash": encode_dump_payload(b"k", ValueKind.HASH, {b"f": b"v", b"g": b"1"}),
+    "list": encode_dump_payload(b"k", ValueKind.LIST, deque([b"a", b"b", b"a"])),
+    "set": encode_dump_payload(b"k", ValueKind.SET, {b"1", b"x"}),
+    "zset": encode_dump_payload(b"k", ValueKind.ZSET, ZSet.from_pairs([(b"m", 1.5), (b"n", -2.0)])),
+}
+PAYLOADS["damaged"] = PAYLOADS["hash"][:-1] + bytes([PAYLOADS["hash"][-1] ^ 1])
 
 T0_MS = 1_700_000_000_000
 REPLAY_LATER_MS = T0_MS + 86_400_000
@@ -154,6 +166,11 @@ EXAMPLES: dict[str, list[str]] = {
     "zdiffstore": ["ZDIFFSTORE dst 2 z set1", "ZDIFFSTORE set1 1 z"],
     "zmpop": ["ZMPOP 2 missing z MIN COUNT 2", "ZMPOP 1 z MAX COUNT 10", "ZMPOP 1 missing MIN"],
     "lmpop": ["LMPOP 2 missing l LEFT COUNT 2", "LMPOP 1 l RIGHT COUNT 10", "LMPOP 1 old_list LEFT"],
+    "restore": ["RESTORE fresh 0 @hash", "RESTORE s 0 @list", "RESTORE s 0 @list REPLACE",
+                "RESTORE fresh 5000 @zset", "RESTORE s 99999999999999 @set REPLACE ABSTTL",
+                "RESTORE s 1 @string REPLACE ABSTTL", "RESTORE fresh 1 @string ABSTTL",
+                "RESTORE old 0 @int", "RESTORE fresh 0 @damaged", "RESTORE fresh 0 @string IDLETIME 10",
+                "RESTORE ttl_live 100 @int REPLACE FREQ 5", "RESTORE h 0 @zset REPLACE"],
     "zrangestore": ["ZRANGESTORE dst z 0 1", "ZRANGESTORE s z (1 +inf BYSCORE", "ZRANGESTORE z missing 0 -1",
                     "ZRANGESTORE none missing 0 -1"],
     "xadd": ["XADD st * f v", "XADD st 9-* f v", "XADD st MAXLEN 2 * f v", "XADD st MAXLEN ~ 0 * f v",
@@ -180,7 +197,7 @@ EXAMPLES: dict[str, list[str]] = {
 def parse_line(line: str) -> list[bytes]:
     import shlex
 
-    return [part.encode() for part in shlex.split(line)]
+    return [PAYLOADS[part[1:]] if part.startswith("@") else part.encode() for part in shlex.split(line)]
 
 
 def snapshot_form(kind: ValueKind, value: object) -> object:

@@ -18,6 +18,7 @@ from kevy_persist.commands import (
     bitfield,
     bits,
     collection_scan,
+    dump_restore,
     geo,
     geo_search,
     hashes,
@@ -65,7 +66,8 @@ __all__ = [
 ]
 
 _MODULES = (
-    bitfield, bits, collection_scan, geo, geo_search, hashes, hyperloglog, keys, lcs, lists, random_members, scan, sets, sort, strings, zset_combine, zset_ranges, zsets,
+    bitfield, bits, collection_scan, dump_restore, geo, geo_search, hashes, hyperloglog, keys, lcs, lists,
+    random_members, scan, sets, sort, strings, zset_combine, zset_ranges, zsets,
     streams, stream_reads, stream_consumer_groups, stream_claims, stream_info,
 )
 _DEL = b"DEL"

@@ -4,5 +4,8 @@ RESP (`resp`), CRC-32C (`crc`), the log (`aof_format` framing, `aof_scan` where 
 records stop, `log_markers` our epoch and transaction markers), the snapshot
 (`snapshot_format` constants and encoder, `snapshot_decode`, `snapshot_raw` records as bytes),
 the value kinds the snapshot stores (`records`) and the history positions files record
-(`positions`). Nothing here holds state; files are read through a `FileSystem` handed in.
+(`positions`); Redis's RDB files and DUMP payloads (`rdb_format` constants and encoder,
+`rdb_decode` files and payloads, `rdb_values` one value by type, `rdb_reader` bounded
+primitives, `rdb_packed` listpack / ziplist / intset, `lzf`, `crc64`). Nothing here holds
+state; files are read through a `FileSystem` handed in.
 """

@@ -1,10 +1,11 @@
-"""A progress bar for large re-shards, drawn only on a terminal.
+"""A progress bar for large re-shards (and RDB exports and imports), drawn only on a terminal.
 
 `TerminalProgress` is a `reshard.ProgressCallback`: called with (bytes of source files
 processed, total bytes). It draws one line, redrawn in place with `\\r`, at most once per
-percent, and only when the stream is a terminal and the re-shard is large enough to be worth
+percent, and only when the stream is a terminal and the job is large enough to be worth
 watching (`threshold_bytes`, 16 MiB of source files by default). Output to a file or a pipe
-stays clean: the one summary line is logged by `reshard.reconcile_layout` instead.
+stays clean: the one summary line is logged by `reshard.reconcile_layout` instead. `label`
+names the job on the line ("re-sharding" by default).
 """
 
 from __future__ import annotations
@@ -17,16 +18,19 @@ BAR_WIDTH = 30
 
 
 class TerminalProgress:
-    def __init__(self, stream: TextIO, *, threshold_bytes: int = DEFAULT_THRESHOLD_BYTES) -> None:
+    def __init__(
+        self, stream: TextIO, *, threshold_bytes: int = DEFAULT_THRESHOLD_BYTES, label: str = "re-sharding"
+    ) -> None:
         self.stream = stream
         self.threshold_bytes = threshold_bytes
+        self.label = label
         self.enabled = _is_terminal(stream)
         self.last_percent = -1
         self.drawn = False
 
     @classmethod
-    def for_stderr(cls) -> TerminalProgress:
-        return cls(sys.stderr)
+    def for_stderr(cls, label: str = "re-sharding") -> TerminalProgress:
+        return cls(sys.stderr, label=label)
 
     def __call__(self, done_bytes: int, total_bytes: int) -> None:
         if not self.enabled or total_bytes < self.threshold_bytes:
@@ -38,7 +42,7 @@ class TerminalProgress:
         filled = BAR_WIDTH * percent // 100
         bar = "#" * filled + "-" * (BAR_WIDTH - filled)
         self.stream.write(
-            f"\rre-sharding [{bar}] {percent:3d}% {done_bytes >> 20}/{total_bytes >> 20} MiB"
+            f"\r{self.label} [{bar}] {percent:3d}% {done_bytes >> 20}/{total_bytes >> 20} MiB"
         )
         if percent == 100:
             self.stream.write("\n")

@@ -186,7 +186,7 @@ def _write_temps(
     return targets, tuple(raw), tuple(decoded), written_bytes, total_bytes
 
 
-def _write_journal(fs: FileSystem, directory: str, journal: ReshardJournal) -> None:
+def write_journal(fs: FileSystem, directory: str, journal: ReshardJournal) -> None:
     handle = fs.open_write(join(directory, RESHARD_JOURNAL_NAME))
     try:
         handle.write(encode_reshard_journal(journal))
@@ -195,7 +195,7 @@ def _write_journal(fs: FileSystem, directory: str, journal: ReshardJournal) -> N
         handle.close()
 
 
-def _abandon(fs: FileSystem, directory: str, tracker: PhaseTracker) -> None:
+def abandon_attempt(fs: FileSystem, directory: str, tracker: PhaseTracker) -> None:
     """Best-effort cleanup of an attempt that failed before its commit point.
 
     The journal may already be on disk once its write began: its removal must be durable
@@ -247,12 +247,12 @@ def reshard(
         tracker.advance(Phase.TEMPS_WRITTEN)
         fs.fsync_dir(directory)
         tracker.advance(Phase.TEMPS_DURABLE)
-        _write_journal(fs, directory, journal)
+        write_journal(fs, directory, journal)
         tracker.advance(Phase.JOURNAL_WRITTEN)
         fs.fsync_dir(directory)
     except BaseException:
         if may_abort(tracker.phase):
-            _abandon(fs, directory, tracker)
+            abandon_attempt(fs, directory, tracker)
         raise
     tracker.advance(Phase.COMMITTED)
     finish_committed(fs, directory, journal, tracker)

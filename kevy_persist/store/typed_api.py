@@ -197,6 +197,20 @@ class TypedCommands:
         """RENAME (both keys on one shard, else CROSSSLOT); True."""
         return self._call(_is_ok, "RENAME", source, target)
 
+    def dump(self, key: Scalar) -> bytes | None:
+        """Redis's DUMP payload of the value (RESTOREs into Redis 7.0+ and here), or None."""
+        return self._call(_raw, "DUMP", key)
+
+    def restore(
+        self, key: Scalar, payload: bytes, ttl: float | datetime.timedelta | None = None, *, replace: bool = False
+    ) -> bool:
+        """RESTORE a DUMP payload (from Redis or from `dump`), with an optional TTL; True.
+
+        Without `replace` an existing key raises `CommandError` (BUSYKEY).
+        """
+        arguments = [key, _milliseconds(ttl) if ttl is not None else 0, payload]
+        return self._call(_is_ok, "RESTORE", *arguments, *(["REPLACE"] if replace else []))
+
     def keys(self, pattern: Scalar = "*") -> list[bytes]:
         """Every key matching the glob `pattern`, from every shard (unordered)."""
         return self._call(_raw, "KEYS", pattern)

@@ -6,6 +6,8 @@
     kevy-persist check DIR [--json]
         verify every file (layout, snapshots, logs, history pairing, key routing) and print
         what was found; exit status 1 on damage, 0 when clean. Read-only.
+    kevy-persist reshard ... / export-rdb ... / import-rdb ...
+        see `cli_reshard.py` and `cli_rdb.py`.
 
 Exit status 2 means the command could not run (bad arguments, unreadable layout).
 """
@@ -92,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _add_optional_commands(commands: Any) -> None:
-    """Sub-commands contributed by other modules (re-shard), when present."""
-    try:
-        from kevy_persist.tools.cli_reshard import add_reshard_command
-    except ImportError:
-        return
+    """Sub-commands contributed by other modules (re-shard, RDB export and import)."""
+    from kevy_persist.tools.cli_rdb import add_rdb_commands
+    from kevy_persist.tools.cli_reshard import add_reshard_command
+
     add_reshard_command(commands)
+    add_rdb_commands(commands)
 
 
 if __name__ == "__main__":

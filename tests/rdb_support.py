@@ -1,0 +1,223 @@
+"""Helpers for the RDB tests: packed-structure encoders, a redis-server with a data dir, and
+a full keyspace dump over commands.
+
+The encoders write listpacks, ziplists and intsets as Redis lays them out (the facts are in
+`kevy_persist.formats.rdb_packed`'s docstring): the decoder must read them, and Redis 7.0
+no longer writes ziplists, so tests build the ones older servers wrote. `RedisServer` runs a
+real redis-server on a free loopback port with `--dir` set, so a test can SAVE and read
+`dump.rdb`, or start it on an RDB file and read the keyspace back. `keyspace_content(call)`
+reads every key with its type, value and absolute deadline through any `call(*argv)` -- a
+RESP client of Redis or `Store.execute` -- so both sides are read the same way.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import struct
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from redis_oracle import RespClient
+
+from kevy_persist.formats import rdb_format as rdb
+from kevy_persist.formats.crc64 import crc64
+from kevy_persist.formats.rdb_format import encode_length, encode_string
+
+# -- packed structures -------------------------------------------------------------------
+
+
+def _listpack_element(item: bytes | int) -> bytes:
+    if isinstance(item, int):
+        if 0 <= item <= 127:
+            body = bytes((item,))
+        elif -4096 <= item <= 4095:
+            value = item & 0x1FFF
+            body = bytes((0xC0 | value >> 8, value & 0xFF))
+        elif -(2**15) <= item < 2**15:
+            body = b"\xf1" + struct.pack("<h", item)
+        elif -(2**23) <= item < 2**23:
+            body = b"\xf2" + struct.pack("<i", item)[:3]
+        elif -(2**31) <= item < 2**31:
+            body = b"\xf3" + struct.pack("<i", item)
+        else:
+            body = b"\xf4" + struct.pack("<q", item)
+    elif len(item) < 64:
+        body = bytes((0x80 | len(item),)) + item
+    elif len(item) < 4096:
+        body = bytes((0xE0 | len(item) >> 8, len(item) & 0xFF)) + item
+    else:
+        body = b"\xf0" + struct.pack("<I", len(item)) + item
+    from kevy_persist.formats.rdb_packed import listpack_backlen
+
+    return body + listpack_backlen(len(body))
+
+
+def listpack(items: Iterable[bytes | int]) -> bytes:
+    """A listpack of `items` (ints use the integer encodings)."""
+    items = list(items)
+    body = b"".join(map(_listpack_element, items))
+    total = 6 + len(body) + 1
+    return struct.pack("<IH", total, min(len(items), 0xFFFF)) + body + b"\xff"
+
+
+def _ziplist_body(item: bytes | int) -> bytes:
+    if isinstance(item, int):
+        if 0 <= item <= 12:
+            return bytes((0xF1 + item,))
+        if -128 <= item <= 127:
+            return b"\xfe" + struct.pack("<b", item)
+        if -(2**15) <= item < 2**15:
+            return b"\xc0" + struct.pack("<h", item)
+        if -(2**23) <= item < 2**23:
+            return b"\xf0" + struct.pack("<i", item)[:3]
+        if -(2**31) <= item < 2**31:
+            return b"\xd0" + struct.pack("<i", item)
+        return b"\xe0" + struct.pack("<q", item)
+    if len(item) < 64:
+        return bytes((len(item),)) + item
+    if len(item) < 16384:
+        return bytes((0x40 | len(item) >> 8, len(item) & 0xFF)) + item
+    return b"\x80" + struct.pack(">I", len(item)) + item
+
+
+def ziplist(items: Iterable[bytes | int]) -> bytes:
+    """A ziplist of `items`, prev-lengths and tail offset included."""
+    entries = []
+    previous = 0
+    tail = 10
+    offset = 10
+    for item in items:
+        prevlen = bytes((previous,)) if previous < 254 else b"\xfe" + struct.pack("<I", previous)
+        entry = prevlen + _ziplist_body(item)
+        tail = offset
+        entries.append(entry)
+        offset += len(entry)
+        previous = len(entry)
+    body = b"".join(entries)
+    return struct.pack("<IIH", 10 + len(body) + 1, tail, min(len(entries), 0xFFFF)) + body + b"\xff"
+
+
+def intset(numbers: Iterable[int]) -> bytes:
+    numbers = sorted(set(numbers))
+    width = 2 if all(-(2**15) <= n < 2**15 for n in numbers) else 4 if all(-(2**31) <= n < 2**31 for n in numbers) else 8
+    code = {2: "h", 4: "i", 8: "q"}[width]
+    return struct.pack("<II", width, len(numbers)) + b"".join(struct.pack("<" + code, n) for n in numbers)
+
+
+# -- hand-made files ---------------------------------------------------------------------
+
+
+def rdb_file(body: bytes, version: int = 10, checksum: bool = True) -> bytes:
+    """A file: header, `body` (items), EOF, and the CRC-64 (or 0 when `checksum` is off)."""
+    data = b"REDIS%04d" % version + body + b"\xff"
+    return data + struct.pack("<Q", crc64(data) if checksum else 0)
+
+
+def record(rdb_type: int, key: bytes, value: bytes) -> bytes:
+    return bytes((rdb_type,)) + encode_string(key) + value
+
+
+def every_encoding_body() -> bytes:
+    """One key per value type Redis 6.0-7.0 writes (packed structures as strings)."""
+    return b"".join([
+        record(rdb.TYPE_LIST, b"list", encode_length(2) + encode_string(b"a") + encode_string(b"1")),
+        record(rdb.TYPE_SET, b"set", encode_length(2) + encode_string(b"a") + encode_string(b"-5")),
+        record(rdb.TYPE_ZSET, b"zset-text", encode_length(3) + encode_string(b"a") + b"\x031.5"
+               + encode_string(b"b") + b"\xfe" + encode_string(b"c") + b"\xff"),
+        record(rdb.TYPE_HASH, b"hash", encode_length(1) + encode_string(b"f") + encode_string(b"v")),
+        record(rdb.TYPE_ZSET_2, b"zset", encode_length(1) + encode_string(b"m") + struct.pack("<d", -0.25)),
+        record(rdb.TYPE_LIST_ZIPLIST, b"list-zl", encode_string(ziplist([b"x", 7]))),
+        record(rdb.TYPE_SET_INTSET, b"intset", encode_string(intset([3, 1, 2]))),
+        record(rdb.TYPE_ZSET_ZIPLIST, b"zset-zl", encode_string(ziplist([b"m", b"2.5", b"n", 3]))),
+        record(rdb.TYPE_HASH_ZIPLIST, b"hash-zl", encode_string(ziplist([b"f", 1, b"g", b"v"]))),
+        record(rdb.TYPE_LIST_QUICKLIST, b"quicklist", encode_length(2) + encode_string(ziplist([b"a", b"b"]))
+               + encode_string(ziplist([1]))),
+        record(rdb.TYPE_HASH_LISTPACK, b"hash-lp", encode_string(listpack([b"f", 10, b"g", b"x" * 70]))),
+        record(rdb.TYPE_ZSET_LISTPACK, b"zset-lp", encode_string(listpack([b"m", 1, b"n", b"-inf"]))),
+        record(rdb.TYPE_LIST_QUICKLIST_2, b"quicklist2", encode_length(3)
+               + encode_length(2) + encode_string(listpack([b"a", 5]))
+               + encode_length(1) + encode_string(b"plain node")
+               + encode_length(2) + encode_string(listpack([b"z" * 40] * 3), compress=True)),
+    ])
+
+
+# -- a redis-server with a data dir ------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class RedisServer:
+    """redis-server on a free port with its dir at `directory` (dump.rdb loaded if present)."""
+
+    def __init__(self, directory: Path, *extra: str) -> None:
+        path = shutil.which("redis-server")
+        assert path is not None
+        self.directory = directory
+        self.port = _free_port()
+        self.process = subprocess.Popen(
+            [path, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory),
+             "--dbfilename", "dump.rdb", "--save", "", "--appendonly", "no", *extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.client = RespClient(self.port)
+                if self.client.call([b"PING"]) == "PONG":
+                    break
+                self.client.close()  # LOADING: try again
+            except OSError:
+                if self.process.poll() is not None:
+                    raise AssertionError("redis-server exited at start (see its log)") from None
+            if time.monotonic() > deadline:
+                raise AssertionError("redis-server did not start in 30 s")
+            time.sleep(0.05)
+
+    def call(self, *argv: bytes | str | int) -> Any:
+        return self.client.call([a if isinstance(a, bytes) else str(a).encode() for a in argv])
+
+    def stop(self) -> None:
+        self.client.close()
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+    def __enter__(self) -> RedisServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+# -- the keyspace read through commands --------------------------------------------------
+
+
+def keyspace_content(call: Callable[..., Any]) -> dict[bytes, tuple[str, Any, int]]:
+    """key -> (type, value, PEXPIRETIME) for every key, via `call(*argv)` (any server)."""
+    content = {}
+    for key in call(b"KEYS", b"*"):
+        kind = str(call(b"TYPE", key))
+        if kind == "none":
+            continue  # expired between KEYS and TYPE
+        if kind == "string":
+            value: Any = call(b"GET", key)
+        elif kind == "hash":
+            flat = call(b"HGETALL", key)
+            value = dict(zip(flat[0::2], flat[1::2]))
+        elif kind == "list":
+            value = call(b"LRANGE", key, b"0", b"-1")
+        elif kind == "set":
+            value = sorted(call(b"SMEMBERS", key))
+        else:
+            assert kind == "zset", kind
+            flat = call(b"ZRANGE", key, b"0", b"-1", b"WITHSCORES")
+            value = [(member, float(score)) for member, score in zip(flat[0::2], flat[1::2])]
+        content[key] = (kind, value, call(b"PEXPIRETIME", key))
+    return content
