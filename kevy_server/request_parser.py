@@ -80,6 +80,11 @@ class RequestParser:
         self._scanner.reset()
         self._in_run = False
 
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes held for requests not complete yet (CLIENT LIST's `qbuf`)."""
+        return len(self._pending) + len(self._inline)
+
     def feed(self, data: bytes) -> list[list[bytes]]:
         """Every request that `data` completes, in order; raises `RequestProtocolError`."""
         commands: list[list[bytes]] = []

@@ -1,0 +1,602 @@
+"""The event loop: one thread owns every socket, every shard and every client's state.
+
+One turn (`turn`):
+1. wait on epoll for ready sockets (at most until the next timer: the ticker, a blocked
+   client's deadline);
+2. for each readable client: one `recv`, parse every request it completes, run them in order
+   (a client that blocks keeps the rest in its backlog), appending each encoded reply to the
+   client's output for this turn; accept new connections; take finished fsync rounds;
+3. end of turn (`end_turn`): write each shard's records of the turn with one write (before
+   any reply of the turn leaves, so a process crash loses nothing acknowledged); under
+   `appendfsync always` ask the fsync thread for one fsync per written shard and hold the
+   turn's replies behind it; then send each client's replies of the turn in one `send`.
+
+Timers run between turns: the ticker (`hz` 10: active expiry, the `everysec` fsync, the
+auto-rewrite check, idle-client timeouts, output-buffer soft limits) and blocked clients'
+deadlines. Nothing here blocks on the disk except SAVE, a log rewrite and shutdown, which
+wait for the fsync thread first.
+
+Backpressure: a client whose unsent replies exceed `PAUSE_READING_BYTES` is not read until
+they drain (it cannot make the server buffer without bound by never reading). A subscriber
+past `client-output-buffer-limit pubsub` is disconnected, as in Redis.
+"""
+
+from __future__ import annotations
+
+import errno
+import heapq
+import logging
+import select
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from kevy_persist import FsyncPolicy
+from kevy_persist.commands import ErrorReply
+
+from .blocking import NOT_READY
+from .client import Client
+from .durability import Durability, LoggedSlot, SyncWorker
+from .replies import error_bytes
+from .request_parser import RequestProtocolError
+from .unauthenticated import UnauthenticatedRequestError, split_unauthenticated
+
+__all__ = ["NO_REPLY", "EventLoop"]
+
+log = logging.getLogger("kevy_server")
+
+READ_SIZE_BYTES = 64 * 1024
+PAUSE_READING_BYTES = 16 * 1024 * 1024
+TICK_INTERVAL_MS = 100
+ACCEPTS_PER_TURN = 256
+ACCEPT_BACKOFF_MS = 100
+LISTEN_BACKLOG = 511
+NO_REPLY = object()  # the request is answered by closing the connection (SHUTDOWN)
+
+_IN = select.EPOLLIN
+_OUT = select.EPOLLOUT
+_FD_EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+
+def monotonic_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
+class EventLoop:
+    """Runs `server`'s connections; `run()` returns once a shutdown has been carried out."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.owned = server.owned
+        self.poller = select.epoll()
+        self.clients: dict[int, Client] = {}
+        self.turn_clients: list[Client] = []
+        self.logged_slots: list[LoggedSlot] = []
+        self.holding: dict[Client, None] = {}
+        self.resumable: deque[Client] = deque()
+        self.listener: socket.socket | None = None
+        self._listener_paused = False
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
+        self.poller.register(self._wake_reader.fileno(), _IN)
+        self._sync_notify_reader, sync_notify_writer = socket.socketpair()
+        self._sync_notify_reader.setblocking(False)
+        self._sync_notify_writer = sync_notify_writer
+        self.poller.register(self._sync_notify_reader.fileno(), _IN)
+        self.durability = Durability(SyncWorker(self.owned.sync, sync_notify_writer))
+        self._timers: list[tuple[int, int, Callable[[], None]]] = []
+        self._timer_sequence = 0
+        self.now_ms = monotonic_ms()
+        self.stop_requested = False
+        self.turns = 0
+        self.log_writes = 0
+        self._last_accept_warning_ms = -10_000
+
+    # -- listening ----------------------------------------------------------------------------
+
+    def listen(self, bind: str, port: int) -> int:
+        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind((bind, port))
+            listener.listen(LISTEN_BACKLOG)
+        except OSError:
+            listener.close()
+            raise
+        listener.setblocking(False)
+        self.listener = listener
+        self.poller.register(listener.fileno(), _IN)
+        self.add_timer(TICK_INTERVAL_MS, self._tick)
+        return listener.getsockname()[1]
+
+    def wake(self) -> None:
+        """Interrupt the wait (any thread, signal handlers included)."""
+        try:
+            self._wake_writer.send(b"w")
+        except (BlockingIOError, OSError):
+            pass  # already woken, or closed
+
+    def add_timer(self, delay_ms: int, callback: Callable[[], None]) -> None:
+        self._timer_sequence += 1
+        heapq.heappush(self._timers, (self.now_ms + delay_ms, self._timer_sequence, callback))
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        while not self.stop_requested:
+            self.turn()
+
+    def turn(self) -> None:
+        timeout_ms = self._next_deadline_ms() - monotonic_ms()
+        events = self.poller.poll(max(0.0, timeout_ms / 1000) if timeout_ms < 3_600_000 else -1)
+        self.turns += 1
+        self.now_ms = monotonic_ms()
+        self.owned.refresh_clock()
+        clients = self.clients
+        listener_fd = self.listener.fileno() if self.listener is not None else -1
+        for fd, mask in events:
+            client = clients.get(fd)
+            if client is not None:
+                if mask & _OUT:
+                    self._send_unsent(client)
+                if mask & ~_OUT and not client.read_closed and fd in clients:
+                    self._read(client)
+            elif fd == listener_fd:
+                self._accept()
+            elif fd == self._sync_notify_reader.fileno():
+                self._drain(self._sync_notify_reader)
+            else:
+                self._drain(self._wake_reader)
+        self._resume_unblocked()
+        self.end_turn()
+        self._absorb_syncs()
+        self._run_timers()
+
+    def _next_deadline_ms(self) -> int:
+        deadline = self._timers[0][0] if self._timers else self.now_ms + 3_600_000
+        blocked = self.server.blocking.next_deadline_ms()
+        if blocked is not None and blocked < deadline:
+            deadline = blocked
+        if self.resumable:
+            return 0
+        return deadline
+
+    def _run_timers(self) -> None:
+        self.now_ms = monotonic_ms()
+        ran = False
+        while self._timers and self._timers[0][0] <= self.now_ms:
+            _, _, callback = heapq.heappop(self._timers)
+            callback()
+            ran = True
+        if self.server.blocking.expire_waiters(self.now_ms):
+            ran = True
+        if ran:
+            self._resume_unblocked()
+            self.end_turn()
+
+    @staticmethod
+    def _drain(sock: socket.socket) -> None:
+        try:
+            while sock.recv(4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    # -- reading and running requests ---------------------------------------------------------
+
+    def _read(self, client: Client) -> None:
+        try:
+            data = client.sock.recv(READ_SIZE_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close_client(client, "read error")
+            return
+        if not data:
+            self._end_of_stream(client)
+            return
+        client.last_interaction_monotonic_ms = self.now_ms
+        if client.unauthenticated_buffer is not None:
+            self._read_unauthenticated(client, data)
+            return
+        error = None
+        try:
+            requests = client.parser.feed(data)
+        except RequestProtocolError as protocol_error:
+            requests, error = protocol_error.commands, protocol_error.message
+        self._take_requests(client, requests, error)
+
+    def _take_requests(self, client: Client, requests: list[list[bytes]], error: str | None) -> None:
+        if client.blocked is not None or client.backlog:
+            client.backlog.extend(requests)
+            if error is not None:
+                client.backlog.append(error)  # type: ignore[arg-type]
+                self._stop_reading(client)
+            return
+        if requests:
+            self.run_requests(client, requests, 0)
+        if error is not None:
+            if client.blocked is not None or client.backlog:
+                client.backlog.append(error)  # type: ignore[arg-type]
+            else:
+                self._protocol_error(client, error)
+            self._stop_reading(client)
+
+    def _read_unauthenticated(self, client: Client, data: bytes) -> None:
+        """Before AUTH: split requests one at a time under Redis's small limits, and run each
+        before splitting the next (an AUTH early in a pipeline lifts the limits for the rest)."""
+        buffer = client.unauthenticated_buffer
+        assert buffer is not None
+        buffer += data
+        while client.unauthenticated_buffer is not None and not client.closing:
+            try:
+                request, consumed = split_unauthenticated(buffer)
+            except UnauthenticatedRequestError as error:
+                self._take_requests(client, [], error.message)
+                return
+            if consumed == 0:
+                return
+            del buffer[:consumed]
+            if request:
+                self._take_requests(client, [request], None)
+            if client.authenticated:
+                rest = bytes(buffer)
+                client.unauthenticated_buffer = None
+                if rest:
+                    self._read_more(client, rest)
+                return
+
+    def _read_more(self, client: Client, data: bytes) -> None:
+        error = None
+        try:
+            requests = client.parser.feed(data)
+        except RequestProtocolError as protocol_error:
+            requests, error = protocol_error.commands, protocol_error.message
+        self._take_requests(client, requests, error)
+
+    def run_requests(self, client: Client, requests: Any, start: int) -> None:
+        """Run `requests[start:]` for `client` in order; the rest goes to its backlog if it
+        blocks, closes or starts a shutdown."""
+        output = client.output
+        if not output:
+            self.turn_clients.append(client)
+        handle = self.server.dispatcher.handle
+        logged = self.owned.logged_shards
+        blocking = self.server.blocking
+        slots = self.logged_slots
+        for position in range(start, len(requests)):
+            argv = requests[position]
+            mark = len(logged)
+            reply = handle(client, argv)
+            if reply is not NO_REPLY:
+                output.append(client.encode(reply))
+                if len(logged) != mark:
+                    slots.append((output, len(output) - 1, tuple(set(logged[mark:]))))
+            if blocking.ready_keys:
+                blocking.serve_ready()
+            if client.blocked is not None or client.closing or self.stop_requested:
+                client.backlog.extend(requests[position + 1 :])
+                return
+
+    def resume(self, client: Client) -> None:
+        """`client` was unblocked: run its backlog in this turn."""
+        if client.backlog and client.fd in self.clients:
+            self.resumable.append(client)
+
+    def _resume_unblocked(self) -> None:
+        while self.resumable:
+            client = self.resumable.popleft()
+            if client.fd not in self.clients or client.blocked is not None:
+                continue
+            while client.backlog and client.blocked is None and not client.closing:
+                argv = client.backlog.popleft()
+                if argv.__class__ is str:  # a protocol error read after the requests before it
+                    self._protocol_error(client, argv)  # type: ignore[arg-type]
+                    break
+                self.run_requests(client, [argv], 0)
+            if client.read_closed and not client.backlog and client.blocked is None:
+                client.closing = True
+                self._close_if_done(client)
+
+    def _protocol_error(self, client: Client, message: str) -> None:
+        self.emit(client, error_bytes(message))
+        client.closing = True
+
+    def _end_of_stream(self, client: Client) -> None:
+        client.read_closed = True
+        self._stop_reading(client)
+        if client.blocked is not None or client.backlog:
+            return  # served (or timed out) first, then closed
+        client.closing = True
+        self._close_if_done(client)
+
+    def attempt_for(self, client: Client, attempt: Callable[[bytes], Any], key: bytes) -> Any:
+        """Try to serve a blocked `client` from `key`; when served, its reply joins this
+        turn's output (tracked like any reply whose command logged records)."""
+        logged = self.owned.logged_shards
+        mark = len(logged)
+        try:
+            reply = attempt(key)
+        except Exception as error:  # noqa: BLE001 -- a bug costs this client a reply, not the loop
+            log.exception("serving a blocked client failed")
+            reply = ErrorReply(f"ERR internal error: {type(error).__name__}")
+        if reply is NOT_READY:
+            return reply
+        self.emit(client, client.encode(reply))
+        if len(logged) != mark:
+            self.logged_slots.append((client.output, len(client.output) - 1, tuple(set(logged[mark:]))))
+        return reply
+
+    def emit(self, client: Client, data: bytes) -> None:
+        """Queue bytes for `client` in this turn (a reply, a pushed message)."""
+        if not client.output:
+            self.turn_clients.append(client)
+        client.output.append(data)
+
+    # -- end of turn: one log write per shard, then the replies --------------------------------
+
+    def end_turn(self) -> None:
+        owned = self.owned
+        durability = self.durability
+        always = owned.config.appendfsync is FsyncPolicy.ALWAYS
+        barrier = 0
+        if owned.has_pending():
+            written, failed = owned.write_pending()
+            self.log_writes += len(written) + len(failed)
+            slots = self.logged_slots
+            if failed:
+                self._patch_failed(slots, failed)
+            if always and written:
+                written_set = frozenset(written)
+                barrier = durability.request(written_set, [slot for slot in slots if written_set.intersection(slot[2])])
+            elif always:
+                barrier = durability.barrier_for_reads()
+        elif always:
+            barrier = durability.barrier_for_reads()
+        self.logged_slots = []
+        turn_clients = self.turn_clients
+        if turn_clients:
+            self.turn_clients = []
+            for client in turn_clients:
+                self._flush_turn(client, barrier)
+
+    def _patch_failed(self, slots: list[LoggedSlot], failed: dict[int, str]) -> None:
+        for chunks, index, shards in slots:
+            for shard in shards:
+                if shard in failed:
+                    self._encode_error(chunks, index, failed[shard])
+                    break
+
+    @staticmethod
+    def _encode_error(chunks: list[bytes], index: int, message: str) -> None:
+        chunks[index] = error_bytes(message)
+
+    def _flush_turn(self, client: Client, barrier: int) -> None:
+        chunks = client.output
+        if not chunks:
+            return
+        client.output = []
+        if client.fd not in self.clients:
+            return
+        if client.held:
+            barrier = max(barrier, client.held[-1][0])
+        if barrier > self.durability.completed:
+            client.held.append((barrier, chunks))
+            self.holding[client] = None
+            return
+        self._send(client, chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+    def _absorb_syncs(self) -> None:
+        durability = self.durability
+        if not durability.absorb_completions(self._encode_error):
+            return
+        completed = durability.completed
+        for client in list(self.holding):
+            held = client.held
+            ready = []
+            while held and held[0][0] <= completed:
+                ready.extend(held.popleft()[1])
+            if not held:
+                del self.holding[client]
+            if ready and client.fd in self.clients:
+                self._send(client, b"".join(ready))
+
+    def quiesce(self) -> None:
+        """Write every pending record and wait for every fsync; release held replies.
+
+        Before SAVE, a rewrite, a policy switch or shutdown: nothing of the log may be in
+        flight while the store replaces or closes it.
+        """
+        owned = self.owned
+        if owned.has_pending():
+            written, failed = owned.write_pending()
+            if failed:
+                self._patch_failed(self.logged_slots, failed)
+            if written and owned.config.appendfsync is FsyncPolicy.ALWAYS:
+                written_set = frozenset(written)
+                self.durability.request(written_set, [s for s in self.logged_slots if written_set.intersection(s[2])])
+        self.logged_slots = []
+        self.durability.worker.wait_idle()
+        self._absorb_syncs()
+
+    # -- sending --------------------------------------------------------------------------------
+
+    def _send(self, client: Client, data: bytes) -> None:
+        if client.unsent:
+            client.unsent += data
+            self._check_backpressure(client)
+            return
+        try:
+            sent = client.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self.close_client(client, "write error")
+            return
+        if sent < len(data):
+            client.unsent = bytearray(memoryview(data)[sent:])
+            self._update_events(client)
+            self._check_backpressure(client)
+        elif client.closing:
+            self._close_if_done(client)
+
+    def _send_unsent(self, client: Client) -> None:
+        try:
+            sent = client.sock.send(client.unsent)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close_client(client, "write error")
+            return
+        del client.unsent[:sent]
+        if not client.unsent:
+            client.unsent = b""
+            self._update_events(client)
+            if client.closing:
+                self._close_if_done(client)
+        elif client.reading_paused and len(client.unsent) < PAUSE_READING_BYTES // 2:
+            client.reading_paused = False
+            self._update_events(client)
+
+    def _check_backpressure(self, client: Client) -> None:
+        if not client.reading_paused and len(client.unsent) > PAUSE_READING_BYTES:
+            client.reading_paused = True
+            self._update_events(client)
+
+    def _update_events(self, client: Client) -> None:
+        events = 0
+        if not client.read_closed and not client.reading_paused and not client.closing:
+            events |= _IN
+        if client.unsent:
+            events |= _OUT
+        if events != client.registered_events and client.fd in self.clients:
+            self.poller.modify(client.fd, events)
+            client.registered_events = events
+
+    def _stop_reading(self, client: Client) -> None:
+        client.reading_paused = True
+        self._update_events(client)
+
+    def _close_if_done(self, client: Client) -> None:
+        if client.closing and not client.unsent and not client.held and not client.output:
+            self.close_client(client, client.close_reason or "closed")
+
+    def close_client(self, client: Client, reason: str) -> None:
+        if self.clients.pop(client.fd, None) is None:
+            return
+        self.server.forget_client(client)
+        self.holding.pop(client, None)
+        try:
+            self.poller.unregister(client.fd)
+        except (OSError, ValueError):
+            pass
+        try:
+            client.sock.close()
+        except OSError:
+            pass
+        log.debug("client %s closed: %s", client.address, reason)
+
+    # -- accepting ------------------------------------------------------------------------------
+
+    def _accept(self) -> None:
+        assert self.listener is not None
+        for _ in range(ACCEPTS_PER_TURN):
+            try:
+                sock, address = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:
+                if error.errno in _FD_EXHAUSTED:
+                    self._pause_accepting(error)
+                else:
+                    log.warning("accept failed: %s", error)
+                return
+            self._admit(sock, address)
+
+    def _pause_accepting(self, error: OSError) -> None:
+        """Out of file descriptors: stop accepting for a moment instead of spinning on the
+        listener (it stays readable while the backlog is full)."""
+        if self.now_ms - self._last_accept_warning_ms >= 10_000:
+            log.warning("accept failed (%s): not accepting for %d ms at a time until descriptors free up",
+                        error.strerror, ACCEPT_BACKOFF_MS)
+            self._last_accept_warning_ms = self.now_ms
+        if self.listener is not None and not self._listener_paused:
+            self.poller.unregister(self.listener.fileno())
+            self._listener_paused = True
+            self.add_timer(ACCEPT_BACKOFF_MS, self._resume_accepting)
+
+    def _resume_accepting(self) -> None:
+        if self.listener is not None and self._listener_paused:
+            self.poller.register(self.listener.fileno(), _IN)
+            self._listener_paused = False
+
+    def _admit(self, sock: socket.socket, address: Any) -> None:
+        sock.setblocking(False)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        refusal = self.server.admission_refusal(sock, address, len(self.clients))
+        if refusal is not None:
+            try:
+                sock.send(refusal)
+            except OSError:
+                pass
+            sock.close()
+            return
+        client = self.server.new_client(sock, address, self.now_ms)
+        self.clients[client.fd] = client
+        self.poller.register(client.fd, _IN)
+        client.registered_events = _IN
+
+    # -- the ticker -----------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        self.add_timer(TICK_INTERVAL_MS, self._tick)
+        self.owned.refresh_clock()
+        try:
+            self.server.tick(self.now_ms)
+        except Exception:  # noqa: BLE001 -- housekeeping must never stop the loop
+            log.exception("tick failed")
+
+    # -- shutdown ------------------------------------------------------------------------------
+
+    def close_listener(self) -> None:
+        if self.listener is not None:
+            if not self._listener_paused:
+                try:
+                    self.poller.unregister(self.listener.fileno())
+                except (OSError, ValueError):
+                    pass
+            self.listener.close()
+            self.listener = None
+
+    def drain(self, deadline_ms: int) -> None:
+        """Stop reading, make every reply durable and sent (until `deadline_ms`), then close."""
+        for client in list(self.clients.values()):
+            client.closing = True
+            client.backlog.clear()
+            self._update_events(client)
+        self.end_turn()
+        self.quiesce()
+        for client in list(self.clients.values()):
+            self._close_if_done(client)
+        while self.clients and monotonic_ms() < deadline_ms:
+            events = self.poller.poll(max(0.0, (deadline_ms - monotonic_ms()) / 1000))
+            for fd, mask in events:
+                client = self.clients.get(fd)
+                if client is not None and mask & _OUT:
+                    self._send_unsent(client)
+                elif client is not None:
+                    self._end_of_stream(client)
+        for client in list(self.clients.values()):
+            log.warning("client %s did not take its replies within the drain timeout", client.address)
+            self.close_client(client, "drain timeout")
+
+    def close(self) -> None:
+        self.durability.worker.stop()
+        for closable in (self._wake_reader, self._wake_writer, self._sync_notify_reader, self._sync_notify_writer):
+            closable.close()
+        self.poller.close()
