@@ -66,9 +66,13 @@ Observer = Callable[[int, Sequence[bytes], list[bytes], Sequence[list[bytes]]], 
 
 
 def encode_frame(argv: Sequence[bytes]) -> bytes:
-    """The RESP multibulk frame of `argv`, encoded in C by hiredis (bytes arguments only)."""
+    """The RESP multibulk frame of `argv`, encoded in C by hiredis (bytes arguments only).
+
+    Not the request's own bytes, even when the command is logged verbatim: hiredis (like
+    Redis) accepts frames that are not canonical (any two bytes after a bulk, `+simple`
+    elements), and proving a frame canonical costs more in Python than this C encoding."""
     try:
-        return _pack_command(argv if argv.__class__ is tuple else tuple(argv))
+        return _pack_command(tuple(argv))
     except TypeError:  # an argument that is not bytes (a bytearray from a command): the slow way
         return encode_command(argv)
 
@@ -193,9 +197,18 @@ class OwnedShards:
 
     def _encode(self, index: int, expired: list[bytes], records: Sequence[list[bytes]]) -> None:
         self.logged_shards.append(index)
+        version = self.shards[index].writer.format_version
+        if not expired and len(records) == 1 and version == 2 and not self._open_blocks:
+            # The common case (one record, format 2) without the general path's lists: the
+            # frame is encoded in C, then its length and CRC-32C head it.
+            payload = encode_frame(records[0])
+            assert len(payload) <= MAX_RECORD_BYTES, "a record payload is at most 1 GiB"
+            pending = self.pending[index]
+            pending += _RECORD_HEADER.pack(len(payload), crc32c(payload))
+            pending += payload
+            return
         if expired:
             records = [[_DEL, key] for key in expired] + list(records)
-        version = self.shards[index].writer.format_version
         if index in self._open_blocks:
             self._open_blocks[index] += len(records)
         elif len(records) > 1:
