@@ -108,14 +108,19 @@ class Dispatcher:
 
     def run_store_command(self, argv: list[bytes], shard_index: int | None = None) -> Any:
         """A command of the store's table, after the WATCH bookkeeping it needs first."""
-        watches = self.server.watches
-        if watches.active and argv[0].upper() in _WATCH_BEFORE:
-            watches.before_command(argv)
-            watches.counted_before = True
+        server = self.server
+        watches, notifications = server.watches, server.notifications
+        if (watches.active or notifications.enabled) and argv[0].upper() in _WATCH_BEFORE:
+            # The records of DEL / UNLINK name every argument, existing or not, and a flush
+            # names none: what they remove is read from the keyspace before they run.
+            removed = server.existing_keys(argv)
+            watches.before_command(removed)
+            notifications.removed_keys = set(removed)
             try:
                 return self._run_on(argv, shard_index)
             finally:
                 watches.counted_before = False
+                notifications.removed_keys = None
         return self._run_on(argv, shard_index)
 
     def _run_on(self, argv: list[bytes], shard_index: int | None) -> Any:

@@ -133,6 +133,9 @@ class Notifications:
     def __init__(self, server: Any) -> None:
         self.server = server
         self.flags = 0
+        # While DEL / UNLINK / FLUSH* run: the keys that existed before (their records name
+        # every argument, existing or not).
+        self.removed_keys: set[bytes] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -157,5 +160,8 @@ class Notifications:
             def exists(key: bytes) -> bool:
                 return owned.shards[owned.shard_for_key(key)].keyspace.peek(key) is not None
 
+            removed = self.removed_keys
             for kind, event, key in events_for(argv, records, exists):
+                if removed is not None and event == b"del" and key not in removed:
+                    continue  # DEL of a key that did not exist: Redis notifies nothing
                 self.publish(kind, event, key)

@@ -199,6 +199,23 @@ class KevyServer:
             self.output_limit_disconnections += 1
             self.loop.close_client(client, "output buffer limit")
 
+    def existing_keys(self, argv: list[bytes]) -> list[bytes]:
+        """The keys DEL / UNLINK (their arguments) or FLUSHALL / FLUSHDB (every watched key)
+        would remove, among those that exist now."""
+        owned = self.owned
+        name = argv[0].upper()
+        if name in (b"FLUSHALL", b"FLUSHDB"):
+            candidates = self.watches.watched_keys()
+        else:
+            candidates = command_keys(argv)
+        now_ms = owned.context.now_ms
+        found = []
+        for key in dict.fromkeys(candidates):
+            keyspace = owned.shards[owned.shard_for_key(key)].keyspace
+            if keyspace.peek(key) is not None and not keyspace.is_expired(key, now_ms):
+                found.append(key)
+        return found
+
     def refresh_observer(self) -> None:
         """The store tells the loop about changes only while someone needs to know."""
         wanted = self.watches.active or self.blocking.active or self.notifications.enabled

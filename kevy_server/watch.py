@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from kevy_persist.commands.key_positions import command_keys
-
 __all__ = ["Watches"]
 
 
@@ -36,6 +34,9 @@ class Watches:
 
     def watched_key_count(self) -> int:
         return len(self._watchers)
+
+    def watched_keys(self) -> list[bytes]:
+        return list(self._watchers)
 
     def watch(self, client: Any, keys: list[bytes]) -> None:
         owned = self.server.owned
@@ -70,18 +71,13 @@ class Watches:
                 continue
             client.watch_dirty = True
 
-    def before_command(self, argv: list[bytes]) -> None:
-        """FLUSHALL / FLUSHDB / DEL / UNLINK: touch the watched keys they will remove."""
-        name = argv[0].upper()
-        owned = self.server.owned
-        if name in (b"FLUSHALL", b"FLUSHDB"):
-            keys = list(self._watchers)
-        else:
-            keys = [key for key in command_keys(argv) if key in self._watchers]
-        for key in keys:
-            keyspace = owned.shards[owned.shard_for_key(key)].keyspace
-            if keyspace.peek(key) is not None:
+    def before_command(self, removed: list[bytes]) -> None:
+        """FLUSHALL / FLUSHDB / DEL / UNLINK are about to remove `removed` (keys that exist):
+        touch the watched ones, and let the command's own records touch nothing more."""
+        for key in removed:
+            if key in self._watchers:
                 self.touched(key)
+        self.counted_before = True
 
     def dirty(self, client: Any) -> bool:
         """True when EXEC must abort: a touch, or a watched key that has expired since."""
