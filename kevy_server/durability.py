@@ -110,8 +110,9 @@ class SyncWorker:
 class Durability:
     """The loop's side: sequence numbers, the replies to patch when an fsync fails."""
 
-    def __init__(self, worker: SyncWorker) -> None:
+    def __init__(self, worker: SyncWorker, on_failed_shard: Callable[[int, str], None]) -> None:
         self.worker = worker
+        self._on_failed_shard = on_failed_shard
         self.requested = 0
         self.completed = 0
         # sequence -> slots of replies whose records that sync must cover
@@ -139,6 +140,8 @@ class Durability:
         rounds = self.worker.take_completed()
         for sequence, failures in rounds:
             self.sync_rounds += 1
+            for shard, reason in failures.items():
+                self._on_failed_shard(shard, reason)
             covered = [number for number in self._slots if number <= sequence]
             for number in covered:
                 slots = self._slots.pop(number)

@@ -91,6 +91,7 @@ def _persistence_section(server: Any) -> list[tuple[str, Any]]:
         ("aof_rewrites", counts.get("rewrite", 0)),
         ("aof_last_write_status", "err" if server.refusing_shards() else "ok"),
         ("fsync_errors", counts.get("fsync_error", 0)),
+        ("aof_write_errors", counts.get("write_error", 0)),
         ("log_writes", server.loop.log_writes),
         ("log_fsync_rounds", server.loop.durability.sync_rounds),
         ("open_elapsed_ms", report.elapsed_ms),

@@ -86,7 +86,7 @@ class EventLoop:
         self._sync_notify_reader.setblocking(False)
         self._sync_notify_writer = sync_notify_writer
         self.poller.register(self._sync_notify_reader.fileno(), _IN)
-        self.durability = Durability(SyncWorker(self.owned.sync, sync_notify_writer))
+        self.durability = Durability(SyncWorker(self.owned.sync, sync_notify_writer), self._sync_failed)
         self._timers: list[tuple[int, int, Callable[[], None]]] = []
         self._timer_sequence = 0
         self.now_ms = monotonic_ms()
@@ -350,6 +350,8 @@ class EventLoop:
             slots = self.logged_slots
             if failed:
                 self._patch_failed(slots, failed)
+                for index, reason in failed.items():
+                    self.server.record_write_failure(index, reason)
             if always and written:
                 written_set = frozenset(written)
                 barrier = durability.request(written_set, [slot for slot in slots if written_set.intersection(slot[2])])
@@ -405,6 +407,12 @@ class EventLoop:
             if ready and client.fd in self.clients:
                 self._send(client, b"".join(ready))
 
+    def _sync_failed(self, index: int, reason: str) -> None:
+        log.error("fsync of shard %d failed: %s", index, reason)
+        self.server.record_fsync_failure(index, reason)
+        if self.owned.config.appendfsync is FsyncPolicy.ALWAYS:
+            self.owned.after_failed_sync(index)
+
     def quiesce(self) -> None:
         """Write every pending record and wait for every fsync; release held replies.
 
@@ -416,6 +424,8 @@ class EventLoop:
             written, failed = owned.write_pending()
             if failed:
                 self._patch_failed(self.logged_slots, failed)
+                for index, reason in failed.items():
+                    self.server.record_write_failure(index, reason)
             if written and owned.config.appendfsync is FsyncPolicy.ALWAYS:
                 written_set = frozenset(written)
                 self.durability.request(written_set, [s for s in self.logged_slots if written_set.intersection(s[2])])

@@ -115,6 +115,12 @@ class KevyServer:
                 keys = int(event.fields.get("keys", 0))
                 self._metric_counts["expired_keys"] = self._metric_counts.get("expired_keys", 0) + keys
 
+    def record_fsync_failure(self, index: int, reason: str) -> None:
+        self._record_metric(MetricEvent("fsync_error", index, {"reason": reason}))
+
+    def record_write_failure(self, index: int, reason: str) -> None:
+        self._record_metric(MetricEvent("write_error", index, {"reason": reason}))
+
     def metric_counts(self) -> dict[str, int]:
         with self._lock:
             return dict(self._metric_counts)

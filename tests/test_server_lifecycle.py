@@ -21,6 +21,7 @@ from store_support import CountingFileSystem
 
 from kevy_persist import Store
 from kevy_persist.disk.os_fs import OsFileSystem
+from kevy_persist.errors import StorageIOError
 from kevy_server import ServerConfig
 
 pytestmark = pytest.mark.timeout(90)
@@ -148,3 +149,62 @@ def test_a_drain_answers_every_request_it_applied(tmp_path) -> None:
     assert answered == list(range(1, len(answered) + 1))
     with running_server(data_dir) as reopened:
         assert int(client(reopened).get("drain") or 0) == len(answered)
+
+
+class _FailingWritable:
+    """A log handle whose writes or fsyncs fail once the test says so (EIO)."""
+
+    def __init__(self, inner, owner) -> None:
+        self._inner = inner
+        self._owner = owner
+
+    def write(self, data: bytes) -> None:
+        if self._owner.fail_writes:
+            raise StorageIOError("aof-0.aof", "write", 5, "Input/output error")
+        self._inner.write(data)
+
+    def fsync(self) -> None:
+        if self._owner.fail_fsyncs:
+            raise StorageIOError("aof-0.aof", "fsync", 5, "Input/output error")
+        self._inner.fsync()
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+
+class _FailingFileSystem:
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self.fail_writes = False
+        self.fail_fsyncs = False
+
+    def open_append(self, path: str):
+        handle = self._inner.open_append(path)
+        return _FailingWritable(handle, self) if path.endswith("aof-0.aof") else handle
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+
+@pytest.mark.parametrize("failing", ["write", "fsync"])
+def test_a_write_the_log_refused_is_answered_with_misconf_never_ok(tmp_path, failing) -> None:
+    """The turn's log write (or, under always, its fsync) fails: the writes of that turn get
+    the MISCONF error instead of OK, later writes are refused, reads still work, and INFO says
+    the last write failed."""
+    data_dir = tmp_path / "data"
+    file_system = _FailingFileSystem(OsFileSystem())
+    config = ServerConfig(port=0, data_dir=str(data_dir), appendfsync="always")
+    store = Store.open(config.store_config(), file_system=file_system)
+    with running_server(data_dir, store=store, appendfsync="always") as server:
+        r = client(server)
+        assert r.set("before", "1") is True
+        setattr(file_system, f"fail_{failing}s", True)
+        with pytest.raises(redis.ResponseError, match="MISCONF shard 0 refuses writes"):
+            r.set("refused", "1")
+        setattr(file_system, f"fail_{failing}s", False)
+        with pytest.raises(redis.ResponseError, match="MISCONF"):
+            r.set("after", "1")
+        assert r.get("before") == b"1"
+        persistence = r.info("persistence")
+        assert persistence["aof_last_write_status"] == "err"
+        assert persistence["fsync_errors" if failing == "fsync" else "aof_write_errors"] == 1

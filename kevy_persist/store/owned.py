@@ -247,6 +247,7 @@ class OwnedShards:
             shard = self.shards[index]
             data = bytes(buffer)
             buffer.clear()
+            offset_before = shard.writer.end_offset
             try:
                 if shard.failure is not None:
                     raise WritesRefusedError(index, shard.failure)
@@ -254,10 +255,11 @@ class OwnedShards:
             except StorageIOError as error:
                 shard.failure = f"log write failed: {error.reason}"
                 failed[index] = str(WritesRefusedError(index, shard.failure))
-                emit(self.config, "fsync_error", index, {"reason": shard.failure})
+                _undo_refused(shard, offset_before)
                 continue
             except WritesRefusedError as error:
                 failed[index] = str(error)
+                _undo_refused(shard, offset_before)
                 continue
             written.append(index)
         return written, failed
@@ -266,6 +268,11 @@ class OwnedShards:
         """fsync shard `index`'s log (any thread); the end offset it covers. Raises
         `WritesRefusedError` when the fsync fails (the shard then refuses writes)."""
         return self.shards[index].sync_log()
+
+    def after_failed_sync(self, index: int) -> None:
+        """On the owner's thread, after `sync` failed for shard `index` under `always`: the
+        writes it should have covered are refused, so they are undone in memory too."""
+        _undo_refused(self.shards[index], None)
 
     def sync_due(self, index: int) -> bool:
         """`everysec`: the log is dirty and a second has passed since its last fsync."""
@@ -335,6 +342,15 @@ class _Batch:
 
     def await_durable(self) -> list[Any]:
         return self._replies  # durability is the caller's: replies wait for the batch's fsync
+
+
+def _undo_refused(shard: Shard, log_offset: int | None) -> None:
+    """Undo in memory the writes past `log_offset` (and those a failed fsync refused), when the
+    shard can: `Shard.undo_refused_writes` rebuilds its keyspace from its files (issue 9's
+    "a refused write leaves no trace"); a shard without it keeps them until it is reopened."""
+    undo = getattr(shard, "undo_refused_writes", None)
+    if undo is not None:
+        undo(log_offset)
 
 
 def _names_reserved_key(argv: list[bytes]) -> bool:
