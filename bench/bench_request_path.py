@@ -16,7 +16,11 @@ shape redis-benchmark sends), as CPU time of this process (`time.process_time`, 
 - whole path: feed -> run every request (`EventLoop.run_requests`) -> the turn's single log
   `write` (`OwnedShards.write_pending`) -> the turn's reply bytes joined; per request. The
   log write is a real `write` system call (once per turn: per request unpipelined, per 16
-  requests pipelined); the socket's recv/send are not part of this path.
+  requests pipelined), so the row before it gives the same path with the pending records
+  dropped instead of written; the socket's recv/send are part of neither.
+- calibration: the CPU cost of one empty Python function call in the same run, to read the
+  rows against (about 35 ns on an idle core of the 2-core VM the figures in bench/README.md
+  come from).
 
     python bench/bench_request_path.py [--requests 200000]
 """
@@ -31,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 
 import hiredis
 from bench_common import machine_summary, print_table
@@ -47,6 +52,10 @@ def _cpu_us_per(count: int, work: Callable[[], None]) -> float:
     started = time.process_time()
     work()
     return (time.process_time() - started) / count * 1e6
+
+
+def _nothing() -> None:
+    return None
 
 
 def _frames(count: int) -> list[bytes]:
@@ -95,10 +104,9 @@ def measure(requests: int, depth: int) -> dict[str, float]:
         keyspace.clear()
         results["dispatch"] = handled - results["command"] - results["log encoding"]
 
-        def whole_path() -> None:
+        def whole_path(write: Callable[[], Any]) -> None:
             feed = client.parser.feed
             run = loop.run_requests
-            write = owned.write_pending
             for batch in batches:
                 run(client, feed(batch), 0)
                 write()
@@ -107,7 +115,13 @@ def measure(requests: int, depth: int) -> dict[str, float]:
                 loop.turn_clients.clear()
                 loop.logged_slots.clear()
 
-        results["whole path"] = _cpu_us_per(requests, whole_path)
+        def discard_pending() -> None:
+            owned.pending[0].clear()
+            owned.logged_shards.clear()
+
+        results["whole path, no log write"] = _cpu_us_per(requests, lambda: whole_path(discard_pending))
+        keyspace.clear()
+        results["whole path"] = _cpu_us_per(requests, lambda: whole_path(owned.write_pending))
         assert len(keyspace) == requests, "every SET applied"
         return results
     finally:
@@ -125,9 +139,11 @@ def main(argv: list[str] | None = None) -> list[list[object]]:
     print(f"# kevy-server request path, in-process CPU µs per logged SET ({arguments.requests} requests)")
     print(f"# {machine_summary()}")
     by_depth = {depth: measure(arguments.requests, depth) for depth in DEPTHS}
-    layers = ["parse", "dispatch", "command", "log encoding", "reply encoding", "whole path"]
+    layers = ["parse", "dispatch", "command", "log encoding", "reply encoding", "whole path, no log write", "whole path"]
     rows = [[layer, *(f"{by_depth[depth][layer]:.2f}" for depth in DEPTHS)] for layer in layers]
     rows.append(["target (whole path)", "5.00", "3.00"])
+    call_ns = _cpu_us_per(1_000_000, lambda: [_nothing() for _ in range(1_000_000)]) * 1000
+    print(f"# calibration: one Python function call = {call_ns:.0f} ns of CPU here (a busy machine makes every row slower)")
     print_table(["layer", "unpipelined µs/req", "16-deep pipeline µs/req"], rows)
     return rows
 

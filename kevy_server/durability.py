@@ -30,12 +30,18 @@ from collections.abc import Callable
 
 from kevy_persist import KevyError
 
-__all__ = ["Durability", "LoggedSlot", "SyncWorker"]
+__all__ = ["Durability", "LoggedSlot", "SyncWorker", "slot_shards"]
 
 log = logging.getLogger("kevy_server")
 
-# (the chunk list a reply sits in, its index there, the shards its command logged to)
-LoggedSlot = tuple[list[bytes], int, tuple[int, ...]]
+# A reply whose command logged records: (the chunk list it sits in, its index there, and the
+# range of the turn's logged-shard list its command appended), kept as plain positions so
+# the hot path builds one small tuple per write and the shards are looked up only on failure.
+LoggedSlot = tuple[list[bytes], int, int, int]
+
+
+def slot_shards(slot: LoggedSlot, logged: list[int]) -> set[int]:
+    return set(logged[slot[2] : slot[3]])
 
 
 class SyncWorker:
@@ -115,19 +121,20 @@ class Durability:
         self._on_failed_shard = on_failed_shard
         self.requested = 0
         self.completed = 0
-        # sequence -> slots of replies whose records that sync must cover
-        self._slots: dict[int, list[LoggedSlot]] = {}
+        # sequence -> (slots of replies whose records that sync must cover, their turn's
+        # logged-shard list)
+        self._slots: dict[int, tuple[list[LoggedSlot], list[int]]] = {}
         self.sync_rounds = 0
 
     @property
     def pending(self) -> bool:
         return self.requested > self.completed
 
-    def request(self, shards: frozenset[int], slots: list[LoggedSlot]) -> int:
+    def request(self, shards: frozenset[int], slots: list[LoggedSlot], logged: list[int]) -> int:
         """Ask for an fsync of `shards` covering the turn just written; its barrier."""
         self.requested += 1
         if slots:
-            self._slots[self.requested] = slots
+            self._slots[self.requested] = (slots, logged)
         self.worker.submit(self.requested, shards)
         return self.requested
 
@@ -144,12 +151,12 @@ class Durability:
                 self._on_failed_shard(shard, reason)
             covered = [number for number in self._slots if number <= sequence]
             for number in covered:
-                slots = self._slots.pop(number)
+                slots, logged = self._slots.pop(number)
                 if failures:
-                    for chunks, index, shards in slots:
-                        failed = [failures[shard] for shard in shards if shard in failures]
+                    for slot in slots:
+                        failed = [failures[shard] for shard in sorted(slot_shards(slot, logged)) if shard in failures]
                         if failed:
-                            encode_error(chunks, index, failed[0])
+                            encode_error(slot[0], slot[1], failed[0])
             self.completed = max(self.completed, sequence)
         return bool(rounds)
 

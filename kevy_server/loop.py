@@ -38,7 +38,7 @@ from kevy_persist.commands import ErrorReply
 
 from .blocking import NOT_READY
 from .client import Client
-from .durability import Durability, LoggedSlot, SyncWorker
+from .durability import Durability, LoggedSlot, SyncWorker, slot_shards
 from .replies import error_bytes
 from .request_parser import RequestProtocolError
 from .unauthenticated import UnauthenticatedRequestError, split_unauthenticated
@@ -275,7 +275,7 @@ class EventLoop:
             if reply is not NO_REPLY:
                 output.append(client.encode(reply))
                 if len(logged) != mark:
-                    slots.append((output, len(output) - 1, tuple(set(logged[mark:]))))
+                    slots.append((output, len(output) - 1, mark, len(logged)))
             if blocking.ready_keys:
                 blocking.serve_ready()
             if client.blocked is not None or client.closing or self.stop_requested:
@@ -328,7 +328,7 @@ class EventLoop:
             return reply
         self.emit(client, client.encode(reply))
         if len(logged) != mark:
-            self.logged_slots.append((client.output, len(client.output) - 1, tuple(set(logged[mark:]))))
+            self.logged_slots.append((client.output, len(client.output) - 1, mark, len(logged)))
         return reply
 
     def emit(self, client: Client, data: bytes) -> None:
@@ -341,37 +341,40 @@ class EventLoop:
 
     def end_turn(self) -> None:
         owned = self.owned
-        durability = self.durability
         always = owned.config.appendfsync is FsyncPolicy.ALWAYS
-        barrier = 0
-        if owned.has_pending():
-            written, failed = owned.write_pending()
-            self.log_writes += len(written) + len(failed)
-            slots = self.logged_slots
-            if failed:
-                self._patch_failed(slots, failed)
-                for index, reason in failed.items():
-                    self.server.record_write_failure(index, reason)
-            if always and written:
-                written_set = frozenset(written)
-                barrier = durability.request(written_set, [slot for slot in slots if written_set.intersection(slot[2])])
-            elif always:
-                barrier = durability.barrier_for_reads()
-        elif always:
-            barrier = durability.barrier_for_reads()
-        self.logged_slots = []
+        barrier = self._write_turn(always) if owned.has_pending() else 0
+        if not barrier and always:
+            barrier = self.durability.barrier_for_reads()
         turn_clients = self.turn_clients
         if turn_clients:
             self.turn_clients = []
             for client in turn_clients:
                 self._flush_turn(client, barrier)
 
-    def _patch_failed(self, slots: list[LoggedSlot], failed: dict[int, str]) -> None:
-        for chunks, index, shards in slots:
-            for shard in shards:
-                if shard in failed:
-                    self._encode_error(chunks, index, failed[shard])
-                    break
+    def _write_turn(self, always: bool) -> int:
+        """One write per shard of the turn's records; under `always`, the fsync request that
+        the turn's replies wait for (its barrier), else 0."""
+        owned = self.owned
+        logged = list(owned.logged_shards)  # write_pending starts a new list
+        slots = self.logged_slots
+        self.logged_slots = []
+        written, failed = owned.write_pending()
+        self.log_writes += len(written) + len(failed)
+        if failed:
+            for slot in slots:
+                for shard in sorted(slot_shards(slot, logged)):
+                    if shard in failed:
+                        self._encode_error(slot[0], slot[1], failed[shard])
+                        break
+            for index, reason in failed.items():
+                self.server.record_write_failure(index, reason)
+        if not always or not written:
+            return 0
+        written_set = frozenset(written)
+        waiting = slots if len(owned.shards) == 1 else [
+            slot for slot in slots if written_set.intersection(slot_shards(slot, logged))
+        ]
+        return self.durability.request(written_set, waiting, logged)
 
     @staticmethod
     def _encode_error(chunks: list[bytes], index: int, message: str) -> None:
@@ -419,17 +422,8 @@ class EventLoop:
         Before SAVE, a rewrite, a policy switch or shutdown: nothing of the log may be in
         flight while the store replaces or closes it.
         """
-        owned = self.owned
-        if owned.has_pending():
-            written, failed = owned.write_pending()
-            if failed:
-                self._patch_failed(self.logged_slots, failed)
-                for index, reason in failed.items():
-                    self.server.record_write_failure(index, reason)
-            if written and owned.config.appendfsync is FsyncPolicy.ALWAYS:
-                written_set = frozenset(written)
-                self.durability.request(written_set, [s for s in self.logged_slots if written_set.intersection(s[2])])
-        self.logged_slots = []
+        if self.owned.has_pending():
+            self._write_turn(self.owned.config.appendfsync is FsyncPolicy.ALWAYS)
         self.durability.worker.wait_idle()
         self._absorb_syncs()
 

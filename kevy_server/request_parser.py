@@ -55,6 +55,7 @@ _NEWLINE = b"\n"
 # lengths need no such check on the fast path: within a read that ends on a boundary every
 # bulk was followed by its payload, and an unfinished frame is checked when the read ends.
 _COUNT_HEADER = re.compile(rb"\*[0-9]{7}")
+_EMPTY = b""
 
 
 class RequestParser:
@@ -108,6 +109,7 @@ class RequestParser:
         reader.feed(data)
         commands: list[list[bytes]] = []
         returned = 0
+        join = _EMPTY.join
         while True:
             try:
                 frame = reader.gets()
@@ -119,9 +121,12 @@ class RequestParser:
                 if frame is not None:  # *-1 is a null request, skipped; anything else is refused
                     return self._refused_at_boundary(data, returned, commands)
                 frame = []
-            for argument in frame:
-                if argument.__class__ is not bytes:
-                    return self._refused_at_boundary(data, returned, commands)
+            try:
+                # Every argument must be a bulk string: the join (in C) refuses anything else
+                # hiredis can hand out (an integer, nil, a nested array, an error).
+                join(frame)
+            except TypeError:
+                return self._refused_at_boundary(data, returned, commands)
             returned += 1
             if frame:
                 commands.append(frame)

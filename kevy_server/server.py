@@ -292,7 +292,7 @@ class KevyServer:
         if owned.config.appendfsync is FsyncPolicy.EVERYSEC and not self.loop.durability.pending:
             due = frozenset(index for index in range(owned.shard_count) if owned.sync_due(index))
             if due:
-                self.loop.durability.request(due, [])
+                self.loop.durability.request(due, [], [])
         if self.idle_timeout_s and now_ms // 1000 != (now_ms - 100) // 1000:
             self._close_idle_clients(now_ms)
 

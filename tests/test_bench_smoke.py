@@ -70,3 +70,23 @@ def test_bench_store_reads_back_every_key_in_each_mode() -> None:
     rows = bench_store.main(["--operations", "400", "--always-operations", "40"])
     assert [row[0] for row in rows] == ["memory", "memory", "no", "no", "everysec", "everysec", "always", "always"]
     assert all(_RATIO.match(cell) for cell in _column(rows, 4) + _column(rows, 7))
+
+
+def test_bench_request_path_times_every_layer() -> None:
+    """2,000 SETs through each layer of kevy-server's request path, unpipelined and 16 deep."""
+    import bench_request_path
+
+    rows = bench_request_path.main(["--requests", "2000"])
+    layers = [row[0] for row in rows]
+    assert layers[:5] == ["parse", "dispatch", "command", "log encoding", "reply encoding"]
+    assert all(float(cell) >= 0 for row in rows if row[0].startswith("whole") for cell in row[1:])
+
+
+def test_bench_server_runs_a_cell_against_both_servers() -> None:
+    """One SET cell (-c 10, -P 1, 2,000 requests) and the always row, kevy-server and Redis."""
+    import bench_server
+
+    rows = bench_server.main(["--requests", "2000", "--always-requests", "500", "--load-keys", "0",
+                              "--tests", "set", "--clients", "10", "--depths", "1"])
+    assert [(row[0], row[1]) for row in rows] == [("everysec", "SET"), ("always", "SET")]
+    assert all(_RATIO.match(row[6]) for row in rows)

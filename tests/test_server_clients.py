@@ -295,3 +295,23 @@ def test_watch_counts_expiry_and_flush_but_not_writes_that_change_nothing(server
         pipeline.ping()
         with pytest.raises(redis.WatchError):
             pipeline.execute()
+
+
+def test_an_idle_client_is_closed_after_the_timeout_but_not_a_subscriber(tmp_path) -> None:
+    """`timeout 1`: an idle connection is closed by the ticker; a subscriber and a blocked
+    client are not (Redis never times those out)."""
+    with running_server(tmp_path / "data", idle_timeout_s=1) as server:
+        idle = RawClient(server.port)
+        assert idle.call(b"PING\r\n") == b"PONG"
+        subscriber = RawClient(server.port)
+        subscriber.send(b"SUBSCRIBE ch\r\n")
+        assert subscriber.replies(1) == [[b"subscribe", b"ch", 1]]
+        waiter = RawClient(server.port)
+        waiter.send(b"BLPOP never 0\r\n")
+        wait_until(lambda: blocked_clients(server) == 1)
+        assert idle.is_closed_by_server()  # the read returns end-of-stream once it is closed
+        assert default_client(server).publish("ch", "still here") == 1
+        assert subscriber.replies(1) == [[b"message", b"ch", b"still here"]]
+        assert blocked_clients(server) == 1
+        for connection in (idle, subscriber, waiter):
+            connection.close()

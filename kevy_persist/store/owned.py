@@ -142,8 +142,18 @@ class OwnedShards:
             reply, records = ErrorReply(error.message), ()
         expired = keyspace.take_expired_keys()
         if records or expired:
-            if shard.writer is not None:
-                self._encode(index, expired, records)
+            writer = shard.writer
+            if writer is not None:
+                if not expired and len(records) == 1 and writer.format_version == 2 and not self._open_blocks:
+                    # `_encode`'s common case, inline (this runs for every logged command).
+                    payload = encode_frame(records[0])
+                    assert len(payload) <= MAX_RECORD_BYTES, "a record payload is at most 1 GiB"
+                    self.logged_shards.append(index)
+                    pending = self.pending[index]
+                    pending += _RECORD_HEADER.pack(len(payload), crc32c(payload))
+                    pending += payload
+                else:
+                    self._encode(index, expired, records)
             if self.observer is not None:
                 self.observer(index, argv, expired, records)
         return reply
