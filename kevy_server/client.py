@@ -88,7 +88,7 @@ class Client:
         self.gated = (
             not self.authenticated
             or self.queued is not None
-            or (self.protocol == 2 and self.subscription_count() > 0)
+            or (self.protocol == 2 and self.in_pubsub_mode())
         )
 
     def set_protocol(self, protocol: int) -> None:

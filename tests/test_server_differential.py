@@ -347,3 +347,9 @@ def test_client_unblock_answers_timeout_or_error_like_redis(redis_port, tmp_path
     with running_server(tmp_path / "data") as server:
         ours = _unblock_session(server.port)
     assert ours == theirs
+
+
+def test_a_shard_channel_alone_puts_a_resp2_client_in_subscribed_mode(redis_port, tmp_path) -> None:
+    steps = [("s", b"SSUBSCRIBE only\r\n", 1), ("s", b"GET x\r\n", 1), ("s", b"SUNSUBSCRIBE\r\n", 1),
+             ("s", b"GET x\r\n", 1)]
+    compare(redis_port, tmp_path, steps)
