@@ -84,7 +84,9 @@ class EventLoop:
         self.poller.register(self._wake_reader.fileno(), _IN)
         self._sync_notify_reader, sync_notify_writer = socket.socketpair()
         self._sync_notify_reader.setblocking(False)
+        self._sync_notify_fd = self._sync_notify_reader.fileno()
         self._sync_notify_writer = sync_notify_writer
+        self._listener_fd = -1
         self.poller.register(self._sync_notify_reader.fileno(), _IN)
         self.durability = Durability(SyncWorker(self.owned.sync, sync_notify_writer), self._sync_failed)
         self._timers: list[tuple[int, int, Callable[[], None]]] = []
@@ -109,6 +111,7 @@ class EventLoop:
             raise
         listener.setblocking(False)
         self.listener = listener
+        self._listener_fd = listener.fileno()
         self.poller.register(listener.fileno(), _IN)
         self.add_timer(TICK_INTERVAL_MS, self._tick)
         return listener.getsockname()[1]
@@ -137,24 +140,28 @@ class EventLoop:
         self.now_ms = monotonic_ms()
         self.owned.refresh_clock()
         clients = self.clients
-        listener_fd = self.listener.fileno() if self.listener is not None else -1
+        synced = False
         for fd, mask in events:
             client = clients.get(fd)
             if client is not None:
                 if mask & _OUT:
                     self._send_unsent(client)
-                if mask & ~_OUT and not client.read_closed and fd in clients:
+                if mask & ~_OUT and not client.read_closed and clients.get(fd) is client:
                     self._read(client)
-            elif fd == listener_fd:
+            elif fd == self._listener_fd:
                 self._accept()
-            elif fd == self._sync_notify_reader.fileno():
+            elif fd == self._sync_notify_fd:
                 self._drain(self._sync_notify_reader)
+                synced = True
             else:
                 self._drain(self._wake_reader)
-        self._resume_unblocked()
+        if self.resumable:
+            self._resume_unblocked()
         self.end_turn()
-        self._absorb_syncs()
-        self._run_timers()
+        if synced:
+            self._absorb_syncs()
+        if (self._timers and self._timers[0][0] <= self.now_ms) or self.server.blocking.active:
+            self._run_timers()
 
     def _next_deadline_ms(self) -> int:
         deadline = self._timers[0][0] if self._timers else self.now_ms + 3_600_000
@@ -203,12 +210,16 @@ class EventLoop:
         if client.unauthenticated_buffer is not None:
             self._read_unauthenticated(client, data)
             return
-        error = None
         try:
             requests = client.parser.feed(data)
         except RequestProtocolError as protocol_error:
-            requests, error = protocol_error.commands, protocol_error.message
-        self._take_requests(client, requests, error)
+            self._take_requests(client, protocol_error.commands, protocol_error.message)
+            return
+        if client.blocked is None and not client.backlog:
+            if requests:
+                self.run_requests(client, requests, 0)
+        else:
+            client.backlog.extend(requests)
 
     def _take_requests(self, client: Client, requests: list[list[bytes]], error: str | None) -> None:
         if client.blocked is not None or client.backlog:
@@ -284,13 +295,13 @@ class EventLoop:
 
     def resume(self, client: Client) -> None:
         """`client` was unblocked: run its backlog in this turn."""
-        if client.backlog and client.fd in self.clients:
+        if client.backlog and self.is_open(client):
             self.resumable.append(client)
 
     def _resume_unblocked(self) -> None:
         while self.resumable:
             client = self.resumable.popleft()
-            if client.fd not in self.clients or client.blocked is not None:
+            if not self.is_open(client) or client.blocked is not None:
                 continue
             while client.backlog and client.blocked is None and not client.closing:
                 argv = client.backlog.popleft()
@@ -331,6 +342,10 @@ class EventLoop:
             self.logged_slots.append((client.output, len(client.output) - 1, mark, len(logged)))
         return reply
 
+    def is_open(self, client: Client) -> bool:
+        """`client` is still connected (a closed client's descriptor number may be reused)."""
+        return self.clients.get(client.fd) is client
+
     def emit(self, client: Client, data: bytes) -> None:
         """Queue bytes for `client` in this turn (a reply, a pushed message)."""
         if not client.output:
@@ -346,10 +361,32 @@ class EventLoop:
         if not barrier and always:
             barrier = self.durability.barrier_for_reads()
         turn_clients = self.turn_clients
-        if turn_clients:
-            self.turn_clients = []
-            for client in turn_clients:
+        if not turn_clients:
+            return
+        self.turn_clients = []
+        clients = self.clients
+        for client in turn_clients:
+            if barrier or client.held or client.unsent or client.closing:
                 self._flush_turn(client, barrier)
+                continue
+            # The common case, inline: nothing held, nothing queued, send the turn's replies.
+            chunks = client.output
+            if not chunks or clients.get(client.fd) is not client:
+                client.output = []
+                continue
+            client.output = []
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            try:
+                sent = client.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self.close_client(client, "write error")
+                continue
+            if sent < len(data):
+                client.unsent = bytearray(memoryview(data)[sent:])
+                self._update_events(client)
+                self._check_backpressure(client)
 
     def _write_turn(self, always: bool) -> int:
         """One write per shard of the turn's records; under `always`, the fsync request that
@@ -385,7 +422,7 @@ class EventLoop:
         if not chunks:
             return
         client.output = []
-        if client.fd not in self.clients:
+        if not self.is_open(client):
             return
         if client.held:
             barrier = max(barrier, client.held[-1][0])
@@ -407,7 +444,7 @@ class EventLoop:
                 ready.extend(held.popleft()[1])
             if not held:
                 del self.holding[client]
-            if ready and client.fd in self.clients:
+            if ready and self.is_open(client):
                 self._send(client, b"".join(ready))
 
     def _sync_failed(self, index: int, reason: str) -> None:
@@ -477,7 +514,7 @@ class EventLoop:
             events |= _IN
         if client.unsent:
             events |= _OUT
-        if events != client.registered_events and client.fd in self.clients:
+        if events != client.registered_events and self.is_open(client):
             self.poller.modify(client.fd, events)
             client.registered_events = events
 
@@ -490,8 +527,9 @@ class EventLoop:
             self.close_client(client, client.close_reason or "closed")
 
     def close_client(self, client: Client, reason: str) -> None:
-        if self.clients.pop(client.fd, None) is None:
+        if not self.is_open(client):
             return
+        del self.clients[client.fd]
         self.server.forget_client(client)
         self.holding.pop(client, None)
         try:
@@ -576,6 +614,7 @@ class EventLoop:
                     pass
             self.listener.close()
             self.listener = None
+            self._listener_fd = -1
 
     def drain(self, deadline_ms: int) -> None:
         """Stop reading, make every reply durable and sent (until `deadline_ms`), then close."""

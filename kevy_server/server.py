@@ -200,7 +200,7 @@ class KevyServer:
         disconnect, client.soft_limit_since_ms = over_limit(
             limit, self.output_size(client), client.soft_limit_since_ms, self.loop.now_ms,
         )
-        if disconnect and client.fd in self.loop.clients:
+        if disconnect and self.loop.is_open(client):
             log.warning("client %s closed for overcoming of output buffer limits", client.address)
             self.output_limit_disconnections += 1
             self.loop.close_client(client, "output buffer limit")
