@@ -16,19 +16,16 @@ auto-rewrite check, idle-client timeouts, output-buffer soft limits) and blocked
 deadlines. Nothing here blocks on the disk except SAVE, a log rewrite and shutdown, which
 wait for the fsync thread first.
 
-Backpressure: a client whose unsent replies exceed `PAUSE_READING_BYTES` is not read until
-they drain (it cannot make the server buffer without bound by never reading). A subscriber
-past `client-output-buffer-limit pubsub` is disconnected, as in Redis.
+Sending, holding and closing clients live in `output.py`, the listener in `accepting.py`
+(both mixed into `EventLoop`).
 """
 
 from __future__ import annotations
 
-import errno
 import heapq
 import logging
 import select
 import socket
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -36,35 +33,27 @@ from typing import Any
 from kevy_persist import FsyncPolicy
 from kevy_persist.commands import ErrorReply
 
+from .accepting import TICK_INTERVAL_MS, Accepting
 from .blocking import NOT_READY
 from .client import Client
 from .durability import Durability, LoggedSlot, SyncWorker, slot_shards
+from .output import Output, monotonic_ms
 from .replies import error_bytes
 from .request_parser import RequestProtocolError
 from .unauthenticated import UnauthenticatedRequestError, split_unauthenticated
 
-__all__ = ["NO_REPLY", "EventLoop"]
+__all__ = ["NO_REPLY", "EventLoop", "monotonic_ms"]
 
 log = logging.getLogger("kevy_server")
 
 READ_SIZE_BYTES = 64 * 1024
-PAUSE_READING_BYTES = 16 * 1024 * 1024
-TICK_INTERVAL_MS = 100
-ACCEPTS_PER_TURN = 256
-ACCEPT_BACKOFF_MS = 100
-LISTEN_BACKLOG = 511
 NO_REPLY = object()  # the request is answered by closing the connection (SHUTDOWN)
 
 _IN = select.EPOLLIN
 _OUT = select.EPOLLOUT
-_FD_EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
-def monotonic_ms() -> int:
-    return time.monotonic_ns() // 1_000_000
-
-
-class EventLoop:
+class EventLoop(Accepting, Output):
     """Runs `server`'s connections; `run()` returns once a shutdown has been carried out."""
 
     def __init__(self, server: Any) -> None:
@@ -97,25 +86,6 @@ class EventLoop:
         self.log_writes = 0
         self._last_accept_warning_ms = -10_000
 
-    # -- listening ----------------------------------------------------------------------------
-
-    def listen(self, bind: str, port: int) -> int:
-        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            listener.bind((bind, port))
-            listener.listen(LISTEN_BACKLOG)
-        except OSError:
-            listener.close()
-            raise
-        listener.setblocking(False)
-        self.listener = listener
-        self._listener_fd = listener.fileno()
-        self.poller.register(listener.fileno(), _IN)
-        self.add_timer(TICK_INTERVAL_MS, self._tick)
-        return listener.getsockname()[1]
-
     def wake(self) -> None:
         """Interrupt the wait (any thread, signal handlers included)."""
         try:
@@ -126,8 +96,6 @@ class EventLoop:
     def add_timer(self, delay_ms: int, callback: Callable[[], None]) -> None:
         self._timer_sequence += 1
         heapq.heappush(self._timers, (self.now_ms + delay_ms, self._timer_sequence, callback))
-
-    # -- the loop -----------------------------------------------------------------------------
 
     def run(self) -> None:
         while not self.stop_requested:
@@ -192,8 +160,6 @@ class EventLoop:
                 pass
         except (BlockingIOError, OSError):
             pass
-
-    # -- reading and running requests ---------------------------------------------------------
 
     def _read(self, client: Client) -> None:
         try:
@@ -342,18 +308,6 @@ class EventLoop:
             self.logged_slots.append((client.output, len(client.output) - 1, mark, len(logged)))
         return reply
 
-    def is_open(self, client: Client) -> bool:
-        """`client` is still connected (a closed client's descriptor number may be reused)."""
-        return self.clients.get(client.fd) is client
-
-    def emit(self, client: Client, data: bytes) -> None:
-        """Queue bytes for `client` in this turn (a reply, a pushed message)."""
-        if not client.output:
-            self.turn_clients.append(client)
-        client.output.append(data)
-
-    # -- end of turn: one log write per shard, then the replies --------------------------------
-
     def end_turn(self) -> None:
         owned = self.owned
         always = owned.config.appendfsync is FsyncPolicy.ALWAYS
@@ -413,40 +367,6 @@ class EventLoop:
         ]
         return self.durability.request(written_set, waiting, logged)
 
-    @staticmethod
-    def _encode_error(chunks: list[bytes], index: int, message: str) -> None:
-        chunks[index] = error_bytes(message)
-
-    def _flush_turn(self, client: Client, barrier: int) -> None:
-        chunks = client.output
-        if not chunks:
-            return
-        client.output = []
-        if not self.is_open(client):
-            return
-        if client.held:
-            barrier = max(barrier, client.held[-1][0])
-        if barrier > self.durability.completed:
-            client.held.append((barrier, chunks))
-            self.holding[client] = None
-            return
-        self._send(client, chunks[0] if len(chunks) == 1 else b"".join(chunks))
-
-    def _absorb_syncs(self) -> None:
-        durability = self.durability
-        if not durability.absorb_completions(self._encode_error):
-            return
-        completed = durability.completed
-        for client in list(self.holding):
-            held = client.held
-            ready = []
-            while held and held[0][0] <= completed:
-                ready.extend(held.popleft()[1])
-            if not held:
-                del self.holding[client]
-            if ready and self.is_open(client):
-                self._send(client, b"".join(ready))
-
     def _sync_failed(self, index: int, reason: str) -> None:
         log.error("fsync of shard %d failed: %s", index, reason)
         self.server.record_fsync_failure(index, reason)
@@ -464,137 +384,6 @@ class EventLoop:
         self.durability.worker.wait_idle()
         self._absorb_syncs()
 
-    # -- sending --------------------------------------------------------------------------------
-
-    def _send(self, client: Client, data: bytes) -> None:
-        if client.unsent:
-            client.unsent += data
-            self._check_backpressure(client)
-            return
-        try:
-            sent = client.sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:
-            self.close_client(client, "write error")
-            return
-        if sent < len(data):
-            client.unsent = bytearray(memoryview(data)[sent:])
-            self._update_events(client)
-            self._check_backpressure(client)
-        elif client.closing:
-            self._close_if_done(client)
-
-    def _send_unsent(self, client: Client) -> None:
-        try:
-            sent = client.sock.send(client.unsent)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self.close_client(client, "write error")
-            return
-        del client.unsent[:sent]
-        if not client.unsent:
-            client.unsent = b""
-            self._update_events(client)
-            if client.closing:
-                self._close_if_done(client)
-        elif client.reading_paused and len(client.unsent) < PAUSE_READING_BYTES // 2:
-            client.reading_paused = False
-            self._update_events(client)
-
-    def _check_backpressure(self, client: Client) -> None:
-        if not client.reading_paused and len(client.unsent) > PAUSE_READING_BYTES:
-            client.reading_paused = True
-            self._update_events(client)
-
-    def _update_events(self, client: Client) -> None:
-        events = 0
-        if not client.read_closed and not client.reading_paused and not client.closing:
-            events |= _IN
-        if client.unsent:
-            events |= _OUT
-        if events != client.registered_events and self.is_open(client):
-            self.poller.modify(client.fd, events)
-            client.registered_events = events
-
-    def _stop_reading(self, client: Client) -> None:
-        client.reading_paused = True
-        self._update_events(client)
-
-    def _close_if_done(self, client: Client) -> None:
-        if client.closing and not client.unsent and not client.held and not client.output:
-            self.close_client(client, client.close_reason or "closed")
-
-    def close_client(self, client: Client, reason: str) -> None:
-        if not self.is_open(client):
-            return
-        del self.clients[client.fd]
-        self.server.forget_client(client)
-        self.holding.pop(client, None)
-        try:
-            self.poller.unregister(client.fd)
-        except (OSError, ValueError):
-            pass
-        try:
-            client.sock.close()
-        except OSError:
-            pass
-        log.debug("client %s closed: %s", client.address, reason)
-
-    # -- accepting ------------------------------------------------------------------------------
-
-    def _accept(self) -> None:
-        assert self.listener is not None
-        for _ in range(ACCEPTS_PER_TURN):
-            try:
-                sock, address = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as error:
-                if error.errno in _FD_EXHAUSTED:
-                    self._pause_accepting(error)
-                else:
-                    log.warning("accept failed: %s", error)
-                return
-            self._admit(sock, address)
-
-    def _pause_accepting(self, error: OSError) -> None:
-        """Out of file descriptors: stop accepting for a moment instead of spinning on the
-        listener (it stays readable while the backlog is full)."""
-        if self.now_ms - self._last_accept_warning_ms >= 10_000:
-            log.warning("accept failed (%s): not accepting for %d ms at a time until descriptors free up",
-                        error.strerror, ACCEPT_BACKOFF_MS)
-            self._last_accept_warning_ms = self.now_ms
-        if self.listener is not None and not self._listener_paused:
-            self.poller.unregister(self.listener.fileno())
-            self._listener_paused = True
-            self.add_timer(ACCEPT_BACKOFF_MS, self._resume_accepting)
-
-    def _resume_accepting(self) -> None:
-        if self.listener is not None and self._listener_paused:
-            self.poller.register(self.listener.fileno(), _IN)
-            self._listener_paused = False
-
-    def _admit(self, sock: socket.socket, address: Any) -> None:
-        sock.setblocking(False)
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        refusal = self.server.admission_refusal(sock, address, len(self.clients))
-        if refusal is not None:
-            try:
-                sock.send(refusal)
-            except OSError:
-                pass
-            sock.close()
-            return
-        client = self.server.new_client(sock, address, self.now_ms)
-        self.clients[client.fd] = client
-        self.poller.register(client.fd, _IN)
-        client.registered_events = _IN
-
-    # -- the ticker -----------------------------------------------------------------------------
-
     def _tick(self) -> None:
         self.add_timer(TICK_INTERVAL_MS, self._tick)
         self.owned.refresh_clock()
@@ -602,41 +391,6 @@ class EventLoop:
             self.server.tick(self.now_ms)
         except Exception:  # noqa: BLE001 -- housekeeping must never stop the loop
             log.exception("tick failed")
-
-    # -- shutdown ------------------------------------------------------------------------------
-
-    def close_listener(self) -> None:
-        if self.listener is not None:
-            if not self._listener_paused:
-                try:
-                    self.poller.unregister(self.listener.fileno())
-                except (OSError, ValueError):
-                    pass
-            self.listener.close()
-            self.listener = None
-            self._listener_fd = -1
-
-    def drain(self, deadline_ms: int) -> None:
-        """Stop reading, make every reply durable and sent (until `deadline_ms`), then close."""
-        for client in list(self.clients.values()):
-            client.closing = True
-            client.backlog.clear()
-            self._update_events(client)
-        self.end_turn()
-        self.quiesce()
-        for client in list(self.clients.values()):
-            self._close_if_done(client)
-        while self.clients and monotonic_ms() < deadline_ms:
-            events = self.poller.poll(max(0.0, (deadline_ms - monotonic_ms()) / 1000))
-            for fd, mask in events:
-                client = self.clients.get(fd)
-                if client is not None and mask & _OUT:
-                    self._send_unsent(client)
-                elif client is not None:
-                    self._end_of_stream(client)
-        for client in list(self.clients.values()):
-            log.warning("client %s did not take its replies within the drain timeout", client.address)
-            self.close_client(client, "drain timeout")
 
     def close(self) -> None:
         self.durability.worker.stop()

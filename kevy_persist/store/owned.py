@@ -36,7 +36,7 @@ import hiredis
 from crc32c import crc32c
 
 from kevy_persist.commands import COMMAND_TABLE, ErrorReply, unknown_command_message
-from kevy_persist.commands.context import CommandContext, CommandError, wrong_arity
+from kevy_persist.commands.context import CommandError, wrong_arity
 from kevy_persist.commands.key_positions import command_keys
 from kevy_persist.commands.table import lookup_spec
 from kevy_persist.disk.clock import Clock
