@@ -2,7 +2,8 @@
 
     kevy-server --port 6379 --dir ./kevy-data --appendfsync always
 
-Modules: `loop` (the event loop: epoll, turns, one log write per shard per turn, sending),
+Modules: `loop` (the event loop: epoll, turns, one log write per shard per turn), `output`
+(sending, holding, closing), `accepting` (the listener, admission, the EMFILE back-off),
 `durability` (the fsync thread and the replies held behind it), `client` (one connection's
 state), `dispatch` (request -> reply, Redis's checks in Redis's order), `verbs` (the registry
 of server-level verbs), `connection_commands` / `server_commands` / `transaction_commands` /

@@ -18,7 +18,7 @@ from typing import Any
 
 from kevy_persist import KevyError
 from kevy_persist.commands import COMMAND_TABLE, ErrorReply, SimpleString
-from kevy_persist.commands.replies import OK
+from kevy_persist.commands.replies import OK, MemberSet
 
 from . import info
 from .loop import NO_REPLY
@@ -135,9 +135,9 @@ def all_command_names() -> list[str]:
 def command_entry(name: str) -> list[Any]:
     spec = COMMAND_TABLE.get(name.encode())
     if spec is not None:
-        flags = [SimpleString(flag) for flag in sorted(spec.flags)]
+        flags = MemberSet(SimpleString(flag) for flag in sorted(spec.flags))  # a set in RESP3, as in Redis
         return [name.encode(), spec.arity, flags, spec.first_key, spec.last_key, spec.key_step]
     found = VERBS[name.upper().encode()]
     shown = [flag.replace("-", "_") for flag in found.flags if flag not in ("transaction", "subscribed")]
-    return [name.encode(), found.arity, [SimpleString(flag) for flag in sorted(shown)],
+    return [name.encode(), found.arity, MemberSet(SimpleString(flag) for flag in sorted(shown)),
             found.first_key, found.last_key, found.key_step]
