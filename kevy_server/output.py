@@ -145,6 +145,7 @@ class Output:
         if not self.is_open(client):
             return
         del self.clients[client.fd]
+        client.closing = True  # a request loop still running for it stops there
         self.server.forget_client(client)
         self.holding.pop(client, None)
         try:
