@@ -157,7 +157,7 @@ def valid_name(name: bytes) -> bool:
 @verb("CLIENT", -2, "")
 def client_command(server: Any, client: Any, argv: list[bytes]) -> Any:
     subcommand = argv[1].upper()
-    handler = _CLIENT_SUBCOMMANDS.get(subcommand)
+    handler = CLIENT_SUBCOMMANDS.get(subcommand)
     if handler is None:
         return unknown_subcommand(argv)
     arity, run = handler
@@ -243,7 +243,7 @@ def _client_no_evict(server: Any, client: Any, argv: list[bytes]) -> Any:
     return OK  # nothing is evicted: kevy has no maxmemory eviction
 
 
-_CLIENT_SUBCOMMANDS = {
+CLIENT_SUBCOMMANDS = {
     b"ID": (2, _client_id),
     b"GETNAME": (2, _client_getname),
     b"SETNAME": (3, _client_setname),
@@ -254,4 +254,4 @@ _CLIENT_SUBCOMMANDS = {
     b"NO-EVICT": (3, _client_no_evict),
 }
 
-__all__ = ["authenticate", "hello_map", "parse_integer", "valid_name"]
+__all__ = ["CLIENT_SUBCOMMANDS", "authenticate", "hello_map", "parse_integer", "valid_name"]

@@ -21,6 +21,7 @@ from kevy_persist.commands import COMMAND_TABLE, ErrorReply, SimpleString
 from kevy_persist.commands.replies import OK, MemberSet
 
 from . import info
+from .connection_commands import CLIENT_SUBCOMMANDS
 from .loop import NO_REPLY
 from .replies import ReplyMap, Verbatim
 from .verbs import VERBS, subcommand_arity, unknown_subcommand, verb
@@ -118,7 +119,8 @@ def command(server: Any, client: Any, argv: list[bytes]) -> Any:
     if subcommand == b"COUNT":
         return subcommand_arity(argv, 2) or len(names)
     if subcommand == b"LIST":
-        return subcommand_arity(argv, -2) or [name.encode() for name in names]
+        # Redis lists the subcommands too, as `container|sub` (COUNT counts only commands).
+        return subcommand_arity(argv, -2) or [name.encode() for name in names + subcommand_names()]
     if subcommand == b"INFO":
         known = set(names)
         wanted = [argument.decode("utf-8", "replace").lower() for argument in argv[2:]] or names
@@ -126,6 +128,17 @@ def command(server: Any, client: Any, argv: list[bytes]) -> Any:
     if subcommand == b"DOCS":
         return ReplyMap()
     return unknown_subcommand(argv)
+
+
+def subcommand_names() -> list[str]:
+    """The subcommands the server's container verbs implement, as `container|sub`."""
+    containers = {
+        "client": [name.decode().lower() for name in CLIENT_SUBCOMMANDS],
+        "config": ["get", "set", "resetstat"],
+        "command": ["count", "docs", "info", "list"],
+        "pubsub": ["channels", "numpat", "numsub", "shardchannels", "shardnumsub"],
+    }
+    return sorted(f"{container}|{sub}" for container, subs in containers.items() for sub in subs)
 
 
 def all_command_names() -> list[str]:
