@@ -1,18 +1,23 @@
-"""kevy-server beside redis-server under the same redis-benchmark load (SET/GET, -P 1 and -P 16).
+"""kevy-server beside redis-server 7.0 under the same redis-benchmark load, in one run.
 
-Method: for each mode, a fresh `python -m kevy_server` and a fresh `redis-server` 7.0 (each in
-its own temp dir, on a free loopback port) take the same `redis-benchmark -t <test> -c 4
--P <depth> -n <requests> -d 64 -r 100000` runs, one test at a time: SET first, then GET (which
-reads the keys SET wrote). Modes: `everysec` (kevy `--appendfsync everysec`; Redis
-`--appendonly yes --appendfsync everysec`), `memory` (kevy `--in-memory`; Redis
-`--appendonly no --save ""`), `always` (both fsync every write; fewer requests).
+The matrix of issue 10: `redis-benchmark -t set,get,incr,lpush,hset,zadd -n N -r 100000` at
+`-c 10` and `-c 50`, `-P 1` and `-P 16`, plus SET `-c 50` under `appendfsync always` for both
+servers, plus a 1M-key pipelined load (`-t set -n 1000000 -r 1000000 -c 50 -P 16`, timed).
 
-Reported per cell: requests per second as redis-benchmark prints them, the ratio ours / Redis
-(above 1 = kevy is faster), and each server's CPU microseconds per request (user + system from
-/proc over the run; the client's CPU is not counted). The machine's cores may be shared: rates
-move with the neighbours' load, CPU per request much less.
+Method: one fresh `python -m kevy_server` and one fresh `redis-server` per mode (each in its
+own temp dir on a free loopback port); every cell runs one test alone, so each server's CPU
+time over the run (utime + stime from `/proc/<pid>/stat`, 10 ms ticks; the client's CPU is
+not counted) belongs to that test. Modes: `everysec` (kevy `--appendfsync everysec`; Redis
+`--appendonly yes --appendfsync everysec --aof-use-rdb-preamble no`) for the matrix and the
+load, `always` (both fsync before replying) for the SET row.
 
-    python bench/bench_server.py [--modes everysec,memory] [--requests 20000] [--pipelined-requests 100000]
+Each row: requests per second as redis-benchmark prints them, server CPU microseconds per
+request, and the ratios ours / Redis (req/s above 1 = kevy serves more; CPU above 1 = kevy
+spends more). The machine's cores may be shared: rates move with the neighbours' load, CPU
+per request much less.
+
+    python bench/bench_server.py [--requests 200000] [--always-requests 20000]
+                                 [--load-keys 1000000] [--tests set,get,...] [--clients 10,50]
 """
 
 from __future__ import annotations
@@ -28,27 +33,25 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 
 import attrs
 from bench_common import REDIS_BENCHMARK, machine_summary, print_table, process_cpu_seconds, ratio
 from redis_reference import running_redis
 
-CLIENTS = 4
+TESTS = ("set", "get", "incr", "lpush", "hset", "zadd")
+CLIENT_COUNTS = (10, 50)
 DEPTHS = (1, 16)
-TESTS = ("set", "get")
-VALUE_SIZE_BYTES = 64
 KEYSPACE_SIZE = 100_000
 
 KEVY_ARGUMENTS = {
     "everysec": ["--appendfsync", "everysec"],
     "always": ["--appendfsync", "always"],
-    "memory": ["--in-memory"],
 }
 REDIS_ARGUMENTS = {
     "everysec": ["--appendonly", "yes", "--appendfsync", "everysec", "--aof-use-rdb-preamble", "no"],
     "always": ["--appendonly", "yes", "--appendfsync", "always", "--aof-use-rdb-preamble", "no"],
-    "memory": ["--appendonly", "no"],
 }
 
 
@@ -63,10 +66,23 @@ class Measurement:
     requests: int
     requests_per_second: float
     server_cpu_seconds: float
+    wall_seconds: float
 
     @property
     def cpu_microseconds_per_request(self) -> float:
         return self.server_cpu_seconds / self.requests * 1e6
+
+
+@attrs.frozen
+class Cell:
+    """One benchmark invocation: a test at a client count and pipeline depth."""
+
+    mode: str
+    test: str
+    clients: int
+    depth: int
+    requests: int
+    keyspace_size: int = KEYSPACE_SIZE
 
 
 @contextlib.contextmanager
@@ -75,7 +91,7 @@ def running_kevy(arguments: Sequence[str]) -> Iterator[Running]:
     directory = tempfile.mkdtemp(prefix="kevy-bench-server-")
     process = subprocess.Popen(
         [sys.executable, "-m", "kevy_server", "--port", "0", "--dir", os.path.join(directory, "data"),
-         *arguments],
+         "--maxclients", "1000", *arguments],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
@@ -84,7 +100,7 @@ def running_kevy(arguments: Sequence[str]) -> Iterator[Running]:
     finally:
         process.send_signal(signal.SIGTERM)
         try:
-            process.communicate(timeout=60)
+            process.communicate(timeout=120)
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
@@ -101,63 +117,88 @@ def _read_port(process: subprocess.Popen) -> int:
     raise RuntimeError("kevy-server exited before listening")
 
 
-def benchmark(server: Running, test: str, requests: int, depth: int) -> Measurement:
+def benchmark(server: Running, cell: Cell) -> Measurement:
     arguments = [
-        REDIS_BENCHMARK, "-h", "127.0.0.1", "-p", str(server.port), "-t", test, "-n", str(requests),
-        "-c", str(CLIENTS), "-P", str(depth), "-d", str(VALUE_SIZE_BYTES), "-r", str(KEYSPACE_SIZE), "--csv",
+        REDIS_BENCHMARK, "-h", "127.0.0.1", "-p", str(server.port), "-t", cell.test, "-n", str(cell.requests),
+        "-c", str(cell.clients), "-P", str(cell.depth), "-r", str(cell.keyspace_size), "--csv",
     ]
     cpu_before = process_cpu_seconds(server.pid)
-    completed = subprocess.run(arguments, capture_output=True, text=True, check=True, timeout=900)
+    started = time.perf_counter()
+    completed = subprocess.run(arguments, capture_output=True, text=True, check=True, timeout=1800)
+    wall_seconds = time.perf_counter() - started
     cpu_seconds = process_cpu_seconds(server.pid) - cpu_before
     rows = list(csv.DictReader(io.StringIO(completed.stdout)))
     assert len(rows) == 1 and re.match(r"^[0-9.]+$", rows[0]["rps"]), completed.stdout
-    return Measurement(requests, float(rows[0]["rps"]), cpu_seconds)
+    return Measurement(cell.requests, float(rows[0]["rps"]), cpu_seconds, wall_seconds)
 
 
-def measure_mode(mode: str, requests: int, pipelined_requests: int) -> list[list[object]]:
-    results: dict[tuple[str, str, int], Measurement] = {}
-    with running_kevy(KEVY_ARGUMENTS[mode]) as kevy:
-        for depth in DEPTHS:
-            for test in TESTS:
-                count = requests if depth == 1 else pipelined_requests
-                results["kevy", test, depth] = benchmark(kevy, test, count, depth)
-    with running_redis(REDIS_ARGUMENTS[mode]) as redis:
-        server = Running(redis.port, redis.process.pid)
-        for depth in DEPTHS:
-            for test in TESTS:
-                count = requests if depth == 1 else pipelined_requests
-                results["redis", test, depth] = benchmark(server, test, count, depth)
-    rows = []
-    for depth in DEPTHS:
-        for test in TESTS:
-            ours, theirs = results["kevy", test, depth], results["redis", test, depth]
-            rows.append([
-                mode, test.upper(), depth, f"{ours.requests_per_second:,.0f}", f"{theirs.requests_per_second:,.0f}",
-                ratio(ours.requests_per_second, theirs.requests_per_second),
-                f"{ours.cpu_microseconds_per_request:.1f}", f"{theirs.cpu_microseconds_per_request:.1f}",
-            ])
-    return rows
+def measure(cells: list[Cell], only_kevy: bool = False) -> dict[tuple[str, Cell], Measurement]:
+    """Every cell against kevy-server, then against redis-server, one server per mode."""
+    results: dict[tuple[str, Cell], Measurement] = {}
+    for mode in dict.fromkeys(cell.mode for cell in cells):
+        mode_cells = [cell for cell in cells if cell.mode == mode]
+        with running_kevy(KEVY_ARGUMENTS[mode]) as kevy:
+            for cell in mode_cells:
+                results["kevy", cell] = benchmark(kevy, cell)
+        if only_kevy:
+            continue
+        with running_redis(REDIS_ARGUMENTS[mode]) as redis:
+            server = Running(redis.port, redis.process.pid)
+            for cell in mode_cells:
+                results["redis", cell] = benchmark(server, cell)
+    return results
+
+
+def row(cell: Cell, results: dict[tuple[str, Cell], Measurement], label: str | None = None) -> list[object]:
+    ours = results["kevy", cell]
+    theirs = results.get(("redis", cell))
+    name = label or cell.test.upper()
+    cells: list[object] = [cell.mode, name, cell.clients, cell.depth, f"{ours.requests_per_second:,.0f}"]
+    if theirs is None:
+        return cells + ["-", "-", f"{ours.cpu_microseconds_per_request:.1f}", "-", "-"]
+    return cells + [
+        f"{theirs.requests_per_second:,.0f}", ratio(ours.requests_per_second, theirs.requests_per_second),
+        f"{ours.cpu_microseconds_per_request:.1f}", f"{theirs.cpu_microseconds_per_request:.1f}",
+        ratio(ours.cpu_microseconds_per_request, theirs.cpu_microseconds_per_request),
+    ]
 
 
 def main(argv: list[str] | None = None) -> list[list[object]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--modes", default="everysec,memory", help="comma-separated: everysec, memory, always")
-    parser.add_argument("--requests", type=int, default=20_000, help="requests per -P 1 run")
-    parser.add_argument("--pipelined-requests", type=int, default=100_000, help="requests per -P 16 run")
-    parser.add_argument("--always-requests", type=int, default=2_000, help="requests per run in mode always")
+    parser.add_argument("--requests", type=int, default=200_000, help="requests per matrix cell")
+    parser.add_argument("--always-requests", type=int, default=20_000, help="requests of the SET row under always")
+    parser.add_argument("--load-keys", type=int, default=1_000_000, help="keys of the pipelined load (0: skip)")
+    parser.add_argument("--tests", default=",".join(TESTS))
+    parser.add_argument("--clients", default=",".join(map(str, CLIENT_COUNTS)))
+    parser.add_argument("--depths", default=",".join(map(str, DEPTHS)))
+    parser.add_argument("--no-redis", action="store_true", help="measure kevy-server only")
     arguments = parser.parse_args(argv)
-    print(f"# kevy-server vs redis-server: redis-benchmark -c {CLIENTS} -d {VALUE_SIZE_BYTES} -r {KEYSPACE_SIZE}")
+    tests = arguments.tests.split(",")
+    matrix = [
+        Cell("everysec", test, clients, depth, arguments.requests)
+        for clients in map(int, arguments.clients.split(","))
+        for depth in map(int, arguments.depths.split(","))
+        for test in tests
+    ]
+    extra = [Cell("always", "set", 50, 1, arguments.always_requests)]
+    load = []
+    if arguments.load_keys:
+        load = [Cell("everysec", "set", 50, 16, arguments.load_keys, keyspace_size=arguments.load_keys)]
+    print(f"# kevy-server vs redis-server: redis-benchmark -r {KEYSPACE_SIZE}, {arguments.requests} requests per cell")
     print(f"# {machine_summary()}")
-    rows: list[list[object]] = []
-    for mode in arguments.modes.split(","):
-        if mode == "always":
-            rows += measure_mode(mode, arguments.always_requests, arguments.always_requests * 4)
-        else:
-            rows += measure_mode(mode, arguments.requests, arguments.pipelined_requests)
+    results = measure(matrix + extra + load, only_kevy=arguments.no_redis)
+    rows = [row(cell, results) for cell in matrix + extra]
+    for cell in load:
+        rows.append(row(cell, results, label=f"LOAD {cell.requests} keys"))
     print_table(
-        ["mode", "test", "-P", "kevy req/s", "redis req/s", "kevy/redis", "kevy CPU µs/req", "redis CPU µs/req"],
+        ["mode", "test", "-c", "-P", "kevy req/s", "redis req/s", "req/s ratio",
+         "kevy CPU µs/req", "redis CPU µs/req", "CPU ratio"],
         rows,
     )
+    for cell in load:
+        ours, theirs = results["kevy", cell], results.get(("redis", cell))
+        against = f", redis-server {theirs.wall_seconds:.1f} s ({ratio(ours.wall_seconds, theirs.wall_seconds)})" if theirs else ""
+        print(f"# load of {cell.requests} keys: kevy-server {ours.wall_seconds:.1f} s{against}")
     return rows
 
 

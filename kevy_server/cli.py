@@ -3,7 +3,8 @@
     kevy-server [--port 6379] [--bind 127.0.0.1] [--dir ./kevy-data] [--shards N]
                 [--routing kevyhash|slots] [--appendfsync always|everysec|no]
                 [--appendonly yes|no] [--log-format 1|2] [--requirepass PASSWORD]
-                [--maxclients N] [--max-request-bytes N] [--in-memory]
+                [--protected-mode yes|no] [--timeout SECONDS] [--maxclients N]
+                [--max-request-bytes N] [--in-memory]
 
 Without `--shards`/`--routing` the layout recorded in the dir's `shards.meta` is used (one
 shard by KevyHash for a new dir). SIGTERM and SIGINT shut down gracefully: connections are
@@ -48,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--appendonly", type=_yes_no, default=True, metavar="yes|no")
     parser.add_argument("--log-format", type=int, choices=(1, 2), default=2,
                         help="2: checksummed records (default); 1: readable by Rust kevy 1.23")
-    parser.add_argument("--requirepass", default=None, help="password clients must AUTH with")
+    parser.add_argument("--requirepass", default=None, help='password clients must AUTH with ("": none)')
+    parser.add_argument("--protected-mode", type=_yes_no, default=True, metavar="yes|no",
+                        help="without a password, serve only loopback clients (default yes)")
+    parser.add_argument("--timeout", type=int, default=0, help="close clients idle this many seconds (0: never)")
     parser.add_argument("--maxclients", type=int, default=10000)
     parser.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES)
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -71,6 +75,8 @@ def config_from_arguments(arguments: argparse.Namespace) -> ServerConfig:
         appendonly=arguments.appendonly,
         log_format=arguments.log_format,
         requirepass=arguments.requirepass,
+        protected_mode=arguments.protected_mode,
+        idle_timeout_s=arguments.timeout,
         maxclients=arguments.maxclients,
         max_request_bytes=arguments.max_request_bytes,
     )

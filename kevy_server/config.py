@@ -34,10 +34,12 @@ class ServerConfig:
     bind: the address to listen on (loopback by default: exposing a server is a choice).
     data_dir: the store's data dir, or None for a purely in-memory server.
     shard_count, routing, appendfsync, appendonly, log_format: passed to the store.
-    requirepass: when set, a client must AUTH before any other command.
+    requirepass: when set, a client must AUTH before any other command ("" means none).
+    protected_mode: with no password, only loopback clients are served (Redis's default).
     maxclients: connections beyond this many are refused with an error and closed.
     max_request_bytes: the largest request accepted (bigger ones are a protocol error).
-    drain_timeout_ms: how long a shutdown waits for connections to finish their requests.
+    drain_timeout_ms: how long a shutdown waits for connections to take their replies.
+    idle_timeout_s: close a client idle this long (0: never; Redis's `timeout`).
     """
 
     port: int = attrs.field(default=6379, validator=_port)
@@ -48,10 +50,12 @@ class ServerConfig:
     appendfsync: FsyncPolicy = attrs.field(default=FsyncPolicy.EVERYSEC, converter=FsyncPolicy)
     appendonly: bool = True
     log_format: int = 2
-    requirepass: str | None = None
+    requirepass: str | None = attrs.field(default=None, converter=lambda value: value or None)
+    protected_mode: bool = True
     maxclients: int = attrs.field(default=10000, validator=_positive)
     max_request_bytes: int = attrs.field(default=DEFAULT_MAX_REQUEST_BYTES, validator=_positive)
     drain_timeout_ms: int = attrs.field(default=5000, validator=_positive)
+    idle_timeout_s: int = attrs.field(default=0, validator=attrs.validators.ge(0))
 
     def store_config(self, metrics: Any = None) -> StoreConfig:
         """The embedded store's configuration for this server (`metrics`: a MetricEvent sink)."""
@@ -62,6 +66,7 @@ class ServerConfig:
             log_enabled=self.appendonly,
             appendfsync=self.appendfsync,
             log_format=self.log_format,
+            ticker="manual",  # the server's event loop runs the housekeeping
             metrics=metrics,
         )
 

@@ -2,13 +2,15 @@
 
 Every INFO field reports a value the server or the store actually holds (nothing is a
 placeholder): the persistence section shows the shard layout, the fsync policy, the open
-report (replayed commands and bytes, dropped bytes) and the save/rewrite/fsync-error counts the
-store's metrics reported.
+report (replayed commands and bytes, dropped bytes), the save/rewrite/fsync-error counts the
+store's metrics reported and the loop's log writes and fsync rounds; clients and stats count
+what the loop sees (blocked clients, pub/sub channels and patterns).
 
 CONFIG SET changes what can change at run time: `requirepass`, `maxclients`, `appendfsync`
-(the store switches every shard's policy), and `appendonly` / `save` / `dir` only to the value
-they already have (the store fixes its data dir and log when it opens; other values are
-refused with an error).
+(the store switches every shard's policy), `timeout`, `notify-keyspace-events`,
+`client-output-buffer-limit`, `protected-mode`, and `appendonly` / `save` / `dir` only to the
+value they already have (the store fixes its data dir and log when it opens; other values
+are refused with an error). A CONFIG SET of several parameters applies all of them or none.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from typing import Any
 from kevy_persist.commands import ErrorReply
 from kevy_persist.commands.replies import OK
 
+from . import limits, notifications
+
 DEFAULT_SECTIONS = ("server", "clients", "persistence", "stats", "keyspace")
 KEVY_VERSION = "0.1.0"
-REDIS_VERSION = "7.0.0"  # the Redis release whose behaviour we follow (clients branch on it)
+REDIS_VERSION = "7.0.15"  # the Redis release whose behaviour we follow (clients branch on it)
 
 
 def info_text(server: Any, sections: list[str]) -> str:
@@ -45,19 +49,27 @@ def _server_section(server: Any) -> list[tuple[str, Any]]:
         ("kevy_version", KEVY_VERSION),
         ("redis_mode", "standalone"),
         ("os", " ".join(os.uname()[:3:2])),
+        ("arch_bits", 64 if os.sys.maxsize > 2**32 else 32),
+        ("multiplexing_api", "epoll"),
         ("process_id", os.getpid()),
         ("tcp_port", server.port),
         ("uptime_in_seconds", uptime_s),
         ("uptime_in_days", uptime_s // 86400),
+        ("hz", 10),
         ("executable", "kevy-server"),
     ]
 
 
 def _clients_section(server: Any) -> list[tuple[str, Any]]:
+    sessions = server.sessions()
     return [
-        ("connected_clients", len(server.sessions())),
+        ("connected_clients", len(sessions)),
         ("maxclients", server.maxclients),
         ("max_request_bytes", server.config.max_request_bytes),
+        ("blocked_clients", server.blocking.blocked_count()),
+        ("pubsub_clients", sum(1 for session in sessions if session.in_pubsub_mode())),
+        ("watching_clients", sum(1 for session in sessions if session.watched)),
+        ("total_watched_keys", server.watches.watched_key_count()),
     ]
 
 
@@ -77,8 +89,11 @@ def _persistence_section(server: Any) -> list[tuple[str, Any]]:
         ("rdb_last_save_time", server.last_save_unix),
         ("rdb_saves", counts.get("save", 0)),
         ("aof_rewrites", counts.get("rewrite", 0)),
-        ("aof_last_write_status", "err" if counts.get("fsync_error", 0) else "ok"),
+        ("aof_last_write_status", "err" if server.refusing_shards() else "ok"),
         ("fsync_errors", counts.get("fsync_error", 0)),
+        ("aof_write_errors", counts.get("write_error", 0)),
+        ("log_writes", server.loop.log_writes),
+        ("log_fsync_rounds", server.loop.durability.sync_rounds),
         ("open_elapsed_ms", report.elapsed_ms),
         ("open_replayed_commands", report.replayed_commands),
         ("open_replayed_bytes", report.replayed_bytes),
@@ -90,16 +105,22 @@ def _persistence_section(server: Any) -> list[tuple[str, Any]]:
 
 def _stats_section(server: Any) -> list[tuple[str, Any]]:
     counts = server.metric_counts()
+    pubsub = server.pubsub
     return [
         ("total_connections_received", server.connections_received),
         ("total_commands_processed", server.commands_processed()),
         ("rejected_connections", server.rejected_connections),
         ("expired_keys", counts.get("expired_keys", 0)),
+        ("pubsub_channels", pubsub.channel_count()),
+        ("pubsub_patterns", pubsub.pattern_count()),
+        ("pubsubshard_channels", pubsub.shard_channel_count()),
+        ("client_output_buffer_limit_disconnections", server.output_limit_disconnections),
+        ("event_loop_turns", server.loop.turns),
     ]
 
 
 def _keyspace_section(server: Any) -> list[tuple[str, Any]]:
-    keys, expires = server.store.key_counts()  # no shard lock: INFO must not stall writers
+    keys, expires = server.store.key_counts()
     return [("db0", f"keys={keys},expires={expires},avg_ttl=0")] if keys else []
 
 
@@ -110,6 +131,12 @@ _SECTIONS = {
     "stats": _stats_section,
     "keyspace": _keyspace_section,
 }
+
+
+def reset_statistics(server: Any) -> Any:
+    """CONFIG RESETSTAT: the counters INFO's stats section reports start over."""
+    server.reset_statistics()
+    return OK
 
 
 # -- CONFIG ---------------------------------------------------------------------------------
@@ -127,8 +154,13 @@ def _parameters(server: Any) -> dict[str, str]:
         "databases": "1",
         "maxclients": str(server.maxclients),
         "requirepass": server.requirepass or "",
+        "protected-mode": "yes" if server.protected_mode else "no",
+        "timeout": str(server.idle_timeout_s),
+        "notify-keyspace-events": notifications.flags_to_text(server.notifications.flags),
+        "client-output-buffer-limit": limits.format_output_limits(server.output_limits),
         "proto-max-bulk-len": str(config.max_request_bytes),
         "client-query-buffer-limit": str(config.max_request_bytes),
+        "hz": "10",
         "kevy-shards": str(config.shard_count),
         "kevy-routing": config.routing.value,
     }
@@ -146,44 +178,89 @@ def config_get(server: Any, patterns: list[bytes]) -> list[bytes]:
     return [item.encode() for pair in chosen.items() for item in pair]
 
 
+def _refusal(name: str, reason: str) -> ErrorReply:
+    return ErrorReply(f"ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}")
+
+
+def _check(server: Any, name: str, value: str, current: str) -> tuple[ErrorReply | None, Any]:
+    """(refusal, parsed value) for one `name value` pair of a CONFIG SET."""
+    if name == "appendfsync":
+        if value.lower() not in ("always", "everysec", "no"):
+            return _refusal(name, "argument(s) must be one of the following: everysec, always, no"), None
+        return None, value.lower()
+    if name in ("maxclients", "timeout"):
+        low = 1 if name == "maxclients" else 0
+        high = 4294967295 if name == "maxclients" else 2147483647
+        try:
+            number = int(value)
+        except ValueError:
+            return _refusal(name, "argument couldn't be parsed into an integer"), None
+        if not low <= number <= high:
+            return _refusal(name, f"argument must be between {low} and {high} inclusive"), None
+        return None, number
+    if name == "protected-mode":
+        if value.lower() not in ("yes", "no"):
+            return _refusal(name, "argument must be 'yes' or 'no'"), None
+        return None, value.lower() == "yes"
+    if name == "notify-keyspace-events":
+        flags = notifications.flags_from_text(value)
+        if flags is None:
+            return _refusal(name, "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."), None
+        return None, flags
+    if name == "client-output-buffer-limit":
+        parsed = limits.parse_output_limits(value, server.output_limits)
+        if isinstance(parsed, str):
+            return _refusal(name, parsed), None
+        return None, parsed
+    if name == "requirepass":
+        return None, value or None
+    if value.lower() != current.lower():
+        return _refusal(name, f"kevy-server cannot change '{name}' at run time (restart with the new value)"), None
+    return None, None
+
+
 def config_set(server: Any, arguments: list[bytes]) -> Any:
     """Apply `name value` pairs; all of them or none (the first refusal is the reply)."""
     parameters = _parameters(server)
-    changes: list[tuple[str, str]] = []
+    changes: list[tuple[str, Any]] = []
     for index in range(0, len(arguments), 2):
         name = arguments[index].decode("utf-8", "replace").lower()
         value = arguments[index + 1].decode("utf-8", "replace")
         if name not in parameters:
-            return ErrorReply(f"ERR Unknown option or number of args for CONFIG SET - '{name}'")
-        if name == "appendfsync":
-            if value.lower() not in ("always", "everysec", "no"):
-                return ErrorReply(f"ERR CONFIG SET failed (possibly related to argument '{name}') - argument(s) must be one of the following: always, everysec, no")
-        elif name == "maxclients":
-            if not value.isdigit() or int(value) <= 0:
-                return ErrorReply(f"ERR CONFIG SET failed (possibly related to argument '{name}') - argument must be a positive integer")
-        elif name != "requirepass" and value.lower() != parameters[name].lower():
-            return ErrorReply(
-                f"ERR CONFIG SET failed (possibly related to argument '{name}') - "
-                f"kevy-server cannot change '{name}' at run time (restart with the new value)"
-            )
-        changes.append((name, value))
-    for name, value in changes:
-        if name == "appendfsync":
-            server.store.set_appendfsync(value.lower())
-        elif name == "maxclients":
-            server.maxclients = int(value)
-        elif name == "requirepass":
-            server.requirepass = value or None
+            return ErrorReply(f"ERR Unknown option or number of arguments for CONFIG SET - '{name}'")
+        refusal, parsed = _check(server, name, value, parameters[name])
+        if refusal is not None:
+            return refusal
+        changes.append((name, parsed))
+    for name, parsed in changes:
+        server.apply_setting(name, parsed)
     return OK
 
 
-def client_line(session: Any) -> str:
-    """One CLIENT LIST line for `session`."""
+# -- CLIENT LIST ----------------------------------------------------------------------------
+
+
+def client_type(client: Any) -> str:
+    return "pubsub" if client.in_pubsub_mode() else "normal"
+
+
+def client_line(server: Any, client: Any) -> str:
+    """One CLIENT LIST line for `client` (Redis 7.0's fields, plus 7.2's lib-name / lib-ver)."""
     now_ms = time.monotonic_ns() // 1_000_000
-    age_s = (now_ms - session.created_monotonic_ms) // 1000
-    idle_s = (now_ms - session.last_command_monotonic_ms) // 1000
-    name = (session.name or b"").decode("utf-8", "replace")
-    multi = -1 if session.queued is None else len(session.queued)
-    command = session.last_command.decode("utf-8", "replace").lower()
-    return (f"id={session.client_id} addr={session.address} name={name} age={age_s} "
-            f"idle={idle_s} db=0 multi={multi} cmd={command}\n")
+    age_s = (now_ms - client.created_monotonic_ms) // 1000
+    idle_s = (now_ms - client.last_interaction_monotonic_ms) // 1000
+    name = (client.name or b"").decode("utf-8", "replace")
+    multi = -1 if client.queued is None else len(client.queued)
+    command = client.last_command.decode("utf-8", "replace").lower()
+    query_bytes = client.parser.buffered_bytes
+    output_bytes = server.output_size(client)
+    events = "r" + ("w" if client.unsent else "")
+    return (
+        f"id={client.client_id} addr={client.address} laddr={client.local_address} fd={client.fd} "
+        f"name={name} age={age_s} idle={idle_s} flags={client.flags()} db=0 sub={len(client.channels)} "
+        f"psub={len(client.patterns)} ssub={len(client.shard_channels)} multi={multi} qbuf={query_bytes} "
+        f"argv-mem=0 multi-mem=0 obl=0 oll={len(client.held)} omem={output_bytes} "
+        f"tot-mem={query_bytes + output_bytes} events={events} cmd={command} user=default redir=-1 "
+        f"resp={client.protocol} lib-name={client.library_name.decode('utf-8', 'replace')} "
+        f"lib-ver={client.library_version.decode('utf-8', 'replace')}\n"
+    )

@@ -50,6 +50,12 @@ MAX_INLINE_BYTES = 64 * 1024
 
 _ASTERISK = ord("*")
 _NEWLINE = b"\n"
+# A multibulk count of seven digits or more: hiredis would reserve a list that large as soon
+# as it reads the header, so such a read takes the general path, which checks it first. Bulk
+# lengths need no such check on the fast path: within a read that ends on a boundary every
+# bulk was followed by its payload, and an unfinished frame is checked when the read ends.
+_COUNT_HEADER = re.compile(rb"\*[0-9]{7}")
+_EMPTY = b""
 
 
 class RequestParser:
@@ -80,9 +86,86 @@ class RequestParser:
         self._scanner.reset()
         self._in_run = False
 
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes held for requests not complete yet (CLIENT LIST's `qbuf`)."""
+        return len(self._pending) + len(self._inline)
+
     def feed(self, data: bytes) -> list[list[bytes]]:
         """Every request that `data` completes, in order; raises `RequestProtocolError`."""
+        if (
+            self._in_run
+            or self._in_inline
+            or data[:1] != b"*"
+            or len(data) > self.max_request_bytes
+            or _COUNT_HEADER.search(data) is not None
+        ):
+            return self._feed_general(data, [])
+        # The common case: a read that starts on a request boundary with a multibulk frame
+        # and holds no count that could break a limit. hiredis parses it alone; only when it
+        # ends inside a frame, or hiredis refuses something, is the run handed to the general
+        # path (with exactly the state that path would have built itself).
+        reader = self._reader
+        reader.feed(data)
         commands: list[list[bytes]] = []
+        returned = 0
+        join = _EMPTY.join
+        while True:
+            try:
+                frame = reader.gets()
+            except hiredis.ProtocolError:
+                return self._refused_at_boundary(data, returned, commands)
+            if frame is False:
+                break
+            if frame.__class__ is not list:
+                if frame is not None:  # *-1 is a null request, skipped; anything else is refused
+                    return self._refused_at_boundary(data, returned, commands)
+                frame = []
+            try:
+                # Every argument must be a bulk string: the join (in C) refuses anything else
+                # hiredis can hand out (an integer, nil, a nested array, an error).
+                join(frame)
+            except TypeError:
+                return self._refused_at_boundary(data, returned, commands)
+            returned += 1
+            if frame:
+                commands.append(frame)
+            if not reader.has_data():
+                return commands  # on a request boundary again: nothing to remember
+        # The read ends inside a frame (hiredis's has_data cannot tell before a frame
+        # completes: only a completed frame proves a boundary).
+        self._enter_run(data, returned)
+        try:
+            rest = self._locate_unfinished()
+            if rest is None and self._suspicious_header.search(self._pending) is not None:
+                # The unfinished frame may declare a bulk beyond the limit: refuse it now,
+                # before its payload arrives, as the general path does.
+                FrameScanner(self._scanner.max_bulk_bytes).scan(self._pending)
+        except RequestProtocolError as error:
+            error.commands = commands
+            raise
+        if rest is not None:
+            return self._feed_general(rest, commands)
+        return commands
+
+    def _refused_at_boundary(self, data: bytes, returned: int, commands: list[list[bytes]]) -> list[list[bytes]]:
+        """hiredis refused bytes of a read that began on a boundary: inline data, or an error."""
+        self._enter_run(data, returned)
+        try:
+            rest = self._recover()
+        except RequestProtocolError as error:
+            error.commands = commands
+            raise
+        return self._feed_general(rest, commands)
+
+    def _enter_run(self, data: bytes, returned: int) -> None:
+        """Become the general path's state after hiredis was fed `data` at a boundary."""
+        assert not self._pending and not self._in_run
+        self._pending += data
+        self._returned = returned
+        self._in_run = True
+
+    def _feed_general(self, data: bytes, commands: list[list[bytes]]) -> list[list[bytes]]:
         offset = 0
         try:
             while offset < len(data):

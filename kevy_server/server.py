@@ -1,70 +1,110 @@
-"""`KevyServer`: a threaded RESP server over the embedded `Store` (one thread per connection).
+"""`KevyServer`: the RESP server over the embedded `Store`, one event loop per process.
 
-Threads: one accept loop, one thread per client connection, and the store's own ticker.
-Commands on different shards run in parallel as far as the GIL allows; commands on one shard
-take that shard's lock (`Store`), and under `appendfsync always` writers from different
-connections share group-committed fsyncs.
+Threads: the loop (`loop.py`) owns every socket, every client and -- through
+`single_owner(store)` -- every shard; the fsync thread (`durability.py`) only fsyncs. `start()`
+runs the loop on its own thread (tests, embedding); `serve_forever()` runs it on the caller's
+(the CLI's main thread, so SIGTERM's handler can wake it).
 
-Lifecycle: `start()` binds and starts accepting; `request_shutdown()` (SHUTDOWN, SIGTERM,
-SIGINT) starts a drain on a separate thread: stop accepting, let every connection finish the
-batch it is answering (`stop_reading`), wait up to `drain_timeout_ms`, optionally SAVE, then
-`Store.shutdown()`, which fsyncs every log. `wait_stopped()` returns once that is done.
+Lifecycle: `request_shutdown()` (SHUTDOWN, SIGTERM, SIGINT; callable from any thread) makes
+the loop stop after the turn in hand. It then stops accepting, stops reading, writes and
+fsyncs every pending record, sends every reply it owes (waiting up to `drain_timeout_ms` for
+slow readers), closes the connections, optionally SAVEs, and calls `Store.shutdown()`, which
+fsyncs every log. `wait_stopped()` returns once that is done.
 
 Guarantees:
-- A reply a client has received for a write is covered by the store's policy: under
-  `always`, the record was fsynced before the reply was sent; after a completed shutdown,
-  every acknowledged write is on disk whatever the policy (shutdown fsyncs).
-- At most `maxclients` connections are served; one more gets
-  `-ERR max number of clients reached` and is closed.
+- A reply a client has received for a write is covered by the store's policy: the turn's
+  log write precedes every reply of the turn (a process crash loses nothing acknowledged),
+  under `always` the fsync covering the record precedes it too; after a completed shutdown
+  every acknowledged write is on disk whatever the policy.
+- At most `maxclients` connections are served (capped to what the descriptor limit allows);
+  one more gets `-ERR max number of clients reached` and is closed. In protected mode (no
+  password) a client from outside the loopback interface gets Redis's DENIED text.
 - Shutdown happens once; later requests to shut down do nothing.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
-import selectors
-import socket
 import threading
 import time
 from typing import Any
 
-from kevy_persist import KevyError, Store
+from kevy_persist import FsyncPolicy, KevyError, Store
+from kevy_persist.commands.key_positions import command_keys
 from kevy_persist.store.config import MetricEvent
+from kevy_persist.store.store import single_owner
 
+from . import blocking_commands, connection_commands, pubsub, server_commands, transaction_commands  # noqa: F401 -- verbs
+from .blocking import Blocking
+from .client import Client
 from .config import ServerConfig
-from .connection import Connection
-from .session import Session
+from .dispatch import Dispatcher
+from .limits import DEFAULT_OUTPUT_LIMITS, cap_maxclients, over_limit
+from .loop import NO_REPLY, EventLoop, monotonic_ms
+from .notifications import Notifications
+from .watch import Watches
+
+__all__ = ["KevyServer"]
 
 log = logging.getLogger("kevy_server")
 
 MAX_CLIENTS_REPLY = b"-ERR max number of clients reached\r\n"
-LISTEN_BACKLOG = 511
+DENIED_REPLY = (
+    b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set "
+    b"for the default user. In this mode connections are only accepted from the loopback interface. If you "
+    b"want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just "
+    b"disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface "
+    b"by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not "
+    b"publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) "
+    b"Alternatively you can just disable the protected mode by editing the Redis configuration file, and "
+    b"setting the protected mode option to 'no', and then restarting the server. 3) If you started the "
+    b"server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an "
+    b"authentication password for the default user. NOTE: You only need to do one of the above things in "
+    b"order for the server to start accepting connections from the outside.\r\n"
+)
 
 
 class KevyServer:
     """Open the store, then `start()`; or `serve_forever()` in a program's main thread."""
 
+    no_reply = NO_REPLY
+
     def __init__(self, config: ServerConfig, store: Store | None = None) -> None:
         self.config = config
-        self.requirepass = config.requirepass  # CONFIG SET may change these two
-        self.maxclients = config.maxclients
+        self.requirepass = config.requirepass  # CONFIG SET may change these
+        self.protected_mode = config.protected_mode
+        self.idle_timeout_s = config.idle_timeout_s
+        self.output_limits = dict(DEFAULT_OUTPUT_LIMITS)
+        self.maxclients, warning = cap_maxclients(config.maxclients)
+        if warning is not None:
+            log.warning("%s", warning)
         self._lock = threading.Lock()
         self._metric_counts: dict[str, int] = {}
         self.store = store if store is not None else Store.open(config.store_config(metrics=self._record_metric))
-        self.started_monotonic_ms = time.monotonic_ns() // 1_000_000
+        self.owned = single_owner(self.store)
+        self.started_monotonic_ms = monotonic_ms()
         self.last_save_unix = int(time.time())
         self.connections_received = 0
         self.rejected_connections = 0
+        self.output_limit_disconnections = 0
         self._closed_commands = 0
-        self._connections: dict[Connection, threading.Thread] = {}
         self._next_client_id = 1
-        self._listener: socket.socket | None = None
-        self._selector = selectors.DefaultSelector()
-        self._wake_reader, self._wake_writer = socket.socketpair()
-        self._accept_thread: threading.Thread | None = None
+        self._by_id: dict[int, Client] = {}
+        self.pubsub = pubsub.PubSub(self)
+        self.blocking = Blocking(self)
+        self.watches = Watches(self)
+        self.notifications = Notifications(self)
+        self.dispatcher = Dispatcher(self)
+        self.loop = EventLoop(self)
+        self._port: int | None = None
+        self._thread: threading.Thread | None = None
         self._shutdown_started = False
+        self._save_at_shutdown = False
         self._stopped = threading.Event()
         self.shutdown_error: BaseException | None = None
+        if config.bind in ("0.0.0.0", "::") and self.requirepass is None:
+            log.warning("listening on %s without a password: only protected mode keeps other hosts out", config.bind)
 
     # -- statistics ---------------------------------------------------------------------------
 
@@ -75,111 +115,230 @@ class KevyServer:
                 keys = int(event.fields.get("keys", 0))
                 self._metric_counts["expired_keys"] = self._metric_counts.get("expired_keys", 0) + keys
 
+    def record_fsync_failure(self, index: int, reason: str) -> None:
+        self._record_metric(MetricEvent("fsync_error", index, {"reason": reason}))
+
+    def record_write_failure(self, index: int, reason: str) -> None:
+        self._record_metric(MetricEvent("write_error", index, {"reason": reason}))
+
     def metric_counts(self) -> dict[str, int]:
         with self._lock:
             return dict(self._metric_counts)
 
-    def sessions(self) -> list[Session]:
+    def reset_statistics(self) -> None:
         with self._lock:
-            return [connection.session for connection in self._connections]
+            self._metric_counts = {name: count for name, count in self._metric_counts.items()
+                                   if name in ("save", "rewrite")}
+        self.connections_received = 0
+        self.rejected_connections = 0
+        self.output_limit_disconnections = 0
+        self._closed_commands = 0
+        for client in self.loop.clients.values():
+            client.commands_processed = 0
+
+    def sessions(self) -> list[Client]:
+        return list(self.loop.clients.values())
+
+    def client_by_id(self, client_id: int) -> Client | None:
+        return self._by_id.get(client_id)
 
     def commands_processed(self) -> int:
-        with self._lock:
-            live = sum(connection.session.commands_processed for connection in self._connections)
-            return self._closed_commands + live
+        return self._closed_commands + sum(client.commands_processed for client in self.loop.clients.values())
+
+    def refusing_shards(self) -> list[int]:
+        return [index for index, shard in enumerate(self.owned.shards) if shard.failure is not None]
 
     @property
     def port(self) -> int:
-        assert self._listener is not None, "start() first"
-        return self._listener.getsockname()[1]
+        assert self._port is not None, "start() first"
+        return self._port
 
-    # -- persistence verbs --------------------------------------------------------------------
+    # -- clients --------------------------------------------------------------------------------
+
+    def admission_refusal(self, sock: Any, address: Any, connected: int) -> bytes | None:
+        self.connections_received += 1
+        if connected >= self.maxclients:
+            self.rejected_connections += 1
+            return MAX_CLIENTS_REPLY
+        if self.protected_mode and self.requirepass is None and not _is_loopback(address):
+            self.rejected_connections += 1
+            return DENIED_REPLY
+        return None
+
+    def new_client(self, sock: Any, address: Any, now_ms: int) -> Client:
+        client_id = self._next_client_id
+        self._next_client_id += 1
+        try:
+            local = sock.getsockname()
+        except OSError:
+            local = ("", 0)
+        client = Client(
+            sock, client_id, _address_text(address), _address_text(local), self.config.max_request_bytes,
+            authenticated=self.requirepass is None, now_ms=now_ms,
+        )
+        self._by_id[client_id] = client
+        return client
+
+    def forget_client(self, client: Client) -> None:
+        self._by_id.pop(client.client_id, None)
+        self._closed_commands += client.commands_processed
+        self.blocking.forget(client)
+        self.pubsub.forget(client)
+        self.watches.forget(client)
+
+    def output_size(self, client: Client) -> int:
+        """Bytes owed to `client`: unsent, held for an fsync, and produced this turn."""
+        held = sum(len(chunk) for _, chunks in client.held for chunk in chunks)
+        return len(client.unsent) + held + sum(len(chunk) for chunk in client.output)
+
+    def check_output_limit(self, client: Client, kind: str) -> None:
+        """Disconnect `client` when its output passed the limit of its class (Redis's
+        client-output-buffer-limit)."""
+        limit = self.output_limits[kind]
+        if not limit.hard_bytes and not limit.soft_bytes:
+            return
+        disconnect, client.soft_limit_since_ms = over_limit(
+            limit, self.output_size(client), client.soft_limit_since_ms, self.loop.now_ms,
+        )
+        if disconnect and self.loop.is_open(client):
+            log.warning("client %s closed for overcoming of output buffer limits", client.address)
+            self.output_limit_disconnections += 1
+            self.loop.close_client(client, "output buffer limit")
+
+    def existing_keys(self, argv: list[bytes]) -> list[bytes]:
+        """The keys DEL / UNLINK (their arguments) or FLUSHALL / FLUSHDB (every watched key)
+        would remove, among those that exist now."""
+        owned = self.owned
+        name = argv[0].upper()
+        if name in (b"FLUSHALL", b"FLUSHDB"):
+            candidates = self.watches.watched_keys()
+        else:
+            candidates = command_keys(argv)
+        now_ms = owned.context.now_ms
+        found = []
+        for key in dict.fromkeys(candidates):
+            keyspace = owned.shards[owned.shard_for_key(key)].keyspace
+            if keyspace.peek(key) is not None and not keyspace.is_expired(key, now_ms):
+                found.append(key)
+        return found
+
+    def refresh_observer(self) -> None:
+        """The store tells the loop about changes only while someone needs to know."""
+        wanted = self.watches.active or self.blocking.active or self.notifications.enabled
+        self.owned.observer = self._changed if wanted else None
+
+    def _changed(self, index: int, argv: Any, expired: list[bytes], records: Any) -> None:
+        watches, blocking = self.watches, self.blocking
+        for key in expired:
+            watches.touched(key)
+            blocking.signal(key)
+        for record in records:
+            for key in command_keys(list(record)):
+                watches.touched(key)
+                blocking.signal(key)
+        if self.notifications.enabled:
+            self.notifications.changed(argv, expired, records)
+
+    # -- settings -------------------------------------------------------------------------------
+
+    def apply_setting(self, name: str, value: Any) -> None:
+        """One CONFIG SET change, already validated by `info.config_set`."""
+        if name == "appendfsync":
+            self.loop.quiesce()
+            self.store.set_appendfsync(value)
+        elif name == "maxclients":
+            self.maxclients, warning = cap_maxclients(value)
+            if warning is not None:
+                log.warning("%s", warning)
+        elif name == "requirepass":
+            self.requirepass = value
+        elif name == "timeout":
+            self.idle_timeout_s = value
+        elif name == "protected-mode":
+            self.protected_mode = value
+        elif name == "notify-keyspace-events":
+            self.notifications.flags = value
+            self.refresh_observer()
+        elif name == "client-output-buffer-limit":
+            self.output_limits = value
+
+    # -- persistence verbs ----------------------------------------------------------------------
 
     def save(self) -> None:
         """Synchronous SAVE of every shard; records the time for LASTSAVE."""
+        self.loop.quiesce()
         self.store.save()
         self.last_save_unix = int(time.time())
 
-    # -- accepting ----------------------------------------------------------------------------
+    def rewrite_log(self) -> None:
+        self.loop.quiesce()
+        self.store.rewrite_log()
+
+    # -- housekeeping (the loop's ticker, 10 times a second) ------------------------------------
+
+    def tick(self, now_ms: int) -> None:
+        owned = self.owned
+        for index in range(owned.shard_count):
+            owned.expire_step(index)
+        if self.blocking.ready_keys:
+            self.blocking.serve_ready()
+        for index in range(owned.shard_count):
+            if owned.rewrite_due(index):
+                self.loop.quiesce()
+                try:
+                    owned.rewrite(index)
+                except KevyError as error:
+                    log.error("auto-rewrite of shard %d failed: %s", index, error)
+        if owned.config.appendfsync is FsyncPolicy.EVERYSEC and not self.loop.durability.pending:
+            due = frozenset(index for index in range(owned.shard_count) if owned.sync_due(index))
+            if due:
+                self.loop.durability.request(due, [], [])
+        if self.idle_timeout_s and now_ms // 1000 != (now_ms - 100) // 1000:
+            self._close_idle_clients(now_ms)
+
+    def _close_idle_clients(self, now_ms: int) -> None:
+        limit_ms = self.idle_timeout_s * 1000
+        for client in list(self.loop.clients.values()):
+            if client.blocked is not None or client.in_pubsub_mode():
+                continue  # Redis never times out subscribers or blocked clients
+            if now_ms - client.last_interaction_monotonic_ms > limit_ms:
+                self.loop.close_client(client, "idle timeout")
+
+    # -- running ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Bind, listen and start the accept loop on its own thread."""
-        assert self._listener is None, "start() runs once"
-        family = socket.AF_INET6 if ":" in self.config.bind else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((self.config.bind, self.config.port))
-        listener.listen(LISTEN_BACKLOG)
-        listener.setblocking(False)
-        self._listener = listener
-        self._selector.register(listener, selectors.EVENT_READ, "accept")
-        self._selector.register(self._wake_reader, selectors.EVENT_READ, "wake")
-        self._accept_thread = threading.Thread(target=self._accept_loop, name="kevy-accept", daemon=True)
-        self._accept_thread.start()
-        log.info("kevy-server listening on %s:%d (data dir %s)", self.config.bind, self.port, self.config.data_dir)
+        """Bind and listen, then run the loop on its own thread."""
+        assert self._thread is None, "start() runs once"
+        self._listen()
+        self._thread = threading.Thread(target=self._run, name="kevy-loop", daemon=True)
+        self._thread.start()
 
     def serve_forever(self) -> None:
-        """`start()`, then block until a shutdown has completed."""
-        self.start()
-        while not self.wait_stopped(0.5):
-            pass
+        """Bind and listen, then run the loop here until a shutdown has completed."""
+        self._listen()
+        self._run()
 
-    def _accept_loop(self) -> None:
-        assert self._listener is not None
-        while not self._shutdown_started:
-            for key, _ in self._selector.select():
-                if key.data == "wake" or self._shutdown_started:
-                    return
-                try:
-                    sock, address = self._listener.accept()
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except OSError:
-                    log.exception("accept failed")
-                    continue
-                self._admit(sock, address)
+    def _listen(self) -> None:
+        self._port = self.loop.listen(self.config.bind, self.config.port)
+        log.info("kevy-server listening on %s:%d (data dir %s)", self.config.bind, self._port, self.config.data_dir)
 
-    def _admit(self, sock: socket.socket, address: Any) -> None:
-        sock.setblocking(True)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self._lock:
-            self.connections_received += 1
-            if len(self._connections) >= self.maxclients:
-                self.rejected_connections += 1
-                refused = True
-            else:
-                refused = False
-                client_id = self._next_client_id
-                self._next_client_id += 1
-                text = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
-                connection = Connection(sock, Session(self, client_id, text), self.config.max_request_bytes, self._forget)
-                thread = threading.Thread(target=connection.run, name=f"kevy-client-{client_id}", daemon=True)
-                self._connections[connection] = thread
-        if refused:
-            try:
-                sock.settimeout(1.0)
-                sock.sendall(MAX_CLIENTS_REPLY)
-            except OSError:
-                pass
-            finally:
-                sock.close()
-            return
-        thread.start()
-
-    def _forget(self, connection: Connection) -> None:
-        with self._lock:
-            self._connections.pop(connection, None)
-            self._closed_commands += connection.session.commands_processed
-
-    # -- shutdown -----------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self.loop.run()
+        except Exception:  # noqa: BLE001 -- a bug in the loop must still shut the store down
+            log.exception("the event loop failed; shutting down")
+        finally:
+            self._finish()
 
     def request_shutdown(self, save: bool = False) -> None:
-        """Start the drain-and-close on its own thread (callable from any thread or handler)."""
+        """Stop after the current turn (any thread, signal handlers included)."""
         with self._lock:
             if self._shutdown_started:
                 return
             self._shutdown_started = True
-        threading.Thread(target=self._shutdown, args=(save,), name="kevy-shutdown", daemon=True).start()
+            self._save_at_shutdown = save
+        self.loop.stop_requested = True
+        self.loop.wake()
 
     def shutdown(self, save: bool = False, timeout_s: float | None = None) -> bool:
         """Request a shutdown and wait for it; True once the store is shut down."""
@@ -189,16 +348,23 @@ class KevyServer:
     def wait_stopped(self, timeout_s: float | None = None) -> bool:
         return self._stopped.wait(timeout_s)
 
-    def _shutdown(self, save: bool) -> None:
+    def _finish(self) -> None:
         try:
-            self._stop_accepting()
-            self._drain()
-            if save:
+            self.loop.close_listener()
+            self.loop.drain(monotonic_ms() + self.config.drain_timeout_ms)
+            if self._save_at_shutdown:
                 self.save()
         except KevyError as error:
             log.error("save at shutdown failed: %s", error)
             self.shutdown_error = error
+        except Exception as error:  # noqa: BLE001
+            log.exception("draining failed")
+            self.shutdown_error = error
         finally:
+            try:
+                self.loop.close()
+            except Exception:  # noqa: BLE001
+                log.exception("closing the loop failed")
             try:
                 self.store.shutdown()
             except KevyError as error:
@@ -208,29 +374,21 @@ class KevyServer:
                 self._stopped.set()
                 log.info("kevy-server stopped")
 
-    def _stop_accepting(self) -> None:
-        try:
-            self._wake_writer.send(b"x")
-        except OSError:
-            pass
-        if self._accept_thread is not None:
-            self._accept_thread.join()
-        self._selector.close()
-        for closable in (self._listener, self._wake_reader, self._wake_writer):
-            if closable is not None:
-                closable.close()
 
-    def _drain(self) -> None:
-        with self._lock:
-            connections = list(self._connections.items())
-        for connection, _ in connections:
-            connection.stop_reading()
-        deadline = time.monotonic() + self.config.drain_timeout_ms / 1000
-        current = threading.current_thread()
-        for connection, thread in connections:
-            if thread is current or not thread.is_alive():
-                continue
-            thread.join(max(0.0, deadline - time.monotonic()))
-            if thread.is_alive():
-                log.warning("client %s did not finish within the drain timeout", connection.session.address)
-                connection.force_close()
+def _address_text(address: Any) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        host = address[0]
+        return f"[{host}]:{address[1]}" if ":" in str(host) else f"{host}:{address[1]}"
+    return str(address)
+
+
+def _is_loopback(address: Any) -> bool:
+    if not isinstance(address, tuple):
+        return True  # a unix socket is local
+    try:
+        parsed = ipaddress.ip_address(address[0])
+    except ValueError:
+        return False
+    if parsed.version == 6 and parsed.ipv4_mapped is not None:
+        parsed = parsed.ipv4_mapped
+    return parsed.is_loopback

@@ -1,7 +1,7 @@
 """The oracle's model: a plain-dict interpreter of acknowledged writes, and the history.
 
 What it models. A workload's operations are argv lists of a few non-idempotent commands
-(`INCR`, `APPEND`, `LPUSH`, plus `SET` and `DEL`), chosen so that applying one twice or
+(`INCR`, `APPEND`, `LPUSH`, plus `SET`, `DEL` and `RPOP`), chosen so that applying one twice or
 skipping one leaves a visibly different state, and the stream commands of the `streams-*`
 workloads (interpreted by `sim.stream_model`). `states_by_prefix(operations)` gives the state
 after every prefix of the history, computed with Python dicts, bytes and tuples only -- never
@@ -48,6 +48,14 @@ def apply(model: dict[bytes, object], argv: Sequence[bytes]) -> None:
         for item in argv[2:]:
             items.insert(0, item)
         model[argv[1]] = tuple(items)
+    elif verb == b"RPOP":
+        items = list(model.get(argv[1], ()))
+        if items:
+            items.pop()
+            if items:
+                model[argv[1]] = tuple(items)
+            else:
+                del model[argv[1]]  # an emptied list is no key at all
     else:
         raise AssertionError(f"the model does not know {verb!r}")
 

@@ -106,3 +106,21 @@ def test_bench_rdb_round_trips_every_key_through_both_servers() -> None:
         assert _RATIO.match(by_name[name][3]), by_name[name]
     assert by_name["redis-server loads our export"][2].endswith(" s")
     assert _RATIO.match(by_name["file size"][3])
+def test_bench_request_path_times_every_layer() -> None:
+    """2,000 SETs through each layer of kevy-server's request path, unpipelined and 16 deep."""
+    import bench_request_path
+
+    rows = bench_request_path.main(["--requests", "2000"])
+    layers = [row[0] for row in rows]
+    assert layers[:5] == ["parse", "dispatch", "command", "log encoding", "reply encoding"]
+    assert all(float(cell) >= 0 for row in rows if row[0].startswith("whole") for cell in row[1:])
+
+
+def test_bench_server_runs_a_cell_against_both_servers() -> None:
+    """One SET cell (-c 10, -P 1, 2,000 requests) and the always row, kevy-server and Redis."""
+    import bench_server
+
+    rows = bench_server.main(["--requests", "2000", "--always-requests", "500", "--load-keys", "0",
+                              "--tests", "set", "--clients", "10", "--depths", "1"])
+    assert [(row[0], row[1]) for row in rows] == [("everysec", "SET"), ("always", "SET")]
+    assert all(_RATIO.match(row[6]) for row in rows)

@@ -21,6 +21,7 @@ from store_support import CountingFileSystem
 
 from kevy_persist import Store
 from kevy_persist.disk.os_fs import OsFileSystem
+from kevy_persist.errors import StorageIOError
 from kevy_server import ServerConfig
 
 pytestmark = pytest.mark.timeout(90)
@@ -42,6 +43,14 @@ def test_under_always_every_reply_follows_the_fsync_of_its_record(tmp_path) -> N
         pipeline.incr("durable:counter").incr("durable:counter")
         assert pipeline.execute() == [1, 2]
         assert file_system.unsynced_bytes(log_path) == 0
+        fsyncs_before = file_system.fsync_count[log_path]
+        for batch in range(5):  # a 100-deep pipeline: its replies come after one group fsync
+            pipeline = r.pipeline(transaction=False)
+            for _ in range(100):
+                pipeline.incr("durable:pipelined")
+            assert pipeline.execute()[-1] == 100 * (batch + 1)
+            assert file_system.unsynced_bytes(log_path) == 0
+        assert file_system.fsync_count[log_path] - fsyncs_before < 5 * 100  # group commit
 
 
 def test_restart_keeps_every_acknowledged_write_from_concurrent_clients(tmp_path) -> None:
@@ -148,3 +157,120 @@ def test_a_drain_answers_every_request_it_applied(tmp_path) -> None:
     assert answered == list(range(1, len(answered) + 1))
     with running_server(data_dir) as reopened:
         assert int(client(reopened).get("drain") or 0) == len(answered)
+
+
+class _FailingWritable:
+    """A log handle whose writes or fsyncs fail once the test says so (EIO)."""
+
+    def __init__(self, inner, owner) -> None:
+        self._inner = inner
+        self._owner = owner
+
+    def write(self, data: bytes) -> None:
+        if self._owner.fail_writes:
+            raise StorageIOError("aof-0.aof", "write", 5, "Input/output error")
+        self._inner.write(data)
+
+    def fsync(self) -> None:
+        if self._owner.fail_fsyncs:
+            raise StorageIOError("aof-0.aof", "fsync", 5, "Input/output error")
+        self._inner.fsync()
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+
+class _FailingFileSystem:
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self.fail_writes = False
+        self.fail_fsyncs = False
+
+    def open_append(self, path: str):
+        handle = self._inner.open_append(path)
+        return _FailingWritable(handle, self) if path.endswith("aof-0.aof") else handle
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+
+@pytest.mark.parametrize("failing", ["write", "fsync"])
+def test_a_write_the_log_refused_is_answered_with_misconf_never_ok(tmp_path, failing) -> None:
+    """The turn's log write (or, under always, its fsync) fails: the writes of that turn get
+    the MISCONF error instead of OK, later writes are refused, reads still work, and INFO says
+    the last write failed."""
+    data_dir = tmp_path / "data"
+    file_system = _FailingFileSystem(OsFileSystem())
+    config = ServerConfig(port=0, data_dir=str(data_dir), appendfsync="always")
+    store = Store.open(config.store_config(), file_system=file_system)
+    with running_server(data_dir, store=store, appendfsync="always") as server:
+        r = client(server)
+        assert r.set("before", "1") is True
+        setattr(file_system, f"fail_{failing}s", True)
+        with pytest.raises(redis.ResponseError, match="MISCONF shard 0 refuses writes"):
+            r.set("refused", "1")
+        setattr(file_system, f"fail_{failing}s", False)
+        with pytest.raises(redis.ResponseError, match="MISCONF"):
+            r.set("after", "1")
+        assert r.get("before") == b"1"
+        persistence = r.info("persistence")
+        assert persistence["aof_last_write_status"] == "err"
+        assert persistence["fsync_errors" if failing == "fsync" else "aof_write_errors"] == 1
+
+
+def test_sigkill_under_always_with_pipelining_writers_loses_nothing_acknowledged(tmp_path) -> None:
+    """20 connections pipeline INCR and RPUSH of unique values (8 deep) into a child server
+    under `always` until 2,000 replies are in, then SIGKILL it mid-stream. After a restart
+    every acknowledged INCR is counted and every acknowledged RPUSH value is in its list
+    exactly once (the group commit never answers before the fsync of its turn)."""
+    data_dir = str(tmp_path / "data")
+    process, port = spawn_server(["--dir", data_dir, "--appendfsync", "always", "--shards", "2"])
+    acknowledged_counts: dict[int, int] = {}
+    acknowledged_values: dict[int, list[bytes]] = {}
+    enough = threading.Event()
+    lock = threading.Lock()
+    total = [0]
+
+    def writer(index: int) -> None:
+        counts, values = 0, []
+        try:
+            with RawClient(port) as raw:
+                batch = 0
+                while not enough.is_set():
+                    request = b"".join(
+                        b"INCR count:%d\r\nRPUSH list:%d v%d-%d-%d\r\n" % (index, index, index, batch, item)
+                        for item in range(8)
+                    )
+                    raw.send(request)
+                    replies = raw.replies(16)
+                    for position, reply in enumerate(replies):
+                        if position % 2 == 0 and isinstance(reply, int):
+                            counts = reply
+                        elif isinstance(reply, int):
+                            values.append(b"v%d-%d-%d" % (index, batch, position // 2))
+                    with lock:
+                        total[0] += len(replies)
+                        if total[0] >= 2000:
+                            enough.set()
+                    batch += 1
+        except (OSError, AssertionError):
+            pass  # the kill cut the connection: only what was answered counts
+        finally:
+            acknowledged_counts[index] = counts
+            acknowledged_values[index] = values
+
+    threads = [threading.Thread(target=writer, args=(index,)) for index in range(20)]
+    for thread in threads:
+        thread.start()
+    assert enough.wait(60), "the writers never got 2,000 replies"
+    process.kill()
+    process.communicate(timeout=10)
+    for thread in threads:
+        thread.join(30)
+    with running_server(data_dir) as reopened:
+        r = client(reopened)
+        for index in range(20):
+            assert int(r.get(f"count:{index}") or 0) >= acknowledged_counts[index]
+            stored = r.lrange(f"list:{index}", 0, -1)
+            assert len(stored) == len(set(stored)), "a value applied twice"
+            assert set(acknowledged_values[index]) <= set(stored), "an acknowledged RPUSH was lost"

@@ -174,6 +174,13 @@ class LogWriter:
             return self.end_offset
         return self._write(data)
 
+    def append_encoded(self, data: bytes) -> int:
+        """Append records already encoded in this log's format (by a caller that batches
+        several commands' records into one write); returns the new end offset."""
+        if not data:
+            return self.end_offset
+        return self._write(data)
+
     def fsync(self) -> int:
         """Make every appended byte durable; returns the end offset that is now covered."""
         handle = self._refuse_if_failed("fsync")

@@ -36,6 +36,7 @@ from kevy_persist.errors import CommandError, KevyError, WritesRefusedError
 from kevy_persist.store import multishard
 from kevy_persist.store.config import StoreConfig
 from kevy_persist.store.opening import open_store_shards
+from kevy_persist.store.owned import OwnedShards
 from kevy_persist.store.pattern_routing import pattern_shards
 from kevy_persist.store.runtime import Ticker
 from kevy_persist.store.shard_runner import LockedShards, ShardRunner, emit
@@ -369,3 +370,18 @@ class Store(TypedCommands):
 def iter_shards(store: Store) -> Iterator[tuple[int, Shard]]:
     """(index, shard) pairs, for tools and tests that inspect shards directly (no locking)."""
     return enumerate(store._shards)
+
+
+def single_owner(store: Store) -> OwnedShards:
+    """Hand `store`'s shards to one thread that becomes their only user (kevy-server's loop).
+
+    The background ticker stops (the owner runs expiry, fsyncs and rewrites itself through
+    `OwnedShards`); from then on only the owner's thread calls the store, commands go through
+    the returned `OwnedShards` without the shard locks, and lifecycle calls (save,
+    rewrite_log, set_appendfsync, shutdown) still go through the store.
+    """
+    store._check_open()
+    if store._ticker is not None:
+        store._ticker.stop()
+        store._ticker = None
+    return OwnedShards(store._runner, store._clock)

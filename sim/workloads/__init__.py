@@ -10,7 +10,18 @@ Register a workload by adding it to `_registry` below; `python -m sim list` prin
 
 from __future__ import annotations
 
-from sim.workloads import core_log, core_save, layout_meta, rdb_import, reshard, streams, torn_open, toy, transactions
+from sim.workloads import (
+    blocking_pops,
+    core_log,
+    core_save,
+    layout_meta,
+    rdb_import,
+    reshard,
+    streams,
+    torn_open,
+    toy,
+    transactions,
+)
 from sim.workloads.base import DATA_DIR, Workload
 
 __all__ = ["DATA_DIR", "Workload", "all_workloads", "workload_named"]
@@ -23,7 +34,7 @@ def _registry() -> dict[str, Workload]:
         toy.ToyWorkload(broken="retry-fsync-after-eio"),
         *core_log.workloads(), *core_save.workloads(), *torn_open.workloads(),
         *layout_meta.workloads(), *reshard.workloads(), *transactions.workloads(), *streams.workloads(),
-        *rdb_import.workloads(),
+        *rdb_import.workloads(), *blocking_pops.workloads(),
     ]
     return {workload.name: workload for workload in workloads}
 

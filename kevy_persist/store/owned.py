@@ -1,0 +1,367 @@
+"""Single-owner access to a store's shards: no locks, one log write per shard per batch.
+
+`Store` is thread-safe: every command takes its shard's lock and appends its own log record.
+An event loop that is the only user of the shards (kevy-server) needs neither: it runs many
+commands, then writes each shard's records of that batch in one `write` before any reply of
+the batch leaves, then (under `always`) has one fsync cover them all. `OwnedShards` is that
+path. `single_owner(store)` (in `store.py`) hands a store's shards to it.
+
+The write discipline, per shard:
+1. `execute` applies a command to the keyspace and encodes its log records (the DELs of keys
+   that expiry reaped, then the command's own; several records are bracketed so a crash
+   cannot keep half of them) into the shard's pending buffer -- nothing is written yet;
+2. `write_pending` writes each non-empty buffer with one `write` (the caller sends no reply of
+   the batch before this);
+3. `sync` (safe to run on another thread while the owner keeps appending, as the shard's
+   contract allows for `sync_log`) makes the log durable up to the offset it returns.
+A buffer that cannot be written puts its shard in the refusing state (MISCONF) and
+`write_pending` reports which shards failed, so the caller answers that batch's writes on
+them with the error instead of acknowledging them.
+
+Lifecycle calls (save, rewrite, shutdown, appendfsync) still go through the `Store`, from the
+owner's thread, after `write_pending` and with no `sync` in flight.
+
+`observer`, when set, is called after every command (and every expiry) that changed a shard,
+with the shard index, the command, the keys reaped by expiry and the command's log records: what the
+server needs for WATCH, blocked clients and keyspace notifications, at no cost when unset.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import hiredis
+from crc32c import crc32c
+
+from kevy_persist.commands import COMMAND_TABLE, ErrorReply, unknown_command_message
+from kevy_persist.commands.context import CommandError, wrong_arity
+from kevy_persist.commands.key_positions import command_keys
+from kevy_persist.commands.table import lookup_spec
+from kevy_persist.disk.clock import Clock
+from kevy_persist.engine.shard import RESERVED_KEY_ERROR, Shard
+from kevy_persist.engine.transaction_log import bracket
+from kevy_persist.errors import KevyError, StorageIOError, WritesRefusedError
+from kevy_persist.formats.aof_format import MAX_RECORD_BYTES
+from kevy_persist.formats.log_markers import RESERVED_KEY_PREFIX, transaction_begin_argv, transaction_commit_argv
+from kevy_persist.formats.resp import encode_command
+from kevy_persist.store import multishard
+from kevy_persist.store.shard_runner import ShardRunner, emit
+
+__all__ = ["CROSSSLOT", "OwnedShards", "encode_frame"]
+
+CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot"
+_DEL = b"DEL"
+_RECORD_HEADER = struct.Struct("<II")
+_NUL = b"\x00"
+_pack_command = hiredis.pack_command
+
+# name as sent (lower and upper case) -> (handler, arity, writes); other casings fall back.
+_DISPATCH: dict[bytes, tuple[Any, int, bool]] = {}
+for _name, _spec in COMMAND_TABLE.items():
+    _DISPATCH[_name] = _DISPATCH[_name.upper()] = (_spec.handler, _spec.arity, _spec.writes)
+
+Observer = Callable[[int, Sequence[bytes], list[bytes], Sequence[list[bytes]]], None]
+
+
+def encode_frame(argv: Sequence[bytes]) -> bytes:
+    """The RESP multibulk frame of `argv`, encoded in C by hiredis (bytes arguments only).
+
+    Not the request's own bytes, even when the command is logged verbatim: hiredis (like
+    Redis) accepts frames that are not canonical (any two bytes after a bulk, `+simple`
+    elements), and proving a frame canonical costs more in Python than this C encoding."""
+    try:
+        return _pack_command(tuple(argv))
+    except TypeError:  # an argument that is not bytes (a bytearray from a command): the slow way
+        return encode_command(argv)
+
+
+class OwnedShards:
+    """The shards of one store, driven by a single thread (see the module docstring)."""
+
+    def __init__(self, runner: ShardRunner, clock: Clock) -> None:
+        self.runner = runner
+        self.shards: list[Shard] = runner.shards
+        self.router = runner.router
+        self._clock = clock
+        self.context = runner.context()  # one context, refreshed by `refresh_clock`
+        self.pending = [bytearray() for _ in self.shards]
+        self.observer: Observer | None = None
+        # Shard index per command that logged since the last `write_pending` (in order), so
+        # the caller can tell which replies depend on which shard's write.
+        self.logged_shards: list[int] = []
+        self._open_blocks: dict[int, int] = {}  # shard -> records logged inside its block
+
+    @property
+    def shard_count(self) -> int:
+        return len(self.shards)
+
+    @property
+    def config(self) -> Any:
+        return self.runner.config
+
+    def refresh_clock(self) -> int:
+        """Read the clock once for the commands that follow (a batch shares one `now`)."""
+        now_ms = self._clock.now_ms()
+        context = self.context
+        context.now_ms = now_ms
+        if not context.loading:
+            context.lookup_now_ms = now_ms
+        return now_ms
+
+    def check_open(self) -> None:
+        self.runner.check_open()
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def execute(self, index: int, argv: list[bytes]) -> Any:
+        """Run `argv` on shard `index`: its reply; the records wait in the shard's buffer."""
+        entry = _DISPATCH.get(argv[0])
+        if entry is None:
+            spec = lookup_spec(argv[0])
+            if spec is None:
+                return ErrorReply(unknown_command_message(argv))
+            entry = (spec.handler, spec.arity, spec.writes)
+        handler, arity, writes = entry
+        argc = len(argv)
+        if argc != arity and (arity > 0 or argc < -arity):
+            return ErrorReply(wrong_arity(argv[0]))
+        shard = self.shards[index]
+        if writes and shard.failure is not None:
+            return ErrorReply(str(WritesRefusedError(index, shard.failure)))
+        # The reserved-key check looks at key positions only when some argument has a NUL at
+        # all, which one C-level join and search answer for the whole argv.
+        if _NUL in b"".join(argv) and _names_reserved_key(argv):
+            return ErrorReply(RESERVED_KEY_ERROR)
+        keyspace = shard.keyspace
+        try:
+            outcome = handler(keyspace, argv, self.context)
+            reply, records = outcome.reply, outcome.log
+        except CommandError as error:
+            reply, records = ErrorReply(error.message), ()
+        expired = keyspace.take_expired_keys()
+        if records or expired:
+            writer = shard.writer
+            if writer is not None:
+                if not expired and len(records) == 1 and writer.format_version == 2 and not self._open_blocks:
+                    # `_encode`'s common case, inline (this runs for every logged command).
+                    payload = encode_frame(records[0])
+                    assert len(payload) <= MAX_RECORD_BYTES, "a record payload is at most 1 GiB"
+                    self.logged_shards.append(index)
+                    pending = self.pending[index]
+                    pending += _RECORD_HEADER.pack(len(payload), crc32c(payload))
+                    pending += payload
+                else:
+                    self._encode(index, expired, records)
+            if self.observer is not None:
+                self.observer(index, argv, expired, records)
+        return reply
+
+    def execute_routed(self, argv: list[bytes]) -> Any:
+        """Route `argv` by its keys (as `Store.execute_argv` does) and run it."""
+        if len(self.shards) == 1:
+            return self.execute(0, argv)
+        handler = multishard.HANDLERS.get(argv[0].upper())
+        if handler is not None:
+            return handler(self, argv)  # the handlers call `run` / `locked` below
+        indexes = {self.router.shard_for_key(key) for key in command_keys(argv)}
+        if len(indexes) > 1:
+            return ErrorReply(CROSSSLOT)
+        return self.execute(indexes.pop() if indexes else 0, argv)
+
+    def shard_for_key(self, key: bytes) -> int:
+        return self.router.shard_for_key(key)
+
+    # The two calls `multishard`'s handlers make on their runner. Nothing needs locking: the
+    # owner is the only thread, so a multi-shard command is as atomic as one turn of it.
+    def run(self, index: int, argv: list[bytes]) -> Any:
+        return self.execute(index, argv)
+
+    def locked(self, indexes: list[int]) -> _Batch:
+        return _Batch(self)
+
+    # -- transaction brackets -----------------------------------------------------------------
+
+    def begin_block(self, index: int) -> int:
+        """Records of shard `index` from now on form one crash-atomic block (MULTI/EXEC).
+
+        Returns the buffer position where the block starts, for `end_block`.
+        """
+        assert index not in self._open_blocks, "blocks do not nest"
+        self._open_blocks[index] = 0
+        return len(self.pending[index])
+
+    def end_block(self, index: int, start: int) -> None:
+        """Close the block: wrap its records (if more than one) in begin/commit markers."""
+        record_count = self._open_blocks.pop(index)
+        writer = self.shards[index].writer
+        if writer is None or record_count <= 1:
+            return
+        buffer = self.pending[index]
+        version = writer.format_version
+        buffer[start:start] = self._encode_records(version, [transaction_begin_argv(version)])
+        buffer += self._encode_records(version, [transaction_commit_argv(version)])
+
+    # -- the log ------------------------------------------------------------------------------
+
+    def _encode(self, index: int, expired: list[bytes], records: Sequence[list[bytes]]) -> None:
+        self.logged_shards.append(index)
+        version = self.shards[index].writer.format_version
+        if not expired and len(records) == 1 and version == 2 and not self._open_blocks:
+            # The common case (one record, format 2) without the general path's lists: the
+            # frame is encoded in C, then its length and CRC-32C head it.
+            payload = encode_frame(records[0])
+            assert len(payload) <= MAX_RECORD_BYTES, "a record payload is at most 1 GiB"
+            pending = self.pending[index]
+            pending += _RECORD_HEADER.pack(len(payload), crc32c(payload))
+            pending += payload
+            return
+        if expired:
+            records = [[_DEL, key] for key in expired] + list(records)
+        if index in self._open_blocks:
+            self._open_blocks[index] += len(records)
+        elif len(records) > 1:
+            # A command logged as several records (SET EX = SET + PEXPIREAT) is bracketed, so
+            # a crash between its records cannot keep half of it.
+            records = bracket(list(records), version)
+        self.pending[index] += self._encode_records(version, records)
+
+    @staticmethod
+    def _encode_records(version: int, records: Sequence[Sequence[bytes]]) -> bytes:
+        if version == 1:
+            return b"".join([encode_frame(record) for record in records])
+        parts = []
+        for record in records:
+            payload = encode_frame(record)
+            assert len(payload) <= MAX_RECORD_BYTES, "a record payload is at most 1 GiB"
+            parts.append(_RECORD_HEADER.pack(len(payload), crc32c(payload)))
+            parts.append(payload)
+        return b"".join(parts)
+
+    def has_pending(self) -> bool:
+        return any(self.pending)
+
+    def write_pending(self) -> tuple[list[int], dict[int, str]]:
+        """One write per shard with pending records: (shards written, {failed shard: MISCONF}).
+
+        A shard whose write fails refuses writes from then on (its log may end in a partial
+        record, which the next open cuts as a torn tail).
+        """
+        written: list[int] = []
+        failed: dict[int, str] = {}
+        self.logged_shards.clear()
+        for index, buffer in enumerate(self.pending):
+            if not buffer:
+                continue
+            shard = self.shards[index]
+            data = bytes(buffer)
+            buffer.clear()
+            offset_before = shard.writer.end_offset
+            try:
+                if shard.failure is not None:
+                    raise WritesRefusedError(index, shard.failure)
+                shard.writer.append_encoded(data)
+            except StorageIOError as error:
+                shard.failure = f"log write failed: {error.reason}"
+                failed[index] = str(WritesRefusedError(index, shard.failure))
+                _undo_refused(shard, offset_before)
+                continue
+            except WritesRefusedError as error:
+                failed[index] = str(error)
+                _undo_refused(shard, offset_before)
+                continue
+            written.append(index)
+        return written, failed
+
+    def sync(self, index: int) -> int:
+        """fsync shard `index`'s log (any thread); the end offset it covers. Raises
+        `WritesRefusedError` when the fsync fails (the shard then refuses writes)."""
+        return self.shards[index].sync_log()
+
+    def after_failed_sync(self, index: int) -> None:
+        """On the owner's thread, after `sync` failed for shard `index` under `always`: the
+        writes it should have covered are refused, so they are undone in memory too."""
+        _undo_refused(self.shards[index], None)
+
+    def sync_due(self, index: int) -> bool:
+        """`everysec`: the log is dirty and a second has passed since its last fsync."""
+        return self.shards[index].sync_due()
+
+    def dirty(self, index: int) -> bool:
+        return self.shards[index].dirty
+
+    # -- housekeeping -------------------------------------------------------------------------
+
+    def expire_step(self, index: int) -> int:
+        """Active expiry on one shard: reap sampled dead keys, buffer their DELs."""
+        shard = self.shards[index]
+        keyspace = shard.keyspace
+        keyspace.active_expire_step(self.context.now_ms, self.config.expiry_samples_per_tick)
+        expired = keyspace.take_expired_keys()
+        if not expired:
+            return 0
+        if shard.writer is not None and shard.failure is None:
+            self._encode(index, expired, ())
+        if self.observer is not None:
+            self.observer(index, (), expired, ())
+        emit(self.config, "expired", index, {"keys": len(expired)})
+        return len(expired)
+
+    def rewrite_due(self, index: int) -> bool:
+        return self.shards[index].rewrite_due(self.config)
+
+    def rewrite(self, index: int) -> None:
+        """Rewrite one shard's log now (the caller wrote its pending records and has no sync
+        in flight); its group commit starts a new generation, as `Store` does."""
+        shard = self.shards[index]
+        started_ms = self._clock.monotonic_ms()
+        writer_before = shard.writer
+        group_commit = self.runner.group_commits[index]
+        try:
+            shard.rewrite_log()
+        except KevyError as error:
+            if shard.writer is not writer_before:
+                group_commit.fail(error)
+            raise
+        group_commit.reset(shard.synced_offset)
+        emit(self.config, "rewrite", index, {
+            "reason": "auto", "keys": len(shard.keyspace), "log_bytes": shard.log_size_bytes,
+            "elapsed_ms": self._clock.monotonic_ms() - started_ms,
+        })
+
+
+class _Batch:
+    """What `multishard`'s handlers hold while they run parts on several shards."""
+
+    def __init__(self, owner: OwnedShards) -> None:
+        self._owner = owner
+        self._replies: list[Any] = []
+
+    def __enter__(self) -> _Batch:
+        self._owner.check_open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+    def execute(self, index: int, argv: list[bytes]) -> Any:
+        reply = self._owner.execute(index, argv)
+        self._replies.append(reply)
+        return reply
+
+    def await_durable(self) -> list[Any]:
+        return self._replies  # durability is the caller's: replies wait for the batch's fsync
+
+
+def _undo_refused(shard: Shard, log_offset: int | None) -> None:
+    """Undo in memory the writes past `log_offset` (and those a failed fsync refused), when the
+    shard can: `Shard.undo_refused_writes` rebuilds its keyspace from its files (issue 9's
+    "a refused write leaves no trace"); a shard without it keeps them until it is reopened."""
+    undo = getattr(shard, "undo_refused_writes", None)
+    if undo is not None:
+        undo(log_offset)
+
+
+def _names_reserved_key(argv: list[bytes]) -> bool:
+    return any(key.startswith(RESERVED_KEY_PREFIX) for key in command_keys(argv))

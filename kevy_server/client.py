@@ -1,0 +1,124 @@
+"""One client connection's state, owned by the event loop (no locks: one thread touches it).
+
+What a client holds:
+- the socket and its request parser; `backlog`, the requests read but not yet run (a
+  blocked client runs nothing until it is served or times out, as in Redis);
+- its session: id, name, library name/version, protocol (2 or 3), authentication, the
+  MULTI queue, watched keys, pub/sub subscriptions, the blocking operation it waits on;
+- its output, in three stages: `output`, the replies of the current turn (a list of encoded
+  chunks); `held`, turns whose replies wait for an fsync (`appendfsync always`), oldest
+  first, each as `(barrier, chunks)`; `unsent`, bytes the socket did not take yet.
+
+Replies leave in request order: a turn's chunks go behind every held turn of the client,
+and `unsent` is always older than anything held.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections import deque
+from typing import Any
+
+from .replies import encoder_for
+from .request_parser import RequestParser
+
+__all__ = ["Client"]
+
+
+class Client:
+    __slots__ = (
+        "sock", "fd", "parser", "address", "local_address", "client_id", "name", "library_name",
+        "library_version", "protocol", "encode", "authenticated", "queued", "transaction_failed",
+        "watched", "watch_dirty", "channels", "patterns", "shard_channels", "blocked", "backlog",
+        "output", "held", "unsent", "output_bytes", "closing", "read_closed", "close_reason",
+        "created_monotonic_ms", "last_interaction_monotonic_ms", "last_command", "commands_processed",
+        "soft_limit_since_ms", "reading_paused", "gated", "registered_events", "unauthenticated_buffer",
+    )
+
+    def __init__(
+        self, sock: socket.socket, client_id: int, address: str, local_address: str,
+        max_request_bytes: int, authenticated: bool, now_ms: int,
+    ) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.parser = RequestParser(max_request_bytes)
+        self.address = address
+        self.local_address = local_address
+        self.client_id = client_id
+        self.name: bytes | None = None
+        self.library_name = b""
+        self.library_version = b""
+        self.protocol = 2
+        self.encode = encoder_for(2)
+        self.authenticated = authenticated
+        # Before AUTH, requests are split one by one under Redis's small limits (10
+        # arguments, 16 KiB bulks); the bytes not yet split wait here (None once authenticated).
+        self.unauthenticated_buffer: bytearray | None = None if authenticated else bytearray()
+        self.queued: list[list[bytes]] | None = None  # None: not inside MULTI
+        self.transaction_failed = False
+        self.watched: dict[bytes, bool] = {}  # key -> it was already expired when watched
+        self.watch_dirty = False
+        self.channels: dict[bytes, None] = {}  # ordered sets
+        self.patterns: dict[bytes, None] = {}
+        self.shard_channels: dict[bytes, None] = {}
+        self.blocked: Any = None  # a blocking.Waiter while blocked
+        self.backlog: deque[list[bytes]] = deque()
+        self.output: list[bytes] = []
+        self.held: deque[tuple[int, list[bytes]]] = deque()
+        self.unsent = b""
+        self.output_bytes = 0  # bytes held or unsent (the output buffer limits look at it)
+        self.closing = False  # close once the output is sent (QUIT, protocol error, SHUTDOWN)
+        self.read_closed = False  # the peer sent end-of-stream
+        self.close_reason = ""
+        self.created_monotonic_ms = now_ms
+        self.last_interaction_monotonic_ms = now_ms
+        self.last_command = b"NULL"
+        self.commands_processed = 0
+        self.soft_limit_since_ms: int | None = None
+        self.reading_paused = False
+        self.registered_events = 0
+        self.gated = not authenticated  # any reason a request cannot take the fast path
+        self.update_gate()
+
+    # -- state that decides the request path ---------------------------------------------------
+
+    def update_gate(self) -> None:
+        """Recompute `gated`: True when a request must pass the slow checks (AUTH, MULTI,
+        subscribed mode under RESP2). The loop's fast path tests this one flag."""
+        self.gated = (
+            not self.authenticated
+            or self.queued is not None
+            or (self.protocol == 2 and self.in_pubsub_mode())
+        )
+
+    def set_protocol(self, protocol: int) -> None:
+        self.protocol = protocol
+        self.encode = encoder_for(protocol)
+        self.update_gate()
+
+    def subscription_count(self) -> int:
+        """Channels and patterns (what SUBSCRIBE and PSUBSCRIBE replies count)."""
+        return len(self.channels) + len(self.patterns)
+
+    def in_pubsub_mode(self) -> bool:
+        return bool(self.channels or self.patterns or self.shard_channels)
+
+    @property
+    def idle_ms_reference(self) -> int:
+        return self.last_interaction_monotonic_ms
+
+    def flags(self) -> str:
+        """CLIENT LIST's `flags`: N (none), x (in MULTI), b (blocked), P (subscribed), d (dirty CAS)."""
+        letters = ""
+        if self.queued is not None:
+            letters += "x"
+        if self.blocked is not None:
+            letters += "b"
+        if self.in_pubsub_mode():
+            letters += "P"
+        if self.watch_dirty:
+            letters += "d"
+        return letters or "N"
+
+    def __repr__(self) -> str:
+        return f"Client(id={self.client_id}, addr={self.address})"

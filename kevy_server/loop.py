@@ -1,0 +1,399 @@
+"""The event loop: one thread owns every socket, every shard and every client's state.
+
+One turn (`turn`):
+1. wait on epoll for ready sockets (at most until the next timer: the ticker, a blocked
+   client's deadline);
+2. for each readable client: one `recv`, parse every request it completes, run them in order
+   (a client that blocks keeps the rest in its backlog), appending each encoded reply to the
+   client's output for this turn; accept new connections; take finished fsync rounds;
+3. end of turn (`end_turn`): write each shard's records of the turn with one write (before
+   any reply of the turn leaves, so a process crash loses nothing acknowledged); under
+   `appendfsync always` ask the fsync thread for one fsync per written shard and hold the
+   turn's replies behind it; then send each client's replies of the turn in one `send`.
+
+Timers run between turns: the ticker (`hz` 10: active expiry, the `everysec` fsync, the
+auto-rewrite check, idle-client timeouts, output-buffer soft limits) and blocked clients'
+deadlines. Nothing here blocks on the disk except SAVE, a log rewrite and shutdown, which
+wait for the fsync thread first.
+
+Sending, holding and closing clients live in `output.py`, the listener in `accepting.py`
+(both mixed into `EventLoop`).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import select
+import socket
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from kevy_persist import FsyncPolicy
+from kevy_persist.commands import ErrorReply
+
+from .accepting import TICK_INTERVAL_MS, Accepting
+from .blocking import NOT_READY
+from .client import Client
+from .durability import Durability, LoggedSlot, SyncWorker, slot_shards
+from .output import Output, monotonic_ms
+from .replies import error_bytes
+from .request_parser import RequestProtocolError
+from .unauthenticated import UnauthenticatedRequestError, split_unauthenticated
+
+__all__ = ["NO_REPLY", "EventLoop", "monotonic_ms"]
+
+log = logging.getLogger("kevy_server")
+
+READ_SIZE_BYTES = 64 * 1024
+NO_REPLY = object()  # the request is answered by closing the connection (SHUTDOWN)
+
+_IN = select.EPOLLIN
+_OUT = select.EPOLLOUT
+
+
+class EventLoop(Accepting, Output):
+    """Runs `server`'s connections; `run()` returns once a shutdown has been carried out."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.owned = server.owned
+        self.poller = select.epoll()
+        self.clients: dict[int, Client] = {}
+        self.turn_clients: list[Client] = []
+        self.logged_slots: list[LoggedSlot] = []
+        self.holding: dict[Client, None] = {}
+        self.resumable: deque[Client] = deque()
+        self.listener: socket.socket | None = None
+        self._listener_paused = False
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
+        self.poller.register(self._wake_reader.fileno(), _IN)
+        self._sync_notify_reader, sync_notify_writer = socket.socketpair()
+        self._sync_notify_reader.setblocking(False)
+        self._sync_notify_fd = self._sync_notify_reader.fileno()
+        self._sync_notify_writer = sync_notify_writer
+        self._listener_fd = -1
+        self.poller.register(self._sync_notify_reader.fileno(), _IN)
+        self.durability = Durability(SyncWorker(self.owned.sync, sync_notify_writer), self._sync_failed)
+        self._timers: list[tuple[int, int, Callable[[], None]]] = []
+        self._timer_sequence = 0
+        self.now_ms = monotonic_ms()
+        self.stop_requested = False
+        self.turns = 0
+        self.log_writes = 0
+        self._last_accept_warning_ms = -10_000
+
+    def wake(self) -> None:
+        """Interrupt the wait (any thread, signal handlers included)."""
+        try:
+            self._wake_writer.send(b"w")
+        except (BlockingIOError, OSError):
+            pass  # already woken, or closed
+
+    def add_timer(self, delay_ms: int, callback: Callable[[], None]) -> None:
+        self._timer_sequence += 1
+        heapq.heappush(self._timers, (self.now_ms + delay_ms, self._timer_sequence, callback))
+
+    def run(self) -> None:
+        while not self.stop_requested:
+            self.turn()
+
+    def turn(self) -> None:
+        timeout_ms = self._next_deadline_ms() - monotonic_ms()
+        events = self.poller.poll(max(0.0, timeout_ms / 1000) if timeout_ms < 3_600_000 else -1)
+        self.turns += 1
+        self.now_ms = monotonic_ms()
+        self.owned.refresh_clock()
+        clients = self.clients
+        synced = False
+        for fd, mask in events:
+            client = clients.get(fd)
+            if client is not None:
+                if mask & _OUT:
+                    self._send_unsent(client)
+                if mask & ~_OUT and not client.read_closed and clients.get(fd) is client:
+                    self._read(client)
+            elif fd == self._listener_fd:
+                self._accept()
+            elif fd == self._sync_notify_fd:
+                self._drain(self._sync_notify_reader)
+                synced = True
+            else:
+                self._drain(self._wake_reader)
+        if self.resumable:
+            self._resume_unblocked()
+        self.end_turn()
+        if synced:
+            self._absorb_syncs()
+        if (self._timers and self._timers[0][0] <= self.now_ms) or self.server.blocking.active:
+            self._run_timers()
+
+    def _next_deadline_ms(self) -> int:
+        deadline = self._timers[0][0] if self._timers else self.now_ms + 3_600_000
+        blocked = self.server.blocking.next_deadline_ms()
+        if blocked is not None and blocked < deadline:
+            deadline = blocked
+        if self.resumable:
+            return 0
+        return deadline
+
+    def _run_timers(self) -> None:
+        self.now_ms = monotonic_ms()
+        ran = False
+        while self._timers and self._timers[0][0] <= self.now_ms:
+            _, _, callback = heapq.heappop(self._timers)
+            callback()
+            ran = True
+        if self.server.blocking.expire_waiters(self.now_ms):
+            ran = True
+        if ran:
+            self._resume_unblocked()
+            self.end_turn()
+
+    @staticmethod
+    def _drain(sock: socket.socket) -> None:
+        try:
+            while sock.recv(4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def _read(self, client: Client) -> None:
+        try:
+            data = client.sock.recv(READ_SIZE_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close_client(client, "read error")
+            return
+        if not data:
+            self._end_of_stream(client)
+            return
+        client.last_interaction_monotonic_ms = self.now_ms
+        if client.unauthenticated_buffer is not None:
+            self._read_unauthenticated(client, data)
+            return
+        try:
+            requests = client.parser.feed(data)
+        except RequestProtocolError as protocol_error:
+            self._take_requests(client, protocol_error.commands, protocol_error.message)
+            return
+        if client.blocked is None and not client.backlog:
+            if requests:
+                self.run_requests(client, requests, 0)
+        else:
+            client.backlog.extend(requests)
+
+    def _take_requests(self, client: Client, requests: list[list[bytes]], error: str | None) -> None:
+        if client.blocked is not None or client.backlog:
+            client.backlog.extend(requests)
+            if error is not None:
+                client.backlog.append(error)  # type: ignore[arg-type]
+                self._stop_reading(client)
+            return
+        if requests:
+            self.run_requests(client, requests, 0)
+        if error is not None:
+            if client.blocked is not None or client.backlog:
+                client.backlog.append(error)  # type: ignore[arg-type]
+            else:
+                self._protocol_error(client, error)
+            self._stop_reading(client)
+
+    def _read_unauthenticated(self, client: Client, data: bytes) -> None:
+        """Before AUTH: split requests one at a time under Redis's small limits, and run each
+        before splitting the next (an AUTH early in a pipeline lifts the limits for the rest)."""
+        buffer = client.unauthenticated_buffer
+        assert buffer is not None
+        buffer += data
+        while client.unauthenticated_buffer is not None and not client.closing:
+            try:
+                request, consumed = split_unauthenticated(buffer)
+            except UnauthenticatedRequestError as error:
+                self._take_requests(client, [], error.message)
+                return
+            if consumed == 0:
+                return
+            del buffer[:consumed]
+            if request:
+                self._take_requests(client, [request], None)
+            if client.authenticated:
+                rest = bytes(buffer)
+                client.unauthenticated_buffer = None
+                if rest:
+                    self._read_more(client, rest)
+                return
+
+    def _read_more(self, client: Client, data: bytes) -> None:
+        error = None
+        try:
+            requests = client.parser.feed(data)
+        except RequestProtocolError as protocol_error:
+            requests, error = protocol_error.commands, protocol_error.message
+        self._take_requests(client, requests, error)
+
+    def run_requests(self, client: Client, requests: Any, start: int) -> None:
+        """Run `requests[start:]` for `client` in order; the rest goes to its backlog if it
+        blocks, closes or starts a shutdown."""
+        output = client.output
+        if not output:
+            self.turn_clients.append(client)
+        handle = self.server.dispatcher.handle
+        logged = self.owned.logged_shards
+        blocking = self.server.blocking
+        slots = self.logged_slots
+        for position in range(start, len(requests)):
+            argv = requests[position]
+            mark = len(logged)
+            reply = handle(client, argv)
+            if reply is not NO_REPLY:
+                output.append(client.encode(reply))
+                if len(logged) != mark:
+                    slots.append((output, len(output) - 1, mark, len(logged)))
+            if blocking.ready_keys:
+                blocking.serve_ready()
+            if client.blocked is not None or client.closing or self.stop_requested:
+                client.backlog.extend(requests[position + 1 :])
+                return
+
+    def resume(self, client: Client) -> None:
+        """`client` was unblocked: run its backlog in this turn."""
+        if client.backlog and self.is_open(client):
+            self.resumable.append(client)
+
+    def _resume_unblocked(self) -> None:
+        while self.resumable:
+            client = self.resumable.popleft()
+            if not self.is_open(client) or client.blocked is not None:
+                continue
+            while client.backlog and client.blocked is None and not client.closing:
+                argv = client.backlog.popleft()
+                if argv.__class__ is str:  # a protocol error read after the requests before it
+                    self._protocol_error(client, argv)  # type: ignore[arg-type]
+                    break
+                self.run_requests(client, [argv], 0)
+            if client.read_closed and not client.backlog and client.blocked is None:
+                client.closing = True
+                self._close_if_done(client)
+
+    def _protocol_error(self, client: Client, message: str) -> None:
+        self.emit(client, error_bytes(message))
+        client.closing = True
+
+    def _end_of_stream(self, client: Client) -> None:
+        client.read_closed = True
+        self._stop_reading(client)
+        if client.blocked is not None or client.backlog:
+            return  # served (or timed out) first, then closed
+        client.closing = True
+        self._close_if_done(client)
+
+    def attempt_for(self, client: Client, attempt: Callable[[bytes], Any], key: bytes) -> Any:
+        """Try to serve a blocked `client` from `key`; when served, its reply joins this
+        turn's output (tracked like any reply whose command logged records)."""
+        logged = self.owned.logged_shards
+        mark = len(logged)
+        try:
+            reply = attempt(key)
+        except Exception as error:  # noqa: BLE001 -- a bug costs this client a reply, not the loop
+            log.exception("serving a blocked client failed")
+            reply = ErrorReply(f"ERR internal error: {type(error).__name__}")
+        if reply is NOT_READY:
+            return reply
+        self.emit(client, client.encode(reply))
+        if len(logged) != mark:
+            self.logged_slots.append((client.output, len(client.output) - 1, mark, len(logged)))
+        return reply
+
+    def end_turn(self) -> None:
+        owned = self.owned
+        always = owned.config.appendfsync is FsyncPolicy.ALWAYS
+        barrier = self._write_turn(always) if owned.has_pending() else 0
+        if not barrier and always:
+            barrier = self.durability.barrier_for_reads()
+        turn_clients = self.turn_clients
+        if not turn_clients:
+            return
+        self.turn_clients = []
+        clients = self.clients
+        for client in turn_clients:
+            if barrier or client.held or client.unsent or client.closing:
+                self._flush_turn(client, barrier)
+                continue
+            # The common case, inline: nothing held, nothing queued, send the turn's replies.
+            chunks = client.output
+            if not chunks or clients.get(client.fd) is not client:
+                client.output = []
+                continue
+            client.output = []
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            try:
+                sent = client.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self.close_client(client, "write error")
+                continue
+            if sent < len(data):
+                client.unsent = bytearray(memoryview(data)[sent:])
+                self._update_events(client)
+                self._check_backpressure(client)
+
+    def _write_turn(self, always: bool) -> int:
+        """One write per shard of the turn's records; under `always`, the fsync request that
+        the turn's replies wait for (its barrier), else 0."""
+        owned = self.owned
+        logged = list(owned.logged_shards)  # write_pending starts a new list
+        slots = self.logged_slots
+        self.logged_slots = []
+        written, failed = owned.write_pending()
+        self.log_writes += len(written) + len(failed)
+        if failed:
+            for slot in slots:
+                for shard in sorted(slot_shards(slot, logged)):
+                    if shard in failed:
+                        self._encode_error(slot[0], slot[1], failed[shard])
+                        break
+            for index, reason in failed.items():
+                self.server.record_write_failure(index, reason)
+        if not always or not written:
+            return 0
+        written_set = frozenset(written)
+        waiting = slots if len(owned.shards) == 1 else [
+            slot for slot in slots if written_set.intersection(slot_shards(slot, logged))
+        ]
+        return self.durability.request(written_set, waiting, logged)
+
+    def _sync_failed(self, index: int, reason: str) -> None:
+        log.error("fsync of shard %d failed: %s", index, reason)
+        self.server.record_fsync_failure(index, reason)
+        if self.owned.config.appendfsync is FsyncPolicy.ALWAYS:
+            self.owned.after_failed_sync(index)
+
+    def quiesce(self) -> None:
+        """Write every pending record and wait for every fsync; release held replies.
+
+        Before SAVE, a rewrite, a policy switch or shutdown: nothing of the log may be in
+        flight while the store replaces or closes it.
+        """
+        if self.owned.has_pending():
+            self._write_turn(self.owned.config.appendfsync is FsyncPolicy.ALWAYS)
+        self.durability.worker.wait_idle()
+        self._absorb_syncs()
+
+    def _tick(self) -> None:
+        self.add_timer(TICK_INTERVAL_MS, self._tick)
+        self.owned.refresh_clock()
+        try:
+            self.server.tick(self.now_ms)
+        except Exception:  # noqa: BLE001 -- housekeeping must never stop the loop
+            log.exception("tick failed")
+
+    def close(self) -> None:
+        self.durability.worker.stop()
+        for closable in (self._wake_reader, self._wake_writer, self._sync_notify_reader, self._sync_notify_writer):
+            closable.close()
+        self.poller.close()
