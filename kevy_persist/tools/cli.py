@@ -7,7 +7,8 @@
         verify every file (layout, snapshots, logs, history pairing, key routing) and print
         what was found; exit status 1 on damage, 0 when clean. Read-only.
 
-Exit status 2 means the command could not run (bad arguments, unreadable layout).
+Exit status 2 means the command could not run (bad arguments, a path that is not a data
+dir, unreadable layout).
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_optional_commands(commands)
     arguments = parser.parse_args(argv)
     try:
+        if arguments.command in ("dump", "check"):
+            _require_directory(arguments.directory)
         if arguments.command == "dump":
             json.dump(dump(arguments.directory, arguments.shards, arguments.routing), sys.stdout, indent=1)
             sys.stdout.write("\n")
@@ -86,6 +89,18 @@ def main(argv: list[str] | None = None) -> int:
     except KevyError as error:
         print(f"kevy-persist: {error}", file=sys.stderr)
         return 2
+
+
+def _require_directory(path: str) -> None:
+    """Refuse a path that is not a directory: reading it as an empty data dir would print a
+    clean, empty result for a typo."""
+    file_system = OsFileSystem()
+    if not file_system.exists(path):
+        raise KevyError(f"{path}: no such data dir")
+    try:
+        file_system.list_dir(path)
+    except KevyError as error:
+        raise KevyError(f"{path}: not a data dir ({error})") from error
 
 
 def _add_optional_commands(commands: Any) -> None:
