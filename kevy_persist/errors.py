@@ -65,6 +65,37 @@ class WritesRefusedError(KevyError):
         self.reason = reason
 
 
+class LockHeldError(KevyError):
+    """Another holder has the exclusive lock on `path` (`FileSystem.lock`).
+
+    `holder_pid` is the process id the holder wrote into the file (None when unreadable).
+    """
+
+    def __init__(self, path: str, holder_pid: int | None, message: str | None = None) -> None:
+        holder = f"process {holder_pid}" if holder_pid is not None else "another process (pid unknown)"
+        super().__init__(message or f"{path}: locked by {holder}")
+        self.path = path
+        self.holder_pid = holder_pid
+
+
+class DataDirInUseError(LockHeldError):
+    """A data dir is open in another store or process: its `LOCK` is held.
+
+    Two owners of one data dir would append to the same logs and replace each other's files
+    (a re-shard under a live server loses the writes it acknowledges next), so the second
+    owner is refused. `directory` is the data dir, `path` its LOCK file.
+    """
+
+    def __init__(self, directory: str, path: str, holder_pid: int | None) -> None:
+        holder = f"process {holder_pid}" if holder_pid is not None else "another process (pid unknown)"
+        super().__init__(
+            path, holder_pid,
+            f"{directory}: data dir in use by {holder}, which holds {path}; "
+            f"refusing a second owner (stop the other one first)",
+        )
+        self.directory = directory
+
+
 class CommandError(KevyError):
     """A command answered with a Redis error reply; `message` is the whole reply text."""
 

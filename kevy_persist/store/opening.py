@@ -1,5 +1,7 @@
-"""Opening a data dir for the store: reconcile the layout, then open every shard.
+"""Opening a data dir for the store: take ownership, reconcile the layout, open every shard.
 
+0. take the dir's `LOCK` (`layout.ownership`): a dir another store or process holds is
+   refused before anything is read; the lock is held until the store shuts down;
 1. refuse files of shards beyond the recorded layout (a re-shard would bury them);
 2. finish or discard an interrupted re-shard, then re-shard if the recorded layout differs
    from the requested one (`reshard.reconcile.reconcile_layout`);
@@ -17,13 +19,16 @@ from __future__ import annotations
 import contextlib
 import itertools
 
+import attrs
+
 from kevy_persist.disk.clock import Clock
-from kevy_persist.disk.fs import FileSystem
+from kevy_persist.disk.fs import FileLock, FileSystem
 from kevy_persist.disk.os_fs import OsFileSystem
 from kevy_persist.engine.shard import Shard, ShardOptions
 from kevy_persist.engine.shard_opening import open_shard
 from kevy_persist.errors import KevyError, LayoutError
 from kevy_persist.layout import meta
+from kevy_persist.layout.ownership import take_ownership
 from kevy_persist.layout.routing import Router
 from kevy_persist.reshard.progress import TerminalProgress
 from kevy_persist.reshard.reconcile import reconcile_layout
@@ -42,14 +47,32 @@ def _refuse_stray_files(directory: str, reading: meta.LayoutReading) -> None:
         )
 
 
-def open_store_shards(config: StoreConfig, file_system: FileSystem | None, clock: Clock) -> list[Shard]:
-    """Check the data dir's layout against the config and open every shard."""
+@attrs.frozen
+class OpenedShards:
+    """What opening produced: the shards, and the dir's lock (None in memory) to release at
+    shutdown."""
+
+    shards: list[Shard]
+    lock: FileLock | None
+
+
+def open_store_shards(config: StoreConfig, file_system: FileSystem | None, clock: Clock) -> OpenedShards:
+    """Own the data dir, check its layout against the config and open every shard."""
     if config.data_dir is None:
-        return [Shard.in_memory(clock, index) for index in range(config.shard_count)]
+        return OpenedShards([Shard.in_memory(clock, index) for index in range(config.shard_count)], None)
     if file_system is None:
         file_system = OsFileSystem()
     directory = config.data_dir
     file_system.make_dirs(directory)
+    lock = take_ownership(file_system, directory)
+    try:
+        return OpenedShards(_open_owned(config, file_system, clock, directory), lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _open_owned(config: StoreConfig, file_system: FileSystem, clock: Clock, directory: str) -> list[Shard]:
     requested = meta.ShardLayout(config.shard_count, config.routing)
     # Finish or discard an interrupted re-shard, then re-shard if the layout differs.
     before = meta.read_layout(file_system, directory)

@@ -14,7 +14,9 @@ whose keys live on different shards is refused with Redis Cluster's CROSSSLOT er
 
 Lifecycle: `Store.open(config)` replays every shard and keeps an `open_report`; `tick()` (or
 the background ticker) runs active expiry, the `everysec` fsync and the auto-rewrite check;
-`shutdown()` fsyncs every shard and every later call raises `StoreClosedError`.
+`shutdown()` fsyncs every shard and every later call raises `StoreClosedError`. An open
+store owns its data dir (the dir's `LOCK`, `layout.ownership`): a second `Store.open` of it,
+here or in another process, is refused with `DataDirInUseError` until this one shuts down.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import attrs
 from kevy_persist.commands import ErrorReply
 from kevy_persist.commands.key_positions import command_keys
 from kevy_persist.disk.clock import Clock, SystemClock
-from kevy_persist.disk.fs import FileSystem
+from kevy_persist.disk.fs import FileLock, FileSystem
 from kevy_persist.engine.aof import FsyncPolicy
 from kevy_persist.engine.shard import Shard, ShardOpenReport
 from kevy_persist.errors import CommandError, KevyError, WritesRefusedError
@@ -73,9 +75,11 @@ class StoreOpenReport:
 class Store(TypedCommands):
     """Open with `Store.open(config)`; use as a context manager or call `shutdown()`."""
 
-    def __init__(self, config: StoreConfig, shards: list[Shard], open_report: StoreOpenReport, clock: Clock) -> None:
+    def __init__(self, config: StoreConfig, shards: list[Shard], open_report: StoreOpenReport, clock: Clock,
+                 lock: FileLock | None = None) -> None:
         self.open_report = open_report
         self._clock = clock
+        self._lock = lock  # the data dir's LOCK, held until shutdown
         self._runner = ShardRunner(config, shards, clock, config.routing)
         # The runner's lists, named here for the lifecycle methods below.
         self._shards = self._runner.shards
@@ -95,12 +99,13 @@ class Store(TypedCommands):
         config = config or StoreConfig()
         clock = clock or SystemClock()
         started_ms = clock.monotonic_ms()
-        shards = open_store_shards(config, file_system, clock)
+        opened = open_store_shards(config, file_system, clock)
+        shards = opened.shards
         elapsed_ms = clock.monotonic_ms() - started_ms
         report = StoreOpenReport.from_shards(tuple(shard.open_report for shard in shards), elapsed_ms)
         for shard in shards:
             emit(config, "replay", shard.index, attrs.asdict(shard.open_report))
-        return cls(config, shards, report, clock)
+        return cls(config, shards, report, clock, opened.lock)
 
     # -- the command API --------------------------------------------------------------------
 
@@ -304,21 +309,25 @@ class Store(TypedCommands):
         if self._ticker is not None:
             self._ticker.stop()
         failures: list[WritesRefusedError] = []
-        for index, shard in enumerate(self._shards):
-            group_commit = self._group_commits[index]
-            with self._locks[index], group_commit.exclusive():
-                try:
-                    shard.close()  # fsyncs unless the shard already refuses writes
-                except WritesRefusedError as error:
-                    failures.append(error)
-                    group_commit.fail(error)
-                    continue
-                if shard.failure is None:
-                    group_commit.reset(shard.synced_offset)
-                else:
-                    # A shard that refuses writes cannot vouch for its log: say so.
-                    failures.append(WritesRefusedError(index, shard.failure))
-                    group_commit.fail(failures[-1])
+        try:
+            for index, shard in enumerate(self._shards):
+                group_commit = self._group_commits[index]
+                with self._locks[index], group_commit.exclusive():
+                    try:
+                        shard.close()  # fsyncs unless the shard already refuses writes
+                    except WritesRefusedError as error:
+                        failures.append(error)
+                        group_commit.fail(error)
+                        continue
+                    if shard.failure is None:
+                        group_commit.reset(shard.synced_offset)
+                    else:
+                        # A shard that refuses writes cannot vouch for its log: say so.
+                        failures.append(WritesRefusedError(index, shard.failure))
+                        group_commit.fail(failures[-1])
+        finally:
+            if self._lock is not None:
+                self._lock.release()  # last: every file is closed, the next owner may start
         emit(self.config, "shutdown", None, {"failed_shards": [error.shard_index for error in failures]})
         if failures:
             raise failures[0]

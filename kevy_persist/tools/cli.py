@@ -7,6 +7,9 @@
         verify every file (layout, snapshots, logs, history pairing, key routing) and print
         what was found; exit status 1 on damage, 0 when clean. Read-only.
 
+Both read a dir another process owns (a live server) as it is at that moment, and say so on
+stderr: they never take the dir's lock, so they never stop a server from starting.
+
 Exit status 2 means the command could not run (bad arguments, a path that is not a data
 dir, unreadable layout).
 """
@@ -24,6 +27,7 @@ from kevy_persist.engine.integrity import check_data_dir
 from kevy_persist.engine.shard_opening import load_shard_read_only
 from kevy_persist.errors import KevyError
 from kevy_persist.layout.meta import LayoutSource, ShardLayout, read_layout
+from kevy_persist.layout.ownership import current_owner, describe_owner
 from kevy_persist.layout.routing import Routing
 from kevy_persist.tools.logical_dump import render_entries
 
@@ -73,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if arguments.command in ("dump", "check"):
             _require_directory(arguments.directory)
+            owner = current_owner(OsFileSystem(), arguments.directory)
+            if owner.held:
+                print(f"kevy-persist: note: {describe_owner(arguments.directory, owner)}", file=sys.stderr)
         if arguments.command == "dump":
             json.dump(dump(arguments.directory, arguments.shards, arguments.routing), sys.stdout, indent=1)
             sys.stdout.write("\n")
