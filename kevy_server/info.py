@@ -70,7 +70,7 @@ def _persistence_section(server: Any) -> list[tuple[str, Any]]:
         ("loading", 0),
         ("data_dir", config.data_dir if config.data_dir is not None else "(in memory)"),
         ("shards", store.shard_count),
-        ("routing", config.routing.value),
+        ("routing", store.config.routing.value),
         ("aof_enabled", int(config.appendonly)),
         ("appendfsync", server.store.config.appendfsync.value),
         ("log_format", config.log_format),
@@ -129,8 +129,8 @@ def _parameters(server: Any) -> dict[str, str]:
         "requirepass": server.requirepass or "",
         "proto-max-bulk-len": str(config.max_request_bytes),
         "client-query-buffer-limit": str(config.max_request_bytes),
-        "kevy-shards": str(config.shard_count),
-        "kevy-routing": config.routing.value,
+        "kevy-shards": str(server.store.shard_count),
+        "kevy-routing": server.store.config.routing.value,
     }
 
 

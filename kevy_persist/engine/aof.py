@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import logging
 from collections.abc import Iterable, Sequence
 
 import attrs
@@ -37,6 +38,7 @@ __all__ = [
     "iter_log", "open_log", "scan_log", "start_log_temp",
 ]
 
+LOGGER = logging.getLogger("kevy_persist.engine.aof")
 QUARANTINE_INFIX = ".corrupt-quarantine."
 TEMP_SUFFIX = ".tmp"
 REWRITE_BATCH_RECORDS = 4096
@@ -273,6 +275,10 @@ def open_log(
     dropped = scan.file_size_bytes - scan.valid_end_offset
     if dropped > 0:
         quarantine_path = _quarantine(fs, path, scan.valid_end_offset, scan.file_size_bytes, clock)
+        what = ("cut at corruption (truncate_corruption)" if scan.stop is StopKind.CORRUPTION
+                else "a torn tail (a crash artefact)")
+        LOGGER.warning("%s: dropped %d bytes at byte %d, %s: %s; kept in %s",
+                       path, dropped, scan.valid_end_offset, what, scan.reason, quarantine_path)
     if scan.format_version is None:
         # A torn header: nothing in the file is a record. Start over with a fresh header.
         handle = _write_fresh_header(fs, path, format_version)

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import attrs
@@ -31,6 +32,8 @@ from kevy_persist.errors import CorruptionError, HistoryGapError
 from kevy_persist.formats.aof_format import is_epoch_marker
 from kevy_persist.formats.positions import LogIdentity, LogKind
 from kevy_persist.layout import names as layout_names
+
+LOGGER = logging.getLogger("kevy_persist.engine.shard_opening")
 
 
 def _load_snapshot(file_system: FileSystem, path: str, now_ms: int) -> tuple[Any, dict[bytes, bytes]]:
@@ -143,6 +146,11 @@ def open_shard(file_system: FileSystem, clock: Clock, options: ShardOptions) -> 
         replayer, replayed_bytes = replay_log_into(file_system, log_path, keyspace, plan, clock.now_ms())
         if replayer.open_block_offset is not None:
             discarded_bytes = writer.end_offset - replayer.open_block_offset
+            LOGGER.warning(
+                "%s: discarded %d bytes at byte %d, a transaction block the crash cut before its "
+                "commit marker (never acknowledged; none of it is applied)",
+                log_path, discarded_bytes, replayer.open_block_offset,
+            )
     epoch = identity.epoch if identity is not None else 0
     shard = Shard(file_system, clock, options, keyspace, writer, epoch)
     finished_save = False

@@ -35,6 +35,7 @@ from kevy_persist.engine.shard import Shard, ShardOpenReport
 from kevy_persist.errors import CommandError, KevyError, WritesRefusedError
 from kevy_persist.store import multishard
 from kevy_persist.store.config import StoreConfig
+from kevy_persist.reshard.reconcile import ReshardReport
 from kevy_persist.store.opening import open_store_shards
 from kevy_persist.store.runtime import Ticker
 from kevy_persist.store.shard_runner import LockedShards, ShardRunner, emit
@@ -49,7 +50,13 @@ _STORE_WIDE = frozenset({b"DBSIZE", b"KEYS", b"SCAN", b"FLUSHALL", b"FLUSHDB", b
 
 @attrs.frozen
 class StoreOpenReport:
-    """What opening found: totals over the shards, each shard's own report, the time taken."""
+    """What opening found and did: totals over the shards, each shard's own report, the
+    re-shard it ran (None when the recorded layout was kept), the time taken.
+
+    `dropped_bytes` counts every byte opening left out of the state: torn log tails (and,
+    with `truncate_corruption`, cut corruption), including the torn tails of re-shard
+    sources; `quarantine_paths` says where each of them is kept.
+    """
 
     shards: tuple[ShardOpenReport, ...]
     elapsed_ms: int
@@ -58,17 +65,25 @@ class StoreOpenReport:
     dropped_bytes: int
     discarded_transaction_bytes: int
     corruption_found: bool
+    reshard: ReshardReport | None = None
+    quarantine_paths: tuple[str, ...] = ()
 
     @classmethod
-    def from_shards(cls, shards: tuple[ShardOpenReport, ...], elapsed_ms: int) -> StoreOpenReport:
+    def from_shards(cls, shards: tuple[ShardOpenReport, ...], elapsed_ms: int,
+                    reshard: ReshardReport | None = None) -> StoreOpenReport:
+        torn_sources = reshard.torn_sources if reshard is not None else ()
         return cls(
             shards=shards,
             elapsed_ms=elapsed_ms,
             replayed_commands=sum(report.replayed_commands for report in shards),
             replayed_bytes=sum(report.replayed_bytes for report in shards),
-            dropped_bytes=sum(report.dropped_bytes for report in shards),
+            dropped_bytes=sum(report.dropped_bytes for report in shards) + sum(
+                torn.dropped_bytes for torn in torn_sources),
             discarded_transaction_bytes=sum(report.discarded_transaction_bytes for report in shards),
             corruption_found=any(report.corruption_offset is not None for report in shards),
+            reshard=reshard,
+            quarantine_paths=tuple(torn.kept_in for torn in torn_sources) + tuple(
+                report.quarantine_path for report in shards if report.quarantine_path is not None),
         )
 
 
@@ -101,8 +116,10 @@ class Store(TypedCommands):
         started_ms = clock.monotonic_ms()
         opened = open_store_shards(config, file_system, clock)
         shards = opened.shards
+        # From here on the config names the layout the store has, not "what the dir records".
+        config = attrs.evolve(config, shard_count=opened.layout.shard_count, routing=opened.layout.routing)
         elapsed_ms = clock.monotonic_ms() - started_ms
-        report = StoreOpenReport.from_shards(tuple(shard.open_report for shard in shards), elapsed_ms)
+        report = StoreOpenReport.from_shards(tuple(shard.open_report for shard in shards), elapsed_ms, opened.reshard)
         for shard in shards:
             emit(config, "replay", shard.index, attrs.asdict(shard.open_report))
         return cls(config, shards, report, clock, opened.lock)
