@@ -2,8 +2,9 @@
 
 Every INFO field reports a value the server or the store actually holds (nothing is a
 placeholder): the persistence section shows the shard layout, the fsync policy, the open
-report (replayed commands and bytes, dropped bytes) and the save/rewrite/fsync-error counts the
-store's metrics reported.
+report (replayed commands and bytes, dropped bytes), the save/rewrite counts the store's
+metrics reported, and the write state of the shards (`aof_last_write_status:err` while one
+refuses writes, with the failed log-write and fsync counts).
 
 CONFIG SET changes what can change at run time: `requirepass`, `maxclients`, `appendfsync`
 (the store switches every shard's policy), and `appendonly` / `save` / `dir` only to the value
@@ -66,6 +67,8 @@ def _persistence_section(server: Any) -> list[tuple[str, Any]]:
     report = store.open_report
     counts = server.metric_counts()
     config = server.config
+    statuses = store.write_status()
+    refusing = [status.index for status in statuses if status.refusing_reason is not None]
     return [
         ("loading", 0),
         ("data_dir", config.data_dir if config.data_dir is not None else "(in memory)"),
@@ -77,8 +80,11 @@ def _persistence_section(server: Any) -> list[tuple[str, Any]]:
         ("rdb_last_save_time", server.last_save_unix),
         ("rdb_saves", counts.get("save", 0)),
         ("aof_rewrites", counts.get("rewrite", 0)),
-        ("aof_last_write_status", "err" if counts.get("fsync_error", 0) else "ok"),
-        ("fsync_errors", counts.get("fsync_error", 0)),
+        # err while a shard refuses writes (MISCONF), ok again once a save gave it fresh files
+        ("aof_last_write_status", "err" if refusing else "ok"),
+        ("aof_refusing_shards", ",".join(map(str, refusing))),
+        ("aof_write_errors", sum(status.write_errors for status in statuses)),
+        ("fsync_errors", sum(status.fsync_errors for status in statuses)),
         ("open_elapsed_ms", report.elapsed_ms),
         ("open_replayed_commands", report.replayed_commands),
         ("open_replayed_bytes", report.replayed_bytes),

@@ -6,8 +6,12 @@ so new appends never land behind garbage. Corruption otherwise raises `Corruptio
 
 Writing: `LogWriter` appends records in the file's format and fsyncs on request. It never
 decides when to fsync -- `FsyncSchedule` says when one is due and the store's runtime does it
-(group commit). After a failed write or fsync the writer refuses everything (DESIGN §3: an
-fsync error is never retried and trusted); only a freshly written file is trusted again.
+(group commit). After a failed fsync the writer refuses everything (DESIGN §3: an fsync
+error is never retried and trusted); only a freshly written file is trusted again. After a
+failed write it refuses further writes (the failed one may have left part of a record at the
+end, and nothing may follow it) but still fsyncs: the records before the failed one are
+whole, and making them durable is what their waiting writers were promised; the partial
+record behind them is a torn tail the next open quarantines.
 """
 
 from __future__ import annotations
@@ -122,7 +126,8 @@ class LogWriter:
         self.end_offset = end_offset
         self.synced_offset = end_offset
         self.write_sequence = 0
-        self.failure: str | None = None
+        self.failure: str | None = None  # refuses writes and fsyncs
+        self.write_failure: str | None = None  # refuses writes only
         self.schedule = FsyncSchedule(policy, clock.monotonic_ms() if clock is not None else 0)
         self._clock = clock
         self._handle: WritableFile | None = handle
@@ -141,7 +146,7 @@ class LogWriter:
 
     @property
     def failed(self) -> bool:
-        return self.failure is not None
+        return self.failure is not None or self.write_failure is not None
 
     def _refuse_if_failed(self, operation: str) -> WritableFile:
         if self.failure is not None:
@@ -151,11 +156,13 @@ class LogWriter:
 
     def _write(self, data: bytes) -> int:
         handle = self._refuse_if_failed("write")
+        if self.write_failure is not None:
+            raise LogWriterFailedError(self.path, "write", None, f"log failed earlier: {self.write_failure}")
         try:
             handle.write(data)
         except StorageIOError as error:
             # A short write leaves unknown bytes at the end: nothing more may follow them.
-            self.failure = f"write failed: {error.reason}"
+            self.write_failure = f"write failed: {error.reason}"
             raise
         self.end_offset += len(data)
         self.write_sequence += 1

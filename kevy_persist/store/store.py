@@ -87,6 +87,14 @@ class StoreOpenReport:
         )
 
 
+@attrs.frozen
+class ShardWriteStatus:
+    index: int
+    refusing_reason: str | None
+    write_errors: int
+    fsync_errors: int
+
+
 class Store(TypedCommands):
     """Open with `Store.open(config)`; use as a context manager or call `shutdown()`."""
 
@@ -183,6 +191,12 @@ class Store(TypedCommands):
         """Hold several shards' locks (in index order) for one multi-shard command."""
         return self._runner.locked(indexes)
 
+    def write_status(self) -> list[ShardWriteStatus]:
+        """Per shard: the reason it refuses writes (None when it accepts them) and how many
+        log writes and fsyncs failed since it opened; read without the shard locks (INFO)."""
+        return [ShardWriteStatus(shard.index, shard.failure, shard.write_error_count, shard.fsync_error_count)
+                for shard in self._shards]
+
     def key_counts(self) -> tuple[int, int]:
         """(keys, keys with a TTL) over every shard, for INFO; read without the shard locks
         (each count is one atomic `len`), so a busy store's counts may be a moment apart."""
@@ -257,10 +271,13 @@ class Store(TypedCommands):
                     emit(self.config, "fsync_error", index, {"reason": str(error)})
 
     def _housekeep_locked(self, index: int, shard: Shard) -> bool:
+        shard.undo_refused_writes()  # a failed fsync's refused writes, if no caller undid them yet
         shard.keyspace.active_expire_step(self._clock.now_ms(), self.config.expiry_samples_per_tick)
         expired = shard.keyspace.take_expired_keys()
         try:
-            if expired and shard.writer is not None:
+            # A shard that refuses writes cannot log the reaped keys' DELs: they are expired
+            # either way, and an append refused would only undo (reload) the shard again.
+            if expired and shard.writer is not None and shard.failure is None:
                 shard.append([[b"DEL", key] for key in expired])
             if shard.rewrite_due(self.config):
                 self._replace_log(index, "rewrite", shard.rewrite_log, {"reason": "auto"})
