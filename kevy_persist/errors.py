@@ -41,6 +41,28 @@ class StorageIOError(KevyError):
         self.reason = reason
 
 
+class QuarantineError(StorageIOError):
+    """Opening could not copy a log's damaged tail aside (a full disk, say), so it refused to
+    truncate the log: nothing was changed, and no partial copy was left.
+
+    `offset` is where the tail starts in `path`, `needed_bytes` its size (the free space the
+    copy needs), `quarantine_path` the copy that was attempted, `cause` the underlying error.
+    """
+
+    def __init__(self, path: str, offset: int, needed_bytes: int, quarantine_path: str,
+                 cause: StorageIOError) -> None:
+        reason = (
+            f"cannot copy its damaged tail ({needed_bytes} bytes from byte {offset}) aside to "
+            f"{quarantine_path} before cutting it ({cause.reason}); free at least "
+            f"{needed_bytes} bytes on that file system and open again (the log was not changed)"
+        )
+        super().__init__(path, "quarantine", cause.errno, reason)
+        self.offset = offset
+        self.needed_bytes = needed_bytes
+        self.quarantine_path = quarantine_path
+        self.cause = cause
+
+
 class LayoutError(KevyError):
     """A data dir's layout cannot be used as it is (unknown routing tag, missing history...)."""
 

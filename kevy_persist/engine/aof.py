@@ -25,7 +25,7 @@ import attrs
 
 from kevy_persist.disk.clock import Clock
 from kevy_persist.disk.fs import FileSystem, WritableFile, parent
-from kevy_persist.errors import CorruptionError, StorageIOError
+from kevy_persist.errors import CorruptionError, KevyError, QuarantineError, StorageIOError
 from kevy_persist.formats.aof_format import (
     EpochMarker,
     encode_record,
@@ -224,7 +224,11 @@ def _quarantine(fs: FileSystem, path: str, start: int, file_size: int, clock: Cl
         target = f"{base}.{suffix}"
         suffix += 1
     source = fs.open_read(path)
-    sink = fs.open_write(target)
+    try:
+        sink = fs.open_write(target)
+    except StorageIOError as error:
+        source.close()
+        raise QuarantineError(path, start, file_size - start, target, error) from error
     try:
         source.seek(start)
         remaining = file_size - start
@@ -235,9 +239,15 @@ def _quarantine(fs: FileSystem, path: str, start: int, file_size: int, clock: Cl
             sink.write(chunk)
             remaining -= len(chunk)
         sink.fsync()
-    finally:
+    except StorageIOError as error:
+        # A full disk: leave no partial copy behind (nothing else was changed yet), and say
+        # how much room the copy needs.
         sink.close()
         source.close()
+        discard_temp(fs, target)
+        raise QuarantineError(path, start, file_size - start, target, error) from error
+    sink.close()
+    source.close()
     fs.fsync_dir(parent(path))
     return target
 
@@ -334,14 +344,29 @@ def start_log_temp(
     if epoch_marker is not None:
         head.append(encode_record(format_version, epoch_marker_argv(epoch_marker, format_version)))
     data = b"".join(head)
-    handle.write(data)
-    writer = LogWriter(fs, temp_path, handle, format_version, len(data), clock)
-    # In batches: a rewrite streams a whole keyspace through here, and one joined write of it
-    # would hold a second copy of the keyspace in memory.
-    iterator = iter(records)
-    while batch := list(itertools.islice(iterator, REWRITE_BATCH_RECORDS)):
-        writer.append_many(batch)
+    try:
+        handle.write(data)
+        writer = LogWriter(fs, temp_path, handle, format_version, len(data), clock)
+        # In batches: a rewrite streams a whole keyspace through here, and one joined write of
+        # it would hold a second copy of the keyspace in memory.
+        iterator = iter(records)
+        while batch := list(itertools.islice(iterator, REWRITE_BATCH_RECORDS)):
+            writer.append_many(batch)
+    except BaseException:
+        handle.close()
+        discard_temp(fs, temp_path)  # a full disk must not keep a partial temp around
+        raise
     return writer
+
+
+def discard_temp(fs: FileSystem, temp_path: str) -> None:
+    """Remove a temp file a failed save or rewrite leaves (best effort: the failure that got
+    us here is the one to report; a temp that survives is removed by the next open)."""
+    try:
+        if fs.exists(temp_path):
+            fs.remove(temp_path)
+    except KevyError:
+        pass
 
 
 def install_log(fs: FileSystem, temp_writer: LogWriter, path: str, *, clock: Clock | None = None) -> LogWriter:

@@ -320,10 +320,13 @@ class Shard:
         )
         try:
             temp_writer.fsync()
-        finally:
             end_offset = temp_writer.end_offset
             temp_writer.close()
-        self.file_system.rename(temp_path, self.log_path)
+            self.file_system.rename(temp_path, self.log_path)
+        except BaseException:
+            temp_writer.close()
+            aof.discard_temp(self.file_system, temp_path)  # the old log stays the live one
+            raise
         if self.writer is not None:
             self.writer.close()
         handle = self.file_system.open_append(self.log_path)

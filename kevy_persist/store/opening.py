@@ -1,7 +1,9 @@
 """Opening a data dir for the store: take ownership, reconcile the layout, open every shard.
 
 0. take the dir's `LOCK` (`layout.ownership`): a dir another store or process holds is
-   refused before anything is read; the lock is held until the store shuts down;
+   refused before anything is read; the lock is held until the store shuts down. Then
+   remove the stale temps of our saves and rewrites (`*.tmp`; never read, and only an
+   owner may remove them: another owner's could be in progress);
 1. refuse files of shards beyond the recorded layout (a re-shard would bury them);
 2. finish or discard an interrupted re-shard, then re-shard only if the config asks for a
    shard count or routing other than the recorded one (`reshard.reconcile.reconcile_layout`;
@@ -23,12 +25,12 @@ import itertools
 import attrs
 
 from kevy_persist.disk.clock import Clock
-from kevy_persist.disk.fs import FileLock, FileSystem
+from kevy_persist.disk.fs import FileLock, FileSystem, join
 from kevy_persist.disk.os_fs import OsFileSystem
 from kevy_persist.engine.shard import Shard, ShardOptions
 from kevy_persist.engine.shard_opening import open_shard
 from kevy_persist.errors import KevyError, LayoutError
-from kevy_persist.layout import meta
+from kevy_persist.layout import meta, names
 from kevy_persist.layout.ownership import take_ownership
 from kevy_persist.layout.routing import Router
 from kevy_persist.reshard.progress import LoggedProgress
@@ -94,9 +96,18 @@ def _close_all(shards: list[Shard]) -> None:
             shard.close()
 
 
+def _remove_stale_temps(file_system: FileSystem, directory: str) -> None:
+    """Temps a crash or a failed save left. Their removal need not be durable: a temp that
+    comes back after a crash is removed by the next open again."""
+    for name in file_system.list_dir(directory):
+        if names.classify(name).role in (names.FileRole.TEMP, names.FileRole.SHARDS_META_TEMP):
+            file_system.remove(join(directory, name))
+
+
 def _open_owned(
     config: StoreConfig, file_system: FileSystem, clock: Clock, directory: str, request: LayoutRequest
 ) -> tuple[list[Shard], ReconcileReport]:
+    _remove_stale_temps(file_system, directory)
     # Finish or discard an interrupted re-shard, then re-shard if the caller asked for a
     # layout other than the recorded one.
     before = meta.read_layout(file_system, directory)
