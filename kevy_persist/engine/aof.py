@@ -4,7 +4,12 @@ Opening scans the file (`aof_scan.scan_log`: clean, torn tail or corruption). A 
 (written, fsynced, directory fsynced) and the log is truncated to the valid prefix and fsynced,
 so new appends never land behind garbage. Corruption otherwise raises `CorruptionError`.
 
-Writing: `LogWriter` appends records in the file's format and fsyncs on request. It never
+Writing: `LogWriter` appends records in the file's format and fsyncs on request. After an
+fsync that made at least another page of the log durable, the next append starts with a
+synced marker naming the offset that fsync covered (`log_markers.synced_marker_argv`): the
+evidence `aof_scan` uses to tell a lost page of unsynced appends (a crash artefact, cut) from
+a hole in data the log proves durable (damage, refused). It rides in the next append's one
+write, so it costs no write and no fsync of its own, and at most one per 4 KiB of log. It never
 decides when to fsync -- `FsyncSchedule` says when one is due and the store's runtime does it
 (group commit). After a failed fsync the writer refuses everything (DESIGN §3: an fsync
 error is never retried and trusted); only a freshly written file is trusted again. After a
@@ -35,6 +40,7 @@ from kevy_persist.formats.aof_format import (
     is_epoch_marker,
 )
 from kevy_persist.formats.aof_scan import CHUNK_BYTES, LogEntry, LogScan, StopKind, iter_log, scan_log
+from kevy_persist.formats.log_markers import synced_marker_argv
 
 __all__ = [
     "EpochMarker", "FsyncPolicy", "FsyncSchedule", "LogEntry", "LogOpenReport", "LogScan",
@@ -46,6 +52,9 @@ LOGGER = logging.getLogger("kevy_persist.engine.aof")
 QUARANTINE_INFIX = ".corrupt-quarantine."
 TEMP_SUFFIX = ".tmp"
 REWRITE_BATCH_RECORDS = 4096
+# A synced marker is written once an fsync made this much more of the log durable than the
+# last marker claimed: holes are page-shaped, so a finer claim would prove little more.
+SYNCED_MARKER_SPACING_BYTES = 4096
 
 
 class FsyncPolicy(enum.Enum):
@@ -128,6 +137,11 @@ class LogWriter:
         self.write_sequence = 0
         self.failure: str | None = None  # refuses writes and fsyncs
         self.write_failure: str | None = None  # refuses writes only
+        # The offset the last synced marker claimed, and the one the next append will claim
+        # (set by fsync, which the group-commit leader runs outside the shard lock: a claim
+        # read and cleared by an append racing a newer one is merely a weaker proof).
+        self.claimed_offset = 0
+        self._pending_claim: int | None = None
         self.schedule = FsyncSchedule(policy, clock.monotonic_ms() if clock is not None else 0)
         self._clock = clock
         self._handle: WritableFile | None = handle
@@ -171,14 +185,26 @@ class LogWriter:
 
     def append(self, argv: Sequence[bytes]) -> int:
         """Append one command; returns the new end offset."""
-        return self._write(encode_record(self.format_version, argv))
+        data = encode_record(self.format_version, argv)
+        if self._pending_claim is not None:
+            data = self._synced_marker() + data
+        return self._write(data)
 
     def append_many(self, argvs: Iterable[Sequence[bytes]]) -> int:
         """Append several commands with one write; returns the new end offset."""
         data = encode_records(self.format_version, argvs)
         if not data:
             return self.end_offset
+        if self._pending_claim is not None:
+            data = self._synced_marker() + data
         return self._write(data)
+
+    def _synced_marker(self) -> bytes:
+        claim = self._pending_claim
+        assert claim is not None and claim <= self.end_offset, (claim, self.end_offset)
+        self._pending_claim = None
+        self.claimed_offset = claim
+        return encode_record(self.format_version, synced_marker_argv(claim, self.format_version))
 
     def fsync(self) -> int:
         """Make every appended byte durable; returns the end offset that is now covered."""
@@ -191,6 +217,8 @@ class LogWriter:
             raise
         self.synced_offset = covered
         self.schedule.note_synced(self._clock.monotonic_ms() if self._clock is not None else 0)
+        if covered >= self.claimed_offset + SYNCED_MARKER_SPACING_BYTES:
+            self._pending_claim = covered  # only now: the claim must be true when written
         return covered
 
     def truncate(self, offset: int) -> None:
@@ -205,6 +233,9 @@ class LogWriter:
             raise
         self.end_offset = offset
         self.synced_offset = min(self.synced_offset, offset)
+        # Bytes past `offset` will be new, unsynced ones: claim nothing about them.
+        self._pending_claim = None
+        self.claimed_offset = min(self.claimed_offset, offset)
 
     def close(self) -> None:
         if self._handle is not None:

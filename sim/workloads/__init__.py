@@ -10,7 +10,7 @@ Register a workload by adding it to `_registry` below; `python -m sim list` prin
 
 from __future__ import annotations
 
-from sim.workloads import core_log, core_save, layout_meta, reshard, torn_open, toy, transactions
+from sim.workloads import core_log, core_save, durable_holes, layout_meta, reshard, torn_open, toy, transactions
 from sim.workloads.base import DATA_DIR, Workload
 
 __all__ = ["DATA_DIR", "Workload", "all_workloads", "workload_named"]
@@ -21,7 +21,7 @@ def _registry() -> dict[str, Workload]:
         toy.ToyWorkload(), toy.ToyWorkload(broken="no-fsync-before-rename"),
         toy.ToyWorkload(broken="no-fsync-dir-after-create"),
         toy.ToyWorkload(broken="retry-fsync-after-eio"),
-        *core_log.workloads(), *core_save.workloads(), *torn_open.workloads(),
+        *core_log.workloads(), *core_save.workloads(), *torn_open.workloads(), *durable_holes.workloads(),
         *layout_meta.workloads(), *reshard.workloads(), *transactions.workloads(),
     ]
     return {workload.name: workload for workload in workloads}
