@@ -204,7 +204,7 @@ class Shard:
 
         A refusal undoes them (and any other refused write) in memory before it raises."""
         if self.failure is not None:
-            self._undo_from(self.writer.end_offset)
+            self.undo_refused_writes(self.writer.end_offset)
             raise WritesRefusedError(self.index, self.failure)
         try:
             return self.writer.append_many(list(argvs))
@@ -212,12 +212,8 @@ class Shard:
             if not isinstance(error, aof.LogWriterFailedError):
                 self.write_error_count += 1
             self.failure = f"log write failed: {error.reason}"
-            self._undo_from(self.writer.end_offset)
+            self.undo_refused_writes(self.writer.end_offset)
             raise WritesRefusedError(self.index, self.failure) from error
-
-    def _undo_from(self, log_offset: int) -> None:
-        """Undo every write past `log_offset` now (the caller holds the shard lock)."""
-        self.undo_refused_writes(log_offset)
 
     def undo_refused_writes(self, log_offset: int | None = None) -> None:
         """Rebuild the keyspace from the files up to `log_offset` and any offset a failed fsync
