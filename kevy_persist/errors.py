@@ -59,6 +59,28 @@ class StorageIOError(KevyError):
         self.reason = reason
 
 
+class QuarantineError(StorageIOError):
+    """Opening could not copy a log's damaged tail aside (a full disk, say), so it refused to
+    truncate the log: nothing was changed, and no partial copy was left.
+
+    `offset` is where the tail starts in `path`, `needed_bytes` its size (the free space the
+    copy needs), `quarantine_path` the copy that was attempted, `cause` the underlying error.
+    """
+
+    def __init__(self, path: str, offset: int, needed_bytes: int, quarantine_path: str,
+                 cause: StorageIOError) -> None:
+        reason = (
+            f"cannot copy its damaged tail ({needed_bytes} bytes from byte {offset}) aside to "
+            f"{quarantine_path} before cutting it ({cause.reason}); free at least "
+            f"{needed_bytes} bytes on that file system and open again (the log was not changed)"
+        )
+        super().__init__(path, "quarantine", cause.errno, reason)
+        self.offset = offset
+        self.needed_bytes = needed_bytes
+        self.quarantine_path = quarantine_path
+        self.cause = cause
+
+
 class LayoutError(KevyError):
     """A data dir's layout cannot be used as it is (unknown routing tag, missing history...)."""
 
@@ -81,6 +103,37 @@ class WritesRefusedError(KevyError):
         )
         self.shard_index = shard_index
         self.reason = reason
+
+
+class LockHeldError(KevyError):
+    """Another holder has the exclusive lock on `path` (`FileSystem.lock`).
+
+    `holder_pid` is the process id the holder wrote into the file (None when unreadable).
+    """
+
+    def __init__(self, path: str, holder_pid: int | None, message: str | None = None) -> None:
+        holder = f"process {holder_pid}" if holder_pid is not None else "another process (pid unknown)"
+        super().__init__(message or f"{path}: locked by {holder}")
+        self.path = path
+        self.holder_pid = holder_pid
+
+
+class DataDirInUseError(LockHeldError):
+    """A data dir is open in another store or process: its `LOCK` is held.
+
+    Two owners of one data dir would append to the same logs and replace each other's files
+    (a re-shard under a live server loses the writes it acknowledges next), so the second
+    owner is refused. `directory` is the data dir, `path` its LOCK file.
+    """
+
+    def __init__(self, directory: str, path: str, holder_pid: int | None) -> None:
+        holder = f"process {holder_pid}" if holder_pid is not None else "another process (pid unknown)"
+        super().__init__(
+            path, holder_pid,
+            f"{directory}: data dir in use by {holder}, which holds {path}; "
+            f"refusing a second owner (stop the other one first)",
+        )
+        self.directory = directory
 
 
 class CommandError(KevyError):

@@ -7,7 +7,8 @@
                 [--max-request-bytes N] [--in-memory]
 
 Without `--shards`/`--routing` the layout recorded in the dir's `shards.meta` is used (one
-shard by KevyHash for a new dir). SIGTERM and SIGINT shut down gracefully: connections are
+shard by KevyHash for a new dir); a `--shards` or `--routing` other than the recorded one
+re-shards the dir at start (as the Rust kevy does), with progress lines in the log. SIGTERM and SIGINT shut down gracefully: connections are
 drained and every log fsynced (a snapshot is also saved when `--appendonly no`, since nothing
 else would keep the data). Exit status 0 after a clean shutdown, 1 when the store reported a
 failure while closing, 2 when the server could not start (bad options, unusable data dir,
@@ -23,7 +24,6 @@ import signal
 import sys
 
 from kevy_persist import FsyncPolicy, KevyError, Routing
-from kevy_persist.tools.cli import resolve_layout
 
 from .config import DEFAULT_MAX_REQUEST_BYTES, ServerConfig
 from .server import KevyServer
@@ -43,8 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bind", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--dir", default="./kevy-data", help="data dir (created if missing)")
     parser.add_argument("--in-memory", action="store_true", help="keep no files at all (ignores --dir)")
-    parser.add_argument("--shards", type=int, default=None, help="shard count (default: recorded, else 1)")
-    parser.add_argument("--routing", choices=[routing.value for routing in Routing], default=None)
+    parser.add_argument("--shards", type=int, default=None,
+                        help="shard count (default: the recorded one, else 1; another value re-shards at start)")
+    parser.add_argument("--routing", choices=[routing.value for routing in Routing], default=None,
+                        help="kevyhash or slots (default: the recorded one, else kevyhash)")
     parser.add_argument("--appendfsync", choices=[policy.value for policy in FsyncPolicy], default="everysec")
     parser.add_argument("--appendonly", type=_yes_no, default=True, metavar="yes|no")
     parser.add_argument("--log-format", type=int, choices=(1, 2), default=2,
@@ -61,16 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_arguments(arguments: argparse.Namespace) -> ServerConfig:
     data_dir = None if arguments.in_memory else arguments.dir
-    shards, routing = arguments.shards, arguments.routing
-    if data_dir is not None and os.path.isdir(data_dir):
-        layout = resolve_layout(data_dir, shards, routing)  # refuses contradicting a recorded layout
-        shards, routing = layout.shard_count, layout.routing.value
     return ServerConfig(
         port=arguments.port,
         bind=arguments.bind,
         data_dir=data_dir,
-        shard_count=shards if shards is not None else 1,
-        routing=routing if routing is not None else Routing.KEVYHASH.value,
+        shard_count=arguments.shards,  # None: the store adopts what the dir records
+        routing=arguments.routing,
         appendfsync=arguments.appendfsync,
         appendonly=arguments.appendonly,
         log_format=arguments.log_format,
@@ -94,9 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kevy-server: cannot start: {error}", file=sys.stderr)
         return 2
     report = server.store.open_report
-    log.info("opened %d shard(s): replayed %d commands (%d bytes), dropped %d bytes in %d ms",
-             server.store.shard_count, report.replayed_commands, report.replayed_bytes,
-             report.dropped_bytes, report.elapsed_ms)
+    log.info("opened %d shard(s) (%s): replayed %d commands (%d bytes), dropped %d bytes in %d ms",
+             server.store.shard_count, server.store.config.routing.value, report.replayed_commands,
+             report.replayed_bytes, report.dropped_bytes, report.elapsed_ms)
     save_on_signal = not config.appendonly
 
     def on_signal(number: int, frame: object) -> None:

@@ -33,7 +33,9 @@ class ServerConfig:
     port: TCP port (0 asks the OS for a free one; `KevyServer.port` tells which).
     bind: the address to listen on (loopback by default: exposing a server is a choice).
     data_dir: the store's data dir, or None for a purely in-memory server.
-    shard_count, routing, appendfsync, appendonly, log_format: passed to the store.
+    shard_count, routing: the layout; None keeps what the data dir records (a new dir: 1 shard
+        by KevyHash), another value re-shards the dir at start (see `StoreConfig`).
+    appendfsync, appendonly, log_format: passed to the store.
     requirepass: when set, a client must AUTH before any other command ("" means none).
     protected_mode: with no password, only loopback clients are served (Redis's default).
     maxclients: connections beyond this many are refused with an error and closed.
@@ -45,8 +47,8 @@ class ServerConfig:
     port: int = attrs.field(default=6379, validator=_port)
     bind: str = "127.0.0.1"
     data_dir: str | None = "./kevy-data"
-    shard_count: int = 1
-    routing: Routing = attrs.field(default=Routing.KEVYHASH, converter=Routing)
+    shard_count: int | None = None
+    routing: Routing | None = attrs.field(default=None, converter=attrs.converters.optional(Routing))
     appendfsync: FsyncPolicy = attrs.field(default=FsyncPolicy.EVERYSEC, converter=FsyncPolicy)
     appendonly: bool = True
     log_format: int = 2

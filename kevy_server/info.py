@@ -2,9 +2,11 @@
 
 Every INFO field reports a value the server or the store actually holds (nothing is a
 placeholder): the persistence section shows the shard layout, the fsync policy, the open
-report (replayed commands and bytes, dropped bytes), the save/rewrite/fsync-error counts the
-store's metrics reported and the loop's log writes and fsync rounds; clients and stats count
-what the loop sees (blocked clients, pub/sub channels and patterns).
+report (replayed commands and bytes, dropped bytes), the save/rewrite counts the store's
+metrics reported, the write state of the shards (`aof_last_write_status:err` while one
+refuses writes, with the failed log-write and fsync counts) and the loop's log writes and
+fsync rounds; clients and stats count what the loop sees (blocked clients, pub/sub
+channels and patterns).
 
 CONFIG SET changes what can change at run time: `requirepass`, `maxclients`, `appendfsync`
 (the store switches every shard's policy), `timeout`, `notify-keyspace-events`,
@@ -78,20 +80,24 @@ def _persistence_section(server: Any) -> list[tuple[str, Any]]:
     report = store.open_report
     counts = server.metric_counts()
     config = server.config
+    statuses = store.write_status()
+    refusing = [status.index for status in statuses if status.refusing_reason is not None]
     return [
         ("loading", 0),
         ("data_dir", config.data_dir if config.data_dir is not None else "(in memory)"),
         ("shards", store.shard_count),
-        ("routing", config.routing.value),
+        ("routing", store.config.routing.value),
         ("aof_enabled", int(config.appendonly)),
         ("appendfsync", server.store.config.appendfsync.value),
         ("log_format", config.log_format),
         ("rdb_last_save_time", server.last_save_unix),
         ("rdb_saves", counts.get("save", 0)),
         ("aof_rewrites", counts.get("rewrite", 0)),
-        ("aof_last_write_status", "err" if server.refusing_shards() else "ok"),
-        ("fsync_errors", counts.get("fsync_error", 0)),
-        ("aof_write_errors", counts.get("write_error", 0)),
+        # err while a shard refuses writes (MISCONF), ok again once a save gave it fresh files
+        ("aof_last_write_status", "err" if refusing else "ok"),
+        ("aof_refusing_shards", ",".join(map(str, refusing))),
+        ("aof_write_errors", sum(status.write_errors for status in statuses)),
+        ("fsync_errors", sum(status.fsync_errors for status in statuses)),
         ("log_writes", server.loop.log_writes),
         ("log_fsync_rounds", server.loop.durability.sync_rounds),
         ("open_elapsed_ms", report.elapsed_ms),
@@ -161,8 +167,8 @@ def _parameters(server: Any) -> dict[str, str]:
         "proto-max-bulk-len": str(config.max_request_bytes),
         "client-query-buffer-limit": str(config.max_request_bytes),
         "hz": "10",
-        "kevy-shards": str(config.shard_count),
-        "kevy-routing": config.routing.value,
+        "kevy-shards": str(server.store.shard_count),
+        "kevy-routing": server.store.config.routing.value,
     }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 import attrs
@@ -38,39 +39,67 @@ def _config(arguments) -> SweepConfig:
                        operation_count=arguments.count, disabled_sync_sites=disabled)
 
 
+def workload_name(text: str) -> str:
+    """An argparse type: a registered workload's name, or a usage error listing them."""
+    names = sorted(workload.name for workload in all_workloads())
+    if text not in names:
+        raise argparse.ArgumentTypeError(f"unknown workload {text!r}; choose from: {', '.join(names)}")
+    return text
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workload", required=True)
-    parser.add_argument("--profile", required=True, choices=PROFILE_NAMES)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fault", default=None, help="eio | enospc | short-write | bitflip (| KIND@STEP)")
+    parser.add_argument("--workload", required=True, type=workload_name,
+                        help="the workload to run (`python -m sim list` names them)")
+    parser.add_argument("--profile", required=True, choices=PROFILE_NAMES,
+                        help="the crash profile: which pending effects a crash image may keep")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the operations and the image sampling (default 0)")
+    parser.add_argument("--fault", default=None,
+                        help="inject a fault: eio | enospc | short-write | bitflip, at every step where it "
+                             "applies, or KIND@STEP at one")
     parser.add_argument("--count", type=int, default=None, help="operations (default: the workload's)")
     parser.add_argument("--keep", default=None, help="comma-separated operation indexes (shrunk cases)")
-    parser.add_argument("--cap", type=int, default=Limits().exhaustive_cap)
-    parser.add_argument("--samples", type=int, default=Limits().sample_count)
-    parser.add_argument("--nested-cap", type=int, default=16)
-    parser.add_argument("--nested-samples", type=int, default=8)
-    parser.add_argument("--no-nested", action="store_true")
+    parser.add_argument("--cap", type=int, default=Limits().exhaustive_cap,
+                        help="per cut, enumerate every image when there are at most this many "
+                             f"(default {Limits().exhaustive_cap})")
+    parser.add_argument("--samples", type=int, default=Limits().sample_count,
+                        help=f"per cut, images sampled beyond the cap (default {Limits().sample_count})")
+    parser.add_argument("--nested-cap", type=int, default=16,
+                        help="the same cap for crashes of recovery itself (default 16)")
+    parser.add_argument("--nested-samples", type=int, default=8,
+                        help="images sampled per nested crash beyond its cap (default 8)")
+    parser.add_argument("--no-nested", action="store_true", help="do not crash the recovery itself")
     parser.add_argument("--disable-sync", action="append", help="a sync call site to turn into a no-op: 'caller -> frame' as the "
                         "self-check prints it, with or without line numbers")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sim", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="name the workloads")
     sweep_parser = commands.add_parser("sweep", help="explore every cut of a workload")
     _add_common(sweep_parser)
-    sweep_parser.add_argument("--json", action="store_true")
-    sweep_parser.add_argument("--no-shrink", action="store_true")
+    sweep_parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    sweep_parser.add_argument("--no-shrink", action="store_true",
+                              help="do not shrink a failing case to the fewest operations")
     replay_parser = commands.add_parser("replay", help="reproduce one checked case")
     _add_common(replay_parser)
-    replay_parser.add_argument("--cut", type=int, required=True)
-    replay_parser.add_argument("--image", required=True)
+    replay_parser.add_argument("--cut", type=int, required=True, help="the step before which the crash happens")
+    replay_parser.add_argument("--image", required=True,
+                               help="the image id the sweep printed: I, I~F (bit flip) or I.J.M (nested)")
     check_parser = commands.add_parser("selfcheck", help="turn each sync call site off in turn")
-    check_parser.add_argument("--workload", action="append")
-    check_parser.add_argument("--profile", action="append", choices=PROFILE_NAMES)
-    check_parser.add_argument("--seed", type=int, default=0)
-    arguments = parser.parse_args(argv)
+    check_parser.add_argument("--workload", action="append", type=workload_name,
+                              help="a workload to include (repeatable; default: every core workload)")
+    check_parser.add_argument("--profile", action="append", choices=PROFILE_NAMES,
+                              help="a profile to sweep under (repeatable; default: strict)")
+    check_parser.add_argument("--seed", type=int, default=0, help="the sweeps' seed (default 0)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    # The recovery under test logs a WARNING for every torn tail it cuts -- thousands per
+    # sweep, all expected; the verdicts are this program's output.
+    logging.getLogger("kevy_persist").addHandler(logging.NullHandler())
+    arguments = build_parser().parse_args(argv)
 
     if arguments.command == "list":
         for workload in all_workloads():

@@ -55,6 +55,10 @@ def format_summary(result: SweepResult, *, as_json: bool = False) -> str:
         + (f" / fault {data['fault']}" if data["fault"] else "") + f" / seed {data['seed']}",
         f"  steps {data['steps']}, cuts {data['cuts']}, images checked {data['images_checked']}, "
         f"distinct images {data['distinct_images']}",
+        # The two count different things, and the second is often the larger: say which.
+        "  (images checked: verdicts, one per image of every cut plus one per distinct outcome of "
+        "its nested crashes; distinct images: disk images recovered, each once, nested crash "
+        "images included)",
         f"  outcomes: {outcomes}",
         f"  violations: {data['violations']}",
         f"  {data['seconds']} s ({data['cpu_seconds']} CPU s), "

@@ -12,7 +12,10 @@ Every call is a numbered step. Before performing step K the file system calls it
 frame outside the simulator's file-system machinery and outside `kevy_persist/disk/fs.py`, e.g.
 `sim/workloads/toy.py:110 in _fsync`; when that frame is in `kevy_persist/` and so is its
 caller, the caller comes first, so a shared helper is told apart by who called it:
-`kevy_persist/engine/shard.py:194 in sync_log -> kevy_persist/engine/aof.py:179 in fsync`. Faults
+`kevy_persist/engine/shard.py:194 in sync_log -> kevy_persist/engine/aof.py:179 in fsync`. Locks
+(`lock`, `probe_lock`) are process state, not disk state: the `LOCK` file is created and
+written like any file (a crash image may hold it, stale), the lock itself lives in this
+object only, so a file system rebuilt from a crash image starts with every lock free. Faults
 (`sim.faults.FaultPlan`) are injected by step index; a sync call site can be turned into a
 no-op (the self-check of `sim.selfcheck`), named exactly or by its key without line numbers
 (`site_key`).
@@ -28,8 +31,8 @@ import errno as errno_codes
 import os
 from collections.abc import Callable
 
-from kevy_persist.disk.fs import basename, parent
-from kevy_persist.errors import StorageIOError
+from kevy_persist.disk.fs import LockProbe, basename, parent, parse_holder_pid
+from kevy_persist.errors import LockHeldError, StorageIOError
 
 from .call_sites import call_site, innermost_frame, site_key  # noqa: F401 -- re-exported
 from .disk import (
@@ -46,7 +49,7 @@ from .disk import (
     apply_effect,
     apply_name_operation,
 )
-from .simfs_handles import SimReadableFile, SimWritableFile
+from .simfs_handles import SimFileLock, SimReadableFile, SimWritableFile
 
 SYNC_OPERATIONS = frozenset({"fsync", "fsync_dir"})
 Observer = Callable[["SimFileSystem", int, str, str], None]
@@ -74,7 +77,7 @@ class SimFileSystem:
 
     def __init__(self, *, observer: Observer | None = None, faults=None,
                  record_sites: bool = False, track_sync_sites: bool = False,
-                 disabled_sync_sites: frozenset[str] = frozenset()) -> None:
+                 disabled_sync_sites: frozenset[str] = frozenset(), process_id: int = 4242) -> None:
         self.directories: set[str] = {"/"}
         self._inodes: dict[int, _Inode] = {}
         self._next_inode = 1
@@ -92,6 +95,8 @@ class SimFileSystem:
         self.sync_sites_seen: dict[str, int] = {}  # site -> calls
         self.skipped_syncs = 0
         self._snapshot_cache: tuple[int, DiskState] | None = None
+        self.process_id = process_id  # what `lock` writes into a LOCK file
+        self._held_locks: set[str] = set()
 
     # -- construction from a crash image --------------------------------------------------------
 
@@ -309,6 +314,28 @@ class SimFileSystem:
         if len(remaining) != len(self._pending_names):
             self._pending_names = remaining
             self.version += 1
+
+    def lock(self, path: str) -> SimFileLock:
+        self.step("lock", path)
+        path = self._normalize(path)
+        if path in self._held_locks:
+            raise LockHeldError(path, parse_holder_pid(bytes(self._inodes[self._lookup(path, "lock")].live)))
+        self._parent_entries(path, "lock")  # the errno and operation fs_os reports
+        inode = self._open_for_writing(path, truncate=True)
+        self._apply(inode, Effect(WRITE, 0, b"%d\n" % self.process_id))
+        self._held_locks.add(path)
+        return SimFileLock(self, path)
+
+    def probe_lock(self, path: str) -> LockProbe:
+        self.step("probe_lock", path)
+        path = self._normalize(path)
+        if path not in self._held_locks:
+            return LockProbe(False)
+        return LockProbe(True, parse_holder_pid(bytes(self._inodes[self._lookup(path, "lock")].live)))
+
+    def release_lock(self, path: str) -> None:
+        """Used by `SimFileLock.release` (not a step: no disk state changes)."""
+        self._held_locks.discard(path)
 
     # -- used by the file handles -----------------------------------------------------------------
 

@@ -27,6 +27,8 @@ class HandleBackend(Protocol):
 
     def handle_truncate(self, handle: SimWritableFile, size: int) -> None: ...
 
+    def release_lock(self, path: str) -> None: ...
+
 
 def _error(path: str, operation: str, code: int) -> StorageIOError:
     return StorageIOError(path, operation, code, os.strerror(code))
@@ -84,3 +86,17 @@ class SimWritableFile:
     def close(self) -> None:
         self._fs.step("close", self.path)
         self.closed = True
+
+
+class SimFileLock:
+    """A lock `SimFileSystem.lock` granted; `release` frees the path for the next `lock`."""
+
+    def __init__(self, fs: HandleBackend, path: str) -> None:
+        self._fs = fs
+        self.path = path
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._fs.release_lock(self.path)

@@ -143,3 +143,40 @@ def test_sim_file_system_numbers_every_call_and_records_its_site():
                                                (2, "fsync", "/x")]
     assert all(step[3].startswith("sim/test_simfs_differential.py:") for step in fs.steps)
     assert fs.steps[2][3].endswith("in test_sim_file_system_numbers_every_call_and_records_its_site")
+
+
+def _lock_scenario(fs, root: str) -> list:
+    """Lock, a second lock (refused), probe, release, probe, lock again; the LOCK's bytes."""
+    from kevy_persist.errors import LockHeldError
+
+    path = root + "/LOCK"
+    outcomes = [("probe", fs.probe_lock(path))]
+    first = fs.lock(path)
+    try:
+        fs.lock(path)
+        outcomes.append(("second", "granted"))
+    except LockHeldError as error:
+        outcomes.append(("second", "refused", error.path == path, error.holder_pid))
+    outcomes.append(("probe", fs.probe_lock(path)))
+    outcomes.append(("content", fs.read_bytes(path)))
+    first.release()
+    first.release()  # idempotent
+    outcomes.append(("probe", fs.probe_lock(path)))
+    again = fs.lock(path)
+    outcomes.append(("again", fs.read_bytes(path)))
+    again.release()
+    outcomes.append(("missing-dir", _call(fs.lock, root + "/missing/LOCK")))
+    return outcomes
+
+
+def test_the_lock_behaves_like_flock(tmp_path) -> None:
+    """The same lock scenario on both sides gives the same outcomes (the simulator writes
+    the process id it is given; here the real one)."""
+    import os
+
+    real = _lock_scenario(OsFileSystem(), str(tmp_path))
+    simulated_fs = SimFileSystem(process_id=os.getpid())
+    simulated_fs.make_dirs("/root")
+    simulated = _lock_scenario(simulated_fs, "/root")
+    assert real == simulated
+    assert real[1] == ("second", "refused", True, os.getpid())

@@ -35,19 +35,19 @@ class CountingWritable:
 
     def write(self, data: bytes) -> None:
         self._inner.write(data)
-        with self._owner.lock:
+        with self._owner.counters_lock:
             self._owner.written_bytes[self.path] = self._inner.tell()
 
     def fsync(self) -> None:
         size = self._inner.tell()
         self._inner.fsync()
-        with self._owner.lock:
+        with self._owner.counters_lock:
             self._owner.fsync_count[self.path] = self._owner.fsync_count.get(self.path, 0) + 1
             self._owner.synced_bytes[self.path] = max(self._owner.synced_bytes.get(self.path, 0), size)
 
     def truncate(self, size: int) -> None:
         self._inner.truncate(size)
-        with self._owner.lock:
+        with self._owner.counters_lock:
             self._owner.written_bytes[self.path] = size
             self._owner.synced_bytes[self.path] = min(self._owner.synced_bytes.get(self.path, 0), size)
 
@@ -66,21 +66,21 @@ class CountingFileSystem:
 
     def __init__(self, inner: FileSystem) -> None:
         self._inner = inner
-        self.lock = threading.Lock()
+        self.counters_lock = threading.Lock()
         self.fsync_count: dict[str, int] = {}
         self.written_bytes: dict[str, int] = {}
         self.synced_bytes: dict[str, int] = {}
 
     def open_write(self, path: str) -> CountingWritable:
         handle = self._inner.open_write(path)
-        with self.lock:
+        with self.counters_lock:
             self.written_bytes[path] = 0
             self.synced_bytes[path] = 0
         return CountingWritable(self, handle, path)
 
     def open_append(self, path: str) -> CountingWritable:
         handle = self._inner.open_append(path)
-        with self.lock:
+        with self.counters_lock:
             self.written_bytes[path] = handle.tell()
             # What was on disk when the file was opened counts as synced (opening fsyncs it).
             self.synced_bytes.setdefault(path, handle.tell())
@@ -88,13 +88,13 @@ class CountingFileSystem:
 
     def rename(self, source: str, target: str) -> None:
         self._inner.rename(source, target)
-        with self.lock:
+        with self.counters_lock:
             for table in (self.written_bytes, self.synced_bytes):
                 if source in table:
                     table[target] = table.pop(source)
 
     def unsynced_bytes(self, path: str) -> int:
-        with self.lock:
+        with self.counters_lock:
             return self.written_bytes.get(path, 0) - self.synced_bytes.get(path, 0)
 
     def __getattr__(self, name: str) -> Any:

@@ -13,6 +13,11 @@ Durability contract (the one the simulator enforces):
   after a crash either name may be what survives, per the crash profile.
 - A failed `fsync` raises `StorageIOError` and must never be retried and trusted: the
   kernel may have dropped the dirty pages (see DESIGN §3, fsync failure).
+- `lock(path)` is an exclusive advisory lock held by this open (LevelDB's `LOCK`, taken with
+  `flock`): a second `lock` of the same path -- from another process, or another open in this
+  one -- raises `LockHeldError` naming the holder's process id, which the holder wrote into
+  the file. The lock is not on disk: it ends with `release()`, with the process, or with a
+  crash (a crash image holds at most a stale `LOCK` file, which the next `lock` takes over).
 
 Paths are plain `str`, joined with `/` (use `join`).
 """
@@ -20,6 +25,8 @@ Paths are plain `str`, joined with `/` (use `join`).
 from __future__ import annotations
 
 from typing import Protocol
+
+import attrs
 
 
 def join(directory: str, name: str) -> str:
@@ -71,6 +78,27 @@ class WritableFile(Protocol):
     def close(self) -> None: ...
 
 
+class FileLock(Protocol):
+    path: str
+
+    def release(self) -> None:
+        """Give the lock up (idempotent)."""
+
+
+@attrs.frozen
+class LockProbe:
+    """What `FileSystem.probe_lock` saw: is the lock held, and by which process."""
+
+    held: bool
+    holder_pid: int | None = None
+
+
+def parse_holder_pid(data: bytes) -> int | None:
+    """The process id a lock holder wrote (`"<pid>\\n"`), or None when it is not one."""
+    text = data.strip()
+    return int(text) if text.isdigit() and len(text) <= 10 else None
+
+
 class FileSystem(Protocol):
     def open_read(self, path: str) -> ReadableFile: ...
 
@@ -99,3 +127,10 @@ class FileSystem(Protocol):
 
     def fsync_dir(self, path: str) -> None:
         """Make the names in directory `path` durable."""
+
+    def lock(self, path: str) -> FileLock:
+        """Take the exclusive lock on `path` (created when missing) and write this process's
+        id into it; raise `LockHeldError` (with the holder's id) when someone holds it."""
+
+    def probe_lock(self, path: str) -> LockProbe:
+        """Whether someone holds the lock on `path`, without taking it or writing anything."""

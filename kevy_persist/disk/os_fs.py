@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import errno as errno_codes
+import fcntl
 import os
 from collections.abc import Iterator
 
-from kevy_persist.errors import StorageIOError
+from kevy_persist.disk.fs import LockProbe, parse_holder_pid
+from kevy_persist.errors import LockHeldError, StorageIOError
 
 
 @contextlib.contextmanager
@@ -91,6 +93,28 @@ class OsWritableFile:
             self._fd = -1
 
 
+class OsFileLock:
+    """An `flock` held on an open descriptor: closing the descriptor releases it (so does the
+    process ending, however it ends). O_CLOEXEC keeps child processes from inheriting it."""
+
+    def __init__(self, path: str, fd: int) -> None:
+        self.path = path
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _read_holder_pid(path: str) -> int | None:
+    try:
+        with open(path, "rb") as handle:
+            return parse_holder_pid(handle.read(32))
+    except OSError:
+        return None
+
+
 class OsFileSystem:
     def open_read(self, path: str) -> OsReadableFile:
         return OsReadableFile(path)
@@ -128,6 +152,42 @@ class OsFileSystem:
     def make_dirs(self, path: str) -> None:
         with _evidence(path, "mkdir"):
             os.makedirs(path, exist_ok=True)
+
+    def lock(self, path: str) -> OsFileLock:
+        with _evidence(path, "lock"):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LockHeldError(path, _read_holder_pid(path)) from None
+        except OSError as error:
+            os.close(fd)
+            raise StorageIOError(path, "lock", error.errno, error.strerror or str(error)) from error
+        # The process id is for the refusal message only; a full disk must not stop an open
+        # that would otherwise succeed, so a failed write leaves the file as it is.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+        return OsFileLock(path, fd)
+
+    def probe_lock(self, path: str) -> LockProbe:
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            return LockProbe(False)  # every holder creates the file first
+        except OSError as error:
+            raise StorageIOError(path, "lock", error.errno, error.strerror or str(error)) from error
+        try:
+            # A shared lock conflicts only with an exclusive one, and is dropped at once.
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return LockProbe(True, _read_holder_pid(path))
+        except OSError as error:
+            raise StorageIOError(path, "lock", error.errno, error.strerror or str(error)) from error
+        finally:
+            os.close(fd)
+        return LockProbe(False)
 
     def fsync_dir(self, path: str) -> None:
         with _evidence(path, "fsync_dir"):

@@ -4,16 +4,26 @@ Opening scans the file (`aof_scan.scan_log`: clean, torn tail or corruption). A 
 (written, fsynced, directory fsynced) and the log is truncated to the valid prefix and fsynced,
 so new appends never land behind garbage. Corruption otherwise raises `CorruptionError`.
 
-Writing: `LogWriter` appends records in the file's format and fsyncs on request. It never
+Writing: `LogWriter` appends records in the file's format and fsyncs on request. After an
+fsync that made at least another page of the log durable, the next append starts with a
+synced marker naming the offset that fsync covered (`log_markers.synced_marker_argv`): the
+evidence `aof_scan` uses to tell a lost page of unsynced appends (a crash artefact, cut) from
+a hole in data the log proves durable (damage, refused). It rides in the next append's one
+write, so it costs no write and no fsync of its own, and at most one per 4 KiB of log. It never
 decides when to fsync -- `FsyncSchedule` says when one is due and the store's runtime does it
-(group commit). After a failed write or fsync the writer refuses everything (DESIGN §3: an
-fsync error is never retried and trusted); only a freshly written file is trusted again.
+(group commit). After a failed fsync the writer refuses everything (DESIGN §3: an fsync
+error is never retried and trusted); only a freshly written file is trusted again. After a
+failed write it refuses further writes (the failed one may have left part of a record at the
+end, and nothing may follow it) but still fsyncs: the records before the failed one are
+whole, and making them durable is what their waiting writers were promised; the partial
+record behind them is a torn tail the next open quarantines.
 """
 
 from __future__ import annotations
 
 import enum
 import itertools
+import logging
 from collections.abc import Iterable, Sequence
 
 import attrs
@@ -21,7 +31,7 @@ import attrs
 from kevy_persist.disk.clock import Clock
 from kevy_persist.disk.fs import FileSystem, WritableFile, parent
 from kevy_persist.engine.log_compat import for_kevy_1_23, records_for_format
-from kevy_persist.errors import CorruptionError, StorageIOError
+from kevy_persist.errors import CorruptionError, KevyError, QuarantineError, StorageIOError
 from kevy_persist.formats.aof_format import (
     EpochMarker,
     encode_record,
@@ -31,6 +41,7 @@ from kevy_persist.formats.aof_format import (
     is_epoch_marker,
 )
 from kevy_persist.formats.aof_scan import CHUNK_BYTES, LogEntry, LogScan, StopKind, iter_log, scan_log
+from kevy_persist.formats.log_markers import synced_marker_argv
 
 __all__ = [
     "EpochMarker", "FsyncPolicy", "FsyncSchedule", "LogEntry", "LogOpenReport", "LogScan",
@@ -38,9 +49,13 @@ __all__ = [
     "iter_log", "open_log", "scan_log", "start_log_temp",
 ]
 
+LOGGER = logging.getLogger("kevy_persist.engine.aof")
 QUARANTINE_INFIX = ".corrupt-quarantine."
 TEMP_SUFFIX = ".tmp"
 REWRITE_BATCH_RECORDS = 4096
+# A synced marker is written once an fsync made this much more of the log durable than the
+# last marker claimed: holes are page-shaped, so a finer claim would prove little more.
+SYNCED_MARKER_SPACING_BYTES = 4096
 
 
 class FsyncPolicy(enum.Enum):
@@ -121,7 +136,13 @@ class LogWriter:
         self.end_offset = end_offset
         self.synced_offset = end_offset
         self.write_sequence = 0
-        self.failure: str | None = None
+        self.failure: str | None = None  # refuses writes and fsyncs
+        self.write_failure: str | None = None  # refuses writes only
+        # The offset the last synced marker claimed, and the one the next append will claim
+        # (set by fsync, which the group-commit leader runs outside the shard lock: a claim
+        # read and cleared by an append racing a newer one is merely a weaker proof).
+        self.claimed_offset = 0
+        self._pending_claim: int | None = None
         self.schedule = FsyncSchedule(policy, clock.monotonic_ms() if clock is not None else 0)
         self._clock = clock
         self._handle: WritableFile | None = handle
@@ -140,7 +161,7 @@ class LogWriter:
 
     @property
     def failed(self) -> bool:
-        return self.failure is not None
+        return self.failure is not None or self.write_failure is not None
 
     def _refuse_if_failed(self, operation: str) -> WritableFile:
         if self.failure is not None:
@@ -150,11 +171,13 @@ class LogWriter:
 
     def _write(self, data: bytes) -> int:
         handle = self._refuse_if_failed("write")
+        if self.write_failure is not None:
+            raise LogWriterFailedError(self.path, "write", None, f"log failed earlier: {self.write_failure}")
         try:
             handle.write(data)
         except StorageIOError as error:
             # A short write leaves unknown bytes at the end: nothing more may follow them.
-            self.failure = f"write failed: {error.reason}"
+            self.write_failure = f"write failed: {error.reason}"
             raise
         self.end_offset += len(data)
         self.write_sequence += 1
@@ -165,13 +188,18 @@ class LogWriter:
         """Append one command; returns the new end offset."""
         if self.format_version == 1:
             argv = for_kevy_1_23(argv)  # format 1 stays replayable by kevy 1.23
-        return self._write(encode_record(self.format_version, argv))
+        data = encode_record(self.format_version, argv)
+        if self._pending_claim is not None:
+            data = self._synced_marker() + data
+        return self._write(data)
 
     def append_many(self, argvs: Iterable[Sequence[bytes]]) -> int:
         """Append several commands with one write; returns the new end offset."""
         data = encode_records(self.format_version, records_for_format(self.format_version, argvs))
         if not data:
             return self.end_offset
+        if self._pending_claim is not None:
+            data = self._synced_marker() + data
         return self._write(data)
 
     def append_encoded(self, data: bytes) -> int:
@@ -179,7 +207,16 @@ class LogWriter:
         several commands' records into one write); returns the new end offset."""
         if not data:
             return self.end_offset
+        if self._pending_claim is not None:
+            data = self._synced_marker() + data
         return self._write(data)
+
+    def _synced_marker(self) -> bytes:
+        claim = self._pending_claim
+        assert claim is not None and claim <= self.end_offset, (claim, self.end_offset)
+        self._pending_claim = None
+        self.claimed_offset = claim
+        return encode_record(self.format_version, synced_marker_argv(claim, self.format_version))
 
     def fsync(self) -> int:
         """Make every appended byte durable; returns the end offset that is now covered."""
@@ -192,6 +229,8 @@ class LogWriter:
             raise
         self.synced_offset = covered
         self.schedule.note_synced(self._clock.monotonic_ms() if self._clock is not None else 0)
+        if covered >= self.claimed_offset + SYNCED_MARKER_SPACING_BYTES:
+            self._pending_claim = covered  # only now: the claim must be true when written
         return covered
 
     def truncate(self, offset: int) -> None:
@@ -206,6 +245,9 @@ class LogWriter:
             raise
         self.end_offset = offset
         self.synced_offset = min(self.synced_offset, offset)
+        # Bytes past `offset` will be new, unsynced ones: claim nothing about them.
+        self._pending_claim = None
+        self.claimed_offset = min(self.claimed_offset, offset)
 
     def close(self) -> None:
         if self._handle is not None:
@@ -225,7 +267,11 @@ def _quarantine(fs: FileSystem, path: str, start: int, file_size: int, clock: Cl
         target = f"{base}.{suffix}"
         suffix += 1
     source = fs.open_read(path)
-    sink = fs.open_write(target)
+    try:
+        sink = fs.open_write(target)
+    except StorageIOError as error:
+        source.close()
+        raise QuarantineError(path, start, file_size - start, target, error) from error
     try:
         source.seek(start)
         remaining = file_size - start
@@ -236,9 +282,15 @@ def _quarantine(fs: FileSystem, path: str, start: int, file_size: int, clock: Cl
             sink.write(chunk)
             remaining -= len(chunk)
         sink.fsync()
-    finally:
+    except StorageIOError as error:
+        # A full disk: leave no partial copy behind (nothing else was changed yet), and say
+        # how much room the copy needs.
         sink.close()
         source.close()
+        discard_temp(fs, target)
+        raise QuarantineError(path, start, file_size - start, target, error) from error
+    sink.close()
+    source.close()
     fs.fsync_dir(parent(path))
     return target
 
@@ -283,6 +335,10 @@ def open_log(
     dropped = scan.file_size_bytes - scan.valid_end_offset
     if dropped > 0:
         quarantine_path = _quarantine(fs, path, scan.valid_end_offset, scan.file_size_bytes, clock)
+        what = ("cut at corruption (truncate_corruption)" if scan.stop is StopKind.CORRUPTION
+                else "a torn tail (a crash artefact)")
+        LOGGER.warning("%s: dropped %d bytes at byte %d, %s: %s; kept in %s",
+                       path, dropped, scan.valid_end_offset, what, scan.reason, quarantine_path)
     if scan.format_version is None:
         # A torn header: nothing in the file is a record. Start over with a fresh header.
         handle = _write_fresh_header(fs, path, format_version)
@@ -331,14 +387,29 @@ def start_log_temp(
     if epoch_marker is not None:
         head.append(encode_record(format_version, epoch_marker_argv(epoch_marker, format_version)))
     data = b"".join(head)
-    handle.write(data)
-    writer = LogWriter(fs, temp_path, handle, format_version, len(data), clock)
-    # In batches: a rewrite streams a whole keyspace through here, and one joined write of it
-    # would hold a second copy of the keyspace in memory.
-    iterator = iter(records)
-    while batch := list(itertools.islice(iterator, REWRITE_BATCH_RECORDS)):
-        writer.append_many(batch)
+    try:
+        handle.write(data)
+        writer = LogWriter(fs, temp_path, handle, format_version, len(data), clock)
+        # In batches: a rewrite streams a whole keyspace through here, and one joined write of
+        # it would hold a second copy of the keyspace in memory.
+        iterator = iter(records)
+        while batch := list(itertools.islice(iterator, REWRITE_BATCH_RECORDS)):
+            writer.append_many(batch)
+    except BaseException:
+        handle.close()
+        discard_temp(fs, temp_path)  # a full disk must not keep a partial temp around
+        raise
     return writer
+
+
+def discard_temp(fs: FileSystem, temp_path: str) -> None:
+    """Remove a temp file a failed save or rewrite leaves (best effort: the failure that got
+    us here is the one to report; a temp that survives is removed by the next open)."""
+    try:
+        if fs.exists(temp_path):
+            fs.remove(temp_path)
+    except KevyError:
+        pass
 
 
 def install_log(fs: FileSystem, temp_writer: LogWriter, path: str, *, clock: Clock | None = None) -> LogWriter:

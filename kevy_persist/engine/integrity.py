@@ -22,6 +22,7 @@ from kevy_persist.engine.shard_opening import load_shard_read_only
 from kevy_persist.errors import KevyError
 from kevy_persist.layout import names as layout_names
 from kevy_persist.layout.meta import read_layout
+from kevy_persist.layout.ownership import LOCK_NAME, current_owner, describe_owner
 from kevy_persist.layout.routing import Router
 
 
@@ -94,14 +95,22 @@ def _check_log(fs: FileSystem, path: str) -> Finding:
     return Finding(path, False, message, details)
 
 
+def _check_owner(fs: FileSystem, directory: str) -> list[Finding]:
+    """A dir in use is read as it is now: say so (it is not damage)."""
+    owner = current_owner(fs, directory)
+    if not owner.held:
+        return []
+    return [Finding(join(directory, LOCK_NAME), False, describe_owner(directory, owner), {"holder_pid": owner.holder_pid})]
+
+
 def check_data_dir(fs: FileSystem, directory: str) -> IntegrityReport:
-    findings: list[Finding] = []
+    findings: list[Finding] = _check_owner(fs, directory)
     try:
         reading = read_layout(fs, directory)
     except KevyError as error:
         return IntegrityReport(directory, (Finding(directory, True, str(error)),))
     if reading.layout is None:
-        return IntegrityReport(directory, (Finding(directory, False, "fresh: no shard files"),))
+        return IntegrityReport(directory, (*findings, Finding(directory, False, "fresh: no shard files")))
     shard_layout = reading.layout
     findings.append(
         Finding(
@@ -120,7 +129,7 @@ def check_data_dir(fs: FileSystem, directory: str) -> IntegrityReport:
         findings.append(Finding(directory, True, f"files of shard {index} lie beyond the layout: their keys are stranded"))
     known = {layout_names.snapshot_name(i) for i in range(shard_layout.shard_count)} | {
         layout_names.log_name(i) for i in range(shard_layout.shard_count)
-    } | {"shards.meta", "reshard.journal"}
+    } | {"shards.meta", "reshard.journal", LOCK_NAME}
     for name in fs.list_dir(directory):
         if name not in known:
             findings.append(Finding(join(directory, name), False, f"not part of the layout ({layout_names.classify(name).role.value})"))

@@ -11,13 +11,23 @@ Guarantees:
 - `execute` applies a command, then appends its log records; under `always` the caller must
   wait for `ticket` to be durable before acknowledging.
 - `save` is the synchronous SAVE protocol of specs/shard-history.md.
-- After an fsync failure the shard refuses writes (`WritesRefusedError`) until a save has
-  written and fsynced fresh files.
+- After a failed log write or fsync the shard refuses writes (`WritesRefusedError`) until a
+  save has written and fsynced fresh files.
+- A refused write leaves no trace in memory: a command applied and then refused (its append
+  failed, or under `always` the fsync it waited for failed) is undone by rebuilding the
+  keyspace from the shard's files up to the last record that was not refused
+  (`rebuild_from_files`, set by opening). This costs a reload of the shard, once per failure;
+  the hot path pays nothing (append-first is impossible -- a command's log records are known
+  only once it ran -- and a per-command backup would copy every value a write touches).
+  Which records are refused: a failed write refuses its own (earlier appends stay, and an
+  fsync still makes them durable); a failed fsync under `always` refuses every record past
+  the last successful fsync (their writers all get the error). Under `everysec`/`no` the
+  writes before a failed fsync were already acknowledged and stay.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -32,7 +42,7 @@ from kevy_persist.engine import aof, snapshot
 from kevy_persist.engine.aof import FsyncPolicy
 from kevy_persist.engine.rewrite import rebuild_commands
 from kevy_persist.engine.transaction_log import bracket
-from kevy_persist.errors import StorageIOError, WritesRefusedError
+from kevy_persist.errors import KevyError, StorageIOError, WritesRefusedError
 from kevy_persist.formats.log_markers import RESERVED_KEY_PREFIX, EpochMarker
 from kevy_persist.formats.positions import LogIdentity, LogKind, LogPosition
 from kevy_persist.layout import names as layout_names
@@ -82,6 +92,15 @@ class Shard:
         self.synced_offset = writer.end_offset if writer is not None else 0
         self.last_sync_monotonic_ms = clock.monotonic_ms()
         self.failure: str | None = None
+        # A failed fsync (run outside the shard lock) asks for its refused writes to be undone
+        # by the next caller holding the lock: (request number, log offset to rebuild up to).
+        # Only sync_log writes the request and only the lock holder the number done, so
+        # neither can lose the other's update.
+        self._fsync_undo_request: tuple[int, int] | None = None
+        self._fsync_undo_done = 0
+        self.rebuild_from_files: Callable[[int], Keyspace] | None = None
+        self.write_error_count = 0
+        self.fsync_error_count = 0
         self.open_report: ShardOpenReport | None = None
         # Log size right after the last save or rewrite: the auto-rewrite baseline.
         self.log_baseline_bytes = writer.end_offset if writer is not None else 0
@@ -110,13 +129,17 @@ class Shard:
 
     def execute(self, argv: list[bytes], context: CommandContext) -> tuple[Any, int | None]:
         """Apply `argv`; return its reply and the log end offset to await (None: nothing logged)."""
-        if self.failure is not None and _may_write(argv):
-            raise WritesRefusedError(self.index, self.failure)
+        if self.failure is not None:
+            self.undo_refused_writes()
+            if _may_write(argv):
+                raise WritesRefusedError(self.index, self.failure)
         if _names_reserved_key(argv):
             return ErrorReply(RESERVED_KEY_ERROR), None
         outcome = execute(self.keyspace, argv, context)  # its log starts with DELs of reaped keys
         if not outcome.log or self.writer is None:
             return outcome.reply, None
+        if self.failure is not None and not _may_write(argv):
+            return outcome.reply, None  # a read that reaped expired keys: gone either way
         # A command logged as several records (SET EX = SET + PEXPIREAT) is bracketed like a
         # transaction, so a crash between its records cannot keep half of it.
         return outcome.reply, self.append(bracket(list(outcome.log), self.writer.format_version))
@@ -129,8 +152,10 @@ class Shard:
             problem = _queue_time_error(argv)
             if problem is not None or _names_reserved_key(argv):
                 return ErrorReply("EXECABORT Transaction discarded because of previous errors."), None
-        if self.failure is not None and any(_may_write(argv) for argv in argvs):
-            raise WritesRefusedError(self.index, self.failure)
+        if self.failure is not None:
+            self.undo_refused_writes()
+            if any(_may_write(argv) for argv in argvs):
+                raise WritesRefusedError(self.index, self.failure)
         backup = self._backup(argvs) if atomic else None
         replies: list[Any] = []
         records: list[list[bytes]] = []
@@ -175,14 +200,45 @@ class Shard:
                     self.keyspace.set_deadline(key, deadline_ms)
 
     def append(self, argvs: Any) -> int:
-        """Append records (already applied to the keyspace); return the new end offset."""
+        """Append records (already applied to the keyspace); return the new end offset.
+
+        A refusal undoes them (and any other refused write) in memory before it raises."""
         if self.failure is not None:
+            self.undo_refused_writes(self.writer.end_offset)
             raise WritesRefusedError(self.index, self.failure)
         try:
             return self.writer.append_many(list(argvs))
         except StorageIOError as error:
-            self.failure = f"log write failed: {error.reason}"
+            self.record_write_failure(error)
+            self.undo_refused_writes(self.writer.end_offset)
             raise WritesRefusedError(self.index, self.failure) from error
+
+    def record_write_failure(self, error: StorageIOError) -> None:
+        """A log write failed: the shard refuses writes from now on (counted for INFO unless
+        the writer had already failed before)."""
+        if not isinstance(error, aof.LogWriterFailedError):
+            self.write_error_count += 1
+        self.failure = f"log write failed: {error.reason}"
+
+    def undo_refused_writes(self, log_offset: int | None = None) -> None:
+        """Rebuild the keyspace from the files up to `log_offset` and any offset a failed fsync
+        asked for (the lower wins); nothing when neither is pending.
+
+        The caller holds the shard lock. The files hold exactly the history of the writes
+        that were not refused: every applied write was appended in order, and replay is
+        deterministic (absolute TTLs, effects for random commands)."""
+        request = self._fsync_undo_request
+        target = log_offset
+        if request is not None and request[0] > self._fsync_undo_done:
+            target = request[1] if target is None else min(target, request[1])
+        if target is None or self.rebuild_from_files is None:
+            return
+        try:
+            self.keyspace = self.rebuild_from_files(target)
+        except KevyError as error:
+            self.failure = f"{self.failure}; the refused writes could not be undone in memory: {error}"
+        if request is not None:
+            self._fsync_undo_done = max(self._fsync_undo_done, request[0])
 
     # -- durability -------------------------------------------------------------------------
 
@@ -194,7 +250,15 @@ class Shard:
         try:
             self.writer.fsync()
         except StorageIOError as error:
-            self.failure = f"fsync failed: {error.reason}"
+            if not isinstance(error, aof.LogWriterFailedError):
+                self.fsync_error_count += 1
+            if self.failure is None:
+                self.failure = f"fsync failed: {error.reason}"
+            if self.options.fsync_policy is FsyncPolicy.ALWAYS:
+                # Every writer past the last good fsync gets this error: their writes are
+                # undone by the next call that holds the shard lock.
+                number = self._fsync_undo_request[0] + 1 if self._fsync_undo_request else 1
+                self._fsync_undo_request = (number, self.synced_offset)
             raise WritesRefusedError(self.index, self.failure) from error
         self.synced_offset = max(self.synced_offset, covered)
         self.last_sync_monotonic_ms = self.clock.monotonic_ms()
@@ -237,6 +301,7 @@ class Shard:
         """
         if self.file_system is None:
             return  # an in-memory shard has nothing to save
+        self.undo_refused_writes()  # a snapshot must not keep a refused write
         covered = LogPosition(self.epoch, self.writer.end_offset) if self.writer is not None else None
         snapshot.save_snapshot(self.file_system, self.snapshot_path, self.keyspace.iter_entries(), covered)
         if self.options.log_enabled:
@@ -256,10 +321,13 @@ class Shard:
         )
         try:
             temp_writer.fsync()
-        finally:
             end_offset = temp_writer.end_offset
             temp_writer.close()
-        self.file_system.rename(temp_path, self.log_path)
+            self.file_system.rename(temp_path, self.log_path)
+        except BaseException:
+            temp_writer.close()
+            aof.discard_temp(self.file_system, temp_path)  # the old log stays the live one
+            raise
         if self.writer is not None:
             self.writer.close()
         handle = self.file_system.open_append(self.log_path)
@@ -297,6 +365,7 @@ class Shard:
         """Replace the log by the commands that rebuild the state: a `base` log of a new epoch."""
         if self.writer is None:
             return
+        self.undo_refused_writes()
         self.start_log(LogIdentity(self.epoch + 1, LogKind.BASE), rebuild_commands(self.keyspace.iter_entries()))
         self.failure = None
 

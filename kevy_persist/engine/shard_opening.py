@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import attrs
@@ -31,6 +32,8 @@ from kevy_persist.errors import CorruptionError, HistoryGapError
 from kevy_persist.formats.aof_format import is_epoch_marker
 from kevy_persist.formats.positions import LogIdentity, LogKind
 from kevy_persist.layout import names as layout_names
+
+LOGGER = logging.getLogger("kevy_persist.engine.shard_opening")
 
 
 def _load_snapshot(file_system: FileSystem, path: str, now_ms: int) -> tuple[Any, dict[bytes, bytes]]:
@@ -61,14 +64,18 @@ def _keyspace_for(loaded: Any, strings: dict[bytes, bytes], plan: ReplayPlan) ->
 
 
 def replay_log_into(
-    file_system: FileSystem, path: str, keyspace: Keyspace, plan: ReplayPlan, now_ms: int
+    file_system: FileSystem, path: str, keyspace: Keyspace, plan: ReplayPlan, now_ms: int,
+    log_end_offset: int | None = None,
 ) -> tuple[TransactionReplayer, int]:
-    """Replay the plan's part of the log into `keyspace`, transaction blocks held back until
-    they commit; (the replayer, bytes replayed). Shared by opening and the re-shard's sources."""
+    """Replay the plan's part of the log into `keyspace` (up to `log_end_offset`, a record
+    boundary, when given), transaction blocks held back until they commit; (the replayer,
+    bytes replayed). Shared by opening, the re-shard's sources and undoing refused writes."""
     replayer = TransactionReplayer(lambda argv: replay(keyspace, argv, now_ms))
     replayed_bytes = 0
     entries = aof.iter_log(file_system, path, start_offset=plan.log_start_offset)
     for position, entry in enumerate(entries):
+        if log_end_offset is not None and entry.end_offset > log_end_offset:
+            break
         if position == 0 and is_epoch_marker(entry.argv):
             continue  # the log's identity, not a command (a marker only ever comes first)
         replayer.feed(entry.offset, entry.argv)
@@ -89,11 +96,13 @@ class ShardReading:
     discarded_transaction_commands: int
 
 
-def load_shard_read_only(file_system: FileSystem, directory: str, index: int, now_ms: int) -> ShardReading:
+def load_shard_read_only(file_system: FileSystem, directory: str, index: int, now_ms: int,
+                         log_end_offset: int | None = None) -> ShardReading:
     """Rebuild shard `index` of `directory` in memory; the files are never written.
 
     A torn log tail is left out (and described by `log_scan`), as open would quarantine it;
-    damage followed by valid records raises `CorruptionError`, as open would.
+    damage followed by valid records raises `CorruptionError`, as open would. With
+    `log_end_offset`, only the log's records that end by that offset are replayed.
     """
     snapshot_path = join(directory, layout_names.snapshot_name(index))
     log_path = join(directory, layout_names.log_name(index))
@@ -106,7 +115,7 @@ def load_shard_read_only(file_system: FileSystem, directory: str, index: int, no
     keyspace, snapshot_keys = _keyspace_for(loaded, strings, plan)
     replayer, replayed_bytes = None, 0
     if plan.replay_log:
-        replayer, replayed_bytes = replay_log_into(file_system, log_path, keyspace, plan, now_ms)
+        replayer, replayed_bytes = replay_log_into(file_system, log_path, keyspace, plan, now_ms, log_end_offset)
     return ShardReading(
         keyspace=keyspace,
         snapshot=loaded,
@@ -143,8 +152,14 @@ def open_shard(file_system: FileSystem, clock: Clock, options: ShardOptions) -> 
         replayer, replayed_bytes = replay_log_into(file_system, log_path, keyspace, plan, clock.now_ms())
         if replayer.open_block_offset is not None:
             discarded_bytes = writer.end_offset - replayer.open_block_offset
+            LOGGER.warning(
+                "%s: discarded %d bytes at byte %d, a transaction block the crash cut before its "
+                "commit marker (never acknowledged; none of it is applied)",
+                log_path, discarded_bytes, replayer.open_block_offset,
+            )
     epoch = identity.epoch if identity is not None else 0
     shard = Shard(file_system, clock, options, keyspace, writer, epoch)
+    shard.rebuild_from_files = _rebuilder(file_system, clock, options)
     finished_save = False
     if options.log_enabled and writer is None:
         shard.start_log(_first_log_identity(loaded))
@@ -174,6 +189,15 @@ def open_shard(file_system: FileSystem, clock: Clock, options: ShardOptions) -> 
         log_epoch=shard.epoch,
     )
     return shard
+
+
+def _rebuilder(file_system: FileSystem, clock: Clock, options: ShardOptions) -> Any:
+    """How the shard undoes refused writes: its state as the files hold it up to an offset
+    of the live log (the snapshot, then the log's records that end by that offset)."""
+    def rebuild(log_end_offset: int) -> Keyspace:
+        reading = load_shard_read_only(file_system, options.directory, options.index, clock.now_ms(), log_end_offset)
+        return reading.keyspace
+    return rebuild
 
 
 def _identity(marker: Any) -> LogIdentity | None:

@@ -7,7 +7,8 @@ stop (specs/aof-format.md):
   no valid record after them -- the normal artefact of a crash during an append;
 - corruption: damage followed by at least one valid record (found by searching forward),
   unless the damage holds a page-shaped run of zeros: pages of unsynced appends that a crash
-  lost out of order, a torn tail too (see `_classify_damage`).
+  lost out of order, a torn tail too (see `_classify_damage`) -- except when a synced marker
+  after it claims the damaged bytes were fsynced: then the hole is in durable data.
 Nothing here changes a file; `aof.open_log` repairs what a scan found.
 """
 
@@ -30,6 +31,7 @@ from kevy_persist.formats.aof_format import (
     probe_record,
     read_record,
 )
+from kevy_persist.formats.log_markers import parse_synced_marker
 from kevy_persist.formats.resp import NeedMore
 
 CHUNK_BYTES = 1 << 20
@@ -191,12 +193,49 @@ def _classify_damage(
     if resume is None:
         return StopKind.TORN_TAIL, None, ""
     hole = _lost_page_hole(handle, stop_offset, resume)
-    if hole is not None:
-        return StopKind.TORN_TAIL, None, (
-            f"zeros from byte {hole} to a page boundary: pages of unsynced appends lost in a "
-            f"crash; the records after them were never durable"
+    if hole is None:
+        return StopKind.CORRUPTION, resume, ""
+    claim = _durable_claim_after(handle, format_version, resume, file_size)
+    if claim is not None and claim[1] > stop_offset:
+        marker_offset, claimed = claim
+        return StopKind.CORRUPTION, resume, (
+            f"zeros from byte {hole} to a page boundary, but the synced marker at byte "
+            f"{marker_offset} records that an fsync covered the log up to byte {claimed}: "
+            f"durable data was lost (a damaged disk, not a crash)"
         )
-    return StopKind.CORRUPTION, resume, ""
+    return StopKind.TORN_TAIL, None, (
+        f"zeros from byte {hole} to a page boundary: pages of unsynced appends lost in a "
+        f"crash; the records after them were never durable"
+    )
+
+
+def _durable_claim_after(
+    handle: ReadableFile, format_version: int, start: int, file_size: int
+) -> tuple[int, int] | None:
+    """(offset, claim) of the synced marker after `start` claiming the most, or None.
+
+    Walks every valid record from `start` to the end of the file, hopping over further
+    damage (only a damaged log pays for this). A marker is written after the fsync it names
+    completed, so wherever it survives -- even in unsynced pages a crash kept -- every byte
+    before its claim was durable.
+    """
+    best: tuple[int, int] | None = None
+    position: int | None = start
+    while position is not None and position < file_size:
+        window = _Window(handle, position, file_size)
+        stop = None
+        for item in _records(window, format_version, position):
+            if len(item) == 2:
+                stop = item[0]  # type: ignore[misc]
+                break
+            record_start, _, argv = item  # type: ignore[misc]
+            claimed = parse_synced_marker(argv) if argv is not None else None
+            if claimed is not None and (best is None or claimed > best[1]):
+                best = (record_start, claimed)
+        if stop is None:
+            break
+        position = _find_valid_record_after(handle, format_version, stop, file_size)
+    return best
 
 
 def scan_log(fs: FileSystem, path: str) -> LogScan:
@@ -265,9 +304,9 @@ def iter_log(fs: FileSystem, path: str, start_offset: int | None = None) -> Iter
         for item in _records(window, format_version, position):
             if len(item) == 2:
                 stop_offset, reason = item  # type: ignore[misc]
-                stop, _, _ = _classify_damage(handle, format_version, stop_offset, file_size)
+                stop, _, hole_reason = _classify_damage(handle, format_version, stop_offset, file_size)
                 if stop is StopKind.CORRUPTION:
-                    raise CorruptionError(path, stop_offset, reason)
+                    raise CorruptionError(path, stop_offset, f"{reason}; {hole_reason}" if hole_reason else reason)
                 return
             start, end, argv = item  # type: ignore[misc]
             yield LogEntry(start, end, argv)

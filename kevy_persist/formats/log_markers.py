@@ -7,6 +7,12 @@ A marker is a record that carries no command for the keyspace, only structure:
 | epoch            | `\\0KEVYEPOCH <epoch> base|incr`    | `DEL "\\0KEVYEPOCH:<epoch>:base|incr"`   |
 | transaction open | `\\0KEVYMULTI`                      | `DEL "\\0KEVYMULTI"`                     |
 | transaction end  | `\\0KEVYEXEC`                       | `DEL "\\0KEVYEXEC"`                      |
+| synced           | `\\0KEVYSYNCED <offset>`            | `DEL "\\0KEVYSYNCED:<offset>"`           |
+
+The synced marker says that an fsync of this file completed covering bytes `[0, offset)`:
+the writer puts it in front of the first append after such an fsync (`aof.LogWriter`), so a
+hole in the log that a later synced marker claims as durable is damage, not a crash's lost
+page (specs/aof-format.md, "Lost pages").
 
 Format 2 uses command names no client can send. kevy 1.23 refuses unknown commands when it
 replays a format-1 log, so there the markers are deletions of a reserved key: kevy applies a
@@ -25,6 +31,7 @@ RESERVED_KEY_PREFIX = b"\x00KEVY"
 EPOCH_NAME = b"\x00KEVYEPOCH"
 BEGIN_NAME = b"\x00KEVYMULTI"
 COMMIT_NAME = b"\x00KEVYEXEC"
+SYNCED_NAME = b"\x00KEVYSYNCED"
 EPOCH_KINDS = ("base", "incr")
 _DELETE_NAMES = (b"DEL", b"del")
 
@@ -74,6 +81,32 @@ def parse_epoch_marker(argv: Sequence[bytes]) -> EpochMarker | None:
     if len(fields) != 2 or not fields[0].isdigit() or fields[1].decode("latin-1") not in EPOCH_KINDS:
         raise ValueError(f"malformed epoch marker {list(argv)!r}")
     return EpochMarker(int(fields[0]), fields[1].decode("latin-1"))
+
+
+def synced_marker_argv(offset: int, format_version: int = 2) -> list[bytes]:
+    """The record saying an fsync covered the file's bytes `[0, offset)`."""
+    assert offset >= 0, offset
+    if format_version == 1:
+        return [b"DEL", b"%s:%d" % (SYNCED_NAME, offset)]
+    return [SYNCED_NAME, b"%d" % offset]
+
+
+def parse_synced_marker(argv: Sequence[bytes]) -> int | None:
+    """The offset a synced marker claims durable; None for any other record (a malformed
+    synced marker claims nothing: it cannot prove anything either way)."""
+    name = marker_name(argv)
+    if name is None or not name.startswith(SYNCED_NAME):
+        return None
+    if name is argv[0]:  # format 2: [name, offset]
+        if name != SYNCED_NAME or len(argv) != 2:
+            return None
+        text = argv[1]
+    else:  # format 1: DEL "<name>:<offset>"
+        rest = name[len(SYNCED_NAME) :]
+        if not rest.startswith(b":"):
+            return None
+        text = rest[1:]
+    return int(text) if text.isdigit() and len(text) <= 19 else None
 
 
 def transaction_begin_argv(format_version: int = 2) -> list[bytes]:

@@ -7,6 +7,7 @@ Every name a data dir may hold, as the Rust kevy 1.23 spells it (facts in
     aof-{i}.aof                          shard i's log
     shards.meta                          the layout record (`meta.py`)
     shards.meta.tmp                      our durable-replace temp for it (kevy has none)
+    dump-{i}.rdb.tmp, aof-{i}.aof.tmp    our durable-replace temps of a save or rewrite
     reshard.journal                      a re-shard's commit record
     dump-{i}.rdb.reshard                 a re-shard's new snapshot, before the commit
     {source}.premigration.{stamp}        a re-shard's backup of an old file (stamp: unix ns)
@@ -33,6 +34,7 @@ RESHARD_JOURNAL_NAME = "reshard.journal"
 RESHARD_JOURNAL_HEADER = "kevy-reshard-journal v1"
 
 _RESHARD_SUFFIX = ".reshard"
+_TEMP_SUFFIX = ".tmp"
 _PREMIGRATION_MARK = ".premigration."
 _QUARANTINE_MARK = ".corrupt-quarantine."
 _KEVY_QUARANTINE_MARK = ".panic-quarantine."
@@ -107,6 +109,7 @@ class FileRole(enum.Enum):
     SHARDS_META_TEMP = "shards-meta-temp"
     RESHARD_JOURNAL = "reshard-journal"
     RESHARD_TEMP = "reshard-temp"
+    TEMP = "temp"  # a save's or rewrite's `.tmp`: never read, stale once nobody owns the dir
     PREMIGRATION_BACKUP = "premigration-backup"
     QUARANTINE = "quarantine"
     OTHER = "other"
@@ -147,6 +150,10 @@ def classify(name: str) -> NamedFile:
     index = _shard_index(name, "dump-", ".rdb" + _RESHARD_SUFFIX)
     if index is not None:
         return NamedFile(name, FileRole.RESHARD_TEMP, index)
+    if name.endswith(_TEMP_SUFFIX):
+        source = classify(name[: -len(_TEMP_SUFFIX)])
+        if source.role in (FileRole.SNAPSHOT, FileRole.LOG):
+            return NamedFile(name, FileRole.TEMP, source.shard_index)
     for mark, role in (
         (_PREMIGRATION_MARK, FileRole.PREMIGRATION_BACKUP),
         (_QUARANTINE_MARK, FileRole.QUARANTINE),

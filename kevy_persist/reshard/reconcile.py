@@ -5,7 +5,9 @@
 1. finish or discard an interrupted re-shard (`reshard_recovery`), before anything else;
 2. read the layout (`layout.read_layout`: `shards.meta` v1/v2, else the legacy count
    inferred from file names, else fresh);
-3. if it differs from `requested`, re-shard (`reshard`).
+3. resolve what was asked (`LayoutRequest`: a shard count and a routing, each None to keep
+   what the dir records) and, if it differs from the layout found, re-shard (`reshard`).
+   Nothing re-shards unless a caller asked for another count or routing.
 
 `reshard(fs, directory, source, target, clock)` is the protocol of specs/reshard.md (the
 phase table is `reshard_protocol.TRANSITIONS`):
@@ -22,6 +24,9 @@ phase table is `reshard_protocol.TRANSITIONS`):
   rolled forward by the next open.
 Keys appear in the new shards in source order; a key present in two sources (a stray
 that did not route to its shard) keeps the later source's value, as a merged load would.
+A source whose log ends in a torn tail contributes its valid prefix; the tail's bytes are not
+carried over (they stay in the source's `.premigration.` backup), and the report and one
+WARNING line per such source say how many bytes and where they are kept.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import attrs
 
 from kevy_persist.disk.clock import Clock
 from kevy_persist.disk.fs import FileSystem, WritableFile, join
+from kevy_persist.engine.aof import StopKind
 from kevy_persist.errors import KevyError
 from kevy_persist.formats.snapshot_format import encode_snapshot
 from kevy_persist.formats.snapshot_raw import RawSnapshotWriter
@@ -46,9 +52,11 @@ from kevy_persist.layout.names import (
     classify,
     encode_reshard_journal,
     log_name,
+    premigration_name,
     reshard_temp_name,
     snapshot_name,
 )
+from kevy_persist.layout.routing import Routing
 from kevy_persist.reshard.protocol import Phase, PhaseListener, PhaseTracker, may_abort
 from kevy_persist.reshard.recovery import RecoveryReport, finish_committed, recover_interrupted_reshard
 from kevy_persist.reshard.route import RoutedBatch, route_records
@@ -64,6 +72,33 @@ ProgressCallback = Callable[[int, int], None]
 
 
 @attrs.frozen
+class LayoutRequest:
+    """The layout an opener asks for; None keeps what the dir records (a fresh dir: 1 shard
+    by KevyHash). Asking for a count alone keeps the recorded routing, and the other way."""
+
+    shard_count: int | None = None
+    routing: Routing | None = None
+
+    def resolve(self, found: ShardLayout | None) -> ShardLayout:
+        return ShardLayout(
+            self.shard_count if self.shard_count is not None else (found.shard_count if found else 1),
+            self.routing if self.routing is not None else (found.routing if found else Routing.KEVYHASH),
+        )
+
+
+@attrs.frozen
+class TornSource:
+    """A source shard whose log ended in a torn tail: its bytes past `valid_end_offset` were
+    not re-sharded; the whole log is kept as `kept_in` (its premigration backup)."""
+
+    index: int
+    log_path: str
+    valid_end_offset: int
+    dropped_bytes: int
+    kept_in: str
+
+
+@attrs.frozen
 class ReshardReport:
     source: ShardLayout
     target: ShardLayout
@@ -74,6 +109,11 @@ class ReshardReport:
     written_bytes: int
     source_bytes: int
     elapsed_ms: int
+    torn_sources: tuple[TornSource, ...] = ()
+
+    @property
+    def dropped_bytes(self) -> int:
+        return sum(torn.dropped_bytes for torn in self.torn_sources)
 
 
 @attrs.frozen
@@ -81,6 +121,7 @@ class ReconcileReport:
     recovery: RecoveryReport
     found: LayoutReading  # the layout on disk after recovery, before any re-shard
     reshard: ReshardReport | None
+    layout: ShardLayout  # the layout the dir has now (the request, resolved)
 
 
 def _source_size_bytes(fs: FileSystem, directory: str, index: int) -> int:
@@ -148,7 +189,10 @@ def _write_temps(
     target: ShardLayout,
     now_ms: int,
     progress: ProgressCallback | None,
+    torn: list[tuple[int, str, int, int]],
 ) -> tuple[_Targets, tuple[int, ...], tuple[int, ...], int, int]:
+    """Write every new shard's temp snapshot; `torn` collects (index, log path, valid end,
+    dropped bytes) of each source whose log ends in a torn tail."""
     sizes = [_source_size_bytes(fs, directory, index) for index in range(source.shard_count)]
     total_bytes = sum(sizes)
     done_bytes = 0
@@ -158,6 +202,9 @@ def _write_temps(
     try:
         for index in range(source.shard_count):
             shard = inspect_shard(fs, directory, index)
+            scan = shard.log_scan
+            if scan is not None and scan.stop is StopKind.TORN_TAIL:
+                torn.append((index, shard.log_path, scan.valid_end_offset, scan.file_size_bytes - scan.valid_end_offset))
             if shard.raw_copy_possible:
                 raw.append(index)
                 assert shard.snapshot_data is not None
@@ -240,9 +287,14 @@ def reshard(
             fs.remove(join(directory, name))  # stale: from an attempt that never committed
     tracker.advance(Phase.STALE_TEMPS_REMOVED)
     journal = ReshardJournal(stamp_ns, source.shard_count, target.shard_count, target.routing)
+    LOGGER.info(
+        "re-sharding %d shards (%s) -> %d shards (%s)",
+        source.shard_count, source.routing.value, target.shard_count, target.routing.value,
+    )
+    torn: list[tuple[int, str, int, int]] = []
     try:
         targets, raw, decoded, written_bytes, source_bytes = _write_temps(
-            fs, directory, source, target, clock.now_ms(), progress
+            fs, directory, source, target, clock.now_ms(), progress, torn
         )
         tracker.advance(Phase.TEMPS_WRITTEN)
         fs.fsync_dir(directory)
@@ -256,6 +308,16 @@ def reshard(
         raise
     tracker.advance(Phase.COMMITTED)
     finish_committed(fs, directory, journal, tracker)
+    torn_sources = tuple(
+        TornSource(index, path, valid_end, dropped, join(directory, premigration_name(log_name(index), stamp_ns)))
+        for index, path, valid_end, dropped in torn
+    )
+    for source_tail in torn_sources:
+        LOGGER.warning(
+            "%s: dropped %d bytes of a torn tail at byte %d while re-sharding (not acknowledged "
+            "durable writes: a crash artefact); kept in %s",
+            source_tail.log_path, source_tail.dropped_bytes, source_tail.valid_end_offset, source_tail.kept_in,
+        )
     return ReshardReport(
         source=source,
         target=target,
@@ -266,6 +328,7 @@ def reshard(
         written_bytes=written_bytes,
         source_bytes=source_bytes,
         elapsed_ms=clock.monotonic_ms() - started_ms,
+        torn_sources=torn_sources,
     )
 
 
@@ -278,13 +341,14 @@ def summary_line(report: ReshardReport) -> str:
         f"{len(report.raw_sources)} of {source.shard_count} sources copied raw, "
         f"{report.source_bytes} -> {report.written_bytes} bytes in {report.elapsed_ms} ms; "
         f"old files kept as *.premigration.{report.stamp_ns}"
+        + (f"; {report.dropped_bytes} bytes of torn log tails dropped" if report.torn_sources else "")
     )
 
 
 def reconcile_layout(
     fs: FileSystem,
     directory: str,
-    requested: ShardLayout,
+    requested: ShardLayout | LayoutRequest,
     clock: Clock,
     *,
     progress: ProgressCallback | None = None,
@@ -304,8 +368,9 @@ def reconcile_layout(
         LOGGER.info("discarded an uncommitted re-shard attempt: removed %s", ", ".join(recovery.removed))
     found = read_layout(fs, directory)
     assert not found.journal_present, "recovery removes the journal"
+    target = requested.resolve(found.layout) if isinstance(requested, LayoutRequest) else requested
     report = None
-    if found.layout is not None and found.layout != requested:
-        report = reshard(fs, directory, found.layout, requested, clock, progress=progress, listener=listener)
+    if found.layout is not None and found.layout != target:
+        report = reshard(fs, directory, found.layout, target, clock, progress=progress, listener=listener)
         LOGGER.info(summary_line(report))
-    return ReconcileReport(recovery, found, report)
+    return ReconcileReport(recovery, found, report, target)

@@ -31,7 +31,7 @@ from kevy_persist.engine import aof
 from kevy_persist.engine.aof import StopKind
 from kevy_persist.engine.history import HistoryDecision, ReplayPlan, plan_replay
 from kevy_persist.errors import CorruptionError, HistoryGapError
-from kevy_persist.formats.aof_format import is_epoch_marker
+from kevy_persist.formats.log_markers import marker_name
 from kevy_persist.formats.positions import LogIdentity, LogKind, LogPosition
 from kevy_persist.formats.snapshot_decode import decode_snapshot
 from kevy_persist.formats.snapshot_format import TRAILER_MAGIC, TRAILER_SIZE, WRITE_VERSION
@@ -104,7 +104,7 @@ def _log_adds_records(fs: FileSystem, path: str, scan: aof.LogScan, plan: Replay
     if plan.log_start_offset is not None and plan.log_start_offset >= scan.valid_end_offset:
         return False
     for entry in aof.iter_log(fs, path, start_offset=plan.log_start_offset):
-        if not is_epoch_marker(entry.argv):
+        if marker_name(entry.argv) is None:  # a command (markers carry only structure)
             return True
     return False
 

@@ -28,8 +28,8 @@ def _positive(instance: Any, attribute: attrs.Attribute, value: int) -> None:
         raise ValueError(f"{attribute.name} must be positive, got {value}")
 
 
-def _shard_count(instance: Any, attribute: attrs.Attribute, value: int) -> None:
-    if not 1 <= value <= MAX_SHARD_COUNT:
+def _shard_count(instance: Any, attribute: attrs.Attribute, value: int | None) -> None:
+    if value is not None and not 1 <= value <= MAX_SHARD_COUNT:
         raise ValueError(f"shard_count must be within 1..{MAX_SHARD_COUNT}, got {value}")
 
 
@@ -39,8 +39,11 @@ class StoreConfig:
 
     data_dir: the directory holding `dump-{i}.rdb`, `aof-{i}.aof`, `shards.meta`; None keeps
         everything in memory (no files at all).
-    shard_count, routing: the layout; a data dir recorded with another layout is refused until
-        re-sharding exists.
+    shard_count, routing: the layout. None (the default) keeps what the data dir records
+        (`shards.meta`, or the legacy count its files imply; a fresh dir or an in-memory store:
+        1 shard by KevyHash). A value that differs from the record re-shards the dir while it
+        opens (every key re-homed, crash-safe; see specs/reshard.md); asking for a count alone
+        keeps the recorded routing. `Store.config` holds the layout the store opened with.
     log_enabled: append every write to the shard's log (appendonly).
     appendfsync: `always` (a write returns once its record is fsynced, group-committed),
         `everysec` (the ticker fsyncs dirty logs once a second: a crash loses at most about a
@@ -54,13 +57,13 @@ class StoreConfig:
     ticker: "background" (a daemon thread ticks every `tick_interval_ms`) or "manual" (call
         `Store.tick()` yourself: expiry, everysec fsync, auto-rewrite).
     truncate_corruption: on open, cut a log at damage that is followed by valid records (the
-        dropped bytes are quarantined) instead of refusing to open.
+        dropped bytes are quarantined, reported and logged as a WARNING) instead of refusing.
     metrics: called with a `MetricEvent` for replay, save, rewrite and fsync failures.
     """
 
     data_dir: str | None = None
-    shard_count: int = attrs.field(default=1, validator=_shard_count)
-    routing: Routing = attrs.field(default=Routing.KEVYHASH, converter=Routing)
+    shard_count: int | None = attrs.field(default=None, validator=_shard_count)
+    routing: Routing | None = attrs.field(default=None, converter=attrs.converters.optional(Routing))
     log_enabled: bool = True
     appendfsync: FsyncPolicy = attrs.field(default=FsyncPolicy.EVERYSEC, converter=FsyncPolicy)
     log_format: int = attrs.field(default=2, validator=attrs.validators.in_((1, 2)))

@@ -1,8 +1,13 @@
-"""Opening a data dir for the store: reconcile the layout, then open every shard.
+"""Opening a data dir for the store: take ownership, reconcile the layout, open every shard.
 
+0. take the dir's `LOCK` (`layout.ownership`): a dir another store or process holds is
+   refused before anything is read; the lock is held until the store shuts down. Then
+   remove the stale temps of our saves and rewrites (`*.tmp`; never read, and only an
+   owner may remove them: another owner's could be in progress);
 1. refuse files of shards beyond the recorded layout (a re-shard would bury them);
-2. finish or discard an interrupted re-shard, then re-shard if the recorded layout differs
-   from the requested one (`reshard.reconcile.reconcile_layout`);
+2. finish or discard an interrupted re-shard, then re-shard only if the config asks for a
+   shard count or routing other than the recorded one (`reshard.reconcile.reconcile_layout`;
+   None keeps the record), logging progress lines for a large dir;
 3. open every shard by the history rules (`engine.shard_opening.open_shard`), releasing the
    ones already open if a later one refuses;
 4. refuse a layout under which most sampled keys sit in the wrong shard, and record the layout
@@ -17,16 +22,19 @@ from __future__ import annotations
 import contextlib
 import itertools
 
+import attrs
+
 from kevy_persist.disk.clock import Clock
-from kevy_persist.disk.fs import FileSystem
+from kevy_persist.disk.fs import FileLock, FileSystem, join
 from kevy_persist.disk.os_fs import OsFileSystem
 from kevy_persist.engine.shard import Shard, ShardOptions
 from kevy_persist.engine.shard_opening import open_shard
 from kevy_persist.errors import KevyError, LayoutError
-from kevy_persist.layout import meta
+from kevy_persist.layout import meta, names
+from kevy_persist.layout.ownership import take_ownership
 from kevy_persist.layout.routing import Router
-from kevy_persist.reshard.progress import TerminalProgress
-from kevy_persist.reshard.reconcile import reconcile_layout
+from kevy_persist.reshard.progress import LoggedProgress
+from kevy_persist.reshard.reconcile import LayoutRequest, ReconcileReport, ReshardReport, reconcile_layout
 from kevy_persist.store.config import StoreConfig
 
 
@@ -42,25 +50,75 @@ def _refuse_stray_files(directory: str, reading: meta.LayoutReading) -> None:
         )
 
 
-def open_store_shards(config: StoreConfig, file_system: FileSystem | None, clock: Clock) -> list[Shard]:
-    """Check the data dir's layout against the config and open every shard."""
+@attrs.frozen
+class OpenedShards:
+    """What opening produced: the shards, the layout they are in, the re-shard that opening
+    ran (None when the layout was kept), and the dir's lock (None in memory) to release at
+    shutdown."""
+
+    shards: list[Shard]
+    layout: meta.ShardLayout
+    reshard: ReshardReport | None
+    lock: FileLock | None
+
+
+def open_store_shards(config: StoreConfig, file_system: FileSystem | None, clock: Clock) -> OpenedShards:
+    """Own the data dir, reconcile its layout with the config and open every shard."""
+    request = LayoutRequest(config.shard_count, config.routing)
     if config.data_dir is None:
-        return [Shard.in_memory(clock, index) for index in range(config.shard_count)]
+        layout = request.resolve(None)
+        return OpenedShards([Shard.in_memory(clock, index) for index in range(layout.shard_count)], layout, None, None)
     if file_system is None:
         file_system = OsFileSystem()
     directory = config.data_dir
     file_system.make_dirs(directory)
-    requested = meta.ShardLayout(config.shard_count, config.routing)
-    # Finish or discard an interrupted re-shard, then re-shard if the layout differs.
+    lock = take_ownership(file_system, directory)
+    try:
+        shards, reconciled = _open_owned(config, file_system, clock, directory, request)
+    except BaseException:
+        lock.release()
+        raise
+    reading = reconciled.found
+    try:
+        if reconciled.reshard is None and (reading.is_fresh or reading.source is meta.LayoutSource.LEGACY):
+            meta.write_layout(file_system, directory, reconciled.layout)
+    except BaseException:
+        _close_all(shards)
+        lock.release()
+        raise
+    return OpenedShards(shards, reconciled.layout, reconciled.reshard, lock)
+
+
+def _close_all(shards: list[Shard]) -> None:
+    """Release the files of shards opened before a refusal (the refusal is what to report)."""
+    for shard in shards:
+        with contextlib.suppress(KevyError):
+            shard.close()
+
+
+def _remove_stale_temps(file_system: FileSystem, directory: str) -> None:
+    """Temps a crash or a failed save left. Their removal need not be durable: a temp that
+    comes back after a crash is removed by the next open again."""
+    for name in file_system.list_dir(directory):
+        if names.classify(name).role in (names.FileRole.TEMP, names.FileRole.SHARDS_META_TEMP):
+            file_system.remove(join(directory, name))
+
+
+def _open_owned(
+    config: StoreConfig, file_system: FileSystem, clock: Clock, directory: str, request: LayoutRequest
+) -> tuple[list[Shard], ReconcileReport]:
+    _remove_stale_temps(file_system, directory)
+    # Finish or discard an interrupted re-shard, then re-shard if the caller asked for a
+    # layout other than the recorded one.
     before = meta.read_layout(file_system, directory)
     if not before.journal_present:
         _refuse_stray_files(directory, before)  # before a re-shard could bury them
-    reconciled = reconcile_layout(file_system, directory, requested, clock, progress=TerminalProgress.for_stderr())
-    reading = reconciled.found
+    reconciled = reconcile_layout(file_system, directory, request, clock, progress=LoggedProgress())
+    layout = reconciled.layout
     _refuse_stray_files(directory, meta.read_layout(file_system, directory))
     shards: list[Shard] = []
     try:
-        for index in range(config.shard_count):
+        for index in range(layout.shard_count):
             options = ShardOptions(
                 directory=directory,
                 index=index,
@@ -70,21 +128,11 @@ def open_store_shards(config: StoreConfig, file_system: FileSystem | None, clock
                 truncate_corruption=config.truncate_corruption,
             )
             shards.append(open_shard(file_system, clock, options))
+        _refuse_misrouted_keys(directory, shards, layout)
     except BaseException:
-        for shard in shards:  # a later shard refused to open: release the earlier ones' files
-            with contextlib.suppress(KevyError):  # the refusal is the error to report
-                shard.close()
+        _close_all(shards)  # a later shard (or the routing check) refused
         raise
-    try:
-        _refuse_misrouted_keys(directory, shards, requested)
-    except LayoutError:
-        for shard in shards:
-            with contextlib.suppress(KevyError):
-                shard.close()
-        raise
-    if reconciled.reshard is None and (reading.is_fresh or reading.source is meta.LayoutSource.LEGACY):
-        meta.write_layout(file_system, directory, requested)
-    return shards
+    return shards, reconciled
 
 
 ROUTING_SAMPLE_KEYS = 32

@@ -40,6 +40,7 @@ from kevy_persist.commands.context import CommandError, wrong_arity
 from kevy_persist.commands.key_positions import command_keys
 from kevy_persist.commands.table import lookup_spec
 from kevy_persist.disk.clock import Clock
+from kevy_persist.engine.log_compat import records_for_format
 from kevy_persist.engine.shard import RESERVED_KEY_ERROR, Shard
 from kevy_persist.engine.transaction_log import bracket
 from kevy_persist.errors import KevyError, StorageIOError, WritesRefusedError
@@ -229,8 +230,8 @@ class OwnedShards:
 
     @staticmethod
     def _encode_records(version: int, records: Sequence[Sequence[bytes]]) -> bytes:
-        if version == 1:
-            return b"".join([encode_frame(record) for record in records])
+        if version == 1:  # kevy 1.23's spelling of what it would refuse (see log_compat)
+            return b"".join([encode_frame(record) for record in records_for_format(1, records)])
         parts = []
         for record in records:
             payload = encode_frame(record)
@@ -263,13 +264,13 @@ class OwnedShards:
                     raise WritesRefusedError(index, shard.failure)
                 shard.writer.append_encoded(data)
             except StorageIOError as error:
-                shard.failure = f"log write failed: {error.reason}"
+                shard.record_write_failure(error)
                 failed[index] = str(WritesRefusedError(index, shard.failure))
-                _undo_refused(shard, offset_before)
+                shard.undo_refused_writes(offset_before)
                 continue
             except WritesRefusedError as error:
                 failed[index] = str(error)
-                _undo_refused(shard, offset_before)
+                shard.undo_refused_writes(offset_before)
                 continue
             written.append(index)
         return written, failed
@@ -282,7 +283,7 @@ class OwnedShards:
     def after_failed_sync(self, index: int) -> None:
         """On the owner's thread, after `sync` failed for shard `index` under `always`: the
         writes it should have covered are refused, so they are undone in memory too."""
-        _undo_refused(self.shards[index], None)
+        self.shards[index].undo_refused_writes(None)
 
     def sync_due(self, index: int) -> bool:
         """`everysec`: the log is dirty and a second has passed since its last fsync."""
@@ -352,15 +353,6 @@ class _Batch:
 
     def await_durable(self) -> list[Any]:
         return self._replies  # durability is the caller's: replies wait for the batch's fsync
-
-
-def _undo_refused(shard: Shard, log_offset: int | None) -> None:
-    """Undo in memory the writes past `log_offset` (and those a failed fsync refused), when the
-    shard can: `Shard.undo_refused_writes` rebuilds its keyspace from its files (issue 9's
-    "a refused write leaves no trace"); a shard without it keeps them until it is reopened."""
-    undo = getattr(shard, "undo_refused_writes", None)
-    if undo is not None:
-        undo(log_offset)
 
 
 def _names_reserved_key(argv: list[bytes]) -> bool:

@@ -91,10 +91,12 @@ class GroupCommit:
                 while True:
                     if generation < self._generation:
                         return
-                    if self._failure is not None:
-                        raise self._failure
+                    # Durable first: a record an earlier fsync covered is durable even when a
+                    # later one failed (its writer must not hear of a failure it did not suffer).
                     if self._durable_offset >= offset:
                         return
+                    if self._failure is not None:
+                        raise self._failure
                     if not self._sync_in_flight and not self._exclusive:
                         self._sync_in_flight = True
                         break

@@ -74,6 +74,8 @@ class ShardRunner:
             except KevyError as error:
                 refused = error if isinstance(error, WritesRefusedError) else WritesRefusedError(index, str(error))
                 emit(self.config, "fsync_error", index, {"reason": refused.reason})
+                with self.locks[index]:
+                    self.shards[index].undo_refused_writes()  # refused: not applied either
                 return ErrorReply(str(refused))
         return reply
 

@@ -15,7 +15,9 @@ is a SORT whose BY / GET patterns may name keys on other shards (`pattern_routin
 
 Lifecycle: `Store.open(config)` replays every shard and keeps an `open_report`; `tick()` (or
 the background ticker) runs active expiry, the `everysec` fsync and the auto-rewrite check;
-`shutdown()` fsyncs every shard and every later call raises `StoreClosedError`.
+`shutdown()` fsyncs every shard and every later call raises `StoreClosedError`. An open
+store owns its data dir (the dir's `LOCK`, `layout.ownership`): a second `Store.open` of it,
+here or in another process, is refused with `DataDirInUseError` until this one shuts down.
 """
 
 from __future__ import annotations
@@ -29,12 +31,13 @@ from kevy_persist.commands import ErrorReply
 from kevy_persist.commands.context import Blocking
 from kevy_persist.commands.key_positions import command_keys
 from kevy_persist.disk.clock import Clock, SystemClock
-from kevy_persist.disk.fs import FileSystem
+from kevy_persist.disk.fs import FileLock, FileSystem
 from kevy_persist.engine.aof import FsyncPolicy
 from kevy_persist.engine.shard import Shard, ShardOpenReport
 from kevy_persist.errors import CommandError, KevyError, WritesRefusedError
 from kevy_persist.store import multishard
 from kevy_persist.store.config import StoreConfig
+from kevy_persist.reshard.reconcile import ReshardReport
 from kevy_persist.store.opening import open_store_shards
 from kevy_persist.store.owned import OwnedShards
 from kevy_persist.store.pattern_routing import pattern_shards
@@ -51,7 +54,13 @@ _STORE_WIDE = frozenset({b"DBSIZE", b"KEYS", b"SCAN", b"FLUSHALL", b"FLUSHDB", b
 
 @attrs.frozen
 class StoreOpenReport:
-    """What opening found: totals over the shards, each shard's own report, the time taken."""
+    """What opening found and did: totals over the shards, each shard's own report, the
+    re-shard it ran (None when the recorded layout was kept), the time taken.
+
+    `dropped_bytes` counts every byte opening left out of the state: torn log tails (and,
+    with `truncate_corruption`, cut corruption), including the torn tails of re-shard
+    sources; `quarantine_paths` says where each of them is kept.
+    """
 
     shards: tuple[ShardOpenReport, ...]
     elapsed_ms: int
@@ -60,26 +69,44 @@ class StoreOpenReport:
     dropped_bytes: int
     discarded_transaction_bytes: int
     corruption_found: bool
+    reshard: ReshardReport | None = None
+    quarantine_paths: tuple[str, ...] = ()
 
     @classmethod
-    def from_shards(cls, shards: tuple[ShardOpenReport, ...], elapsed_ms: int) -> StoreOpenReport:
+    def from_shards(cls, shards: tuple[ShardOpenReport, ...], elapsed_ms: int,
+                    reshard: ReshardReport | None = None) -> StoreOpenReport:
+        torn_sources = reshard.torn_sources if reshard is not None else ()
         return cls(
             shards=shards,
             elapsed_ms=elapsed_ms,
             replayed_commands=sum(report.replayed_commands for report in shards),
             replayed_bytes=sum(report.replayed_bytes for report in shards),
-            dropped_bytes=sum(report.dropped_bytes for report in shards),
+            dropped_bytes=sum(report.dropped_bytes for report in shards) + sum(
+                torn.dropped_bytes for torn in torn_sources),
             discarded_transaction_bytes=sum(report.discarded_transaction_bytes for report in shards),
             corruption_found=any(report.corruption_offset is not None for report in shards),
+            reshard=reshard,
+            quarantine_paths=tuple(torn.kept_in for torn in torn_sources) + tuple(
+                report.quarantine_path for report in shards if report.quarantine_path is not None),
         )
+
+
+@attrs.frozen
+class ShardWriteStatus:
+    index: int
+    refusing_reason: str | None
+    write_errors: int
+    fsync_errors: int
 
 
 class Store(TypedCommands):
     """Open with `Store.open(config)`; use as a context manager or call `shutdown()`."""
 
-    def __init__(self, config: StoreConfig, shards: list[Shard], open_report: StoreOpenReport, clock: Clock) -> None:
+    def __init__(self, config: StoreConfig, shards: list[Shard], open_report: StoreOpenReport, clock: Clock,
+                 lock: FileLock | None = None) -> None:
         self.open_report = open_report
         self._clock = clock
+        self._lock = lock  # the data dir's LOCK, held until shutdown
         self._runner = ShardRunner(config, shards, clock, config.routing)
         # The runner's lists, named here for the lifecycle methods below.
         self._shards = self._runner.shards
@@ -99,12 +126,15 @@ class Store(TypedCommands):
         config = config or StoreConfig()
         clock = clock or SystemClock()
         started_ms = clock.monotonic_ms()
-        shards = open_store_shards(config, file_system, clock)
+        opened = open_store_shards(config, file_system, clock)
+        shards = opened.shards
+        # From here on the config names the layout the store has, not "what the dir records".
+        config = attrs.evolve(config, shard_count=opened.layout.shard_count, routing=opened.layout.routing)
         elapsed_ms = clock.monotonic_ms() - started_ms
-        report = StoreOpenReport.from_shards(tuple(shard.open_report for shard in shards), elapsed_ms)
+        report = StoreOpenReport.from_shards(tuple(shard.open_report for shard in shards), elapsed_ms, opened.reshard)
         for shard in shards:
             emit(config, "replay", shard.index, attrs.asdict(shard.open_report))
-        return cls(config, shards, report, clock)
+        return cls(config, shards, report, clock, opened.lock)
 
     # -- the command API --------------------------------------------------------------------
 
@@ -181,6 +211,12 @@ class Store(TypedCommands):
         """Hold several shards' locks (in index order) for one multi-shard command."""
         return self._runner.locked(indexes)
 
+    def write_status(self) -> list[ShardWriteStatus]:
+        """Per shard: the reason it refuses writes (None when it accepts them) and how many
+        log writes and fsyncs failed since it opened; read without the shard locks (INFO)."""
+        return [ShardWriteStatus(shard.index, shard.failure, shard.write_error_count, shard.fsync_error_count)
+                for shard in self._shards]
+
     def key_counts(self) -> tuple[int, int]:
         """(keys, keys with a TTL) over every shard, for INFO; read without the shard locks
         (each count is one atomic `len`), so a busy store's counts may be a moment apart."""
@@ -255,10 +291,13 @@ class Store(TypedCommands):
                     emit(self.config, "fsync_error", index, {"reason": str(error)})
 
     def _housekeep_locked(self, index: int, shard: Shard) -> bool:
+        shard.undo_refused_writes()  # a failed fsync's refused writes, if no caller undid them yet
         shard.keyspace.active_expire_step(self._clock.now_ms(), self.config.expiry_samples_per_tick)
         expired = shard.keyspace.take_expired_keys()
         try:
-            if expired and shard.writer is not None:
+            # A shard that refuses writes cannot log the reaped keys' DELs: they are expired
+            # either way, and an append refused would only undo (reload) the shard again.
+            if expired and shard.writer is not None and shard.failure is None:
                 shard.append([[b"DEL", key] for key in expired])
             if shard.rewrite_due(self.config):
                 self._replace_log(index, "rewrite", shard.rewrite_log, {"reason": "auto"})
@@ -324,21 +363,25 @@ class Store(TypedCommands):
         if self._ticker is not None:
             self._ticker.stop()
         failures: list[WritesRefusedError] = []
-        for index, shard in enumerate(self._shards):
-            group_commit = self._group_commits[index]
-            with self._locks[index], group_commit.exclusive():
-                try:
-                    shard.close()  # fsyncs unless the shard already refuses writes
-                except WritesRefusedError as error:
-                    failures.append(error)
-                    group_commit.fail(error)
-                    continue
-                if shard.failure is None:
-                    group_commit.reset(shard.synced_offset)
-                else:
-                    # A shard that refuses writes cannot vouch for its log: say so.
-                    failures.append(WritesRefusedError(index, shard.failure))
-                    group_commit.fail(failures[-1])
+        try:
+            for index, shard in enumerate(self._shards):
+                group_commit = self._group_commits[index]
+                with self._locks[index], group_commit.exclusive():
+                    try:
+                        shard.close()  # fsyncs unless the shard already refuses writes
+                    except WritesRefusedError as error:
+                        failures.append(error)
+                        group_commit.fail(error)
+                        continue
+                    if shard.failure is None:
+                        group_commit.reset(shard.synced_offset)
+                    else:
+                        # A shard that refuses writes cannot vouch for its log: say so.
+                        failures.append(WritesRefusedError(index, shard.failure))
+                        group_commit.fail(failures[-1])
+        finally:
+            if self._lock is not None:
+                self._lock.release()  # last: every file is closed, the next owner may start
         emit(self.config, "shutdown", None, {"failed_shards": [error.shard_index for error in failures]})
         if failures:
             raise failures[0]

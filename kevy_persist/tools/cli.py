@@ -9,7 +9,11 @@
     kevy-persist reshard ... / export-rdb ... / import-rdb ...
         see `cli_reshard.py` and `cli_rdb.py`.
 
-Exit status 2 means the command could not run (bad arguments, unreadable layout).
+Both read a dir another process owns (a live server) as it is at that moment, and say so on
+stderr: they never take the dir's lock, so they never stop a server from starting.
+
+Exit status 2 means the command could not run (bad arguments, a path that is not a data
+dir, unreadable layout).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from kevy_persist.engine.integrity import check_data_dir
 from kevy_persist.engine.shard_opening import load_shard_read_only
 from kevy_persist.errors import KevyError
 from kevy_persist.layout.meta import LayoutSource, ShardLayout, read_layout
+from kevy_persist.layout.ownership import current_owner, describe_owner
 from kevy_persist.layout.routing import Routing
 from kevy_persist.tools.logical_dump import render_entries
 
@@ -75,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     _add_optional_commands(commands)
     arguments = parser.parse_args(argv)
     try:
+        if arguments.command in ("dump", "check"):
+            _require_directory(arguments.directory)
+            owner = current_owner(OsFileSystem(), arguments.directory)
+            if owner.held:
+                print(f"kevy-persist: note: {describe_owner(arguments.directory, owner)}", file=sys.stderr)
         if arguments.command == "dump":
             json.dump(dump(arguments.directory, arguments.shards, arguments.routing), sys.stdout, indent=1)
             sys.stdout.write("\n")
@@ -91,6 +101,18 @@ def main(argv: list[str] | None = None) -> int:
     except KevyError as error:
         print(f"kevy-persist: {error}", file=sys.stderr)
         return 2
+
+
+def _require_directory(path: str) -> None:
+    """Refuse a path that is not a directory: reading it as an empty data dir would print a
+    clean, empty result for a typo."""
+    file_system = OsFileSystem()
+    if not file_system.exists(path):
+        raise KevyError(f"{path}: no such data dir")
+    try:
+        file_system.list_dir(path)
+    except KevyError as error:
+        raise KevyError(f"{path}: not a data dir ({error})") from error
 
 
 def _add_optional_commands(commands: Any) -> None:

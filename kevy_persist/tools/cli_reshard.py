@@ -4,10 +4,11 @@ Exactly what opening the dir with that layout does (`reshard.reconcile_layout`):
 discard an interrupted re-shard, then re-home every key if the recorded layout differs. A
 progress bar is drawn on a terminal for large dirs; one summary line is printed. A dir
 without `shards.meta` whose inferred layout already matches (or a fresh dir) gets the
-layout recorded. The server must not be running on the dir meanwhile.
+layout recorded. It owns the dir while it runs (the dir's `LOCK`): a dir a server or a
+store holds is refused, naming the holder's process id, and no file is touched.
 
-Exit status: 0 done (or nothing to do), 2 refused (a `KevyError`: unknown routing tag,
-unreadable journal, corrupt source...), with the error on stderr.
+Exit status: 0 done (or nothing to do), 2 refused (a `KevyError`: the dir is in use, unknown
+routing tag, unreadable journal, corrupt source...), with the error on stderr.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any
 from kevy_persist.disk.clock import SystemClock
 from kevy_persist.disk.os_fs import OsFileSystem
 from kevy_persist.errors import KevyError
-from kevy_persist.layout.meta import LayoutSource, ShardLayout, write_layout
+from kevy_persist.layout.meta import LayoutSource, ShardLayout, read_layout, write_layout
+from kevy_persist.layout.ownership import take_ownership
 from kevy_persist.layout.routing import Routing
 from kevy_persist.reshard.progress import TerminalProgress
 from kevy_persist.reshard.reconcile import reconcile_layout, summary_line
@@ -44,8 +46,18 @@ def run_reshard(arguments: argparse.Namespace) -> int:
     try:
         if not fs.exists(directory):
             raise KevyError(f"{directory}: no such data dir")
-        from kevy_persist.layout.meta import read_layout
+        lock = take_ownership(fs, directory)
+    except KevyError as error:
+        print(f"kevy-persist reshard: {error}", file=sys.stderr)
+        return 2
+    try:
+        return _reshard_owned(fs, directory, arguments)
+    finally:
+        lock.release()
 
+
+def _reshard_owned(fs: OsFileSystem, directory: str, arguments: argparse.Namespace) -> int:
+    try:
         recorded = read_layout(fs, directory).layout
         routing = Routing(arguments.routing) if arguments.routing else (recorded.routing if recorded else Routing.KEVYHASH)
         requested = ShardLayout(arguments.shards, routing)

@@ -14,6 +14,7 @@ from sim.workloads import (
     blocking_pops,
     core_log,
     core_save,
+    durable_holes,
     layout_meta,
     rdb_import,
     reshard,
@@ -32,7 +33,7 @@ def _registry() -> dict[str, Workload]:
         toy.ToyWorkload(), toy.ToyWorkload(broken="no-fsync-before-rename"),
         toy.ToyWorkload(broken="no-fsync-dir-after-create"),
         toy.ToyWorkload(broken="retry-fsync-after-eio"),
-        *core_log.workloads(), *core_save.workloads(), *torn_open.workloads(),
+        *core_log.workloads(), *core_save.workloads(), *torn_open.workloads(), *durable_holes.workloads(),
         *layout_meta.workloads(), *reshard.workloads(), *transactions.workloads(), *streams.workloads(),
         *rdb_import.workloads(), *blocking_pops.workloads(),
     ]
