@@ -45,8 +45,9 @@ def build_store(directory: Path, shards: int = 2) -> dict:
         store.execute("ZADD", "z", "1.5", "m", "-inf", "n")
         store.execute("SET", "\x00binary", "\xff")
         content = keyspace_content(store.execute)
-        # Stored, but expired by the time anything reads the dir (nothing reads it here).
-        store.execute("SET", "expiring", "soon", "PX", "1")
+        # Stored, but expired by the time the export reads the dir: the export's clock is a
+        # day ahead (a deterministic stand-in for "later").
+        store.execute("SET", "expiring", "soon", "PX", "60000")
     return content
 
 
@@ -59,7 +60,8 @@ def read_content(directory: Path, shards: int, routing: str = "kevyhash") -> dic
 def test_export_then_import_under_another_layout_keeps_every_key(tmp_path: Path) -> None:
     expected = build_store(tmp_path / "source")
     fs = OsFileSystem()
-    export = export_rdb(fs, str(tmp_path / "source"), str(tmp_path / "out.rdb"), SystemClock())
+    a_day_later = ManualClock(SystemClock().now_ms() + 86_400_000)
+    export = export_rdb(fs, str(tmp_path / "source"), str(tmp_path / "out.rdb"), a_day_later)
     assert export.key_count == len(expected) and export.skipped_expired == 1 and export.expires_count == 1
     report = import_rdb(fs, str(tmp_path / "out.rdb"), str(tmp_path / "target"), ShardLayout(3, Routing.SLOTS),
                         SystemClock())
@@ -115,9 +117,9 @@ def test_export_refuses_a_directory_that_is_not_a_data_dir(tmp_path: Path) -> No
 def test_cli_exit_statuses_and_summaries(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     build_store(tmp_path / "source")
     assert main(["export-rdb", str(tmp_path / "source"), str(tmp_path / "out.rdb")]) == 0
-    assert "exported 7 keys (1 with a TTL) from 2 shards" in capsys.readouterr().out
+    assert "exported 8 keys (2 with a TTL) from 2 shards" in capsys.readouterr().out  # "expiring" lives a minute
     assert main(["import-rdb", str(tmp_path / "out.rdb"), str(tmp_path / "new"), "--shards", "4"]) == 0
-    assert "imported 7 keys" in capsys.readouterr().out
+    assert "imported 8 keys" in capsys.readouterr().out
     assert main(["import-rdb", str(tmp_path / "out.rdb"), str(tmp_path / "new")]) == 2
     assert "not empty" in capsys.readouterr().err
     (tmp_path / "junk.rdb").write_bytes(b"REDIS0010\x08")
