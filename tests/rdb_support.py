@@ -7,7 +7,8 @@ no longer writes ziplists, so tests build the ones older servers wrote. `RedisSe
 real redis-server on a free loopback port with `--dir` set, so a test can SAVE and read
 `dump.rdb`, or start it on an RDB file and read the keyspace back. `keyspace_content(call)`
 reads every key with its type, value and absolute deadline through any `call(*argv)` -- a
-RESP client of Redis or `Store.execute` -- so both sides are read the same way.
+RESP client of Redis or `Store.execute` -- so both sides are read the same way; a stream's
+value is everything its read commands answer (`stream_state`).
 """
 
 from __future__ import annotations
@@ -199,8 +200,57 @@ class RedisServer:
 # -- the keyspace read through commands --------------------------------------------------
 
 
-def keyspace_content(call: Callable[..., Any]) -> dict[bytes, tuple[str, Any, int]]:
-    """key -> (type, value, PEXPIRETIME) for every key, via `call(*argv)` (any server)."""
+# What a stream's state may differ in after a trip through a kevy snapshot, which records
+# neither Redis's node boundaries nor a group's read counter (both are rebuilt on load).
+NODE_FIELDS = {b"radix-tree-keys", b"radix-tree-nodes"}
+READ_COUNTER_FIELDS = {b"entries-read", b"lag"}
+
+
+def _plain(reply: Any) -> Any:
+    """A reply with list subclasses (our FieldValueMap, ...) as plain lists."""
+    if isinstance(reply, list):
+        return [_plain(item) for item in reply]
+    return reply
+
+
+def _without(flat: list, names: set[bytes]) -> list:
+    kept: list = []
+    for name, value in zip(flat[0::2], flat[1::2]):
+        if name not in names:
+            kept += [name, value]
+    return kept
+
+
+def stream_state(call: Callable[..., Any], key: bytes, exact: bool = True) -> dict[str, Any]:
+    """Everything a client can read of a stream: XINFO STREAM FULL (every entry, group,
+    pending row with its delivery time and count, consumer with its seen time), XRANGE,
+    and per group XINFO GROUPS, XINFO CONSUMERS and XPENDING (summary and every row), with
+    idle times -- which depend on the moment of reading -- left out. Not `exact`: without
+    NODE_FIELDS and READ_COUNTER_FIELDS."""
+    full = _plain(call(b"XINFO", b"STREAM", key, b"FULL", b"COUNT", b"0"))
+    groups = _plain(call(b"XINFO", b"GROUPS", key))
+    state: dict[str, Any] = {"range": _plain(call(b"XRANGE", key, b"-", b"+")), "groups": {}}
+    for group in groups:
+        name = dict(zip(group[0::2], group[1::2]))[b"name"]
+        consumers = _plain(call(b"XINFO", b"CONSUMERS", key, name))
+        rows = _plain(call(b"XPENDING", key, name, b"-", b"+", b"1000000"))
+        state["groups"][name] = {
+            "info": group if exact else _without(group, READ_COUNTER_FIELDS),
+            "consumers": [_without(consumer, {b"idle"}) for consumer in consumers],
+            "summary": _plain(call(b"XPENDING", key, name)),
+            "rows": [[entry_id, consumer, count] for entry_id, consumer, _, count in rows],
+        }
+    if not exact:
+        full = _without(full, NODE_FIELDS)
+        index = full.index(b"groups") + 1
+        full[index] = [_without(group, READ_COUNTER_FIELDS) for group in full[index]]
+    state["full"] = full
+    return state
+
+
+def keyspace_content(call: Callable[..., Any], exact_streams: bool = True) -> dict[bytes, tuple[str, Any, int]]:
+    """key -> (type, value, PEXPIRETIME) for every key, via `call(*argv)` (any server);
+    streams as `stream_state(call, key, exact_streams)`."""
     content = {}
     for key in call(b"KEYS", b"*"):
         kind = str(call(b"TYPE", key))
@@ -215,6 +265,8 @@ def keyspace_content(call: Callable[..., Any]) -> dict[bytes, tuple[str, Any, in
             value = call(b"LRANGE", key, b"0", b"-1")
         elif kind == "set":
             value = sorted(call(b"SMEMBERS", key))
+        elif kind == "stream":
+            value = stream_state(call, key, exact_streams)
         else:
             assert kind == "zset", kind
             flat = call(b"ZRANGE", key, b"0", b"-1", b"WITHSCORES")

@@ -10,11 +10,12 @@
     consumer  = name:string seen-time:i64 LE pel:length id:16{pel}
     node-key, id = ms:u64 BE seq:u64 BE (16 bytes; a node's key is its master ID)
     listpack  = live deleted n master-field{n} 0                          the master entry
-                (flags ms-delta seq-delta [m field{m}] value{m|n} lp-count){live+deleted}
+                (flags ms-delta seq-delta (value{n} | m (field value){m}) lp-count){live+deleted}
 
 `lengths` are RDB lengths (up to 64 bits); an entries-read of 2^64-1 is -1, "unknown". In an
 entry, flag 1 marks it deleted (XDEL, or trimmed inside its node) and flag 2 says its fields
-are the master entry's (then only the values follow); its ID is the node key plus the
+are the master entry's (then only its values follow, else its field count and its
+field/value pairs); its ID is the node key plus the
 deltas, each half wrapping at 2^64; lp-count is the number of listpack elements of the entry
 after the flags (n + 3 with the same fields, 2m + 4 without).
 
@@ -137,21 +138,29 @@ class _Node:
             ms = (master_ms + _integer(items, index + 1, "entry ID's ms delta")) & HALF_MASK
             seq = (master_seq + _integer(items, index + 2, "entry ID's seq delta")) & HALF_MASK
             index += 3
+            fields: tuple[bytes, ...]
             if flags & FLAG_SAME_FIELDS:
-                field_count, names, overhead = master_size, master_fields, 3
+                field_count, overhead = master_size, 3
+                values = items[index : index + field_count]
+                if len(values) != field_count:
+                    raise _NodeError(index, "the listpack ends inside an entry's values")
+                index += field_count
+                if field_count == 1:
+                    fields = (master_fields[0], values[0])
+                else:
+                    flat: list[bytes] = [b""] * (2 * field_count)
+                    flat[0::2] = master_fields
+                    flat[1::2] = values
+                    fields = tuple(flat)
             else:
                 field_count = _integer(items, index, "entry field count")
                 if not 0 <= field_count <= (size - index) // 2:
                     raise _NodeError(index, f"entry of {field_count} fields runs past the listpack")
-                names = tuple(items[index + 1 : index + 1 + field_count])
-                index += 1 + field_count
+                fields = tuple(items[index + 1 : index + 1 + 2 * field_count])
+                index += 1 + 2 * field_count
                 overhead = field_count + 4
             if field_count == 0:
                 raise _NodeError(entry_index, "a stream entry without any field")
-            values = items[index : index + field_count]
-            if len(values) != field_count:
-                raise _NodeError(index, "the listpack ends inside an entry's values")
-            index += field_count
             lp_count = _integer(items, index, "entry's lp-count")
             if lp_count != field_count + overhead:
                 raise _NodeError(index, f"lp-count {lp_count}, the entry has {field_count + overhead} elements")
@@ -164,13 +173,6 @@ class _Node:
             previous = entry_id
             if flags & FLAG_DELETED:
                 continue
-            if field_count == 1:
-                fields: tuple[bytes, ...] = (names[0], values[0])
-            else:
-                flat: list[bytes] = [b""] * (2 * field_count)
-                flat[0::2] = names
-                flat[1::2] = values
-                fields = tuple(flat)
             entry_ids.append(entry_id)
             entry_fields.append(fields)
             live += 1

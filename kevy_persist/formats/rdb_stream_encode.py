@@ -8,7 +8,8 @@ The grammar is in `rdb_stream_decode.py`. What is written, and why:
   stream without them (a decoded snapshot) is cut every 100 entries, Redis's default
   `stream-node-max-entries`. Each node's key is its master ID, its master entry's fields are
   its first entry's field names (as Redis picks them), and an entry with those same names
-  is written with the same-fields flag and its values only. kevy does not keep the bytes of
+  is written with the same-fields flag and its values only (any other as its field count and
+its field/value pairs). kevy does not keep the bytes of
   deleted entries, so a node holds its live entries only (deleted count 0), and a node whose
   entries are all deleted is not written -- the one case where Redis's radix-tree-keys then
   differs from kevy's. A node whose listpack would pass 1 GiB (Redis's
@@ -99,7 +100,7 @@ def _node_listpack(master: int, entries: list[tuple[int, Fields]]) -> bytes:
         if names == master_names:
             extend((FLAG_SAME_FIELDS, ms_delta, seq_delta, *fields[1::2], count + 3))
         else:
-            extend((FLAG_NONE, ms_delta, seq_delta, count, *names, *fields[1::2], 2 * count + 4))
+            extend((FLAG_NONE, ms_delta, seq_delta, count, *fields, 2 * count + 4))
     try:
         return encode_listpack(items)
     except ValueError as error:
