@@ -146,6 +146,60 @@ def every_encoding_body() -> bytes:
     ])
 
 
+# -- stream values, by hand -------------------------------------------------------------
+
+StreamId = tuple[int, int]
+
+
+def raw_id(ms: int, seq: int) -> bytes:
+    return ms.to_bytes(8, "big") + seq.to_bytes(8, "big")
+
+
+def node_items(master: StreamId, entries: list[tuple[StreamId, list[bytes], int]],
+               master_fields: list[bytes] | None = None) -> list[bytes | int]:
+    """The listpack elements of a stream node as Redis lays them out: the master entry (its
+    fields those of the first entry unless given), then each (ID, flat fields, flags) entry
+    -- flags 1 deleted; same fields as the master get flag 2 and their values only."""
+    if master_fields is None:
+        master_fields = entries[0][1][0::2]
+    live = sum(1 for _, _, flags in entries if not flags & 1)
+    items: list[bytes | int] = [live, len(entries) - live, len(master_fields), *master_fields, 0]
+    for (ms, seq), fields, flags in entries:
+        names, values = fields[0::2], fields[1::2]
+        deltas = [ms - master[0], seq - master[1]]
+        if names == master_fields:
+            items += [flags | 2, *deltas, *values, len(values) + 3]
+        else:
+            items += [flags, *deltas, len(names), *fields, 2 * len(names) + 4]
+    return items
+
+
+def stream_value(nodes: list[tuple[bytes, list[bytes | int]]], length: int, last: StreamId,
+                 first: StreamId = (0, 0), max_deleted: StreamId = (0, 0), added: int | None = None,
+                 groups: list = (), version: int = 2) -> bytes:  # type: ignore[assignment]
+    """A type-19 (version 2) or type-15 (version 1) stream value. `nodes` are (16-byte key,
+    listpack elements); `groups` are (name, last delivered (ms, seq), entries read,
+    [(raw id, delivery ms, count)], [(consumer, seen ms, [raw id])])."""
+    parts = [encode_length(len(nodes))]
+    for key, items in nodes:
+        parts += [encode_string(key), encode_string(listpack(items))]
+    parts += [encode_length(length), encode_length(last[0]), encode_length(last[1])]
+    if version == 2:
+        parts += [encode_length(part) for part in (*first, *max_deleted, length if added is None else added)]
+    parts.append(encode_length(len(groups)))
+    for name, delivered, entries_read, pending, consumers in groups:
+        parts += [encode_string(name), encode_length(delivered[0]), encode_length(delivered[1])]
+        if version == 2:
+            parts.append(encode_length(entries_read & (2**64 - 1)))
+        parts.append(encode_length(len(pending)))
+        for entry_id, delivery_ms, count in pending:
+            parts += [entry_id, struct.pack("<q", delivery_ms), encode_length(count)]
+        parts.append(encode_length(len(consumers)))
+        for consumer, seen_ms, held in consumers:
+            parts += [encode_string(consumer), struct.pack("<q", seen_ms), encode_length(len(held)), *held]
+    return b"".join(parts)
+
+
 # -- a redis-server with a data dir ------------------------------------------------------
 
 

@@ -154,7 +154,7 @@ class _Node:
                     fields = tuple(flat)
             else:
                 field_count = _integer(items, index, "entry field count")
-                if not 0 <= field_count <= (size - index) // 2:
+                if not 0 <= 2 * field_count <= size - index - 2:  # then the pairs and lp-count
                     raise _NodeError(index, f"entry of {field_count} fields runs past the listpack")
                 fields = tuple(items[index + 1 : index + 1 + 2 * field_count])
                 index += 1 + 2 * field_count
