@@ -275,12 +275,13 @@ def _without(flat: list, names: set[bytes]) -> list:
     return kept
 
 
-def stream_state(call: Callable[..., Any], key: bytes, exact: bool = True) -> dict[str, Any]:
+def stream_state(call: Callable[..., Any], key: bytes, nodes: bool = True, counters: bool = True) -> dict[str, Any]:
     """Everything a client can read of a stream: XINFO STREAM FULL (every entry, group,
     pending row with its delivery time and count, consumer with its seen time), XRANGE,
     and per group XINFO GROUPS, XINFO CONSUMERS and XPENDING (summary and every row), with
-    idle times -- which depend on the moment of reading -- left out. Not `exact`: without
-    NODE_FIELDS and READ_COUNTER_FIELDS."""
+    idle times -- which depend on the moment of reading -- left out; without NODE_FIELDS
+    unless `nodes`, without READ_COUNTER_FIELDS unless `counters`."""
+    group_drop = set() if counters else READ_COUNTER_FIELDS
     full = _plain(call(b"XINFO", b"STREAM", key, b"FULL", b"COUNT", b"0"))
     groups = _plain(call(b"XINFO", b"GROUPS", key))
     state: dict[str, Any] = {"range": _plain(call(b"XRANGE", key, b"-", b"+")), "groups": {}}
@@ -289,22 +290,22 @@ def stream_state(call: Callable[..., Any], key: bytes, exact: bool = True) -> di
         consumers = _plain(call(b"XINFO", b"CONSUMERS", key, name))
         rows = _plain(call(b"XPENDING", key, name, b"-", b"+", b"1000000"))
         state["groups"][name] = {
-            "info": group if exact else _without(group, READ_COUNTER_FIELDS),
+            "info": _without(group, group_drop),
             "consumers": [_without(consumer, {b"idle"}) for consumer in consumers],
             "summary": _plain(call(b"XPENDING", key, name)),
             "rows": [[entry_id, consumer, count] for entry_id, consumer, _, count in rows],
         }
-    if not exact:
-        full = _without(full, NODE_FIELDS)
-        index = full.index(b"groups") + 1
-        full[index] = [_without(group, READ_COUNTER_FIELDS) for group in full[index]]
+    full = _without(full, set() if nodes else NODE_FIELDS)
+    index = full.index(b"groups") + 1
+    full[index] = [_without(group, group_drop) for group in full[index]]
     state["full"] = full
     return state
 
 
 def keyspace_content(call: Callable[..., Any], exact_streams: bool = True) -> dict[bytes, tuple[str, Any, int]]:
     """key -> (type, value, PEXPIRETIME) for every key, via `call(*argv)` (any server);
-    streams as `stream_state(call, key, exact_streams)`."""
+    streams as `stream_state`, without node boundaries and read counters unless
+    `exact_streams`."""
     content = {}
     for key in call(b"KEYS", b"*"):
         kind = str(call(b"TYPE", key))
@@ -320,7 +321,7 @@ def keyspace_content(call: Callable[..., Any], exact_streams: bool = True) -> di
         elif kind == "set":
             value = sorted(call(b"SMEMBERS", key))
         elif kind == "stream":
-            value = stream_state(call, key, exact_streams)
+            value = stream_state(call, key, nodes=exact_streams, counters=exact_streams)
         else:
             assert kind == "zset", kind
             flat = call(b"ZRANGE", key, b"0", b"-1", b"WITHSCORES")
