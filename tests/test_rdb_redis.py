@@ -1,20 +1,26 @@
 """The bridge against a real redis-server 7.0: RDB files and DUMP payloads both ways.
 
 Method: the same commands (every type, small and large collections, integers, long and
-compressible strings, binary bytes, infinite scores, TTLs) populate a kevy store and a
-redis-server. Then
+compressible strings, binary bytes, infinite scores, TTLs, streams with deleted entries,
+groups, consumers and pending rows, empty streams whose ID clock moved) populate a kevy
+store and a redis-server. Then
 - kevy -> Redis: `export-rdb` of the kevy dir (3 shards, part of the data in snapshots and
   part only in the logs), plain and LZF-compressed, passes `redis-check-rdb` and is loaded
-  by a fresh redis-server; its keyspace read over RESP must equal kevy's, deadlines included;
+  by a fresh redis-server; its keyspace read over RESP (for streams every read command,
+  XINFO STREAM FULL included) must equal kevy's reopened at the export's clock reading,
+  deadlines included;
 - Redis -> kevy: redis-server SAVEs under two sets of thresholds -- tiny ones (every
   collection in its big encoding: hashtable, skiplist, intset-less sets, many quicklist
-  nodes, compressed list nodes) and huge ones (every collection in a listpack or intset) --
-  with LZF on; `import-rdb` builds a 4-shard slots-routed dir whose keyspace must equal the
-  server's;
+  nodes, compressed list nodes, stream nodes of 4 entries or 256 bytes) and huge ones
+  (every collection in a listpack or intset) -- with LZF on; `import-rdb` builds a 4-shard
+  slots-routed dir whose keyspace must equal the server's (streams but for node figures and
+  read counters, which a kevy snapshot does not record);
 - DUMP / RESTORE: every key DUMPed by Redis RESTOREs into kevy and the reverse, with
-  absolute TTLs, under both thresholds; and RESTORE's error replies equal Redis's;
+  absolute TTLs, under both thresholds, streams exactly; and RESTORE's error replies equal
+  Redis's;
 - a small file Redis wrote (a stream with a group among its keys), flipped at every byte
-  and cut at every offset, gives typed errors only; FUNCTION2 libraries in a Redis file are counted, not loaded;
+  and cut at every offset, gives typed errors only; FUNCTION2 libraries in a Redis file are
+  counted, not loaded;
 - Hypothesis values of every type and size go into Redis by our payload and come back in
   Redis's own encoding unchanged.
 The keyspaces are read by the same function (`keyspace_content`) on both sides.
