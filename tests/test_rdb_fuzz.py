@@ -10,7 +10,9 @@ byte offset, the byte is flipped with three masks; the file's CRC-64 is then rec
 the damage reaches the decoder instead of stopping at the checksum) and, separately, left
 as it was (so the checksum must catch it). Every prefix of every file is decoded too. Each
 decode must either succeed or raise a `CorruptionError` subclass carrying path, offset in
-range and reason; any other exception fails the test, naming the case.
+range and reason; any other exception fails the test, naming the case. A stream that decodes
+must also load into a `Stream` whose invariants hold (what the decoder accepts, the
+keyspace can hold).
 """
 
 from __future__ import annotations
@@ -87,6 +89,19 @@ def _stream_file(rdb_type: int) -> bytes:
     return rdb_file(record(rdb_type, b"s", value))
 
 
+def _stream_nodes_file() -> bytes:
+    """Three nodes whose keys sit one step above the entries before them (a flipped bit
+    makes them overlap), the middle one keyed below its first entry (deleted)."""
+    nodes = [
+        ((1000, 5), [((1000, 5), [b"f", b"1"], 0), ((1000, 6), [b"f", b"2"], 0)]),
+        ((1000, 7), [((1000, 8), [b"f", b"3"], 1), ((1000, 9), [b"g", b"4"], 0)]),
+        ((1000, 10), [((1000, 10), [b"f", b"5"], 0)]),
+    ]
+    value = stream_value([(raw_id(*key), node_items(key, entries)) for key, entries in nodes], 4, (1000, 10),
+                         first=(1000, 5), max_deleted=(1000, 8), added=5)
+    return rdb_file(record(rdb.TYPE_STREAM_LISTPACKS_2, b"s", value))
+
+
 def _streams_written_file() -> bytes:
     entries = [(b"stream", K.STREAM, _stream(), 1_800_000_000_000), (b"empty", K.STREAM, Stream(), None)]
     return b"".join(encode_rdb_chunks([(0, 2, 1, entries)], [], compress=True))
@@ -99,6 +114,7 @@ CORPUS = {
     "streams-written": _streams_written_file(),
     "stream-type-19": _stream_file(rdb.TYPE_STREAM_LISTPACKS_2),
     "stream-type-15": _stream_file(rdb.TYPE_STREAM_LISTPACKS),
+    "stream-nodes": _stream_nodes_file(),
 }
 PAYLOADS = {
     kind.name: encode_dump_payload(b"k", kind, value, compress=True)
@@ -118,9 +134,18 @@ def _with_checksum(data: bytes) -> bytes:
     return data[:-8] + struct.pack("<Q", crc64(data[:-8]))
 
 
+def _loads_as_a_valid_stream(kind: K, value: object) -> None:
+    """What the decoder accepts, the keyspace can hold: its invariants hold once loaded."""
+    if kind is K.STREAM:
+        Stream.from_payload(value).check_invariants()  # type: ignore[arg-type]
+
+
 def _decode(data: bytes, label: str) -> None:
     try:
-        decode_rdb(data, "fuzz.rdb")
+        decoded = decode_rdb(data, "fuzz.rdb")
+        for records in decoded.databases.values():
+            for _, kind, value, _ in records:
+                _loads_as_a_valid_stream(kind, value)
     except CorruptionError as error:
         assert error.path == "fuzz.rdb", label
         assert 0 <= error.offset <= len(data), (label, error)
@@ -156,7 +181,7 @@ def test_damaged_and_cut_payloads_give_typed_errors(name: str) -> None:
         for mask in MASKS:
             body = payload[:offset] + bytes([payload[offset] ^ mask]) + payload[offset + 1 : -8]
             try:
-                decode_dump_payload(body + struct.pack("<Q", crc64(body)))
+                _loads_as_a_valid_stream(*decode_dump_payload(body + struct.pack("<Q", crc64(body))))
             except CorruptionError as error:
                 assert not isinstance(error, ChecksumMismatchError), (name, offset, mask)
             except Exception as error:  # noqa: BLE001

@@ -312,7 +312,7 @@ def test_a_small_file_written_by_redis_fuzzes_to_typed_errors_only(tmp_path: Pat
 
     redis_dir = tmp_path / "redis"
     redis_dir.mkdir()
-    with RedisServer(redis_dir) as server:
+    with RedisServer(redis_dir, "--stream-node-max-entries", "2") as server:
         for argv in (["HSET", "h", "f", "1", "g", "text"], ["ZADD", "z", "1.5", "m", "-2", "n"],
                      ["SADD", "i", "1", "2", "300000"], ["RPUSH", "l", "a", "7"],
                      ["SET", "c", "abcd" * 10], ["SET", "n", "-5"], ["SET", "t", "v", "PXAT", FAR_MS],

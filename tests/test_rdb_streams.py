@@ -234,6 +234,8 @@ REFUSALS = [
     (dict(nodes=[(KEY, NODE), (KEY, NODE)]), None, "appears twice"),
     (dict(nodes=[(raw_id(2000, 0), node_items((2000, 0), [((2000, 0), [b"f", b"1"], 0)])), (KEY, NODE)]), None,
      "is not above the previous node's key"),
+    (dict(nodes=[(KEY, NODE), (raw_id(1002, 0), node_items((1002, 0), [((1002, 9), [b"f", b"1"], 0)]))], last=(1002, 9)),
+     None, "is not above the previous node's last entry 1002-3"),
     (dict(nodes=_with_items([3, 1, 2, b"f", b"g", 1] + NODE[6:])), 30, "does not end with 0"),
     (dict(nodes=_with_items([2, 2] + NODE[2:])), 30, "master entry counts 2 live entries, the node holds 3"),
     (dict(nodes=_with_items(NODE + [0])), 30, "after the last entry"),

@@ -137,6 +137,9 @@ class StreamNodes:
                 assert master <= entry_id <= last, "an entry outside its node"
             position += live
         assert self.masters == sorted(set(self.masters))
+        # Nodes do not overlap: a node's entries sort below the next node's master (what
+        # `deleted` relies on to find an entry's node by bisection).
+        assert all(last < master for last, master in zip(self.lasts, self.masters[1:])), "nodes overlap"
 
 
 def _trie_nodes(keys: list[bytes], depth: int) -> int:

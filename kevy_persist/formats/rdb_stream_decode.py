@@ -25,9 +25,9 @@ bytes left before anything is built (a node is at least 8 bytes, a group 5, a pe
 25, a consumer 10, a consumer's pending ID 16), and every listpack passes `rdb_packed`'s full
 validation and then the checks Redis's streamValidateListpackIntegrity makes (integers where
 integers belong, the master terminator, each lp-count, no element after the last entry), and
-those kevy's keyspace relies on: node keys of 16 bytes in increasing order, entry IDs
-strictly increasing from node to node and not below their node key nor above the stream's
-last ID, every entry with a field, the master entry's live count and the stream's length
+those kevy's keyspace relies on: node keys of 16 bytes in increasing order, each above
+every entry of the nodes before it, entry IDs strictly increasing and not below their node
+key nor above the stream's last ID, every entry with a field, the master entry's live count and the stream's length
 matching the live entries, the recorded first ID equal to the first live entry's (0-0 when
 empty), no negative time or read counter other than -1, group names, consumer names and
 pending IDs unique, every consumer's pending ID in its group's PEL and owned by exactly one
@@ -251,6 +251,11 @@ def _read_nodes(
         if master <= previous_key:
             reason = "appears twice" if master == previous_key else "is not above the previous node's key"
             raise reader.fail(key_at, f"stream node key {format_id_text(master)} {reason}")
+        if master <= previous_id:
+            # Entries of one node all sort below the next node's key (kevy's node model and
+            # Redis's seeks both find an entry by the last key at or below it).
+            raise reader.fail(key_at, f"stream node key {format_id_text(master)} is not above the previous "
+                              f"node's last entry {format_id_text(previous_id)}")
         previous_key = master
         blob_at = cursor
         blob, cursor = reader.string(cursor)
