@@ -22,10 +22,10 @@ Formats (all little-endian unless said):
 - intset: encoding:u32 (2, 4 or 8 bytes per member) count:u32 member*, signed, strictly
   ascending, never empty.
 
-One encoder: `encode_listpack` (what stream nodes are written as), integers in the smallest
-integer encoding and strings in the smallest string encoding, as Redis's lpAppendInteger /
-lpAppend lay them out (a string is written as a string even when it reads as a number: it
-decodes to the same bytes).
+One encoder: `encode_listpack` (what stream nodes are written as), as Redis's lpAppend /
+lpAppendInteger lay elements out: integers, and strings that spell a 64-bit integer in
+canonical decimal (they decode to the same bytes), in the smallest integer encoding; other
+strings in the smallest string encoding.
 """
 
 from __future__ import annotations
@@ -107,6 +107,25 @@ def _listpack_string(value: bytes) -> bytes:
     return b"\xf0" + _U32.pack(size) + value
 
 
+_DECIMAL_FIRST = frozenset(b"-0123456789")
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
+
+
+def _canonical_integer(value: bytes) -> int | None:
+    """The integer a string spells in canonical decimal within 64 bits (it then decodes to
+    the same bytes from an integer encoding), else None."""
+    if not value or len(value) > 20 or value[0] not in _DECIMAL_FIRST:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        return None
+    if b"%d" % number != value or not _INT64_MIN <= number <= _INT64_MAX:
+        return None
+    return number
+
+
 # The encoded entries (backlen included) of the small integers stream nodes are full of.
 _SMALL_INTEGER_ENTRIES = {number: bytes((number, 1)) for number in range(128)}
 
@@ -126,7 +145,14 @@ def encode_listpack(items: list[bytes | int]) -> bytes:
                 body = _listpack_integer(item)
                 entry = body + listpack_backlen(len(body))
         else:
-            body = _listpack_string(item)
+            number = _canonical_integer(item)
+            if number is None:
+                body = _listpack_string(item)
+            elif 0 <= number <= 127:
+                append(small[number])
+                continue
+            else:
+                body = _listpack_integer(number)
             entry = body + listpack_backlen(len(body))
         append(entry)
     body_bytes = b"".join(parts)
