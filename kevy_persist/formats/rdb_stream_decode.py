@@ -106,7 +106,7 @@ class _Node:
 
     def __init__(self, master: int, previous_id: int) -> None:
         self.master = master
-        self.previous_id = previous_id  # the ID before this node's first entry (or -1)
+        self.previous_id = previous_id  # the last entry ID read so far, deleted or not (-1: none)
         self.received = 0
         self.live = 0
 
