@@ -131,30 +131,40 @@ _SMALL_INTEGER_ENTRIES = {number: bytes((number, 1)) for number in range(128)}
 
 
 def encode_listpack(items: list[bytes | int]) -> bytes:
-    """A listpack holding `items` in order; ints are written as integers, bytes as strings.
+    """A listpack holding `items` in order; ints are written as integers, bytes as strings
+    (or as integers when they spell one canonically).
 
     Raises `ValueError` when the result cannot be a listpack (over 2^32 - 1 bytes).
     """
     parts: list[bytes] = []
     append = parts.append
     small = _SMALL_INTEGER_ENTRIES
+    decimal_first = _DECIMAL_FIRST
     for item in items:
         if type(item) is int:
             entry = small.get(item)
             if entry is None:
                 body = _listpack_integer(item)
                 entry = body + listpack_backlen(len(body))
-        else:
+            append(entry)
+            continue
+        size = len(item)
+        if size and size <= 20 and item[0] in decimal_first:
             number = _canonical_integer(item)
-            if number is None:
-                body = _listpack_string(item)
-            elif 0 <= number <= 127:
-                append(small[number])
+            if number is not None:
+                entry = small.get(number)
+                if entry is None:
+                    body = _listpack_integer(number)
+                    entry = body + listpack_backlen(len(body))
+                append(entry)
                 continue
-            else:
-                body = _listpack_integer(number)
-            entry = body + listpack_backlen(len(body))
-        append(entry)
+        if size < 64:
+            # The common entry in one formatting call: 6-bit length, bytes, back-length
+            # (1 + size <= 64, one byte).
+            append(b"%c%b%c" % (0x80 | size, item, size + 1))
+        else:
+            body = _listpack_string(item)
+            append(body + listpack_backlen(len(body)))
     body_bytes = b"".join(parts)
     total = LISTPACK_HEADER_SIZE + len(body_bytes) + 1
     if total > 0xFFFFFFFF:

@@ -8,14 +8,15 @@ The grammar is in `rdb_stream_decode.py`. What is written, and why:
   stream without them (a decoded snapshot) is cut every 100 entries, Redis's default
   `stream-node-max-entries`. Each node's key is its master ID, its master entry's fields are
   its first entry's field names (as Redis picks them), and an entry with those same names
-  is written with the same-fields flag and its values only (any other as its field count and
-its field/value pairs). kevy does not keep the bytes of
-  deleted entries, so a node holds its live entries only (deleted count 0), and a node whose
-  entries are all deleted is not written -- the one case where Redis's radix-tree-keys then
-  differs from kevy's. A node whose listpack would pass 1 GiB (Redis's
-  STREAM_LISTPACK_MAX_SIZE) is split, the next part keyed by its first entry.
-- Integers in listpacks (counts, flags, ID deltas) take the smallest integer encoding;
-  fields and values are written as strings (they read back as the same bytes).
+  is written with the same-fields flag and its values only (any other with its field count
+  and its field/value pairs). kevy does not keep the bytes of deleted entries, so a node
+  holds its live entries only (deleted count 0), and a node whose entries are all deleted is
+  not written -- the one case where Redis's radix-tree-keys then differs from kevy's. A node
+  whose listpack would pass 1 GiB (Redis's STREAM_LISTPACK_MAX_SIZE) is split in halves
+  until each fits, the later halves keyed by their first entry.
+- Integers in listpacks (counts, flags, ID deltas), and fields and values that spell an
+  integer canonically, take the smallest integer encoding (as Redis's lpAppend does); other
+  fields and values the smallest string encoding.
 - The stream's length, last ID, first ID (its first live entry, 0-0 when empty), max deleted
   ID and entries added; then each group by name: name, last delivered ID, read counter
   (2^64-1 for "unknown", as Redis's rdbSaveLen writes -1), the PEL in ID order (ID, delivery
@@ -26,7 +27,7 @@ its field/value pairs). kevy does not keep the bytes of
 `stream_value_parts(value, parts, string)` appends the encoding; `string` is the caller's
 string encoder (plain or LZF), used for node keys, listpacks and names as Redis's
 rdbSaveRawString is. Raises `StreamEncodingError` for what no RDB can hold (a time past
-2^63-1 ms, one entry over 4 GiB).
+2^63-1 ms, one entry over 1 GiB).
 """
 
 from __future__ import annotations
@@ -39,15 +40,13 @@ from typing import Protocol
 from kevy_persist.formats.rdb_packed import encode_listpack
 from kevy_persist.formats.rdb_strings import encode_length
 from kevy_persist.formats.snapshot_stream import GroupPayload
-from kevy_persist.formats.stream_ids import HALF_MASK, SEQUENCE_BITS
+from kevy_persist.formats.stream_ids import HALF_MASK, SEQUENCE_BITS, format_id_text
 
 DEFAULT_NODE_MAX_ENTRIES = 100  # Redis's stream-node-max-entries default
 LISTPACK_MAX_BYTES = 1 << 30  # Redis's STREAM_LISTPACK_MAX_SIZE
 FLAG_NONE = 0
 FLAG_SAME_FIELDS = 2
 UNKNOWN_ENTRIES_READ = (1 << 64) - 1
-# A generous bound on one listpack element's overhead (encoding and back-length bytes).
-ELEMENT_OVERHEAD_BYTES = 10
 
 _TIME = struct.Struct("<q")
 _SIGN_BIT = 1 << 63
@@ -82,10 +81,6 @@ def _signed_delta(value: int, base: int) -> int:
     return delta - _WRAP if delta & _SIGN_BIT else delta
 
 
-def _entry_bytes(fields: Fields) -> int:
-    return sum(map(len, fields)) + ELEMENT_OVERHEAD_BYTES * (len(fields) + 4)
-
-
 def _node_listpack(master: int, entries: list[tuple[int, Fields]]) -> bytes:
     """The listpack of one node: the master entry, then each entry delta-encoded."""
     master_ms, master_seq = master >> SEQUENCE_BITS, master & HALF_MASK
@@ -101,10 +96,24 @@ def _node_listpack(master: int, entries: list[tuple[int, Fields]]) -> bytes:
             extend((FLAG_SAME_FIELDS, ms_delta, seq_delta, *fields[1::2], count + 3))
         else:
             extend((FLAG_NONE, ms_delta, seq_delta, count, *fields, 2 * count + 4))
+    return encode_listpack(items)
+
+
+def _node_listpacks(master: int, run: list[tuple[int, Fields]]) -> Iterator[tuple[int, bytes]]:
+    """(key, listpack) of a node, or of its halves (recursively) when its listpack would pass
+    LISTPACK_MAX_BYTES -- the next half keyed by its first entry."""
     try:
-        return encode_listpack(items)
-    except ValueError as error:
-        raise StreamEncodingError(str(error)) from None
+        listpack = _node_listpack(master, run)
+    except ValueError:  # past the 32-bit size field
+        listpack = None
+    if listpack is not None and len(listpack) <= LISTPACK_MAX_BYTES:
+        yield master, listpack
+        return
+    if len(run) == 1:
+        raise StreamEncodingError(f"entry {format_id_text(run[0][0])} does not fit a listpack")
+    half = len(run) // 2
+    yield from _node_listpacks(master, run[:half])
+    yield from _node_listpacks(run[half][0], run[half:])
 
 
 def _node_runs(value: RdbStreamSource) -> Iterator[tuple[int, list[tuple[int, Fields]]]]:
@@ -113,7 +122,7 @@ def _node_runs(value: RdbStreamSource) -> Iterator[tuple[int, list[tuple[int, Fi
     layout = value.node_layout()
     if layout is None:
         while run := list(islice(entries, DEFAULT_NODE_MAX_ENTRIES)):
-            yield from _size_bounded(run[0][0], run)
+            yield run[0][0], run
         return
     written = 0
     for master, live in layout:
@@ -121,23 +130,8 @@ def _node_runs(value: RdbStreamSource) -> Iterator[tuple[int, list[tuple[int, Fi
             run = list(islice(entries, live))
             assert len(run) == live and run[0][0] >= master, "the layout partitions the entries"
             written += live
-            yield from _size_bounded(master, run)
+            yield master, run
     assert written == len(value) and next(entries, None) is None, "the layout covers every entry"
-
-
-def _size_bounded(master: int, run: list[tuple[int, Fields]]) -> Iterator[tuple[int, list[tuple[int, Fields]]]]:
-    """The run as one node, or several when its listpack would pass LISTPACK_MAX_BYTES."""
-    sizes = [_entry_bytes(fields) for _, fields in run]
-    if sum(sizes) <= LISTPACK_MAX_BYTES:
-        yield master, run
-        return
-    start, total = 0, 0
-    for index, size in enumerate(sizes):
-        if total and total + size > LISTPACK_MAX_BYTES:
-            yield (master if start == 0 else run[start][0]), run[start:index]
-            start, total = index, 0
-        total += size
-    yield (master if start == 0 else run[start][0]), run[start:]
 
 
 def _time(value_ms: int, what: str) -> bytes:
@@ -152,7 +146,7 @@ def _id_lengths(packed: int) -> bytes:
 
 def stream_value_parts(value: RdbStreamSource, parts: list[bytes], string: Callable[[bytes], bytes]) -> None:
     """Append the type-19 encoding of `value` to `parts` (module docstring)."""
-    nodes = [(master, _node_listpack(master, run)) for master, run in _node_runs(value)]
+    nodes = [node for master, run in _node_runs(value) for node in _node_listpacks(master, run)]
     parts.append(encode_length(len(nodes)))
     first_id = 0
     for master, listpack in nodes:
