@@ -203,7 +203,7 @@ def test_random_streams_round_trip_between_kevy_and_redis(tmp_path: Path) -> Non
     redis_dir.mkdir()
     with RedisServer(redis_dir) as server:
 
-        @settings(max_examples=40, deadline=None, derandomize=True,
+        @settings(max_examples=120, deadline=None, derandomize=True,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
         @given(steps=timed_steps)
         def round_trip(steps: list) -> None:
