@@ -6,7 +6,10 @@ Data (the same keys and values on both sides), `--shape`:
 - `mixed`: the same N keys, where every 10th key is a hash (5 fields), a list (5 items), a
   set (5 integer members) or a sorted set (5 members) in turn, and every 5th string key
   has a TTL -- so small collections go through the listpack and intset encodings on Redis's
-  side and TTL opcodes on both.
+  side and TTL opcodes on both;
+- `streams`: N keys, each a stream of 100 entries (a 16 B value and an integer) with a
+  group that read 20 of them, two consumers holding 10 pending rows each -- listpack nodes,
+  delta-encoded IDs, same-field entries, PELs (so `--keys 10000` is a million entries).
 
 Ours (in this process, over `OsFileSystem`, 1 shard): the keys are put in a data dir as a
 kevy snapshot (untimed), then
@@ -25,7 +28,7 @@ fresh redis-server and its DBSIZE checked (a correctness check; its load time is
 Every figure is wall seconds and CPU seconds (ours `time.process_time`; Redis the server's
 utime + stime from /proc). Ratios are ours / Redis (above 1: we are slower).
 
-    python bench/bench_rdb.py [--keys 1000000] [--shape strings|mixed] [--no-redis]
+    python bench/bench_rdb.py [--keys 1000000] [--shape strings|mixed|streams] [--no-redis]
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ from kevy_persist.disk.clock import SystemClock
 from kevy_persist.disk.os_fs import OsFileSystem
 from kevy_persist.engine.snapshot import save_snapshot
 from kevy_persist.formats.records import ValueKind
+from kevy_persist.formats.snapshot_stream import GroupPayload, StreamPayload
+from kevy_persist.formats.stream_ids import format_id, stream_id
 from kevy_persist.layout import names as layout_names
 from kevy_persist.layout.meta import ShardLayout
 from kevy_persist.tools.rdb_export import export_rdb
@@ -70,8 +75,26 @@ def _timed(function, *arguments, **options) -> tuple[Timing, object]:
     return Timing(time.perf_counter() - wall, time.process_time() - cpu), result
 
 
+STREAM_ENTRIES = 100
+STREAM_READ = 20
+STREAM_TIME_MS = 1_700_000_000_000
+
+
+def stream_value(index: int, value: bytes) -> StreamPayload:
+    """One stream of the `streams` shape (the snapshot decoder's form)."""
+    ids = [stream_id(STREAM_TIME_MS + index, seq) for seq in range(STREAM_ENTRIES)]
+    fields = [(b"f", value[:16], b"n", b"%d" % (index * STREAM_ENTRIES + seq)) for seq in range(STREAM_ENTRIES)]
+    half = STREAM_READ // 2
+    pending = [(ids[seq], b"c1" if seq < half else b"c2", STREAM_TIME_MS, 1) for seq in range(STREAM_READ)]
+    group = GroupPayload(b"g", ids[STREAM_READ - 1], [(b"c1", STREAM_TIME_MS), (b"c2", STREAM_TIME_MS)], pending, STREAM_READ)
+    return StreamPayload(ids[-1], 0, STREAM_ENTRIES, ids, fields, [group])
+
+
 def dataset(key_count: int, shape: str) -> list[tuple[bytes, ValueKind, object, int | None]]:
     """(key, kind, native value, deadline) per key; see the module docstring."""
+    if shape == "streams":
+        return [(key, ValueKind.STREAM, stream_value(index, value), None)
+                for index, (key, value) in enumerate(string_dataset(key_count))]
     entries = []
     for index, (key, value) in enumerate(string_dataset(key_count)):
         if shape == "mixed" and index % 10 == 9:
@@ -101,22 +124,38 @@ def redis_commands(entries):
             yield [b"RPUSH", key, *value]
         elif kind is ValueKind.SET:
             yield [b"SADD", key, *sorted(value)]
+        elif kind is ValueKind.STREAM:
+            for entry_id, fields in value.entry_items():
+                yield [b"XADD", key, format_id(entry_id), *fields]
+            yield [b"XGROUP", b"CREATE", key, b"g", b"0"]
+            for consumer in (b"c1", b"c2"):
+                yield [b"XREADGROUP", b"GROUP", b"g", consumer, b"COUNT", b"%d" % (STREAM_READ // 2), b"STREAMS", key, b">"]
         else:
             yield [b"ZADD", key, *[part for member, score in value.items() for part in (repr(score).encode(), member)]]
         if deadline is not None:
             yield [b"PEXPIREAT", key, b"%d" % deadline]
 
 
+def _skip_reply(connection: RedisConnection) -> None:
+    """Read one whole reply (status, integer, bulk or nested array), refusing an error."""
+    line = connection.read_line()
+    assert not line.startswith(b"-"), line
+    if line.startswith(b"$") and int(line[1:]) >= 0:
+        connection.read_exact(int(line[1:]) + 2)
+    elif line.startswith(b"*"):
+        for _ in range(max(int(line[1:]), 0)):
+            _skip_reply(connection)
+
+
 def _expect_replies(connection: RedisConnection, commands) -> None:
-    """Pipeline commands whose replies vary (+OK, :n): read one reply line per command."""
+    """Pipeline commands whose replies vary (+OK, :n, bulk, arrays): read each whole."""
     batch: list[bytes] = []
     from redis_reference import encode_command
 
     def flush() -> None:
         connection.socket.sendall(b"".join(batch))
         for _ in batch:
-            line = connection.read_line()
-            assert not line.startswith(b"-"), line
+            _skip_reply(connection)
         batch.clear()
 
     for argv in commands:
@@ -197,6 +236,8 @@ def measure(key_count: int, shape: str, with_redis: bool) -> list[list[str]]:
 
 def _decoder_form(kind: ValueKind, value: object) -> object:
     """What `Keyspace.load_entry` takes for a collection (the snapshot decoder's form)."""
+    if kind is ValueKind.STREAM:
+        return value  # already the decoder's StreamPayload
     if kind is ValueKind.ZSET:
         return list(value.items())  # type: ignore[attr-defined]
     if kind is ValueKind.HASH:
@@ -236,7 +277,7 @@ def _row(name: str, mine: Timing, reference: Timing | None) -> list[str]:
 def main(argv: list[str] | None = None) -> list[list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keys", type=int, default=1_000_000)
-    parser.add_argument("--shape", choices=["strings", "mixed"], default="strings")
+    parser.add_argument("--shape", choices=["strings", "mixed", "streams"], default="strings")
     parser.add_argument("--no-redis", action="store_true", help="measure ours only")
     arguments = parser.parse_args(argv)
     rows = measure(arguments.keys, arguments.shape, not arguments.no_redis)

@@ -7,7 +7,8 @@ no longer writes ziplists, so tests build the ones older servers wrote. `RedisSe
 real redis-server on a free loopback port with `--dir` set, so a test can SAVE and read
 `dump.rdb`, or start it on an RDB file and read the keyspace back. `keyspace_content(call)`
 reads every key with its type, value and absolute deadline through any `call(*argv)` -- a
-RESP client of Redis or `Store.execute` -- so both sides are read the same way.
+RESP client of Redis or `Store.execute` -- so both sides are read the same way; a stream's
+value is everything its read commands answer (`stream_state`).
 """
 
 from __future__ import annotations
@@ -145,6 +146,60 @@ def every_encoding_body() -> bytes:
     ])
 
 
+# -- stream values, by hand -------------------------------------------------------------
+
+StreamId = tuple[int, int]
+
+
+def raw_id(ms: int, seq: int) -> bytes:
+    return ms.to_bytes(8, "big") + seq.to_bytes(8, "big")
+
+
+def node_items(master: StreamId, entries: list[tuple[StreamId, list[bytes], int]],
+               master_fields: list[bytes] | None = None) -> list[bytes | int]:
+    """The listpack elements of a stream node as Redis lays them out: the master entry (its
+    fields those of the first entry unless given), then each (ID, flat fields, flags) entry
+    -- flags 1 deleted; same fields as the master get flag 2 and their values only."""
+    if master_fields is None:
+        master_fields = entries[0][1][0::2]
+    live = sum(1 for _, _, flags in entries if not flags & 1)
+    items: list[bytes | int] = [live, len(entries) - live, len(master_fields), *master_fields, 0]
+    for (ms, seq), fields, flags in entries:
+        names, values = fields[0::2], fields[1::2]
+        deltas = [ms - master[0], seq - master[1]]
+        if names == master_fields:
+            items += [flags | 2, *deltas, *values, len(values) + 3]
+        else:
+            items += [flags, *deltas, len(names), *fields, 2 * len(names) + 4]
+    return items
+
+
+def stream_value(nodes: list[tuple[bytes, list[bytes | int]]], length: int, last: StreamId,
+                 first: StreamId = (0, 0), max_deleted: StreamId = (0, 0), added: int | None = None,
+                 groups: list = (), version: int = 2) -> bytes:  # type: ignore[assignment]
+    """A type-19 (version 2) or type-15 (version 1) stream value. `nodes` are (16-byte key,
+    listpack elements); `groups` are (name, last delivered (ms, seq), entries read,
+    [(raw id, delivery ms, count)], [(consumer, seen ms, [raw id])])."""
+    parts = [encode_length(len(nodes))]
+    for key, items in nodes:
+        parts += [encode_string(key), encode_string(listpack(items))]
+    parts += [encode_length(length), encode_length(last[0]), encode_length(last[1])]
+    if version == 2:
+        parts += [encode_length(part) for part in (*first, *max_deleted, length if added is None else added)]
+    parts.append(encode_length(len(groups)))
+    for name, delivered, entries_read, pending, consumers in groups:
+        parts += [encode_string(name), encode_length(delivered[0]), encode_length(delivered[1])]
+        if version == 2:
+            parts.append(encode_length(entries_read & (2**64 - 1)))
+        parts.append(encode_length(len(pending)))
+        for entry_id, delivery_ms, count in pending:
+            parts += [entry_id, struct.pack("<q", delivery_ms), encode_length(count)]
+        parts.append(encode_length(len(consumers)))
+        for consumer, seen_ms, held in consumers:
+            parts += [encode_string(consumer), struct.pack("<q", seen_ms), encode_length(len(held)), *held]
+    return b"".join(parts)
+
+
 # -- a redis-server with a data dir ------------------------------------------------------
 
 
@@ -199,8 +254,58 @@ class RedisServer:
 # -- the keyspace read through commands --------------------------------------------------
 
 
-def keyspace_content(call: Callable[..., Any]) -> dict[bytes, tuple[str, Any, int]]:
-    """key -> (type, value, PEXPIRETIME) for every key, via `call(*argv)` (any server)."""
+# What a stream's state may differ in after a trip through a kevy snapshot, which records
+# neither Redis's node boundaries nor a group's read counter (both are rebuilt on load).
+NODE_FIELDS = {b"radix-tree-keys", b"radix-tree-nodes"}
+READ_COUNTER_FIELDS = {b"entries-read", b"lag"}
+
+
+def _plain(reply: Any) -> Any:
+    """A reply with list subclasses (our FieldValueMap, ...) as plain lists."""
+    if isinstance(reply, list):
+        return [_plain(item) for item in reply]
+    return reply
+
+
+def _without(flat: list, names: set[bytes]) -> list:
+    kept: list = []
+    for name, value in zip(flat[0::2], flat[1::2]):
+        if name not in names:
+            kept += [name, value]
+    return kept
+
+
+def stream_state(call: Callable[..., Any], key: bytes, nodes: bool = True, counters: bool = True) -> dict[str, Any]:
+    """Everything a client can read of a stream: XINFO STREAM FULL (every entry, group,
+    pending row with its delivery time and count, consumer with its seen time), XRANGE,
+    and per group XINFO GROUPS, XINFO CONSUMERS and XPENDING (summary and every row), with
+    idle times -- which depend on the moment of reading -- left out; without NODE_FIELDS
+    unless `nodes`, without READ_COUNTER_FIELDS unless `counters`."""
+    group_drop = set() if counters else READ_COUNTER_FIELDS
+    full = _plain(call(b"XINFO", b"STREAM", key, b"FULL", b"COUNT", b"0"))
+    groups = _plain(call(b"XINFO", b"GROUPS", key))
+    state: dict[str, Any] = {"range": _plain(call(b"XRANGE", key, b"-", b"+")), "groups": {}}
+    for group in groups:
+        name = dict(zip(group[0::2], group[1::2]))[b"name"]
+        consumers = _plain(call(b"XINFO", b"CONSUMERS", key, name))
+        rows = _plain(call(b"XPENDING", key, name, b"-", b"+", b"1000000"))
+        state["groups"][name] = {
+            "info": _without(group, group_drop),
+            "consumers": [_without(consumer, {b"idle"}) for consumer in consumers],
+            "summary": _plain(call(b"XPENDING", key, name)),
+            "rows": [[entry_id, consumer, count] for entry_id, consumer, _, count in rows],
+        }
+    full = _without(full, set() if nodes else NODE_FIELDS)
+    index = full.index(b"groups") + 1
+    full[index] = [_without(group, group_drop) for group in full[index]]
+    state["full"] = full
+    return state
+
+
+def keyspace_content(call: Callable[..., Any], exact_streams: bool = True) -> dict[bytes, tuple[str, Any, int]]:
+    """key -> (type, value, PEXPIRETIME) for every key, via `call(*argv)` (any server);
+    streams as `stream_state`, without node boundaries and read counters unless
+    `exact_streams`."""
     content = {}
     for key in call(b"KEYS", b"*"):
         kind = str(call(b"TYPE", key))
@@ -215,6 +320,8 @@ def keyspace_content(call: Callable[..., Any]) -> dict[bytes, tuple[str, Any, in
             value = call(b"LRANGE", key, b"0", b"-1")
         elif kind == "set":
             value = sorted(call(b"SMEMBERS", key))
+        elif kind == "stream":
+            value = stream_state(call, key, nodes=exact_streams, counters=exact_streams)
         else:
             assert kind == "zset", kind
             flat = call(b"ZRANGE", key, b"0", b"-1", b"WITHSCORES")

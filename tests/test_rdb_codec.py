@@ -202,7 +202,7 @@ def test_opcodes_aux_databases_expiry_and_functions() -> None:
     (rdb_file(b"", version=11), UnsupportedVersionError, 5, "RDB version 11"),
     (rdb_file(b"", version=5), UnsupportedVersionError, 5, "RDB version 5"),
     (rdb_file(record(rdb.TYPE_MODULE_2, b"m", b"\x01")), UnsupportedRecordError, 9, "module values"),
-    (rdb_file(record(rdb.TYPE_STREAM_LISTPACKS_2, b"s", b"")), UnsupportedRecordError, 9, "stream values"),
+    (rdb_file(record(rdb.TYPE_STREAM_LISTPACKS_3, b"s", b"")), UnsupportedRecordError, 9, "Redis 7.2's"),
     (rdb_file(bytes((rdb.OPCODE_MODULE_AUX,)) + b"\x01"), UnsupportedRecordError, 9, "module aux"),
     (rdb_file(b"\x08"), CorruptionError, 9, "unknown opcode 8"),
     (rdb_file(record(0, b"k", b"\x01v") * 2), CorruptionError, 14, "appears twice"),
@@ -289,9 +289,6 @@ def test_damaged_payload_footers_are_told_apart_from_bad_data() -> None:
 
 
 def test_values_without_an_encoder_are_refused_by_kind() -> None:
-    class Stream:
-        pass
-
     with pytest.raises(UnsupportedValueError) as caught:
-        rdb.encode_value_parts(b"s", 6, Stream(), [])  # type: ignore[arg-type]
+        rdb.encode_value_parts(b"s", 99, object(), [])  # type: ignore[arg-type]
     assert caught.value.key == b"s"

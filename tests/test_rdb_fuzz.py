@@ -2,22 +2,31 @@
 
 Method: a corpus of small files -- one holding every value encoding Redis writes (built by
 `rdb_support.every_encoding_body`), one written by our encoder with LZF strings, TTLs and
-aux fields, and one with several databases -- plus DUMP payloads of each kind. For every
+aux fields, one with several databases, one of streams written by our encoder (groups,
+consumers, a pending row for a deleted entry, an empty stream) and two of streams in
+Redis's own layout, types 19 and 15 (a deleted entry flagged in its node) -- plus DUMP
+payloads of each kind. For every
 byte offset, the byte is flipped with three masks; the file's CRC-64 is then recomputed (so
 the damage reaches the decoder instead of stopping at the checksum) and, separately, left
 as it was (so the checksum must catch it). Every prefix of every file is decoded too. Each
 decode must either succeed or raise a `CorruptionError` subclass carrying path, offset in
-range and reason; any other exception fails the test, naming the case.
+range and reason; any other exception fails the test, naming the case. A stream that decodes
+must also load into a `Stream` whose invariants hold (what the decoder accepts, the
+keyspace can hold).
 """
 
 from __future__ import annotations
 
+import random
 import struct
 from collections import deque
 
 import pytest
-from rdb_support import every_encoding_body, rdb_file, record
+from rdb_support import every_encoding_body, node_items, raw_id, rdb_file, record, stream_value
 
+from kevy_persist.commands import CommandContext, execute
+from kevy_persist.data.keyspace import Keyspace
+from kevy_persist.data.stream import Stream
 from kevy_persist.data.zset import ZSet
 from kevy_persist.errors import ChecksumMismatchError, CorruptionError
 from kevy_persist.formats import rdb_format as rdb
@@ -55,10 +64,57 @@ def _databases_file() -> bytes:
     )
 
 
+def _stream() -> Stream:
+    """A stream with a deleted entry, entries of two shapes, a group whose PEL holds a row
+    for a deleted entry, two consumers (one holding nothing), a second group at 0-0."""
+    keyspace = Keyspace()
+    for argv in ([b"XADD", b"s", b"1-1", b"f", b"1", b"g", b"a"], [b"XADD", b"s", b"1-2", b"f", b"2", b"g", b"b"],
+                 [b"XADD", b"s", b"2-0", b"other", b"x" * 30], [b"XADD", b"s", b"3-5", b"f", b"-7", b"g", b""],
+                 [b"XGROUP", b"CREATE", b"s", b"readers", b"0"],
+                 [b"XREADGROUP", b"GROUP", b"readers", b"c1", b"COUNT", b"2", b"STREAMS", b"s", b">"],
+                 [b"XGROUP", b"CREATECONSUMER", b"s", b"readers", b"c2"], [b"XDEL", b"s", b"1-2"],
+                 [b"XGROUP", b"CREATE", b"s", b"7", b"0"]):
+        execute(keyspace, argv, CommandContext(1_700_000_000_000, random.Random(0)))
+    return keyspace.peek(b"s")
+
+
+def _stream_file(rdb_type: int) -> bytes:
+    """Redis's layout by hand (a deleted entry, another shape, a group): type 19 or 15."""
+    master = (1000, 5)
+    entries = [((1000, 5), [b"f", b"1"], 0), ((1000, 6), [b"f", b"2"], 1), ((1001, 0), [b"o", b"x", b"p", b"y"], 0)]
+    version = 2 if rdb_type == rdb.TYPE_STREAM_LISTPACKS_2 else 1
+    groups = [(b"g", (1000, 6), 2, [(raw_id(1000, 6), 1_700_000_000_000, 2)], [(b"c", 1_700_000_000_001, [raw_id(1000, 6)])])]
+    value = stream_value([(raw_id(*master), node_items(master, entries))], 2, (1001, 0), first=master,
+                         max_deleted=(1000, 6), added=3, groups=groups, version=version)
+    return rdb_file(record(rdb_type, b"s", value))
+
+
+def _stream_nodes_file() -> bytes:
+    """Three nodes whose keys sit one step above the entries before them (a flipped bit
+    makes them overlap), the middle one keyed below its first entry (deleted)."""
+    nodes = [
+        ((1000, 5), [((1000, 5), [b"f", b"1"], 0), ((1000, 6), [b"f", b"2"], 0)]),
+        ((1000, 7), [((1000, 8), [b"f", b"3"], 1), ((1000, 9), [b"g", b"4"], 0)]),
+        ((1000, 10), [((1000, 10), [b"f", b"5"], 0)]),
+    ]
+    value = stream_value([(raw_id(*key), node_items(key, entries)) for key, entries in nodes], 4, (1000, 10),
+                         first=(1000, 5), max_deleted=(1000, 8), added=5)
+    return rdb_file(record(rdb.TYPE_STREAM_LISTPACKS_2, b"s", value))
+
+
+def _streams_written_file() -> bytes:
+    entries = [(b"stream", K.STREAM, _stream(), 1_800_000_000_000), (b"empty", K.STREAM, Stream(), None)]
+    return b"".join(encode_rdb_chunks([(0, 2, 1, entries)], [], compress=True))
+
+
 CORPUS = {
     "every-encoding": rdb_file(every_encoding_body()),
     "written": _written_file(),
     "databases": _databases_file(),
+    "streams-written": _streams_written_file(),
+    "stream-type-19": _stream_file(rdb.TYPE_STREAM_LISTPACKS_2),
+    "stream-type-15": _stream_file(rdb.TYPE_STREAM_LISTPACKS),
+    "stream-nodes": _stream_nodes_file(),
 }
 PAYLOADS = {
     kind.name: encode_dump_payload(b"k", kind, value, compress=True)
@@ -68,6 +124,7 @@ PAYLOADS = {
         (K.LIST, deque([b"a", b"1"])),
         (K.SET, {b"7", b"q"}),
         (K.ZSET, ZSet.from_pairs([(b"m", 2.0)])),
+        (K.STREAM, _stream()),
     ]
 }
 
@@ -77,9 +134,18 @@ def _with_checksum(data: bytes) -> bytes:
     return data[:-8] + struct.pack("<Q", crc64(data[:-8]))
 
 
+def _loads_as_a_valid_stream(kind: K, value: object) -> None:
+    """What the decoder accepts, the keyspace can hold: its invariants hold once loaded."""
+    if kind is K.STREAM:
+        Stream.from_payload(value).check_invariants()  # type: ignore[arg-type]
+
+
 def _decode(data: bytes, label: str) -> None:
     try:
-        decode_rdb(data, "fuzz.rdb")
+        decoded = decode_rdb(data, "fuzz.rdb")
+        for records in decoded.databases.values():
+            for _, kind, value, _ in records:
+                _loads_as_a_valid_stream(kind, value)
     except CorruptionError as error:
         assert error.path == "fuzz.rdb", label
         assert 0 <= error.offset <= len(data), (label, error)
@@ -115,7 +181,7 @@ def test_damaged_and_cut_payloads_give_typed_errors(name: str) -> None:
         for mask in MASKS:
             body = payload[:offset] + bytes([payload[offset] ^ mask]) + payload[offset + 1 : -8]
             try:
-                decode_dump_payload(body + struct.pack("<Q", crc64(body)))
+                _loads_as_a_valid_stream(*decode_dump_payload(body + struct.pack("<Q", crc64(body))))
             except CorruptionError as error:
                 assert not isinstance(error, ChecksumMismatchError), (name, offset, mask)
             except Exception as error:  # noqa: BLE001

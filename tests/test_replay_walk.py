@@ -38,6 +38,19 @@ PAYLOADS: dict[str, bytes] = {
 }
 PAYLOADS["damaged"] = PAYLOADS["hash"][:-1] + bytes([PAYLOADS["hash"][-1] ^ 1])
 
+
+def _stream_payload() -> bytes:
+    """A stream with a deleted entry, a group with a read counter, pending rows (one for
+    the deleted entry) and two consumers."""
+    keyspace = Keyspace()
+    for line in ["XADD x 1-1 f a", "XADD x 1-2 f b g c", "XADD x 2-0 f d", "XGROUP CREATE x g 0",
+                 "XREADGROUP GROUP g alice COUNT 2 STREAMS x >", "XGROUP CREATECONSUMER x g bob", "XDEL x 1-2"]:
+        execute(keyspace, line.encode().split(), CommandContext(1_700_000_000_000, random.Random(0)))
+    return encode_dump_payload(b"x", ValueKind.STREAM, keyspace.peek(b"x"))
+
+
+PAYLOADS["stream"] = _stream_payload()
+
 T0_MS = 1_700_000_000_000
 REPLAY_LATER_MS = T0_MS + 86_400_000
 
@@ -170,7 +183,8 @@ EXAMPLES: dict[str, list[str]] = {
                 "RESTORE fresh 5000 @zset", "RESTORE s 99999999999999 @set REPLACE ABSTTL",
                 "RESTORE s 1 @string REPLACE ABSTTL", "RESTORE fresh 1 @string ABSTTL",
                 "RESTORE old 0 @int", "RESTORE fresh 0 @damaged", "RESTORE fresh 0 @string IDLETIME 10",
-                "RESTORE ttl_live 100 @int REPLACE FREQ 5", "RESTORE h 0 @zset REPLACE"],
+                "RESTORE ttl_live 100 @int REPLACE FREQ 5", "RESTORE h 0 @zset REPLACE",
+                "RESTORE fresh 0 @stream", "RESTORE s 7000 @stream REPLACE"],
     "zrangestore": ["ZRANGESTORE dst z 0 1", "ZRANGESTORE s z (1 +inf BYSCORE", "ZRANGESTORE z missing 0 -1",
                     "ZRANGESTORE none missing 0 -1"],
     "xadd": ["XADD st * f v", "XADD st 9-* f v", "XADD st MAXLEN 2 * f v", "XADD st MAXLEN ~ 0 * f v",

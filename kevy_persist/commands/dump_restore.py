@@ -1,8 +1,8 @@
 """DUMP and RESTORE with Redis's payload: one RDB value + RDB version (u16 LE) + CRC-64.
 
-A payload DUMPed by Redis 7.0 RESTOREs here and ours RESTOREs there (the codec is
-`formats.rdb_format` / `formats.rdb_decode`; payloads of RDB version up to 10 are read, 10 is
-written). Replies and errors are Redis 7.0's, in its order: options (REPLACE, ABSTTL,
+A payload DUMPed by Redis 7.0 RESTOREs here and ours RESTOREs there, streams included (the
+codec is `formats.rdb_format` / `formats.rdb_decode`; payloads of RDB version up to 10 are
+read, 10 is written). Replies and errors are Redis 7.0's, in its order: options (REPLACE, ABSTTL,
 IDLETIME s, FREQ f -- IDLETIME and FREQ exclude each other), then BUSYKEY, then the TTL, then
 the footer ("DUMP payload version or checksum are wrong"), then the value ("Bad data
 format"). IDLETIME and FREQ are validated and then have no effect: kevy keeps no LRU/LFU.
@@ -46,7 +46,8 @@ def dump_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext)
     try:
         return CommandOutcome(encode_dump_payload(argv[1], kind, value))
     except UnsupportedValueError as error:
-        raise CommandError(f"ERR DUMP of {error.type_name} values is not supported yet") from None
+        # Only what no RDB can hold gets here (a stream time past 2^63-1 ms, say).
+        raise CommandError(f"ERR DUMP of this {error.type_name} value is not possible: {error.reason}") from None
 
 
 def _restore_options(argv: list[bytes]) -> tuple[bool, bool]:

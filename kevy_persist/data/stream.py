@@ -13,6 +13,11 @@ least one field/value pair; the node live counts partition the entries; every gr
 is consistent. A stream may be empty and stays in the keyspace (MKSTREAM, XDEL of every
 entry), so unlike the other collections it is truthy when empty.
 
+Loading (`from_payload`): a payload decoded from a Redis RDB carries Redis's node
+boundaries and each group's read counter, and both are kept (nodes only when kevy's node
+model can hold them: see `StreamNodes.adopted`); a snapshot carries neither, so nodes are
+rebuilt and counters estimated.
+
 The read-counter rules are Redis's: `estimate_entries_read` is
 streamEstimateDistanceFromFirstEverEntry, `range_has_tombstones` streamRangeHasTombstones,
 `advance_group` what streamReplyWithRange does to a group per entry it delivers, `lag` what
@@ -61,10 +66,14 @@ class Stream:
         stream.last_id = payload.last_id
         stream.max_deleted_id = payload.max_deleted_id
         stream.entries_added = payload.entries_added
-        stream.nodes = StreamNodes.rebuilt(payload.entry_ids)
+        adopted = None if payload.nodes is None else StreamNodes.adopted(payload.nodes)
+        stream.nodes = StreamNodes.rebuilt(payload.entry_ids) if adopted is None else adopted
         for group_payload in payload.groups:
             group = ConsumerGroup(group_payload.name, group_payload.last_delivered, INVALID_ENTRIES_READ)
-            group.entries_read = stream.estimate_entries_read(group.last_delivered)
+            if group_payload.entries_read is None:
+                group.entries_read = stream.estimate_entries_read(group.last_delivered)
+            else:
+                group.entries_read = group_payload.entries_read
             for name, seen_ms in group_payload.consumers:
                 assert group.create_consumer(name, seen_ms) is not None, "the decoder refuses duplicates"
             for entry_id, consumer, delivery_ms, delivery_count in group_payload.pending:
@@ -93,9 +102,14 @@ class Stream:
                 last_delivered=group.last_delivered,
                 consumers=[(consumer.name, consumer.seen_time_ms) for consumer in group.sorted_consumers()],
                 pending=[(entry_id, *row.as_tuple()) for entry_id, row in group.pending.items()],
+                entries_read=group.entries_read,
             )
             for group in self.sorted_groups()
         ]
+
+    def node_layout(self) -> list[tuple[int, int]]:
+        """(master ID, live entries) per node, in ID order (what an RDB writer cuts by)."""
+        return list(zip(self.nodes.masters, self.nodes.live))
 
     def copy(self) -> Stream:
         duplicate = Stream()

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from sortedcontainers import SortedDict, SortedList
 
-INVALID_ENTRIES_READ = -1
 # The snapshot format stores a delivery count as a u32; commands keep counts within it.
-MAXIMUM_DELIVERY_COUNT = 2**32 - 1
+from kevy_persist.formats.snapshot_stream import MAXIMUM_DELIVERY_COUNT
+
+INVALID_ENTRIES_READ = -1
+__all__ = ["INVALID_ENTRIES_READ", "MAXIMUM_DELIVERY_COUNT", "Consumer", "ConsumerGroup", "PendingEntry"]
 
 
 class PendingEntry:

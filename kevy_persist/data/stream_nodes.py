@@ -16,7 +16,8 @@ entry count only: for entries of a few dozen bytes (the usual case) the node bou
 and so `~` trimming and radix-tree-keys, are Redis's exactly; with bigger entries Redis
 starts nodes earlier and `~` trims in smaller steps. A snapshot does not record nodes:
 loading rebuilds them by chunking the live entries by 100, as a stream built by XADDs alone
-would be.
+would be. A Redis RDB (or DUMP payload) does record them, and loading one keeps Redis's
+boundaries (`adopted`), whatever byte limit made them.
 
 Mutations mirror Redis: XDEL frees a node when its last live entry goes
 (streamIteratorRemoveEntry); trimming inside a node only lowers its live count.
@@ -52,6 +53,23 @@ class StreamNodes:
             nodes.lasts.append(chunk[-1])
             nodes.received.append(len(chunk))
             nodes.live.append(len(chunk))
+        return nodes
+
+    @classmethod
+    def adopted(cls, bounds: Sequence[tuple[int, int, int, int]]) -> StreamNodes | None:
+        """Nodes as a Redis RDB recorded them -- (master ID, last ID appended, entries
+        appended, entries live) each, in ID order, partitioning the live entries (the RDB
+        decoder checked that) -- or None when one holds more than NODE_MAX_ENTRIES entries
+        (a Redis whose stream-node-max-entries was raised), which this model cannot follow."""
+        if any(received > NODE_MAX_ENTRIES for _, _, received, _ in bounds):
+            return None
+        nodes = cls()
+        for master, last, received, live in bounds:
+            assert master <= last and 0 <= live <= received, (master, last, received, live)
+            nodes.masters.append(master)
+            nodes.lasts.append(last)
+            nodes.received.append(received)
+            nodes.live.append(live)
         return nodes
 
     def copy(self) -> StreamNodes:
@@ -119,6 +137,9 @@ class StreamNodes:
                 assert master <= entry_id <= last, "an entry outside its node"
             position += live
         assert self.masters == sorted(set(self.masters))
+        # Nodes do not overlap: a node's entries sort below the next node's master (what
+        # `deleted` relies on to find an entry's node by bisection).
+        assert all(last < master for last, master in zip(self.lasts, self.masters[1:])), "nodes overlap"
 
 
 def _trie_nodes(keys: list[bytes], depth: int) -> int:

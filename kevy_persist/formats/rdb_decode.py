@@ -3,7 +3,7 @@
 Guarantees: `decode_rdb` returns every key of every database or raises a `CorruptionError`
 subclass naming the path, the byte offset and the reason -- `UnsupportedVersionError` for a
 version outside 6..10, `UnsupportedRecordError` for what kevy cannot hold (module values and
-module aux data, streams until they land, pre-release function records), and
+module aux data, Redis 7.2's type-21 streams, pre-release function records), and
 `ChecksumMismatchError` when the CRC-64 trailer disagrees. No other exception escapes for any
 input, and no length read from the file allocates more than the bytes that remain could hold
 (LZF strings: more than their compressed bytes could decode to).

@@ -15,10 +15,10 @@ zero checksum means "not computed" and is not checked, as in Redis).
 What is written (version 10, readable by Redis 7.0 and later): strings as type 0 (integer
 encoded when they are canonical 32-bit integers, as Redis does); lists as type 1, sets as
 type 2, sorted sets as type 5 (binary scores), hashes as type 4 -- the plain encodings every
-Redis since 2.x loads and re-packs into listpacks or intsets under its own thresholds. With
-`compress=True` strings over 20 bytes are LZF-compressed when that saves 4 bytes (Redis's
-rule). Values of a kind without an encoder (streams, until they are added here) raise
-`UnsupportedValueError`. The decoder is `rdb_decode.py`.
+Redis since 2.x loads and re-packs into listpacks or intsets under its own thresholds --
+and streams as type 19, Redis 7.0's own (`rdb_stream_encode.py`). With `compress=True`
+strings over 20 bytes are LZF-compressed when that saves 4 bytes (Redis's rule). Lengths
+and strings are `rdb_strings.py`'s. The decoder is `rdb_decode.py`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,14 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from kevy_persist.errors import UnsupportedValueError
-from kevy_persist.formats import lzf
 from kevy_persist.formats.crc64 import crc64
+from kevy_persist.formats.rdb_stream_encode import StreamEncodingError, stream_value_parts
+from kevy_persist.formats.rdb_strings import (
+    COMPRESSION_MIN_SIZE,
+    encode_length,
+    encode_raw_string,
+    encode_string,
+)
 from kevy_persist.formats.records import ValueKind
 
 MAGIC = b"REDIS"
@@ -72,7 +78,7 @@ TYPE_HASH_LISTPACK = 16
 TYPE_ZSET_LISTPACK = 17
 TYPE_LIST_QUICKLIST_2 = 18
 TYPE_STREAM_LISTPACKS_2 = 19
-TYPE_STREAM_LISTPACKS_3 = 21  # Redis 7.2 (RDB 11); listed so the refusal names it
+TYPE_STREAM_LISTPACKS_3 = 21  # Redis 7.2 (RDB 11): unknown to 7.0, refused by name here
 STREAM_TYPES = frozenset({TYPE_STREAM_LISTPACKS, TYPE_STREAM_LISTPACKS_2, TYPE_STREAM_LISTPACKS_3})
 MODULE_TYPES = frozenset({TYPE_MODULE, TYPE_MODULE_2})
 
@@ -80,82 +86,15 @@ MODULE_TYPES = frozenset({TYPE_MODULE, TYPE_MODULE_2})
 CONTAINER_PLAIN = 1
 CONTAINER_PACKED = 2
 
-# Special string encodings: a length whose two top bits are 11.
-ENCODING_INT8 = 0
-ENCODING_INT16 = 1
-ENCODING_INT32 = 2
-ENCODING_LZF = 3
-
 # Text scores (type 3): a length byte, or one of these for the special values.
 SCORE_NAN = 253
 SCORE_POSITIVE_INFINITY = 254
 SCORE_NEGATIVE_INFINITY = 255
 
-# Strings this short never compress (Redis's threshold for trying LZF).
-COMPRESSION_MIN_SIZE = 21
-
-_BIG_U32 = struct.Struct(">I")
-_BIG_U64 = struct.Struct(">Q")
 _LITTLE_I64 = struct.Struct("<q")
 _LITTLE_U16 = struct.Struct("<H")
 _LITTLE_U64 = struct.Struct("<Q")
 _F64 = struct.Struct("<d")
-_INT8 = struct.Struct("<Bb")
-_INT16 = struct.Struct("<Bh")
-_INT32 = struct.Struct("<Bi")
-_INT32_MIN = -(2**31)
-_INT32_MAX = 2**31 - 1
-_DIGITS = frozenset(b"-0123456789")
-
-
-def encode_length(length: int) -> bytes:
-    """A length in 1, 2, 5 or 9 bytes (rdbSaveLen)."""
-    assert 0 <= length < 1 << 64, length
-    if length < 1 << 6:
-        return bytes((length,))
-    if length < 1 << 14:
-        return bytes((0x40 | length >> 8, length & 0xFF))
-    if length < 1 << 32:
-        return b"\x80" + _BIG_U32.pack(length)
-    return b"\x81" + _BIG_U64.pack(length)
-
-
-def _integer_encoding(value: bytes) -> bytes | None:
-    """The 8/16/32-bit integer form of a canonical decimal string, or None."""
-    if len(value) > 11 or not value or value[0] not in _DIGITS:
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        return None
-    if b"%d" % number != value or not _INT32_MIN <= number <= _INT32_MAX:
-        return None
-    if -128 <= number <= 127:
-        return _INT8.pack(0xC0 | ENCODING_INT8, number)
-    if -32768 <= number <= 32767:
-        return _INT16.pack(0xC0 | ENCODING_INT16, number)
-    return _INT32.pack(0xC0 | ENCODING_INT32, number)
-
-
-def encode_string(value: bytes, compress: bool = False) -> bytes:
-    """A string: integer-encoded when canonical, LZF when asked and worth it, else raw."""
-    size = len(value)
-    if size <= 11:
-        encoded = _integer_encoding(value)
-        if encoded is not None:
-            return encoded
-    elif compress and size >= COMPRESSION_MIN_SIZE:
-        packed = lzf.compress(value)
-        if packed is not None:
-            return b"\xc3" + encode_length(len(packed)) + encode_length(size) + packed
-    if size < 64:
-        return bytes((size,)) + value
-    return encode_length(size) + value
-
-
-def _encode_raw_string(value: bytes) -> bytes:
-    """A string stored as its bytes (what the integer and LZF forms decode to)."""
-    return (bytes((len(value),)) if len(value) < 64 else encode_length(len(value))) + value
 
 
 def _list_value(value: Any, parts: list[bytes], string: Callable[[bytes], bytes]) -> int:
@@ -190,12 +129,18 @@ def _zset_value(value: Any, parts: list[bytes], string: Callable[[bytes], bytes]
     return TYPE_ZSET_2
 
 
-# Kinds with an encoder. A new value type (streams) adds its entry here.
+def _stream_value(value: Any, parts: list[bytes], string: Callable[[bytes], bytes]) -> int:
+    stream_value_parts(value, parts, string)
+    return TYPE_STREAM_LISTPACKS_2
+
+
+# Kinds with an encoder. A new value type adds its entry here.
 _COLLECTION_ENCODERS: dict[ValueKind, Callable[[Any, list[bytes], Callable[[bytes], bytes]], int]] = {
     ValueKind.LIST: _list_value,
     ValueKind.SET: _set_value,
     ValueKind.HASH: _hash_value,
     ValueKind.ZSET: _zset_value,
+    ValueKind.STREAM: _stream_value,
 }
 
 
@@ -208,18 +153,22 @@ def encode_value_parts(
 ) -> int:
     """Append the value's encoding to `parts`; returns its RDB type byte.
 
-    `value` is native (bytes, dict, deque, set, or a ZSet-like object with `len()` and
-    `items()` of (member, score)). Raises `UnsupportedValueError` for a kind without encoder.
+    `value` is native (bytes, dict, deque, set, a ZSet-like object with `len()` and
+    `items()` of (member, score), or a stream as `rdb_stream_encode.RdbStreamSource`).
+    Raises `UnsupportedValueError` for a kind without encoder or a value no RDB can hold.
     """
     string = _string_encoder(compress)
     if kind is ValueKind.STRING:
         parts.append(string(value))
         return TYPE_STRING
     encoder = _COLLECTION_ENCODERS.get(kind)
+    type_name = getattr(kind, "type_name", f"kind {kind}")
     if encoder is None:
-        type_name = getattr(kind, "type_name", f"kind {kind}")
         raise UnsupportedValueError(key, type_name, "no RDB encoding for this type yet")
-    return encoder(value, parts, string)
+    try:
+        return encoder(value, parts, string)
+    except StreamEncodingError as error:
+        raise UnsupportedValueError(key, type_name, str(error)) from None
 
 
 def encode_dump_payload(key: bytes, kind: ValueKind, value: Any, compress: bool = False) -> bytes:
@@ -285,12 +234,12 @@ def encode_rdb_chunks(
                         key_length, key, 0x40 | value_length >> 8, value_length & 0xFF, value))
             elif kind is string_kind:
                 parts.append(b"\x00")
-                parts.append(_encode_raw_string(key))
+                parts.append(encode_raw_string(key))
                 parts.append(string(value))
             else:
                 type_index = len(parts)
                 parts.append(b"")
-                parts.append(_encode_raw_string(key))
+                parts.append(encode_raw_string(key))
                 parts[type_index] = bytes((encode_value_parts(key, kind, value, parts, compress),))
             pending += 1
             if pending >= entries_per_chunk:

@@ -1,4 +1,4 @@
-"""The packed structures inside RDB strings: listpack, ziplist, intset (pure decoders).
+"""The packed structures inside RDB strings: listpack, ziplist, intset (pure codecs).
 
 Each decoder takes the whole blob and returns its elements as `bytes` (integers as their
 decimal text, which is what Redis replies with), or raises `PackedError(offset, reason)`
@@ -21,6 +21,11 @@ Formats (all little-endian unless said):
   int16 | 0xD0 int32 | 0xE0 int64 | 0xF0 int24 | 0xFE int8 | 0xF1..0xFD the value 0..12.
 - intset: encoding:u32 (2, 4 or 8 bytes per member) count:u32 member*, signed, strictly
   ascending, never empty.
+
+One encoder: `encode_listpack` (what stream nodes are written as), as Redis's lpAppend /
+lpAppendInteger lay elements out: integers, and strings that spell a 64-bit integer in
+canonical decimal (they decode to the same bytes), in the smallest integer encoding; other
+strings in the smallest string encoding.
 """
 
 from __future__ import annotations
@@ -74,6 +79,98 @@ def listpack_backlen(entry_size: int) -> bytes:
         entry_size >> 28, ((entry_size >> 21) & 127) | 128, ((entry_size >> 14) & 127) | 128,
         ((entry_size >> 7) & 127) | 128, (entry_size & 127) | 128,
     ))
+
+
+def _listpack_integer(number: int) -> bytes:
+    """The encoding + data of a listpack integer (the smallest that holds it)."""
+    if 0 <= number <= 127:
+        return bytes((number,))
+    if -4096 <= number <= 4095:
+        number &= 0x1FFF
+        return bytes((0xC0 | number >> 8, number & 0xFF))
+    if -(1 << 15) <= number < 1 << 15:
+        return b"\xf1" + _I16.pack(number)
+    if -(1 << 23) <= number < 1 << 23:
+        return b"\xf2" + (number & 0xFFFFFF).to_bytes(3, "little")
+    if -(1 << 31) <= number < 1 << 31:
+        return b"\xf3" + _I32.pack(number)
+    return b"\xf4" + _I64.pack(number)
+
+
+def _listpack_string(value: bytes) -> bytes:
+    """The encoding + data of a listpack string."""
+    size = len(value)
+    if size < 64:
+        return bytes((0x80 | size,)) + value
+    if size < 4096:
+        return bytes((0xE0 | size >> 8, size & 0xFF)) + value
+    return b"\xf0" + _U32.pack(size) + value
+
+
+_DECIMAL_FIRST = frozenset(b"-0123456789")
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
+
+
+def _canonical_integer(value: bytes) -> int | None:
+    """The integer a string spells in canonical decimal within 64 bits (it then decodes to
+    the same bytes from an integer encoding), else None."""
+    if not value or len(value) > 20 or value[0] not in _DECIMAL_FIRST:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        return None
+    if b"%d" % number != value or not _INT64_MIN <= number <= _INT64_MAX:
+        return None
+    return number
+
+
+# The encoded entries (backlen included) of the small integers stream nodes are full of.
+_SMALL_INTEGER_ENTRIES = {number: bytes((number, 1)) for number in range(128)}
+
+
+def encode_listpack(items: list[bytes | int]) -> bytes:
+    """A listpack holding `items` in order; ints are written as integers, bytes as strings
+    (or as integers when they spell one canonically).
+
+    Raises `ValueError` when the result cannot be a listpack (over 2^32 - 1 bytes).
+    """
+    parts: list[bytes] = []
+    append = parts.append
+    small = _SMALL_INTEGER_ENTRIES
+    decimal_first = _DECIMAL_FIRST
+    for item in items:
+        if type(item) is int:
+            entry = small.get(item)
+            if entry is None:
+                body = _listpack_integer(item)
+                entry = body + listpack_backlen(len(body))
+            append(entry)
+            continue
+        size = len(item)
+        if size and size <= 20 and item[0] in decimal_first:
+            number = _canonical_integer(item)
+            if number is not None:
+                entry = small.get(number)
+                if entry is None:
+                    body = _listpack_integer(number)
+                    entry = body + listpack_backlen(len(body))
+                append(entry)
+                continue
+        if size < 64:
+            # The common entry in one formatting call: 6-bit length, bytes, back-length
+            # (1 + size <= 64, one byte).
+            append(b"%c%b%c" % (0x80 | size, item, size + 1))
+        else:
+            body = _listpack_string(item)
+            append(body + listpack_backlen(len(body)))
+    body_bytes = b"".join(parts)
+    total = LISTPACK_HEADER_SIZE + len(body_bytes) + 1
+    if total > 0xFFFFFFFF:
+        raise ValueError(f"a listpack of {total} bytes exceeds the 32-bit size field")
+    count = min(len(items), LISTPACK_UNKNOWN_COUNT)
+    return _U32.pack(total) + _U16.pack(count) + body_bytes + bytes((LISTPACK_END,))
 
 
 def _listpack_entry(blob: bytes, position: int, end: int) -> tuple[bytes, int]:
@@ -167,6 +264,19 @@ def listpack_entries(blob: bytes) -> list[bytes]:
     if count != LISTPACK_UNKNOWN_COUNT and count != len(items):
         raise PackedError("listpack", 4, f"header counts {count} elements, found {len(items)}")
     return items
+
+
+def listpack_element_offset(blob: bytes, index: int) -> int:
+    """The byte offset of element `index` of a listpack `listpack_entries` accepted (the end
+    byte's offset when `index` is the element count), for errors about its content."""
+    position = LISTPACK_HEADER_SIZE
+    end = len(blob) - 1
+    for _ in range(index):
+        if position >= end:
+            break
+        _, entry_size = _listpack_entry(blob, position, end)
+        position += entry_size + len(listpack_backlen(entry_size))
+    return position
 
 
 def _ziplist_entry(blob: bytes, position: int, end: int) -> tuple[bytes, int, int]:

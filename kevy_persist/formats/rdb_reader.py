@@ -13,18 +13,13 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Callable
 
 from kevy_persist.errors import CorruptionError
 from kevy_persist.formats import lzf
-from kevy_persist.formats.rdb_format import (
-    ENCODING_INT8,
-    ENCODING_INT16,
-    ENCODING_INT32,
-    ENCODING_LZF,
-    SCORE_NAN,
-    SCORE_NEGATIVE_INFINITY,
-    SCORE_POSITIVE_INFINITY,
-)
+from kevy_persist.formats.rdb_format import SCORE_NAN, SCORE_NEGATIVE_INFINITY, SCORE_POSITIVE_INFINITY
+from kevy_persist.formats.rdb_packed import PackedError
+from kevy_persist.formats.rdb_strings import ENCODING_INT8, ENCODING_INT16, ENCODING_INT32, ENCODING_LZF
 
 _BIG_U32 = struct.Struct(">I")
 _BIG_U64 = struct.Struct(">Q")
@@ -133,6 +128,15 @@ class RdbReader:
         except lzf.LzfError as error:
             raise self.fail(after + error.offset, f"invalid LZF string: {error.reason}") from None
         return value, end
+
+    def packed(self, position: int, decoder: Callable[[bytes], list[bytes]]) -> tuple[list[bytes], int]:
+        """The elements of the packed structure (listpack, ziplist, intset) in the string at
+        `position`; damage is reported at the string's offset, naming the byte inside it."""
+        blob, after = self.string(position)
+        try:
+            return decoder(blob), after
+        except PackedError as error:
+            raise self.fail(position, f"{error.structure} (inside this string) byte {error.offset}: {error.reason}") from None
 
     def binary_score(self, position: int) -> tuple[float, int]:
         """A sorted-set score as an IEEE 754 double (type 5); NaN is corruption."""

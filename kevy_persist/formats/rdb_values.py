@@ -1,17 +1,19 @@
 """Decoding one RDB value by its type byte (rdbLoadObject's cases), pure.
 
 `decode_value(reader, rdb_type, position)` returns `(kind, value, next_position)`, with the
-value in a form the keyspace adopts: string `bytes`, hash `dict`, list `list`, set `set`, and
-sorted set a `list` of (member, score) pairs. `kind` is None for an empty collection, which
-Redis skips when it loads (older Redis versions could write them); the caller counts it.
+value in a form the keyspace adopts: string `bytes`, hash `dict`, list `list`, set `set`,
+sorted set a `list` of (member, score) pairs, stream a `snapshot_stream.StreamPayload`.
+`kind` is None for an empty collection, which Redis skips when it loads (older Redis
+versions could write them); the caller counts it. An empty stream is a value, not skipped.
 
 Every encoding Redis 6.0-7.0 writes is read: plain list / set / hash / sorted set (scores as
 text or binary), intset, ziplist (list, hash, sorted set), quicklist (ziplist nodes) and
-quicklist 2 (listpack and plain nodes), hash and sorted-set listpacks. Duplicates are refused
-as Redis refuses them (a set member, hash field or sorted-set member twice), and so are NaN
-scores. What cannot be loaded here raises `UnsupportedRecordError` at the type byte: module
-values (no modules in kevy), streams (until the stream type lands: add a decoder to
-`VALUE_DECODERS` for `STREAM_TYPES`), zipmap hashes (Redis 2.4, never in RDB 6+).
+quicklist 2 (listpack and plain nodes), hash and sorted-set listpacks, streams of types 15
+and 19 (`rdb_stream_decode.py`). Duplicates are refused as Redis refuses them (a set member,
+hash field or sorted-set member twice), and so are NaN scores. What cannot be loaded here
+raises `UnsupportedRecordError` at the type byte: module values (no modules in kevy), 7.2's
+streams of type 21 (never in an RDB of version 10 or older, which is all Redis 7.0 and kevy
+read), zipmap hashes (Redis 2.4, never in RDB 6+).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from typing import Any
 
 from kevy_persist.errors import UnsupportedRecordError
 from kevy_persist.formats import rdb_format as rdb
-from kevy_persist.formats.rdb_packed import PackedError, intset_members, listpack_entries, ziplist_entries
+from kevy_persist.formats.rdb_packed import intset_members, listpack_entries, ziplist_entries
 from kevy_persist.formats.rdb_reader import RdbReader, parse_score
+from kevy_persist.formats.rdb_stream_decode import decode_stream
 from kevy_persist.formats.records import ValueKind
 
 Decoded = tuple["ValueKind | None", Any, int]
@@ -30,11 +33,7 @@ Decoded = tuple["ValueKind | None", Any, int]
 
 def _packed(reader: RdbReader, position: int, decoder: Callable[[bytes], list[bytes]]) -> tuple[list[bytes], int]:
     """The elements of the packed string at `position` (errors name the string's offset)."""
-    blob, after = reader.string(position)
-    try:
-        return decoder(blob), after
-    except PackedError as error:
-        raise reader.fail(position, f"{error.structure} (inside this string) byte {error.offset}: {error.reason}") from None
+    return reader.packed(position, decoder)
 
 
 def _hash_from_pairs(reader: RdbReader, position: int, items: list[bytes]) -> dict[bytes, bytes]:
@@ -153,6 +152,12 @@ def _packed_zset(reader: RdbReader, position: int, decoder: Callable[[bytes], li
     return (ValueKind.ZSET if pairs else None), pairs, after
 
 
+def _stream(reader: RdbReader, position: int, version: int) -> Decoded:
+    """A stream (never skipped when empty: Redis keeps empty streams)."""
+    payload, after = decode_stream(reader, position, version)
+    return ValueKind.STREAM, payload, after
+
+
 def _refuse(reason: str) -> Callable[[RdbReader, int], Decoded]:
     def refuse(reader: RdbReader, position: int) -> Decoded:
         raise UnsupportedRecordError(reader.path, position, reason)
@@ -180,8 +185,12 @@ VALUE_DECODERS: dict[int, Callable[[RdbReader, int], Decoded]] = {
 }
 for _type in sorted(rdb.MODULE_TYPES):
     VALUE_DECODERS[_type] = _refuse(f"module values (RDB type {_type}) cannot be loaded: kevy has no modules")
-for _type in sorted(rdb.STREAM_TYPES):
-    VALUE_DECODERS[_type] = _refuse(f"stream values (RDB type {_type}) are not supported yet")
+VALUE_DECODERS[rdb.TYPE_STREAM_LISTPACKS] = lambda reader, position: _stream(reader, position, 1)
+VALUE_DECODERS[rdb.TYPE_STREAM_LISTPACKS_2] = lambda reader, position: _stream(reader, position, 2)
+VALUE_DECODERS[rdb.TYPE_STREAM_LISTPACKS_3] = _refuse(
+    "stream values of RDB type 21 are Redis 7.2's (RDB version 11), unknown to Redis 7.0 and to "
+    "files of version 10 and older"
+)
 
 
 def is_value_type(rdb_type: int) -> bool:

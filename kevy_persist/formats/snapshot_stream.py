@@ -49,18 +49,30 @@ MINIMUM_GROUP_BYTES = 4 + ID.size + 4 + 4
 MINIMUM_CONSUMER_BYTES = 4 + 8
 MINIMUM_PENDING_BYTES = ID.size + 4 + PENDING_TAIL.size
 
+# The largest delivery count a pending row holds (a u32 here; Redis keeps a u64, and
+# larger counts are capped when read, as kevy's commands cap them).
+MAXIMUM_DELIVERY_COUNT = 2**32 - 1
+
 # (id, consumer name, delivery time in unix ms, delivery count)
 PendingRow = tuple[int, bytes, int, int]
+# (master ID, last ID appended, entries appended live or deleted, entries live)
+NodeBounds = tuple[int, int, int, int]
 
 
 @attrs.frozen
 class GroupPayload:
-    """One consumer group as the snapshot holds it (no entries_read: the format has none)."""
+    """One consumer group as the snapshot holds it.
+
+    The snapshot has no read counter: `entries_read` is None when decoded from one (the
+    loader estimates it, as Redis does for its pre-7.0 files). A Redis RDB of type 19 and
+    a native stream carry it (-1 when unknown); the snapshot encoder ignores it.
+    """
 
     name: bytes
     last_delivered: int
     consumers: list[tuple[bytes, int]]  # (name, last seen unix ms)
     pending: list[PendingRow]  # in ID order
+    entries_read: int | None = None
 
 
 @attrs.frozen
@@ -73,9 +85,17 @@ class StreamPayload:
     entry_ids: list[int]
     entry_fields: list[tuple[bytes, ...]]  # flat (field, value, field, value, ...)
     groups: list[GroupPayload]
+    # Redis's node boundaries when the payload came from an RDB, one (master ID, last ID
+    # appended, entries appended, entries live) per node in ID order; None from a snapshot,
+    # which does not record them.
+    nodes: tuple[NodeBounds, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.entry_ids)
+
+    def node_layout(self) -> list[tuple[int, int]] | None:
+        """(master ID, live entries) per node, when known."""
+        return None if self.nodes is None else [(master, live) for master, _, _, live in self.nodes]
 
     def entry_items(self) -> Iterator[tuple[int, tuple[bytes, ...]]]:
         return zip(self.entry_ids, self.entry_fields)

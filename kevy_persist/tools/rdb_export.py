@@ -7,8 +7,8 @@ hint with the key and TTL counts. The file is written through the `FileSystem` d
 durable replace: `OUT.tmp`, fsync, rename over `OUT`, fsync the directory -- a crash leaves
 the old `OUT` or the new one, never a torn file under that name. Aux fields: `redis-bits`,
 `ctime` (the export time), `aof-base` 0 and `kevy-ver`; no `redis-ver`, since no Redis wrote
-the file. A value kevy cannot encode (none today; a stream before its encoder lands) raises
-`UnsupportedValueError` and leaves `OUT` untouched.
+the file. A value no RDB can hold (a stream time past 2^63-1 ms) raises
+`UnsupportedValueError` naming the key and leaves `OUT` untouched.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """RDB import workloads: a Redis RDB file becomes a new data dir, crashed at every step.
 
-What runs. The initial image holds `/redis.rdb` (every value type, TTLs, an LZF string,
-written by the RDB encoder) and an empty `/data`. The run is `tools.rdb_import.import_rdb`
+What runs. The initial image holds `/redis.rdb` (every value type, a stream with a group
+and a pending row included, TTLs, an LZF string, written by the RDB encoder) and an empty `/data`. The run is `tools.rdb_import.import_rdb`
 into `/data` under the target layout: decode, route, then `reshard.fresh_install` (temps,
 journal = commit point, finish).
 
@@ -40,11 +40,23 @@ RECOVERY_NOW_MS = RUN_NOW_MS + 3_600_000
 FAR_DEADLINE_MS = RUN_NOW_MS + 86_400_000
 
 
+def _stream():
+    """A stream with a group, a consumer and a pending row for an entry deleted since."""
+    from kevy_persist.data.stream import Stream
+    from kevy_persist.formats.snapshot_stream import GroupPayload, StreamPayload
+    from kevy_persist.formats.stream_ids import stream_id
+
+    first, gone, last = stream_id(5, 0), stream_id(5, 1), stream_id(6, 0)
+    group = GroupPayload(b"g", gone, [(b"c", RUN_NOW_MS - 10)], [(first, b"c", RUN_NOW_MS - 20, 2), (gone, b"c", RUN_NOW_MS - 10, 1)], 2)
+    return Stream.from_payload(StreamPayload(last, gone, 3, [first, last], [(b"f", b"1"), (b"f", b"2", b"g", b"3")], [group]))
+
+
 def _source_entries() -> list[tuple]:
     from kevy_persist.data.zset import ZSet
     from kevy_persist.formats.records import ValueKind as K
 
     return [
+        (b"x{a}", K.STREAM, _stream(), None),
         (b"s{a}", K.STRING, b"plain", None),
         (b"n{b}", K.STRING, b"-42", FAR_DEADLINE_MS),
         (b"long{c}", K.STRING, b"compressible " * 8, None),
