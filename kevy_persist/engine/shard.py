@@ -85,6 +85,12 @@ class Shard:
         self.open_report: ShardOpenReport | None = None
         # Log size right after the last save or rewrite: the auto-rewrite baseline.
         self.log_baseline_bytes = writer.end_offset if writer is not None else 0
+        # Background persistence (engine/background_job.py): the job of this shard, if one
+        # runs, and its tee, which keeps every record appended after the job's freeze.
+        self.background_job: Any = None
+        self.log_tee: Any = None
+        # Write commands since the last snapshot (Redis's `dirty`, for save points and INFO).
+        self.changes_since_save = 0
 
     @classmethod
     def in_memory(cls, clock: Clock, index: int) -> Shard:
@@ -115,7 +121,10 @@ class Shard:
         if _names_reserved_key(argv):
             return ErrorReply(RESERVED_KEY_ERROR), None
         outcome = execute(self.keyspace, argv, context)  # its log starts with DELs of reaped keys
-        if not outcome.log or self.writer is None:
+        if not outcome.log:
+            return outcome.reply, None
+        self.changes_since_save += 1
+        if self.writer is None:
             return outcome.reply, None
         # A command logged as several records (SET EX = SET + PEXPIREAT) is bracketed like a
         # transaction, so a crash between its records cannot keep half of it.
@@ -138,6 +147,7 @@ class Shard:
             outcome = execute(self.keyspace, argv, context)
             replies.append(outcome.reply)
             records += outcome.log
+            self.changes_since_save += 1 if outcome.log else 0
             if backup is not None and isinstance(outcome.reply, ErrorReply):
                 self._restore(backup)
                 return replies, None
@@ -178,11 +188,15 @@ class Shard:
         """Append records (already applied to the keyspace); return the new end offset."""
         if self.failure is not None:
             raise WritesRefusedError(self.index, self.failure)
+        records = list(argvs)
         try:
-            return self.writer.append_many(list(argvs))
+            end_offset = self.writer.append_many(records)
         except StorageIOError as error:
             self.failure = f"log write failed: {error.reason}"
             raise WritesRefusedError(self.index, self.failure) from error
+        if self.log_tee is not None:
+            self.log_tee.extend(records)  # a background job's next log gets them too
+        return end_offset
 
     # -- durability -------------------------------------------------------------------------
 
@@ -237,8 +251,10 @@ class Shard:
         """
         if self.file_system is None:
             return  # an in-memory shard has nothing to save
+        assert self.background_job is None, "a background job owns the temp files and the epoch"
         covered = LogPosition(self.epoch, self.writer.end_offset) if self.writer is not None else None
         snapshot.save_snapshot(self.file_system, self.snapshot_path, self.keyspace.iter_entries(), covered)
+        self.changes_since_save = 0
         if self.options.log_enabled:
             self.start_log(LogIdentity(self.epoch + 1, LogKind.INCREMENTAL))
         self.failure = None
@@ -297,6 +313,7 @@ class Shard:
         """Replace the log by the commands that rebuild the state: a `base` log of a new epoch."""
         if self.writer is None:
             return
+        assert self.background_job is None, "a background job owns the temp files and the epoch"
         self.start_log(LogIdentity(self.epoch + 1, LogKind.BASE), rebuild_commands(self.keyspace.iter_entries()))
         self.failure = None
 

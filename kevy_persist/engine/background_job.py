@@ -1,0 +1,351 @@
+"""One background save (BGSAVE) or log rewrite (BGREWRITEAOF) of one shard, as explicit steps.
+
+What it models. The protocol of `specs/background-save.md`, one method per step, no thread
+inside: the caller (the store's worker and owner, or the crash simulator) runs each step where
+the table in `background_protocol.py` says, and may run writes between any two.
+
+1. `freeze` (owner, lock held, no write in between): a copy-on-write view of the keyspace,
+   the log position it equals (`covered` = the live log's epoch `e` and end offset), and the
+   tee: every record appended to the live log from now on is also kept for the next log.
+2. `serialize` (off the lock): the view into a temp file, fsynced -- `dump-{i}.rdb.tmp` (its
+   trailer names `covered`) for a snapshot; for a rewrite `aof-{i}.aof.tmp` = epoch marker
+   `(e + 1, base)` + the commands that rebuild the view.
+3. `take_tee` (owner) then `copy_tee` (off the lock), repeatable: the records the tee holds go
+   into the new log temp (for a snapshot it is created here with marker `(e + 1, incr)`),
+   fsynced. Most of the tee is copied off the lock, so the commit has little left to write.
+4. `commit` (owner, lock held, no fsync of the live log in flight): the rest of the tee into the
+   new log temp, fsync; a snapshot job then installs its snapshot (rename, fsync_dir); the new
+   log is renamed over `aof-{i}.aof`, becomes the live writer, fsync_dir. Only now is the job
+   committed: everything written before the commit is durable in the new files.
+5. `abort` (owner) at any step before the log rename: the tee stops, temps are removed, the
+   view is released; the live files hold what they held (a snapshot installed in step 4
+   covers a position of the live log, so it pairs with it exactly).
+
+Why no crash replays a write twice or drops one: the snapshot names the position it equals;
+the new log is one epoch newer and holds exactly the records after that position (the tee);
+the snapshot's name is durable before the new log's rename; and `history.plan_replay` pairs
+each combination the disk can hold (specs/shard-history.md). A live-log failure during the job
+(a refused write, a failed fsync) aborts it at commit: the view plus the tee would then not
+equal the keyspace, which has the refused write applied. A shard that already refused writes
+at the freeze takes none during the job, so its commit is exact and ends the refusal, as a
+SAVE does.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from kevy_persist.disk.fs import FileSystem
+from kevy_persist.engine import aof, snapshot
+from kevy_persist.engine.background_protocol import (
+    JobKind,
+    JobPhaseTracker,
+    Phase,
+    PhaseListener,
+    is_before_commit,
+)
+from kevy_persist.engine.rewrite import rebuild_commands
+from kevy_persist.errors import KevyError, StorageIOError
+from kevy_persist.formats.log_markers import EpochMarker
+from kevy_persist.formats.positions import LogKind, LogPosition
+
+BATCH_RECORDS = aof.REWRITE_BATCH_RECORDS
+BetweenChunks = Callable[[], None]
+
+
+class JobCancelledError(KevyError):
+    """Raised by a step's `between_chunks` callback to stop a job (shutdown, SAVE)."""
+
+
+class JobRefusedError(KevyError):
+    """The commit found the shard unable to take the job's files (its live log failed)."""
+
+    def __init__(self, shard_index: int, reason: str) -> None:
+        super().__init__(f"shard {shard_index}: background job aborted: {reason}")
+        self.shard_index = shard_index
+        self.reason = reason
+
+
+class LogTee:
+    """Records appended to the live log since the freeze, kept for the next log (owner only)."""
+
+    __slots__ = ("_records", "record_count")
+
+    def __init__(self) -> None:
+        self._records: list[list[bytes]] = []
+        self.record_count = 0  # every record ever teed, taken or not
+
+    def extend(self, records: list[list[bytes]]) -> None:
+        self._records.extend(records)
+        self.record_count += len(records)
+
+    def take(self) -> list[list[bytes]]:
+        records, self._records = self._records, []
+        return records
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._records)
+
+
+class BackgroundJob:
+    """The steps of one job on one shard (see the module docstring for who runs which)."""
+
+    def __init__(self, shard: Any, kind: JobKind, view: Any, listener: PhaseListener | None) -> None:
+        self.shard = shard
+        self.kind = kind
+        self.view = view
+        writer = shard.writer
+        self.covered = LogPosition(shard.epoch, writer.end_offset) if writer is not None else None
+        self.writer_at_freeze = writer
+        self.failure_at_freeze = shard.failure
+        self.tee = LogTee() if writer is not None else None
+        self.keys_at_freeze = len(shard.keyspace)
+        self.changes_at_freeze = shard.changes_since_save
+        self.serialized_bytes = 0
+        self.copied_records = 0
+        self.error: BaseException | None = None
+        self._log_temp: aof.LogWriter | None = None
+        self._log_temp_end_offset = 0
+        self.tracker = JobPhaseTracker(kind, listener)
+
+    # -- paths ------------------------------------------------------------------------------
+
+    @property
+    def file_system(self) -> FileSystem:
+        return self.shard.file_system
+
+    @property
+    def snapshot_temp_path(self) -> str:
+        return snapshot.temp_path_for(self.shard.snapshot_path)
+
+    @property
+    def log_temp_path(self) -> str:
+        return self.shard.log_path + aof.TEMP_SUFFIX
+
+    @property
+    def phase(self) -> Phase:
+        return self.tracker.phase
+
+    @property
+    def next_marker(self) -> EpochMarker:
+        kind = LogKind.INCREMENTAL if self.kind is JobKind.SNAPSHOT else LogKind.BASE
+        return EpochMarker(self.shard.epoch + 1, kind.value)
+
+    # -- 1. freeze (owner) ------------------------------------------------------------------
+
+    @classmethod
+    def freeze(
+        cls, shard: Any, kind: JobKind, *, copy_view: bool = True, listener: PhaseListener | None = None
+    ) -> BackgroundJob:
+        """Start a job on `shard`; the caller holds its lock and runs no write meanwhile.
+
+        `copy_view=False` when the serializer reads another copy of the keyspace frozen at
+        this instant (a forked child's memory): then no Python-level view is kept.
+        """
+        assert shard.file_system is not None, "an in-memory shard has nothing to save"
+        assert shard.background_job is None, "one background job per shard"
+        assert kind is JobKind.SNAPSHOT or shard.writer is not None, "a rewrite needs a log"
+        view = shard.keyspace.freeze_view() if copy_view else None
+        job = cls(shard, kind, view, listener)
+        shard.background_job = job
+        shard.log_tee = job.tee
+        return job
+
+    # -- 2. serialize (off the lock) --------------------------------------------------------
+
+    def serialize(self, entries: Iterable[Any] | None = None, *, between_chunks: BetweenChunks | None = None) -> int:
+        """Write the view (or `entries`) into the temp file and fsync it; its size in bytes.
+
+        A failure (or a cancellation raised by `between_chunks`) removes the temp and is
+        re-raised; the caller then has the owner `abort` the job.
+        """
+        assert self.phase is Phase.FROZEN, self.phase
+        if entries is None:
+            assert self.view is not None, "a job frozen without a view needs its entries"
+            entries = self.view.iter_entries()
+        fs = self.file_system
+        if self.kind is JobKind.SNAPSHOT:
+            snapshot.write_snapshot_temp(fs, self.snapshot_temp_path, entries, self.covered,
+                                         between_chunks=between_chunks)
+            size_bytes = fs.size(self.snapshot_temp_path)
+        else:
+            size_bytes = self._write_rewrite_temp(entries, between_chunks)
+        self.serialized_bytes = size_bytes
+        self.tracker.advance(Phase.SERIALIZED)
+        return size_bytes
+
+    def adopt_serialized(self) -> int:
+        """The temp file was written and fsynced by another process (a forked child) from the
+        keyspace as it was at the freeze; record it as this job's serialize step."""
+        assert self.phase is Phase.FROZEN, self.phase
+        path = self.snapshot_temp_path if self.kind is JobKind.SNAPSHOT else self.log_temp_path
+        self.serialized_bytes = self.file_system.size(path)
+        self.tracker.advance(Phase.SERIALIZED)
+        return self.serialized_bytes
+
+    def _write_rewrite_temp(self, entries: Iterable[Any], between_chunks: BetweenChunks | None) -> int:
+        shard = self.shard
+        fs = self.file_system
+        temp = aof.start_log_temp(fs, self.log_temp_path, shard.options.log_format, self.next_marker, (),
+                                  clock=shard.clock)
+        try:
+            commands = rebuild_commands(entries)
+            while batch := list(itertools.islice(commands, BATCH_RECORDS)):
+                temp.append_many(batch)
+                if between_chunks is not None:
+                    between_chunks()
+            temp.fsync()
+        except BaseException:
+            temp.close()
+            _remove_quietly(fs, self.log_temp_path)
+            raise
+        temp.close()
+        return temp.end_offset
+
+    # -- 3. the tee (owner takes, off the lock copies) --------------------------------------
+
+    def take_tee(self) -> list[list[bytes]]:
+        """Owner: the records teed since the last take (the next `copy_tee` writes them)."""
+        assert self.tee is not None, "a shard without a log has no tee"
+        return self.tee.take()
+
+    def copy_tee(self, records: list[list[bytes]]) -> None:
+        """Off the lock: append `records` (from `take_tee`) to the new log temp and fsync it."""
+        assert self.phase in (Phase.SERIALIZED, Phase.TEE_COPIED), self.phase
+        self._append_to_log_temp(records)
+        self.tracker.advance(Phase.TEE_COPIED)
+
+    def _append_to_log_temp(self, records: list[list[bytes]]) -> None:
+        temp = self._open_log_temp()
+        for start in range(0, len(records), BATCH_RECORDS):
+            temp.append_many(records[start : start + BATCH_RECORDS])
+        temp.fsync()
+        self.copied_records += len(records)
+
+    def _open_log_temp(self) -> aof.LogWriter:
+        """The new log temp, open for appends: created here for a snapshot job (header and
+        marker `(e + 1, incr)`), reopened for a rewrite (its serialize step wrote it)."""
+        if self._log_temp is not None:
+            return self._log_temp
+        shard = self.shard
+        fs = self.file_system
+        if self.kind is JobKind.SNAPSHOT:
+            self._log_temp = aof.start_log_temp(fs, self.log_temp_path, shard.options.log_format,
+                                                self.next_marker, (), clock=shard.clock)
+        else:
+            end_offset = fs.size(self.log_temp_path)
+            handle = fs.open_append(self.log_temp_path)
+            self._log_temp = aof.LogWriter(fs, self.log_temp_path, handle, shard.options.log_format,
+                                           end_offset, shard.clock)
+        return self._log_temp
+
+    # -- 4. commit (owner) ------------------------------------------------------------------
+
+    def commit(self) -> None:
+        """Owner, lock held, no fsync of the live log in flight: make the job's files live.
+
+        Raises `JobRefusedError` (the live log failed during the job) or a `StorageIOError`;
+        before the log rename the job is then aborted (live files as before); after it, the
+        job is FAILED and the shard refuses writes until a later save succeeds.
+        """
+        assert self.phase in (Phase.SERIALIZED, Phase.TEE_COPIED), self.phase
+        shard = self.shard
+        assert shard.background_job is self, "the job was replaced"
+        assert shard.writer is self.writer_at_freeze, "the live log changed under the job"
+        assert self.covered is None or shard.epoch == self.covered.epoch, "the epoch changed under the job"
+        try:
+            if shard.failure != self.failure_at_freeze:
+                raise JobRefusedError(shard.index, shard.failure or "the shard's log failed")
+            if self.tee is not None:
+                self._append_to_log_temp(self.tee.take())
+                self._close_log_temp()
+                if self.phase is Phase.SERIALIZED:
+                    self.tracker.advance(Phase.TEE_COPIED)
+            if self.kind is JobKind.SNAPSHOT:
+                snapshot.install_snapshot(self.file_system, self.snapshot_temp_path, shard.snapshot_path)
+                self.tracker.advance(Phase.SNAPSHOT_INSTALLED)
+                shard.changes_since_save -= self.changes_at_freeze
+            if self.tee is None:
+                self._finish(Phase.COMMITTED)
+                shard.failure = None
+                return
+            self.file_system.rename(self.log_temp_path, shard.log_path)
+        except BaseException as error:
+            self.abort(error)
+            raise
+        self._switch_to_new_log()
+        self.tracker.advance(Phase.LOG_RENAMED)
+        try:
+            self.file_system.fsync_dir(shard.file_system_directory)
+        except StorageIOError as error:
+            shard.failure = f"the new log's name may not be durable: {error.reason}"
+            self.error = error
+            self._finish(Phase.FAILED)
+            raise
+        shard.failure = None  # fresh files, written and fsynced: the shard is trusted again
+        self._finish(Phase.COMMITTED)
+
+    def _switch_to_new_log(self) -> None:
+        """The renamed temp is the live log from now on (as `Shard.start_log` does)."""
+        shard = self.shard
+        end_offset = self._log_temp_end_offset
+        shard.writer.close()
+        handle = self.file_system.open_append(shard.log_path)
+        shard.writer = aof.LogWriter(self.file_system, shard.log_path, handle, shard.options.log_format,
+                                     end_offset, shard.clock, shard.options.fsync_policy)
+        shard.epoch = self.next_marker.epoch
+        shard.synced_offset = end_offset
+        shard.log_baseline_bytes = end_offset
+
+    def _close_log_temp(self) -> None:
+        temp = self._open_log_temp()
+        self._log_temp_end_offset = temp.end_offset
+        temp.close()
+        self._log_temp = None
+
+    # -- 5. abort (owner) -------------------------------------------------------------------
+
+    def abort(self, error: BaseException | None = None) -> None:
+        """Owner: stop the tee, remove the temps, release the view (no worker may still be
+        running a step of this job). The live files are left as they are."""
+        if self.tracker.finished:
+            return
+        assert is_before_commit(self.phase), self.phase
+        self.error = error if error is not None else self.error
+        if self._log_temp is not None:
+            self._log_temp.close()
+            self._log_temp = None
+        for path in (self.snapshot_temp_path, self.log_temp_path):
+            _remove_quietly(self.file_system, path)
+        self._finish(Phase.ABORTED)
+
+    def _finish(self, phase: Phase) -> None:
+        shard = self.shard
+        if shard.log_tee is self.tee:
+            shard.log_tee = None
+        if shard.background_job is self:
+            shard.background_job = None
+        if self.view is not None:
+            self.view.release()
+        self.tracker.advance(phase)
+
+    @property
+    def finished(self) -> bool:
+        return self.tracker.finished
+
+    @property
+    def pending_tee_records(self) -> int:
+        return self.tee.pending_count if self.tee is not None else 0
+
+
+def _remove_quietly(fs: FileSystem, path: str) -> None:
+    """Clean up a temp; a second failure must not hide the first (a stray temp is harmless:
+    nothing reads it, and the next job or save overwrites it)."""
+    try:
+        if fs.exists(path):
+            fs.remove(path)
+    except KevyError:
+        pass
