@@ -7,9 +7,9 @@ the table in `background_protocol.py` says, and may run writes between any two.
 1. `freeze` (owner, lock held, no write in between): a copy-on-write view of the keyspace,
    the log position it equals (`covered` = the live log's epoch `e` and end offset), and the
    tee: every record appended to the live log from now on is also kept for the next log.
-2. `serialize` (off the lock): the view into a temp file, fsynced -- `dump-{i}.rdb.tmp` (its
-   trailer names `covered`) for a snapshot; for a rewrite `aof-{i}.aof.tmp` = epoch marker
-   `(e + 1, base)` + the commands that rebuild the view.
+2. `serialize` (off the lock): the view into a temp file -- `dump-{i}.rdb.tmp` (its trailer
+   names `covered`), fsynced, for a snapshot; for a rewrite `aof-{i}.aof.tmp` = epoch marker
+   `(e + 1, base)` + the commands that rebuild the view (fsynced by the next step).
 3. `take_tee` (owner) then `copy_tee` (off the lock), repeatable: the records the tee holds go
    into the new log temp (for a snapshot it is created here with marker `(e + 1, incr)`),
    fsynced. Most of the tee is copied off the lock, so the commit has little left to write.
@@ -130,9 +130,16 @@ class BackgroundJob:
         return self.tracker.phase
 
     @property
-    def next_marker(self) -> EpochMarker:
+    def next_epoch(self) -> int:
+        """The epoch of the log this job makes (one past the live log's)."""
+        return self.shard.epoch + 1
+
+    @property
+    def next_marker(self) -> EpochMarker | None:
+        """The new log's first record: `(e + 1, incr)` after a snapshot, `(e + 1, base)` for
+        a rewrite (None only in the simulator's kevy-1.23 variant, which has no epochs)."""
         kind = LogKind.INCREMENTAL if self.kind is JobKind.SNAPSHOT else LogKind.BASE
-        return EpochMarker(self.shard.epoch + 1, kind.value)
+        return EpochMarker(self.next_epoch, kind.value)
 
     # -- 1. freeze (owner) ------------------------------------------------------------------
 
@@ -197,7 +204,8 @@ class BackgroundJob:
                 temp.append_many(batch)
                 if between_chunks is not None:
                     between_chunks()
-            temp.fsync()
+            # No fsync here: the tee copies append to this same file and the first one's
+            # fsync, off the lock too, makes these commands durable with the tee's records.
         except BaseException:
             temp.close()
             _remove_quietly(fs, self.log_temp_path)
@@ -215,15 +223,19 @@ class BackgroundJob:
     def copy_tee(self, records: list[list[bytes]]) -> None:
         """Off the lock: append `records` (from `take_tee`) to the new log temp and fsync it."""
         assert self.phase in (Phase.SERIALIZED, Phase.TEE_COPIED), self.phase
-        self._append_to_log_temp(records)
+        temp = self._append_to_log_temp(records)
+        # Not needed for correctness (the commit fsyncs this file again before its rename):
+        # it makes the bulk durable here, off the lock, so the commit's fsync on the owner
+        # only has the last few records to write.
+        temp.fsync()
         self.tracker.advance(Phase.TEE_COPIED)
 
-    def _append_to_log_temp(self, records: list[list[bytes]]) -> None:
+    def _append_to_log_temp(self, records: list[list[bytes]]) -> aof.LogWriter:
         temp = self._open_log_temp()
         for start in range(0, len(records), BATCH_RECORDS):
             temp.append_many(records[start : start + BATCH_RECORDS])
-        temp.fsync()
         self.copied_records += len(records)
+        return temp
 
     def _open_log_temp(self) -> aof.LogWriter:
         """The new log temp, open for appends: created here for a snapshot job (header and
@@ -260,7 +272,7 @@ class BackgroundJob:
             if shard.failure != self.failure_at_freeze:
                 raise JobRefusedError(shard.index, shard.failure or "the shard's log failed")
             if self.tee is not None:
-                self._append_to_log_temp(self.tee.take())
+                self._append_to_log_temp(self.tee.take()).fsync()  # the new log, before its rename
                 self._close_log_temp()
                 if self.phase is Phase.SERIALIZED:
                     self.tracker.advance(Phase.TEE_COPIED)
@@ -296,7 +308,7 @@ class BackgroundJob:
         handle = self.file_system.open_append(shard.log_path)
         shard.writer = aof.LogWriter(self.file_system, shard.log_path, handle, shard.options.log_format,
                                      end_offset, shard.clock, shard.options.fsync_policy)
-        shard.epoch = self.next_marker.epoch
+        shard.epoch = self.next_epoch
         shard.synced_offset = end_offset
         shard.log_baseline_bytes = end_offset
 

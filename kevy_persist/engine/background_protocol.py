@@ -12,7 +12,7 @@ Who runs each step (the store decides where; nothing here starts a thread):
 | step            | phase reached       | runs on            | what it does                              |
 |-----------------|---------------------|--------------------|-------------------------------------------|
 | freeze          | FROZEN              | owner (lock held)  | copy-on-write view, covered position, tee |
-| serialize       | SERIALIZED          | off the lock       | temp file from the view, fsynced          |
+| serialize       | SERIALIZED          | off the lock       | temp file from the view (a snapshot's fsynced; a rewrite's by the first tee copy) |
 | copy tee        | TEE_COPIED          | off the lock       | records taken from the tee into the new log temp, fsynced (repeatable) |
 | install snapshot| SNAPSHOT_INSTALLED  | owner              | rename over `dump-{i}.rdb`, fsync_dir     |
 | rename log      | LOG_RENAMED         | owner              | rename over `aof-{i}.aof`, switch writer  |
