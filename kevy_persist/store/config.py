@@ -12,6 +12,7 @@ import attrs
 
 from kevy_persist.engine.aof import FsyncPolicy
 from kevy_persist.layout.routing import MAX_SHARD_COUNT, Routing
+from kevy_persist.store.save_points import save_points_from_config
 
 
 @attrs.frozen
@@ -55,7 +56,18 @@ class StoreConfig:
         `Store.tick()` yourself: expiry, everysec fsync, auto-rewrite).
     truncate_corruption: on open, cut a log at damage that is followed by valid records (the
         dropped bytes are quarantined) instead of refusing to open.
-    metrics: called with a `MetricEvent` for replay, save, rewrite and fsync failures.
+    metrics: called with a `MetricEvent` for replay, save, rewrite, fsync failures and the
+        background jobs (`job_started`, `job_committed`, `job_failed`).
+    save_points: Redis's `save` -- `"3600 1 300 100"` or ((3600, 1), (300, 100)): a shard
+        starts a background save when it has at least `changes` writes since its last snapshot
+        and more than `seconds` have passed since it. Empty (the default): none.
+    background_worker: where a background job's serialize step runs: "thread" (a daemon
+        thread of this process), "fork" (a forked child; needs the real file system) or
+        "inline" (no worker: each `Store.poll_background()` or `tick()` runs one step of the
+        job -- deterministic, for tests and the crash simulator).
+    shutdown_snapshot_min_log_bytes: at `shutdown()`, a shard whose log is at least this big
+        is saved first (snapshot + fresh log), so the next open loads a snapshot instead of
+        replaying the log; None never does.
     """
 
     data_dir: str | None = None
@@ -71,3 +83,8 @@ class StoreConfig:
     tick_interval_ms: int = attrs.field(default=100, validator=_positive)
     truncate_corruption: bool = False
     metrics: Callable[[MetricEvent], None] | None = None
+    save_points: tuple[tuple[int, int], ...] = attrs.field(default=(), converter=save_points_from_config)
+    background_worker: str = attrs.field(
+        default="thread", validator=attrs.validators.in_(("thread", "fork", "inline"))
+    )
+    shutdown_snapshot_min_log_bytes: int | None = 16 * 1024 * 1024

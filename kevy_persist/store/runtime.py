@@ -11,6 +11,9 @@
 - `Ticker`: a daemon thread calling `tick()` every interval until stopped (or nothing, in
   `manual` mode, where the owner calls `tick()` itself).
 - `new_random_source()`: the random source for non-deterministic commands (SPOP, ...).
+- `WorkerThread`: runs one background job's off-the-lock steps on a daemon thread;
+  `new_condition()` and `precise_seconds()` for the job manager (`store/background.py`),
+  which measures hold times with the latter (metrics only: no decision depends on it).
 
 A failed fsync is sticky: every current and later waiter gets the error (DESIGN §3: an fsync
 error is never retried on the same file and trusted).
@@ -213,3 +216,45 @@ def new_lock() -> ShardLock:
 
 def new_random_source(seed: int | None = None) -> random.Random:
     return random.Random(seed)
+
+
+class WorkerThread:
+    """Runs `work()` once on a daemon thread; `done`, `wait()` and the exception it raised."""
+
+    def __init__(self, work: Callable[[], None], name: str = "kevy-background") -> None:
+        self._work = work
+        self._finished = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._work()
+        except BaseException as error:  # noqa: BLE001 -- handed to the owner, who aborts the job
+            self.error = error
+        finally:
+            self._finished.set()
+
+    @property
+    def done(self) -> bool:
+        return self._finished.is_set()
+
+    def wait(self, timeout_seconds: float | None = None) -> bool:
+        return self._finished.wait(timeout_seconds)
+
+
+def new_condition() -> threading.Condition:
+    return threading.Condition()
+
+
+def precise_seconds() -> float:
+    """A high-resolution monotonic reading, for measured durations in metrics only."""
+    return time.perf_counter()
+
+
+def yield_to_other_threads(seconds: float = 0.0) -> None:
+    """Give up the GIL (and the core, for `seconds` > 0): a background thread's pacing."""
+    time.sleep(seconds)
