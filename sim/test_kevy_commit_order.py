@@ -37,8 +37,11 @@ def _lists_after_save_rewrite_restart(job_class) -> dict:
     for kind in (JobKind.SNAPSHOT, JobKind.REWRITE):
         job = job_class.freeze(shard, kind)
         job.serialize()
+        if kind is JobKind.SNAPSHOT:
+            job.install_snapshot()
         job.copy_tee(job.take_tee())
         job.commit()
+        job.close_retired_files()
     shard.close()
     reopened = open_shard(SimFileSystem.from_image(_live_image(fs)), ManualClock(), options)
     return {key: list(value) for key, _, value, _ in reopened.keyspace.iter_entries()}

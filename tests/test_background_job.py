@@ -80,6 +80,13 @@ def writes(shard):
                               CommandContext(0, random.Random(0)), True)
 
 
+def serialize_and_install(job):
+    """The off-the-lock steps before the tee: serialize, and for a snapshot job install it."""
+    job.serialize()
+    if job.kind is JobKind.SNAPSHOT:
+        job.install_snapshot()
+
+
 def run_job(shard, kind, between=writes):
     """Every step of a job with `between(shard)` before, between and after the steps."""
     between(shard)
@@ -87,11 +94,15 @@ def run_job(shard, kind, between=writes):
     between(shard)
     job.serialize()
     between(shard)
+    if kind is JobKind.SNAPSHOT:
+        job.install_snapshot()
+        between(shard)
     job.copy_tee(job.take_tee())
     between(shard)
     job.copy_tee(job.take_tee())
     between(shard)
     job.commit()
+    job.close_retired_files()
     between(shard)
     return job
 
@@ -122,7 +133,7 @@ def test_a_snapshot_job_names_the_frozen_position_and_the_new_log_holds_only_the
     epoch, offset = shard.epoch, shard.writer.end_offset
     job = BackgroundJob.freeze(shard, JobKind.SNAPSHOT)
     run(shard, "LPUSH", "list", "after-freeze")
-    job.serialize()
+    serialize_and_install(job)
     job.commit()
     loaded = load_snapshot(fs, shard.snapshot_path)
     assert loaded.covered == LogPosition(epoch, offset)
@@ -160,7 +171,7 @@ def test_the_view_is_copy_on_write_so_writes_after_the_freeze_stay_out_of_the_sn
     run(shard, "HSET", "hash", "b", "2")
     run(shard, "SET", "string", "after")
     run(shard, "DEL", "hash")
-    job.serialize()
+    serialize_and_install(job)
     job.commit()
     records = {key: value for key, _, value, _ in load_snapshot(fs, shard.snapshot_path).records}
     strings = dict(records)
@@ -169,26 +180,33 @@ def test_the_view_is_copy_on_write_so_writes_after_the_freeze_stay_out_of_the_sn
 
 
 @pytest.mark.parametrize("kind", list(JobKind))
-@pytest.mark.parametrize("abort_after", ["freeze", "serialize", "copy_tee"])
+@pytest.mark.parametrize("abort_after", ["freeze", "serialize", "install", "copy_tee"])
 def test_an_abort_before_the_commit_leaves_the_live_files_as_they_were(kind, abort_after):
-    """Byte for byte: the live snapshot and log are what the writes alone made of them; the
-    temps are gone, the tee stopped, the view released."""
+    """Byte for byte: the live log (and, before a snapshot job's install, the snapshot) are
+    what the writes alone made of them; the temps are gone, the tee stopped, the view
+    released; reopening gives the live keyspace (an installed snapshot pairs with the log)."""
     fs = SimFileSystem()
     shard = open_data_shard(fs)
     writes(shard)
     shard.save()
     writes(shard)
     job = BackgroundJob.freeze(shard, kind)
-    if abort_after in ("serialize", "copy_tee"):
+    steps = ["freeze", "serialize", "install", "copy_tee"]
+    reached = steps[: steps.index(abort_after) + 1]
+    if "serialize" in reached:
         job.serialize()
-    if abort_after == "copy_tee":
+    if "install" in reached and kind is JobKind.SNAPSHOT:
+        job.install_snapshot()
+    if "copy_tee" in reached:
         job.copy_tee(job.take_tee())
     writes(shard)
+    installed = job.phase is Phase.SNAPSHOT_INSTALLED or (kind is JobKind.SNAPSHOT and "install" in reached)
     live_before = {name: fs.read_bytes(f"{DIRECTORY}/{name}") for name in fs.list_dir(DIRECTORY)
-                   if not name.endswith(".tmp")}
+                   if not name.endswith(".tmp") and not (installed and name.endswith(".rdb"))}
     job.abort()
     assert job.phase is Phase.ABORTED
-    assert {name: fs.read_bytes(f"{DIRECTORY}/{name}") for name in fs.list_dir(DIRECTORY)} == live_before
+    assert {name: fs.read_bytes(f"{DIRECTORY}/{name}") for name in fs.list_dir(DIRECTORY)
+            if not (installed and name.endswith(".rdb"))} == live_before
     assert shard.background_job is None and shard.log_tee is None
     assert shard.keyspace._view_count == 0
     run(shard, "INCR", "counter")  # the tee is gone: the record goes to the live log only
@@ -222,7 +240,7 @@ def test_a_live_log_failure_during_the_job_aborts_it_at_the_commit():
     shard = open_data_shard(fs)
     writes(shard)
     job = BackgroundJob.freeze(shard, JobKind.SNAPSHOT)
-    job.serialize()
+    serialize_and_install(job)
     shard.failure = "fsync failed: EIO (injected by the test)"
     with pytest.raises(JobRefusedError):
         job.commit()
@@ -238,7 +256,7 @@ def test_a_shard_that_refused_writes_at_the_freeze_is_trusted_again_after_the_co
     writes(shard)
     shard.failure = "fsync failed: EIO (injected by the test)"
     job = BackgroundJob.freeze(shard, JobKind.SNAPSHOT)
-    job.serialize()
+    serialize_and_install(job)
     job.commit()
     assert shard.failure is None
     run(shard, "INCR", "counter")
@@ -267,7 +285,7 @@ def test_a_snapshot_job_without_a_log_installs_the_snapshot_only():
     run(shard, "SET", "k", "v")
     job = BackgroundJob.freeze(shard, JobKind.SNAPSHOT)
     run(shard, "SET", "k", "after")
-    job.serialize()
+    serialize_and_install(job)
     job.commit()
     assert job.tracker.history == [Phase.FROZEN, Phase.SERIALIZED, Phase.SNAPSHOT_INSTALLED, Phase.COMMITTED]
     assert dict((key, value) for key, _, value, _ in load_snapshot(fs, shard.snapshot_path).records) == {b"k": b"v"}
@@ -282,7 +300,7 @@ def test_changes_since_save_count_writes_and_a_snapshot_job_subtracts_those_befo
     assert shard.changes_since_save == 2
     job = BackgroundJob.freeze(shard, JobKind.SNAPSHOT)
     run(shard, "INCR", "n")
-    job.serialize()
+    serialize_and_install(job)
     job.commit()
     assert shard.changes_since_save == 1
 

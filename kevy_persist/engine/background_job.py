@@ -10,15 +10,19 @@ the table in `background_protocol.py` says, and may run writes between any two.
 2. `serialize` (off the lock): the view into a temp file -- `dump-{i}.rdb.tmp` (its trailer
    names `covered`), fsynced, for a snapshot; for a rewrite `aof-{i}.aof.tmp` = epoch marker
    `(e + 1, base)` + the commands that rebuild the view (fsynced by the next step).
-3. `take_tee` (owner) then `copy_tee` (off the lock), repeatable: the records the tee holds go
+3. `install_snapshot` (snapshot jobs, off the lock): rename the temp over `dump-{i}.rdb`,
+   fsync_dir. A snapshot covering `(e, o)` pairs with the live log `e` at any moment (replay
+   from `o`), so this needs no pause of the writers.
+4. `take_tee` (owner) then `copy_tee` (off the lock), repeatable: the records the tee holds go
    into the new log temp (for a snapshot it is created here with marker `(e + 1, incr)`),
    fsynced. Most of the tee is copied off the lock, so the commit has little left to write.
-4. `commit` (owner, lock held, no fsync of the live log in flight): the rest of the tee into the
-   new log temp, fsync; a snapshot job then installs its snapshot (rename, fsync_dir); the new
-   log is renamed over `aof-{i}.aof`, becomes the live writer, fsync_dir. Only now is the job
-   committed: everything written before the commit is durable in the new files.
-5. `abort` (owner) at any step before the log rename: the tee stops, temps are removed, the
-   view is released; the live files hold what they held (a snapshot installed in step 4
+5. `commit` (owner, lock held, no fsync of the live log in flight): the rest of the tee into the
+   new log temp, fsync; the new log is renamed over `aof-{i}.aof`, becomes the live writer,
+   fsync_dir. Only now is the job committed: everything written before it is durable in the
+   new files. The replaced log's handle is kept open until `close_retired_files` (off the
+   lock): freeing a big file's blocks happens at its last close, and takes milliseconds.
+6. `abort` (owner) at any step before the log rename: the tee stops, temps are removed, the
+   view is released; the live files hold what they held (a snapshot installed in step 3
    covers a position of the live log, so it pairs with it exactly).
 
 Why no crash replays a write twice or drops one: the snapshot names the position it equals;
@@ -109,6 +113,7 @@ class BackgroundJob:
         self.error: BaseException | None = None
         self._log_temp: aof.LogWriter | None = None
         self._log_temp_end_offset = 0
+        self._retired: list[Any] = []  # handles of replaced files, closed off the lock
         self.tracker = JobPhaseTracker(kind, listener)
 
     # -- paths ------------------------------------------------------------------------------
@@ -213,7 +218,25 @@ class BackgroundJob:
         temp.close()
         return temp.end_offset
 
-    # -- 3. the tee (owner takes, off the lock copies) --------------------------------------
+    # -- 3. install the snapshot (off the lock) ---------------------------------------------
+
+    def install_snapshot(self) -> None:
+        """Rename the snapshot temp over `dump-{i}.rdb` and fsync_dir (see the module doc).
+
+        The old snapshot is held open across the rename so its blocks are freed at the close
+        here, not inside the rename."""
+        assert self.kind is JobKind.SNAPSHOT and self.phase is Phase.SERIALIZED, (self.kind, self.phase)
+        fs = self.file_system
+        path = self.shard.snapshot_path
+        previous = fs.open_read(path) if fs.exists(path) else None
+        try:
+            snapshot.install_snapshot(fs, self.snapshot_temp_path, path)
+        finally:
+            if previous is not None:
+                previous.close()
+        self.tracker.advance(Phase.SNAPSHOT_INSTALLED)
+
+    # -- 4. the tee (owner takes, off the lock copies) --------------------------------------
 
     def take_tee(self) -> list[list[bytes]]:
         """Owner: the records teed since the last take (the next `copy_tee` writes them)."""
@@ -222,7 +245,7 @@ class BackgroundJob:
 
     def copy_tee(self, records: list[list[bytes]]) -> None:
         """Off the lock: append `records` (from `take_tee`) to the new log temp and fsync it."""
-        assert self.phase in (Phase.SERIALIZED, Phase.TEE_COPIED), self.phase
+        assert self.phase in self._ready_for_tee, self.phase
         temp = self._append_to_log_temp(records)
         # Not needed for correctness (the commit fsyncs this file again before its rename):
         # it makes the bulk durable here, off the lock, so the commit's fsync on the owner
@@ -254,16 +277,23 @@ class BackgroundJob:
                                            end_offset, shard.clock)
         return self._log_temp
 
-    # -- 4. commit (owner) ------------------------------------------------------------------
+    @property
+    def _ready_for_tee(self) -> tuple[Phase, ...]:
+        """The phases after which the tee may be copied (and the job committed)."""
+        first = Phase.SNAPSHOT_INSTALLED if self.kind is JobKind.SNAPSHOT else Phase.SERIALIZED
+        return (first, Phase.TEE_COPIED)
+
+    # -- 5. commit (owner) ------------------------------------------------------------------
 
     def commit(self) -> None:
         """Owner, lock held, no fsync of the live log in flight: make the job's files live.
 
         Raises `JobRefusedError` (the live log failed during the job) or a `StorageIOError`;
         before the log rename the job is then aborted (live files as before); after it, the
-        job is FAILED and the shard refuses writes until a later save succeeds.
+        job is FAILED and the shard refuses writes until a later save succeeds. Call
+        `close_retired_files` afterwards, off the lock.
         """
-        assert self.phase in (Phase.SERIALIZED, Phase.TEE_COPIED), self.phase
+        assert self.phase in self._ready_for_tee, self.phase
         shard = self.shard
         assert shard.background_job is self, "the job was replaced"
         assert shard.writer is self.writer_at_freeze, "the live log changed under the job"
@@ -271,19 +301,16 @@ class BackgroundJob:
         try:
             if shard.failure != self.failure_at_freeze:
                 raise JobRefusedError(shard.index, shard.failure or "the shard's log failed")
-            if self.tee is not None:
-                self._append_to_log_temp(self.tee.take()).fsync()  # the new log, before its rename
-                self._close_log_temp()
-                if self.phase is Phase.SERIALIZED:
-                    self.tracker.advance(Phase.TEE_COPIED)
             if self.kind is JobKind.SNAPSHOT:
-                snapshot.install_snapshot(self.file_system, self.snapshot_temp_path, shard.snapshot_path)
-                self.tracker.advance(Phase.SNAPSHOT_INSTALLED)
                 shard.changes_since_save -= self.changes_at_freeze
             if self.tee is None:
                 self._finish(Phase.COMMITTED)
                 shard.failure = None
                 return
+            self._append_to_log_temp(self.tee.take()).fsync()  # the new log, before its rename
+            self._close_log_temp()
+            if self.phase is not Phase.TEE_COPIED:
+                self.tracker.advance(Phase.TEE_COPIED)
             self.file_system.rename(self.log_temp_path, shard.log_path)
         except BaseException as error:
             self.abort(error)
@@ -304,7 +331,7 @@ class BackgroundJob:
         """The renamed temp is the live log from now on (as `Shard.start_log` does)."""
         shard = self.shard
         end_offset = self._log_temp_end_offset
-        shard.writer.close()
+        self._retired.append(shard.writer)  # closed by close_retired_files, off the lock
         handle = self.file_system.open_append(shard.log_path)
         shard.writer = aof.LogWriter(self.file_system, shard.log_path, handle, shard.options.log_format,
                                      end_offset, shard.clock, shard.options.fsync_policy)
@@ -318,7 +345,13 @@ class BackgroundJob:
         temp.close()
         self._log_temp = None
 
-    # -- 5. abort (owner) -------------------------------------------------------------------
+    def close_retired_files(self) -> None:
+        """Off the lock, after the commit: close the replaced log (its blocks are freed now)."""
+        retired, self._retired = self._retired, []
+        for handle in retired:
+            handle.close()
+
+    # -- 6. abort (owner) -------------------------------------------------------------------
 
     def abort(self, error: BaseException | None = None) -> None:
         """Owner: stop the tee, remove the temps, release the view (no worker may still be

@@ -13,16 +13,18 @@ Who runs each step (the store decides where; nothing here starts a thread):
 |-----------------|---------------------|--------------------|-------------------------------------------|
 | freeze          | FROZEN              | owner (lock held)  | copy-on-write view, covered position, tee |
 | serialize       | SERIALIZED          | off the lock       | temp file from the view (a snapshot's fsynced; a rewrite's by the first tee copy) |
+| install snapshot| SNAPSHOT_INSTALLED  | off the lock       | rename over `dump-{i}.rdb`, fsync_dir (snapshot jobs) |
 | copy tee        | TEE_COPIED          | off the lock       | records taken from the tee into the new log temp, fsynced (repeatable) |
-| install snapshot| SNAPSHOT_INSTALLED  | owner              | rename over `dump-{i}.rdb`, fsync_dir     |
-| rename log      | LOG_RENAMED         | owner              | rename over `aof-{i}.aof`, switch writer  |
+| commit          | LOG_RENAMED         | owner              | last records, fsync, rename over `aof-{i}.aof`, switch writer |
 | (fsync_dir)     | COMMITTED           | owner              | the new log's name is durable             |
 
-A snapshot job of a shard without a log (appendonly off) goes SERIALIZED ->
+The snapshot may be installed off the lock because a snapshot covering `(e, o)` pairs with
+the live log `e` at any moment: replay from `o` gives the live state, whatever was appended
+since (`history.plan_replay`). A snapshot job of a shard without a log (appendonly off) goes
 SNAPSHOT_INSTALLED -> COMMITTED. ABORTED leaves the live files as they were (after
-SNAPSHOT_INSTALLED the new snapshot covers the same history as the old one paired with the
-live log, so the shard's state is unchanged); FAILED means the new log is live but its name
-may not be durable, so the shard refuses writes until a save succeeds.
+SNAPSHOT_INSTALLED the new snapshot covers a position of the live log, so the shard's state
+is unchanged); FAILED means the new log is live but its name may not be durable, so the
+shard refuses writes until a save succeeds.
 """
 
 from __future__ import annotations
@@ -54,11 +56,10 @@ _BEFORE_COMMIT = frozenset({Phase.FROZEN, Phase.SERIALIZED, Phase.TEE_COPIED, Ph
 TRANSITIONS: dict[JobKind, dict[Phase, frozenset[Phase]]] = {
     JobKind.SNAPSHOT: {
         Phase.FROZEN: frozenset({Phase.SERIALIZED, Phase.ABORTED}),
-        # Straight to SNAPSHOT_INSTALLED only for a shard without a log (nothing to tee).
-        Phase.SERIALIZED: frozenset({Phase.TEE_COPIED, Phase.SNAPSHOT_INSTALLED, Phase.ABORTED}),
-        Phase.TEE_COPIED: frozenset({Phase.TEE_COPIED, Phase.SNAPSHOT_INSTALLED, Phase.ABORTED}),
-        # COMMITTED straight from here only for a shard without a log.
-        Phase.SNAPSHOT_INSTALLED: frozenset({Phase.LOG_RENAMED, Phase.COMMITTED, Phase.ABORTED}),
+        Phase.SERIALIZED: frozenset({Phase.SNAPSHOT_INSTALLED, Phase.ABORTED}),
+        # COMMITTED straight from here only for a shard without a log (nothing to tee).
+        Phase.SNAPSHOT_INSTALLED: frozenset({Phase.TEE_COPIED, Phase.COMMITTED, Phase.ABORTED}),
+        Phase.TEE_COPIED: frozenset({Phase.TEE_COPIED, Phase.LOG_RENAMED, Phase.ABORTED}),
         Phase.LOG_RENAMED: frozenset({Phase.COMMITTED, Phase.FAILED}),
         Phase.COMMITTED: frozenset(),
         Phase.ABORTED: frozenset(),
@@ -78,9 +79,7 @@ TRANSITIONS: dict[JobKind, dict[Phase, frozenset[Phase]]] = {
 
 TERMINAL_PHASES = frozenset({Phase.COMMITTED, Phase.ABORTED, Phase.FAILED})
 # Phases the owner must be in (lock held) to enter; the others are entered off the lock.
-OWNER_PHASES = frozenset(
-    {Phase.FROZEN, Phase.SNAPSHOT_INSTALLED, Phase.LOG_RENAMED, Phase.COMMITTED, Phase.FAILED}
-)
+OWNER_PHASES = frozenset({Phase.FROZEN, Phase.LOG_RENAMED, Phase.COMMITTED, Phase.FAILED, Phase.ABORTED})
 
 PhaseListener = Callable[[Phase], None]
 

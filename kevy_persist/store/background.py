@@ -6,7 +6,7 @@ most one job runs in the whole store at a time, as Redis runs one child -- so on
 at a time pays for a copy-on-write view and a tee. Where each step runs:
 
 - freeze: on the caller that starts the job, under the shard's lock;
-- serialize and copy the tee: on a worker (`background_worker`): `"thread"` (a daemon thread
+- serialize, install the snapshot, copy the tee: on a worker (`background_worker`): `"thread"` (a daemon thread
   in this process; it yields the GIL between chunks), `"fork"` (a forked child writes the
   temp from its copy of memory, `store/fork_worker.py`; the tee is then copied by the
   driver, off the lock), or `"inline"` (no worker: each `poll()` runs exactly one step, for
@@ -177,7 +177,7 @@ class BackgroundJobs:
         try:
             if self._worker == "fork":
                 job.adopt_serialized()
-                self._copy_tee(active)
+                self._install_and_copy(active)
         except KevyError as error:
             self._abort(active, error)
             return True
@@ -190,7 +190,10 @@ class BackgroundJobs:
             if job.phase is Phase.FROZEN:
                 job.serialize()
                 return False
-            if job.tee is not None and job.phase is Phase.SERIALIZED:
+            if job.phase is Phase.SERIALIZED and job.kind is JobKind.SNAPSHOT:
+                job.install_snapshot()
+                return False
+            if job.tee is not None and job.phase is not Phase.TEE_COPIED:
                 with self._runner.locks[job.shard.index]:
                     records = job.take_tee()
                 job.copy_tee(records)
@@ -249,10 +252,14 @@ class BackgroundJobs:
             yield_to_other_threads()
 
         job.serialize(between_chunks=between_chunks)
-        self._copy_tee(active)
+        self._install_and_copy(active)
 
-    def _copy_tee(self, active: ActiveJob) -> None:
+    def _install_and_copy(self, active: ActiveJob) -> None:
+        """Off the lock: install a snapshot job's snapshot, then copy the tee in rounds until
+        little is left for the commit (each take is a moment under the lock)."""
         job = active.job
+        if job.kind is JobKind.SNAPSHOT:
+            job.install_snapshot()
         if job.tee is None:
             return
         for _ in range(MAX_COPY_ROUNDS):
@@ -279,7 +286,9 @@ class BackgroundJobs:
                     group_commit.fail(failure)  # the new log is live, its name may not be durable
             else:
                 group_commit.reset(shard.synced_offset)
-        self._finished(active, error, commit_hold_seconds=precise_seconds() - started)
+        hold = precise_seconds() - started
+        job.close_retired_files()  # off the lock: the replaced log's blocks are freed here
+        self._finished(active, error, commit_hold_seconds=hold)
 
     def _abort(self, active: ActiveJob, error: BaseException) -> None:
         with self._runner.locks[active.job.shard.index]:

@@ -8,10 +8,11 @@ What runs. Three shards of `/data` (indexes 0-2) are opened with the real recove
   `Shard.execute_transaction` (crash-atomic: one append between markers);
 - `BGSAVE s`, `BGREWRITEAOF s`: freeze a job on shard s (`BackgroundJob.freeze`);
 - `STEP`: every running job advances one step, as the store's worker and owner would run
-  them: serialize, then copy the tee, then commit (a failure aborts the job on the owner).
+  them: serialize, install the snapshot (BGSAVE), copy the tee (once more when the rewrite
+  has nothing else to do), then commit (a failure aborts the job on the owner).
 The schedule starts a BGSAVE and a BGREWRITEAOF on two shards, lets them overlap step by step
 with a write after every step, then runs a BGREWRITEAOF on the shard that was just saved (the
-kevy 1.23 double-application case) the same way. Writes are acknowledged per policy as in
+kevy 1.23 double-application case) the same way, then a BGSAVE alone on the third shard. Writes are acknowledged per policy as in
 `core_log` (`always`: after `sync_log`; `everysec`: 400 ms per operation and each shard's
 `sync_if_due`; `no`: never), and a job's commit makes its shard durable up to that point.
 
@@ -77,7 +78,7 @@ def _write(rng: random.Random, shard: int, number: int) -> list[bytes]:
 
 def random_operations(seed: int) -> list[tuple]:
     rng = random.Random(f"background:{seed}")
-    saved, rewritten = rng.sample(range(SHARD_COUNT), 2)
+    saved, rewritten, alone = rng.sample(range(SHARD_COUNT), 3)
     operations: list[tuple] = []
 
     def write(number: int, shard: int | None = None, block: bool = False) -> None:
@@ -96,23 +97,34 @@ def random_operations(seed: int) -> list[tuple]:
     write(1, saved)
     operations.append((b"BGREWRITEAOF", b"%d" % rewritten))
     write(2, rewritten)
-    # Serialize, copy the tee, commit -- both jobs step together. Between the copy and the
-    # commit each job's shard takes a write, which only the commit's fsync makes durable.
+    # Both jobs step together: the save serializes, installs its snapshot, copies the tee,
+    # commits; the rewrite serializes, copies the tee, commits (a step earlier). Between a
+    # job's copy and its commit its shard takes a write that only the commit's fsync makes
+    # durable (the save's here, the second rewrite's below).
     operations.append((b"STEP",))
     write(3, block=True)
     operations.append((b"STEP",))
     write(4, saved)
-    write(5, rewritten)
     operations.append((b"STEP",))
-    write(6)
+    write(5, saved)
+    write(6, rewritten)
+    operations.append((b"STEP",))
+    write(7)
     operations.append((b"BGREWRITEAOF", b"%d" % saved))  # a rewrite right after a save
-    write(7, saved)
+    write(8, saved)
     operations.append((b"STEP",))
-    write(8, saved, block=True)
+    write(9, saved, block=True)
     operations.append((b"STEP",))
-    write(9, saved)
+    write(10, saved)
     operations.append((b"STEP",))
-    write(10)
+    write(11)
+    # A BGSAVE with no other job around: no other shard's fsync_dir lands between its
+    # snapshot rename and its log rename, so its own fsync_dir is what keeps them ordered.
+    operations.append((b"BGSAVE", b"%d" % alone))
+    for step in range(4):
+        write(12 + step, alone, block=step == 1)
+        operations.append((b"STEP",))
+    write(16)
     return operations
 
 
@@ -144,7 +156,7 @@ class JobRunner:
 
     def step(self, shard) -> bool:
         """Advance the shard's job by one step; True when it just committed."""
-        from kevy_persist.engine.background_protocol import Phase
+        from kevy_persist.engine.background_protocol import JobKind, Phase
 
         job = shard.background_job
         if job is None:
@@ -152,10 +164,13 @@ class JobRunner:
         try:
             if job.phase is Phase.FROZEN:
                 job.serialize()
-            elif job.phase is Phase.SERIALIZED:
+            elif job.phase is Phase.SERIALIZED and job.kind is JobKind.SNAPSHOT:
+                job.install_snapshot()
+            elif job.phase is not Phase.TEE_COPIED and job.tee is not None:
                 job.copy_tee(job.take_tee())
             else:
                 job.commit()
+                job.close_retired_files()
                 return True
         except KevyError as error:
             job.abort(error)  # a no-op when the commit already ended it (aborted or failed)
@@ -163,7 +178,7 @@ class JobRunner:
 
 
 class BackgroundWorkload(Workload):
-    operation_count = 20
+    operation_count = 32
     log_format = 2
     fault_kinds = ("eio", "enospc", "short-write", "bitflip")
 
