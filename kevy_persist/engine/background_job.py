@@ -19,8 +19,9 @@ the table in `background_protocol.py` says, and may run writes between any two.
 5. `commit` (owner, lock held, no fsync of the live log in flight): the rest of the tee into the
    new log temp, fsync; the new log is renamed over `aof-{i}.aof`, becomes the live writer,
    fsync_dir. Only now is the job committed: everything written before it is durable in the
-   new files. The replaced log's handle is kept open until `close_retired_files` (off the
-   lock): freeing a big file's blocks happens at its last close, and takes milliseconds.
+   new files. The replaced log's handle and the view's maps are kept until
+   `close_retired_files` (off the lock): freeing a big file's blocks happens at its last
+   close, and freeing a million frozen entries takes tens of milliseconds.
 6. `abort` (owner) at any step before the log rename: the tee stops, temps are removed, the
    view is released; the live files hold what they held (a snapshot installed in step 3
    covers a position of the live log, so it pairs with it exactly).
@@ -346,7 +347,8 @@ class BackgroundJob:
         self._log_temp = None
 
     def close_retired_files(self) -> None:
-        """Off the lock, after the commit: close the replaced log (its blocks are freed now)."""
+        """Off the lock, after the commit or an abort: close the replaced log (its blocks are
+        freed now) and drop the view's frozen maps (their entries are freed now)."""
         retired, self._retired = self._retired, []
         for handle in retired:
             handle.close()
@@ -374,7 +376,7 @@ class BackgroundJob:
         if shard.background_job is self:
             shard.background_job = None
         if self.view is not None:
-            self.view.release()
+            self._retired.append(_FrozenMemory(self.view.release()))  # freed off the lock
         self.tracker.advance(phase)
 
     @property
@@ -384,6 +386,18 @@ class BackgroundJob:
     @property
     def pending_tee_records(self) -> int:
         return self.tee.pending_count if self.tee is not None else 0
+
+
+class _FrozenMemory:
+    """The maps of a released view, held until `close_retired_files` drops them."""
+
+    __slots__ = ("_maps",)
+
+    def __init__(self, maps: Any) -> None:
+        self._maps = maps
+
+    def close(self) -> None:
+        self._maps = None
 
 
 def _remove_quietly(fs: FileSystem, path: str) -> None:

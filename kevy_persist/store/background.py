@@ -178,6 +178,10 @@ class BackgroundJobs:
             if self._worker == "fork":
                 job.adopt_serialized()
                 self._install_and_copy(active)
+            else:
+                # Records teed since the worker's last copy (it may have finished a tick ago):
+                # copied here, off the lock, so the commit only writes the last few.
+                self._copy_tee(active)
         except KevyError as error:
             self._abort(active, error)
             return True
@@ -243,13 +247,18 @@ class BackgroundJobs:
     def _work_off_lock(self, active: ActiveJob) -> None:
         """The thread worker: serialize, then copy the tee; a failure is left to the owner."""
         job = active.job
+        share = self._runner.config.background_cpu_share
+        slice_started = [precise_seconds()]
 
         def between_chunks() -> None:
             if active.cancelled:
                 raise JobCancelledError("the job was cancelled")
-            # Let request handling run: under the GIL this thread would otherwise keep the
-            # interpreter for a whole switch interval (5 ms) per turn.
-            yield_to_other_threads()
+            # Pacing: under the GIL this thread competes with request handling for the one
+            # interpreter; after each chunk it sleeps long enough that it holds the GIL for
+            # at most `share` of the time (a chunk is a few milliseconds of encoding).
+            worked = precise_seconds() - slice_started[0]
+            yield_to_other_threads(worked * (1 - share) / share if share < 1 else 0.0)
+            slice_started[0] = precise_seconds()
 
         job.serialize(between_chunks=between_chunks)
         self._install_and_copy(active)
@@ -260,6 +269,10 @@ class BackgroundJobs:
         job = active.job
         if job.kind is JobKind.SNAPSHOT:
             job.install_snapshot()
+        self._copy_tee(active)
+
+    def _copy_tee(self, active: ActiveJob) -> None:
+        job = active.job
         if job.tee is None:
             return
         for _ in range(MAX_COPY_ROUNDS):
@@ -293,6 +306,7 @@ class BackgroundJobs:
     def _abort(self, active: ActiveJob, error: BaseException) -> None:
         with self._runner.locks[active.job.shard.index]:
             active.job.abort(error)
+        active.job.close_retired_files()
         self._finished(active, error, commit_hold_seconds=0.0)
 
     def _finished(self, active: ActiveJob, error: BaseException | None, *, commit_hold_seconds: float) -> None:

@@ -29,6 +29,11 @@ def _positive(instance: Any, attribute: attrs.Attribute, value: int) -> None:
         raise ValueError(f"{attribute.name} must be positive, got {value}")
 
 
+def _share(instance: Any, attribute: attrs.Attribute, value: float) -> None:
+    if not 0 < value <= 1:
+        raise ValueError(f"{attribute.name} must be within (0, 1], got {value}")
+
+
 def _shard_count(instance: Any, attribute: attrs.Attribute, value: int) -> None:
     if not 1 <= value <= MAX_SHARD_COUNT:
         raise ValueError(f"shard_count must be within 1..{MAX_SHARD_COUNT}, got {value}")
@@ -65,6 +70,9 @@ class StoreConfig:
         thread of this process), "fork" (a forked child; needs the real file system) or
         "inline" (no worker: each `Store.poll_background()` or `tick()` runs one step of the
         job -- deterministic, for tests and the crash simulator).
+    background_cpu_share: with the "thread" worker, the largest share of time the serializing
+        thread holds the interpreter (it sleeps after each chunk to keep to it), so requests
+        keep most of the GIL during a save; 1.0 never sleeps.
     shutdown_snapshot_min_log_bytes: at `shutdown()`, a shard whose log is at least this big
         is saved first (snapshot + fresh log), so the next open loads a snapshot instead of
         replaying the log; None never does.
@@ -87,4 +95,5 @@ class StoreConfig:
     background_worker: str = attrs.field(
         default="thread", validator=attrs.validators.in_(("thread", "fork", "inline"))
     )
+    background_cpu_share: float = attrs.field(default=0.25, validator=_share)
     shutdown_snapshot_min_log_bytes: int | None = 16 * 1024 * 1024

@@ -174,6 +174,7 @@ class JobRunner:
                 return True
         except KevyError as error:
             job.abort(error)  # a no-op when the commit already ended it (aborted or failed)
+            job.close_retired_files()
         return False
 
 
