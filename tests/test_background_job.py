@@ -116,7 +116,7 @@ def test_a_job_with_writes_between_every_step_reopens_to_the_same_state(kind):
     job = run_job(shard, kind)
     assert job.phase is Phase.COMMITTED
     assert shard.epoch == epoch_before + 1
-    assert shard.background_job is None and shard.log_tee is None
+    assert shard.background_job is None
     expected = state(shard)
     shard.close()
     reopened = open_data_shard(reboot(fs))
@@ -207,7 +207,7 @@ def test_an_abort_before_the_commit_leaves_the_live_files_as_they_were(kind, abo
     assert job.phase is Phase.ABORTED
     assert {name: fs.read_bytes(f"{DIRECTORY}/{name}") for name in fs.list_dir(DIRECTORY)
             if not (installed and name.endswith(".rdb"))} == live_before
-    assert shard.background_job is None and shard.log_tee is None
+    assert shard.background_job is None
     assert shard.keyspace._view_count == 0
     run(shard, "INCR", "counter")  # the tee is gone: the record goes to the live log only
     expected = state(shard)
@@ -350,3 +350,33 @@ def test_fsync_policy_is_kept_by_the_new_writer():
     shard = open_data_shard(fs, fsync_policy=FsyncPolicy.ALWAYS)
     run_job(shard, JobKind.SNAPSHOT)
     assert shard.writer.policy is FsyncPolicy.ALWAYS
+
+
+@pytest.mark.parametrize("kind", list(JobKind))
+def test_a_tee_across_log_formats_is_re_encoded(kind):
+    """A format-1 log (kevy 1.23's) opened with log_format=2: the tee's records written during
+    the job are read from the live v1 log and re-encoded into the new v2 log."""
+    fs = SimFileSystem()
+    shard = open_data_shard(fs, log_format=1)
+    writes(shard)
+    shard.close()
+    shard = open_data_shard(fs, log_format=2)
+    assert shard.writer.format_version == 1
+    job = run_job(shard, kind)
+    assert job.tee_bytes > 0
+    assert aof.scan_log(fs, shard.log_path).format_version == 2
+    expected = state(shard)
+    shard.close()
+    assert state(open_data_shard(reboot(fs))) == expected
+
+
+def test_the_write_path_keeps_nothing_extra_during_a_job():
+    """The tee is the live log's tail: a job adds no per-write state to the shard."""
+    fs = SimFileSystem()
+    shard = open_data_shard(fs)
+    job = BackgroundJob.freeze(shard, JobKind.SNAPSHOT)
+    before = shard.writer.end_offset
+    for number in range(100):
+        run(shard, "SET", f"k{number}", "v")
+    assert job.take_tee() == (before, shard.writer.end_offset)
+    assert job.take_tee() == (shard.writer.end_offset, shard.writer.end_offset)

@@ -70,3 +70,14 @@ def test_bench_store_reads_back_every_key_in_each_mode() -> None:
     rows = bench_store.main(["--operations", "400", "--always-operations", "40"])
     assert [row[0] for row in rows] == ["memory", "memory", "no", "no", "everysec", "everysec", "always", "always"]
     assert all(_RATIO.match(cell) for cell in _column(rows, 4) + _column(rows, 7))
+
+
+def test_bench_bgsave_saves_under_writes_and_restarts() -> None:
+    """2,000 keys: a BGSAVE per kevy worker and Redis's, with a writer running; the restarts."""
+    import bench_bgsave
+
+    rows = bench_bgsave.main(["--keys", "2000", "--seconds", "0.2"])
+    assert [row[0] for row in rows] == ["kevy (thread)", "kevy (fork)", "redis", "log only", "snapshot"]
+    for row in rows[:3]:
+        assert row[1].endswith(" ms") and row[3].endswith("%") and row[7].endswith("%"), row
+    assert all(_RATIO.match(row[4]) for row in rows[3:]), rows[3:]

@@ -5,17 +5,20 @@ inside: the caller (the store's worker and owner, or the crash simulator) runs e
 the table in `background_protocol.py` says, and may run writes between any two.
 
 1. `freeze` (owner, lock held, no write in between): a copy-on-write view of the keyspace,
-   the log position it equals (`covered` = the live log's epoch `e` and end offset), and the
-   tee: every record appended to the live log from now on is also kept for the next log.
+   the log position it equals (`covered` = the live log's epoch `e` and end offset `o`), and
+   the start of the tee: every record appended to the live log from now on goes to the next
+   log too -- as the live log's bytes past `o`, copied from it (`engine/log_tail.py`), so
+   the write path does nothing more during a job.
 2. `serialize` (off the lock): the view into a temp file -- `dump-{i}.rdb.tmp` (its trailer
    names `covered`), fsynced, for a snapshot; for a rewrite `aof-{i}.aof.tmp` = epoch marker
    `(e + 1, base)` + the commands that rebuild the view (fsynced by the next step).
 3. `install_snapshot` (snapshot jobs, off the lock): rename the temp over `dump-{i}.rdb`,
    fsync_dir. A snapshot covering `(e, o)` pairs with the live log `e` at any moment (replay
    from `o`), so this needs no pause of the writers.
-4. `take_tee` (owner) then `copy_tee` (off the lock), repeatable: the records the tee holds go
-   into the new log temp (for a snapshot it is created here with marker `(e + 1, incr)`),
-   fsynced. Most of the tee is copied off the lock, so the commit has little left to write.
+4. `take_tee` (owner: the live log's range appended since the last take) then `copy_tee`
+   (off the lock), repeatable: that range goes into the new log temp (for a snapshot it is
+   created here with marker `(e + 1, incr)`), fsynced. Most of the tee is copied off the
+   lock, so the commit has little left to write.
 5. `commit` (owner, lock held, no fsync of the live log in flight): the rest of the tee into the
    new log temp, fsync; the new log is renamed over `aof-{i}.aof`, becomes the live writer,
    fsync_dir. Only now is the job committed: everything written before it is durable in the
@@ -43,7 +46,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from kevy_persist.disk.fs import FileSystem
-from kevy_persist.engine import aof, snapshot
+from kevy_persist.engine import aof, log_tail, snapshot
 from kevy_persist.engine.background_protocol import (
     JobKind,
     JobPhaseTracker,
@@ -53,7 +56,8 @@ from kevy_persist.engine.background_protocol import (
 )
 from kevy_persist.engine.rewrite import rebuild_commands
 from kevy_persist.errors import KevyError, StorageIOError
-from kevy_persist.formats.log_markers import EpochMarker
+from kevy_persist.formats.aof_format import encode_record, header_for
+from kevy_persist.formats.log_markers import EpochMarker, epoch_marker_argv
 from kevy_persist.formats.positions import LogKind, LogPosition
 
 BATCH_RECORDS = aof.REWRITE_BATCH_RECORDS
@@ -73,28 +77,6 @@ class JobRefusedError(KevyError):
         self.reason = reason
 
 
-class LogTee:
-    """Records appended to the live log since the freeze, kept for the next log (owner only)."""
-
-    __slots__ = ("_records", "record_count")
-
-    def __init__(self) -> None:
-        self._records: list[list[bytes]] = []
-        self.record_count = 0  # every record ever teed, taken or not
-
-    def extend(self, records: list[list[bytes]]) -> None:
-        self._records.extend(records)
-        self.record_count += len(records)
-
-    def take(self) -> list[list[bytes]]:
-        records, self._records = self._records, []
-        return records
-
-    @property
-    def pending_count(self) -> int:
-        return len(self._records)
-
-
 class BackgroundJob:
     """The steps of one job on one shard (see the module docstring for who runs which)."""
 
@@ -106,13 +88,16 @@ class BackgroundJob:
         self.covered = LogPosition(shard.epoch, writer.end_offset) if writer is not None else None
         self.writer_at_freeze = writer
         self.failure_at_freeze = shard.failure
-        self.tee = LogTee() if writer is not None else None
+        # The tee: the live log's bytes from the freeze's end offset on (engine/log_tail.py);
+        # everything below `tee_copied_to` is in the new log temp already.
+        self.has_log = writer is not None
+        self.tee_copied_to = writer.end_offset if writer is not None else 0
         self.keys_at_freeze = len(shard.keyspace)
         self.changes_at_freeze = shard.changes_since_save
         self.serialized_bytes = 0
-        self.copied_records = 0
+        self.tee_bytes = 0
         self.error: BaseException | None = None
-        self._log_temp: aof.LogWriter | None = None
+        self._log_temp: Any = None  # the new log temp's handle, open for appends
         self._log_temp_end_offset = 0
         self._retired: list[Any] = []  # handles of replaced files, closed off the lock
         self.tracker = JobPhaseTracker(kind, listener)
@@ -164,7 +149,6 @@ class BackgroundJob:
         view = shard.keyspace.freeze_view() if copy_view else None
         job = cls(shard, kind, view, listener)
         shard.background_job = job
-        shard.log_tee = job.tee
         return job
 
     # -- 2. serialize (off the lock) --------------------------------------------------------
@@ -239,43 +223,58 @@ class BackgroundJob:
 
     # -- 4. the tee (owner takes, off the lock copies) --------------------------------------
 
-    def take_tee(self) -> list[list[bytes]]:
-        """Owner: the records teed since the last take (the next `copy_tee` writes them)."""
-        assert self.tee is not None, "a shard without a log has no tee"
-        return self.tee.take()
+    def take_tee(self) -> tuple[int, int]:
+        """Owner: the byte range of the live log appended since the last take."""
+        assert self.has_log, "a shard without a log has no tee"
+        start, end = self.tee_copied_to, self.shard.writer.end_offset
+        self.tee_copied_to = end
+        return start, end
 
-    def copy_tee(self, records: list[list[bytes]]) -> None:
-        """Off the lock: append `records` (from `take_tee`) to the new log temp and fsync it."""
+    @property
+    def pending_tee_bytes(self) -> int:
+        """Live log bytes not yet taken (read off the lock: a moment's estimate)."""
+        return self.shard.writer.end_offset - self.tee_copied_to if self.has_log else 0
+
+    def copy_tee(self, tee_range: tuple[int, int], *, between_chunks: BetweenChunks | None = None) -> None:
+        """Off the lock: append the live log's bytes `tee_range` (from `take_tee`) to the new
+        log temp and fsync it (`between_chunks` is called after each chunk, as in `serialize`)."""
         assert self.phase in self._ready_for_tee, self.phase
-        temp = self._append_to_log_temp(records)
+        temp = self._append_to_log_temp(tee_range, between_chunks)
         # Not needed for correctness (the commit fsyncs this file again before its rename):
         # it makes the bulk durable here, off the lock, so the commit's fsync on the owner
         # only has the last few records to write.
         temp.fsync()
         self.tracker.advance(Phase.TEE_COPIED)
 
-    def _append_to_log_temp(self, records: list[list[bytes]]) -> aof.LogWriter:
+    def _append_to_log_temp(self, tee_range: tuple[int, int], between_chunks: BetweenChunks | None = None) -> Any:
         temp = self._open_log_temp()
-        for start in range(0, len(records), BATCH_RECORDS):
-            temp.append_many(records[start : start + BATCH_RECORDS])
-        self.copied_records += len(records)
+        start, end = tee_range
+        written = log_tail.copy_log_range(
+            self.file_system, self.shard.log_path, self.writer_at_freeze.format_version, start, end,
+            temp, self.shard.options.log_format, between_chunks,
+        )
+        self._log_temp_end_offset += written
+        self.tee_bytes += end - start
         return temp
 
-    def _open_log_temp(self) -> aof.LogWriter:
+    def _open_log_temp(self) -> Any:
         """The new log temp, open for appends: created here for a snapshot job (header and
         marker `(e + 1, incr)`), reopened for a rewrite (its serialize step wrote it)."""
         if self._log_temp is not None:
             return self._log_temp
-        shard = self.shard
         fs = self.file_system
         if self.kind is JobKind.SNAPSHOT:
-            self._log_temp = aof.start_log_temp(fs, self.log_temp_path, shard.options.log_format,
-                                                self.next_marker, (), clock=shard.clock)
+            log_format = self.shard.options.log_format
+            marker = self.next_marker
+            head = header_for(log_format)
+            if marker is not None:
+                head += encode_record(log_format, epoch_marker_argv(marker, log_format))
+            self._log_temp = fs.open_write(self.log_temp_path)
+            self._log_temp.write(head)
+            self._log_temp_end_offset = len(head)
         else:
-            end_offset = fs.size(self.log_temp_path)
-            handle = fs.open_append(self.log_temp_path)
-            self._log_temp = aof.LogWriter(fs, self.log_temp_path, handle, shard.options.log_format,
-                                           end_offset, shard.clock)
+            self._log_temp_end_offset = fs.size(self.log_temp_path)
+            self._log_temp = fs.open_append(self.log_temp_path)
         return self._log_temp
 
     @property
@@ -304,11 +303,11 @@ class BackgroundJob:
                 raise JobRefusedError(shard.index, shard.failure or "the shard's log failed")
             if self.kind is JobKind.SNAPSHOT:
                 shard.changes_since_save -= self.changes_at_freeze
-            if self.tee is None:
+            if not self.has_log:
                 self._finish(Phase.COMMITTED)
                 shard.failure = None
                 return
-            self._append_to_log_temp(self.tee.take()).fsync()  # the new log, before its rename
+            self._append_to_log_temp(self.take_tee()).fsync()  # the new log, before its rename
             self._close_log_temp()
             if self.phase is not Phase.TEE_COPIED:
                 self.tracker.advance(Phase.TEE_COPIED)
@@ -341,9 +340,7 @@ class BackgroundJob:
         shard.log_baseline_bytes = end_offset
 
     def _close_log_temp(self) -> None:
-        temp = self._open_log_temp()
-        self._log_temp_end_offset = temp.end_offset
-        temp.close()
+        self._open_log_temp().close()
         self._log_temp = None
 
     def close_retired_files(self) -> None:
@@ -371,8 +368,6 @@ class BackgroundJob:
 
     def _finish(self, phase: Phase) -> None:
         shard = self.shard
-        if shard.log_tee is self.tee:
-            shard.log_tee = None
         if shard.background_job is self:
             shard.background_job = None
         if self.view is not None:
@@ -383,9 +378,6 @@ class BackgroundJob:
     def finished(self) -> bool:
         return self.tracker.finished
 
-    @property
-    def pending_tee_records(self) -> int:
-        return self.tee.pending_count if self.tee is not None else 0
 
 
 class _FrozenMemory:

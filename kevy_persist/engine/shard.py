@@ -85,10 +85,8 @@ class Shard:
         self.open_report: ShardOpenReport | None = None
         # Log size right after the last save or rewrite: the auto-rewrite baseline.
         self.log_baseline_bytes = writer.end_offset if writer is not None else 0
-        # Background persistence (engine/background_job.py): the job of this shard, if one
-        # runs, and its tee, which keeps every record appended after the job's freeze.
+        # The background job of this shard, if one runs (engine/background_job.py).
         self.background_job: Any = None
-        self.log_tee: Any = None
         # Write commands since the last snapshot (Redis's `dirty`, for save points and INFO).
         self.changes_since_save = 0
 
@@ -188,15 +186,11 @@ class Shard:
         """Append records (already applied to the keyspace); return the new end offset."""
         if self.failure is not None:
             raise WritesRefusedError(self.index, self.failure)
-        records = list(argvs)
         try:
-            end_offset = self.writer.append_many(records)
+            return self.writer.append_many(list(argvs))
         except StorageIOError as error:
             self.failure = f"log write failed: {error.reason}"
             raise WritesRefusedError(self.index, self.failure) from error
-        if self.log_tee is not None:
-            self.log_tee.extend(records)  # a background job's next log gets them too
-        return end_offset
 
     # -- durability -------------------------------------------------------------------------
 

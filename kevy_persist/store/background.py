@@ -37,7 +37,13 @@ from kevy_persist.engine.background_protocol import JobKind, Phase
 from kevy_persist.errors import CommandError, KevyError
 from kevy_persist.store import save_points
 from kevy_persist.store.persistence_info import JobRecord, ShardPersistenceInfo
-from kevy_persist.store.runtime import WorkerThread, new_condition, precise_seconds, yield_to_other_threads
+from kevy_persist.store.runtime import (
+    WorkerThread,
+    new_condition,
+    precise_seconds,
+    thread_cpu_seconds,
+    yield_to_other_threads,
+)
 from kevy_persist.store.shard_runner import ShardRunner, emit
 
 BGSAVE_IN_PROGRESS = "ERR Background save already in progress"
@@ -46,10 +52,12 @@ BGSAVE_BLOCKED = (
     "Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."
 )
 REWRITE_IN_PROGRESS = "ERR Background append only file rewriting already in progress"
-# The tee is copied again while a copy took more than this many records: what is left for
-# the commit (on the owner, under the lock) is then small.
-COPY_AGAIN_RECORDS = 1024
+# The tee is copied again while a copy took more than this many bytes: what is left for the
+# commit (on the owner, under the lock) is then small.
+COPY_AGAIN_BYTES = 256 * 1024
 MAX_COPY_ROUNDS = 8
+# The pacing of the thread worker charges one chunk at most this much CPU (see `_pacer`).
+MAX_CHUNK_CPU_SECONDS = 0.02
 
 
 @attrs.define
@@ -69,6 +77,8 @@ class ActiveJob:
     started_ms: int
     freeze_hold_seconds: float
     cancelled: bool = False
+    pace: Any = None  # the thread worker's between-chunks callback (None: no pacing)
+    serialize_seconds: float = 0.0  # the worker's wall time for serialize (thread worker)
 
 
 class BackgroundJobs:
@@ -179,7 +189,7 @@ class BackgroundJobs:
                 job.adopt_serialized()
                 self._install_and_copy(active)
             else:
-                # Records teed since the worker's last copy (it may have finished a tick ago):
+                # Log written since the worker's last copy (it may have finished a tick ago):
                 # copied here, off the lock, so the commit only writes the last few.
                 self._copy_tee(active)
         except KevyError as error:
@@ -197,7 +207,7 @@ class BackgroundJobs:
             if job.phase is Phase.SERIALIZED and job.kind is JobKind.SNAPSHOT:
                 job.install_snapshot()
                 return False
-            if job.tee is not None and job.phase is not Phase.TEE_COPIED:
+            if job.has_log and job.phase is not Phase.TEE_COPIED:
                 with self._runner.locks[job.shard.index]:
                     records = job.take_tee()
                 job.copy_tee(records)
@@ -246,22 +256,32 @@ class BackgroundJobs:
 
     def _work_off_lock(self, active: ActiveJob) -> None:
         """The thread worker: serialize, then copy the tee; a failure is left to the owner."""
-        job = active.job
+        active.pace = self._pacer(active)
+        started = precise_seconds()
+        active.job.serialize(between_chunks=active.pace)
+        active.serialize_seconds = precise_seconds() - started
+        self._install_and_copy(active)
+
+    def _pacer(self, active: ActiveJob) -> Any:
+        """The thread worker's `between_chunks`: cancellation, and a duty cycle. Under the GIL
+        this thread competes with request handling for the one interpreter; after each chunk
+        (a few milliseconds of encoding) it sleeps long enough to hold the GIL for at most
+        `background_cpu_share` of the time."""
         share = self._runner.config.background_cpu_share
-        slice_started = [precise_seconds()]
+        slice_started = [thread_cpu_seconds()]
 
         def between_chunks() -> None:
             if active.cancelled:
                 raise JobCancelledError("the job was cancelled")
-            # Pacing: under the GIL this thread competes with request handling for the one
-            # interpreter; after each chunk it sleeps long enough that it holds the GIL for
-            # at most `share` of the time (a chunk is a few milliseconds of encoding).
-            worked = precise_seconds() - slice_started[0]
+            # CPU time, not wall time: waiting for the GIL is the writers' turn, not ours.
+            # Capped: a chunk is milliseconds of encoding, but the first one after a step's
+            # fsync would otherwise be charged the kernel's writeback CPU too.
+            worked = min(thread_cpu_seconds() - slice_started[0], MAX_CHUNK_CPU_SECONDS)
             yield_to_other_threads(worked * (1 - share) / share if share < 1 else 0.0)
-            slice_started[0] = precise_seconds()
+            slice_started[0] = thread_cpu_seconds()
 
-        job.serialize(between_chunks=between_chunks)
-        self._install_and_copy(active)
+        between_chunks.restart = lambda: slice_started.__setitem__(0, thread_cpu_seconds())  # type: ignore[attr-defined]
+        return between_chunks
 
     def _install_and_copy(self, active: ActiveJob) -> None:
         """Off the lock: install a snapshot job's snapshot, then copy the tee in rounds until
@@ -273,13 +293,15 @@ class BackgroundJobs:
 
     def _copy_tee(self, active: ActiveJob) -> None:
         job = active.job
-        if job.tee is None:
+        if not job.has_log:
             return
         for _ in range(MAX_COPY_ROUNDS):
             with self._runner.locks[job.shard.index]:
-                records = job.take_tee()
-            job.copy_tee(records)
-            if len(records) <= COPY_AGAIN_RECORDS or active.cancelled:
+                start, end = job.take_tee()
+            if active.pace is not None:
+                active.pace.restart()
+            job.copy_tee((start, end), between_chunks=active.pace)
+            if end - start <= COPY_AGAIN_BYTES or active.cancelled:
                 return
 
     def _commit(self, active: ActiveJob) -> None:
@@ -327,8 +349,9 @@ class BackgroundJobs:
         fields = {
             "job": job.kind.value, "reason": active.request.reason, "phase": job.phase.value,
             "keys": job.keys_at_freeze, "serialized_bytes": job.serialized_bytes,
-            "tee_records": job.tee.record_count if job.tee is not None else 0,
+            "tee_bytes": job.tee_bytes,
             "freeze_hold_us": round(active.freeze_hold_seconds * 1e6),
+            "serialize_ms": round(active.serialize_seconds * 1e3),
             "commit_hold_us": round(commit_hold_seconds * 1e6),
             "elapsed_ms": self._clock.monotonic_ms() - active.started_ms,
             "log_bytes": job.shard.log_size_bytes,

@@ -95,5 +95,5 @@ class StoreConfig:
     background_worker: str = attrs.field(
         default="thread", validator=attrs.validators.in_(("thread", "fork", "inline"))
     )
-    background_cpu_share: float = attrs.field(default=0.25, validator=_share)
+    background_cpu_share: float = attrs.field(default=0.2, validator=_share)
     shutdown_snapshot_min_log_bytes: int | None = 16 * 1024 * 1024

@@ -255,6 +255,11 @@ def precise_seconds() -> float:
     return time.perf_counter()
 
 
+def thread_cpu_seconds() -> float:
+    """CPU time of the calling thread (waiting for the GIL or the disk is not counted)."""
+    return time.thread_time()
+
+
 def yield_to_other_threads(seconds: float = 0.0) -> None:
     """Give up the GIL (and the core, for `seconds` > 0): a background thread's pacing."""
     time.sleep(seconds)

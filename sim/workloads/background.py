@@ -166,7 +166,7 @@ class JobRunner:
                 job.serialize()
             elif job.phase is Phase.SERIALIZED and job.kind is JobKind.SNAPSHOT:
                 job.install_snapshot()
-            elif job.phase is not Phase.TEE_COPIED and job.tee is not None:
+            elif job.phase is not Phase.TEE_COPIED and job.has_log:
                 job.copy_tee(job.take_tee())
             else:
                 job.commit()
