@@ -14,6 +14,8 @@ BGSAVE, per kevy worker (`thread`, `fork`) and for Redis:
   time the shard's lock was held for the job); Redis's `latest_fork_usec` (its parent blocks
   for the fork; the child renames the file itself). Beside it the time of a full `SAVE` of
   the same data, which blocks the shard (server) throughout; the target is hold <= 10 % of it;
+- each side runs `--repeat` times; the table shows the median run (by throughput ratio)
+  and, in parentheses, the range of the throughput ratios and hold shares over the runs;
 - peak memory: the largest PSS of the process and its children during the BGSAVE
   (`bgsave_probes.MemorySampler`), beside the PSS before it;
 - CPU per SET written during the save: ours is this process's CPU (every thread: writer,
@@ -26,7 +28,7 @@ and on one holding only the snapshot; Redis the time from start until it serves 
 answers PONG, no longer `-LOADING`) on an AOF of N SETs (`aof-use-rdb-preamble no`) and on
 an RDB. Ratios are ours / Redis (times: above 1 means we are slower).
 
-    python bench/bench_bgsave.py [--keys 1000000] [--seconds 3] [--no-redis]
+    python bench/bench_bgsave.py [--keys 1000000] [--seconds 3] [--repeat 3] [--workers thread,fork] [--no-redis]
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ from kevy_persist.formats.log_markers import EpochMarker
 HOLD_TARGET = 0.10
 THROUGHPUT_TARGET = 0.70
 P99_TARGET_MS = 10.0
+# PSS sampling walks the process's page tables (smaps_rollup): a few ms each time, so not too
+# often, or the probe itself slows the writer.
+SAMPLE_SECONDS = 0.25
 LOG_ON = ["--appendonly", "yes", "--appendfsync", "everysec", "--aof-use-rdb-preamble", "no"]
 
 
@@ -89,7 +94,7 @@ def measure_ours(worker: str, pairs: list[tuple[bytes, bytes]], seconds: float) 
         time.sleep(seconds)
         without = writer.window()
         memory_before = pss_bytes(os.getpid())
-        sampler = MemorySampler(os.getpid()).start()
+        sampler = MemorySampler(os.getpid(), SAMPLE_SECONDS).start()
         cpu_before = time.process_time() + _children_cpu_seconds()
         writer.mark()
         started = time.perf_counter()
@@ -139,7 +144,7 @@ def measure_redis(pairs: list[tuple[bytes, bytes]], seconds: float) -> BgsaveRun
         time.sleep(seconds)
         without = writer.window()
         memory_before = pss_bytes(redis.process.pid)
-        sampler = MemorySampler(redis.process.pid).start()
+        sampler = MemorySampler(redis.process.pid, SAMPLE_SECONDS).start()
         cpu_before = tree_cpu_seconds(redis.process.pid)
         writer.mark()
         started = time.perf_counter()
@@ -215,6 +220,10 @@ def measure_restart_redis(pairs: list[tuple[bytes, bytes]]) -> list[Restart]:
     return results
 
 
+def _throughput_ratio(run: BgsaveRun) -> float:
+    return run.during.operations_per_second / max(run.without.operations_per_second, 1)
+
+
 def _mib(size_bytes: int) -> str:
     return f"{size_bytes / 2**20:.0f} MiB"
 
@@ -224,20 +233,30 @@ def main(argv: list[str] | None = None) -> list[list[str]]:
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--workers", default="thread,fork", help="kevy workers to measure, comma-separated")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per side; the median run is shown")
     parser.add_argument("--no-redis", action="store_true")
     arguments = parser.parse_args(argv)
     pairs = string_dataset(arguments.keys)
     print(f"# BGSAVE of {arguments.keys:,} keys with a writer running; {machine_summary()}")
-    runs = [measure_ours(worker, pairs, arguments.seconds) for worker in arguments.workers.split(",")]
+    sides = [lambda worker=worker: measure_ours(worker, pairs, arguments.seconds)
+             for worker in arguments.workers.split(",")]
     if not arguments.no_redis:
-        runs.append(measure_redis(pairs, arguments.seconds))
+        sides.append(lambda: measure_redis(pairs, arguments.seconds))
     rows = []
-    for run in runs:
+    for side in sides:
+        # The median run by throughput ratio, with the range of the ratios and hold shares
+        # over the repeats (the machine's other load moves single runs by tens of percent).
+        repeats = sorted((side() for _ in range(arguments.repeat)), key=_throughput_ratio)
+        run = repeats[len(repeats) // 2]
+        spread = (f" ({_throughput_ratio(repeats[0]):.0%}-{_throughput_ratio(repeats[-1]):.0%})"
+                  if len(repeats) > 1 else "")
+        holds = sorted(repeat.hold_ms / repeat.full_save_ms for repeat in repeats)
+        hold_spread = f" ({holds[0]:.1%}-{holds[-1]:.1%})" if len(repeats) > 1 else ""
         rows.append([
             run.name, f"{run.hold_ms:.1f} ms", f"{run.full_save_ms:.0f} ms",
-            f"{run.hold_ms / run.full_save_ms:.1%}", f"{run.bgsave_seconds:.2f} s",
+            f"{run.hold_ms / run.full_save_ms:.1%}{hold_spread}", f"{run.bgsave_seconds:.2f} s",
             f"{run.without.operations_per_second:,.0f}", f"{run.during.operations_per_second:,.0f}",
-            f"{run.during.operations_per_second / max(run.without.operations_per_second, 1):.0%}",
+            f"{_throughput_ratio(run):.0%}{spread}",
             f"{run.without.p99_ms:.3f} / {run.during.p99_ms:.3f} ms", f"{run.during.max_ms:.1f} ms",
             f"{_mib(run.memory_before_bytes)} -> {_mib(run.memory_peak_bytes)}",
             f"{run.cpu_microseconds_per_set:.1f} us",
