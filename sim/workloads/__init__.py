@@ -17,6 +17,7 @@ from sim.workloads import (
     kevy_commit_order,
     layout_meta,
     reshard,
+    store_background,
     torn_open,
     toy,
     transactions,
@@ -33,7 +34,7 @@ def _registry() -> dict[str, Workload]:
         toy.ToyWorkload(broken="retry-fsync-after-eio"),
         *core_log.workloads(), *core_save.workloads(), *torn_open.workloads(),
         *layout_meta.workloads(), *reshard.workloads(), *transactions.workloads(),
-        *background.workloads(), *kevy_commit_order.workloads(),
+        *background.workloads(), *kevy_commit_order.workloads(), *store_background.workloads(),
     ]
     return {workload.name: workload for workload in workloads}
 
