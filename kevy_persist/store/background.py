@@ -36,14 +36,8 @@ from kevy_persist.engine.background_job import BackgroundJob, JobCancelledError
 from kevy_persist.engine.background_protocol import JobKind, Phase
 from kevy_persist.errors import CommandError, KevyError
 from kevy_persist.store import save_points
-from kevy_persist.store.persistence_info import JobRecord, ShardPersistenceInfo
-from kevy_persist.store.runtime import (
-    WorkerThread,
-    new_condition,
-    precise_seconds,
-    thread_cpu_seconds,
-    yield_to_other_threads,
-)
+from kevy_persist.store.persistence_info import JobRecord, ShardPersistenceInfo, shard_figures
+from kevy_persist.store.runtime import DutyCyclePacer, WorkerThread, new_condition, precise_seconds
 from kevy_persist.store.shard_runner import ShardRunner, emit
 
 BGSAVE_IN_PROGRESS = "ERR Background save already in progress"
@@ -262,26 +256,15 @@ class BackgroundJobs:
         active.serialize_seconds = precise_seconds() - started
         self._install_and_copy(active)
 
-    def _pacer(self, active: ActiveJob) -> Any:
-        """The thread worker's `between_chunks`: cancellation, and a duty cycle. Under the GIL
-        this thread competes with request handling for the one interpreter; after each chunk
-        (a few milliseconds of encoding) it sleeps long enough to hold the GIL for at most
-        `background_cpu_share` of the time."""
-        share = self._runner.config.background_cpu_share
-        slice_started = [thread_cpu_seconds()]
+    def _pacer(self, active: ActiveJob) -> DutyCyclePacer:
+        """The thread worker's `between_chunks`: cancellation, then the duty cycle (under the
+        GIL this thread competes with request handling for the one interpreter)."""
 
-        def between_chunks() -> None:
+        def cancelled() -> None:
             if active.cancelled:
                 raise JobCancelledError("the job was cancelled")
-            # CPU time, not wall time: waiting for the GIL is the writers' turn, not ours.
-            # Capped: a chunk is milliseconds of encoding, but the first one after a step's
-            # fsync would otherwise be charged the kernel's writeback CPU too.
-            worked = min(thread_cpu_seconds() - slice_started[0], MAX_CHUNK_CPU_SECONDS)
-            yield_to_other_threads(worked * (1 - share) / share if share < 1 else 0.0)
-            slice_started[0] = thread_cpu_seconds()
 
-        between_chunks.restart = lambda: slice_started.__setitem__(0, thread_cpu_seconds())  # type: ignore[attr-defined]
-        return between_chunks
+        return DutyCyclePacer(self._runner.config.background_cpu_share, MAX_CHUNK_CPU_SECONDS, cancelled)
 
     def _install_and_copy(self, active: ActiveJob) -> None:
         """Off the lock: install a snapshot job's snapshot, then copy the tee in rounds until
@@ -440,41 +423,9 @@ class BackgroundJobs:
         with self._condition:
             active = self._active if self._active is not None and self._active.request.shard_index == shard_index \
                 else None
-            queued = [request for request in self._queue if request.shard_index == shard_index]
-        shard = self._runner.shards[shard_index]
-        record = self.records[shard_index]
-        running_seconds = -1 if active is None else (self._clock.monotonic_ms() - active.started_ms) // 1000
-
-        def state(kind: JobKind) -> tuple[int, int, int]:
-            running = active is not None and active.request.kind is kind
-            waiting = [request for request in queued if request.kind is kind]
-            in_progress = running or any(not request.scheduled for request in waiting)
-            return int(in_progress), int(any(request.scheduled for request in waiting)), \
-                running_seconds if running else -1
-
-        bgsave_running, bgsave_scheduled, bgsave_seconds = state(JobKind.SNAPSHOT)
-        rewrite_running, rewrite_scheduled, rewrite_seconds = state(JobKind.REWRITE)
-        return ShardPersistenceInfo(
-            shard_index=shard_index,
-            rdb_changes_since_last_save=shard.changes_since_save,
-            rdb_bgsave_in_progress=bgsave_running,
-            rdb_last_save_time=record.last_save_ms // 1000,
-            rdb_last_bgsave_status="ok" if record.last_bgsave_ok else "err",
-            rdb_last_bgsave_time_sec=record.last_bgsave_seconds,
-            rdb_current_bgsave_time_sec=bgsave_seconds,
-            rdb_bgsave_scheduled=bgsave_scheduled,
-            aof_enabled=int(shard.writer is not None),
-            aof_rewrite_in_progress=rewrite_running,
-            aof_rewrite_scheduled=rewrite_scheduled,
-            aof_last_rewrite_time_sec=record.last_rewrite_seconds,
-            aof_current_rewrite_time_sec=rewrite_seconds,
-            aof_last_bgrewrite_status="ok" if record.last_rewrite_ok else "err",
-            aof_last_write_status="ok" if shard.failure is None else "err",
-            aof_current_size=shard.log_size_bytes,
-            aof_base_size=shard.log_baseline_bytes,
-            log_epoch=shard.epoch,
-            job_phase=active.job.phase.value if active is not None else "",
-            bgsaves=record.bgsaves,
-            rewrites=record.rewrites,
-            job_failures=record.failures,
-        )
+            queued = [(request.kind, request.scheduled) for request in self._queue if request.shard_index == shard_index]
+        running = None
+        if active is not None:
+            running = (active.request.kind, active.job.phase.value,
+                       (self._clock.monotonic_ms() - active.started_ms) // 1000)
+        return shard_figures(self._runner.shards[shard_index], self.records[shard_index], running, queued)

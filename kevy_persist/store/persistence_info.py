@@ -8,7 +8,11 @@ each shard's last save and rewrite, from which the figures are made.
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
+
+from kevy_persist.engine.background_protocol import JobKind
 
 
 @attrs.define
@@ -62,3 +66,43 @@ class ShardPersistenceInfo:
     def info_fields(self) -> dict[str, object]:
         """The fields in INFO order, as `name: value` (values as INFO prints them)."""
         return attrs.asdict(self)
+
+
+def shard_figures(
+    shard: Any, record: JobRecord, running: tuple[JobKind, str, int] | None, queued: list[tuple[JobKind, bool]]
+) -> ShardPersistenceInfo:
+    """One shard's figures from its state, the manager's record, the job running on it
+    (kind, phase, seconds so far) and the requests waiting for it (kind, scheduled)."""
+
+    def state(kind: JobKind) -> tuple[int, int, int]:
+        is_running = running is not None and running[0] is kind
+        waiting = [scheduled for queued_kind, scheduled in queued if queued_kind is kind]
+        in_progress = is_running or any(not scheduled for scheduled in waiting)
+        return int(in_progress), int(any(waiting)), running[2] if is_running and running is not None else -1
+
+    bgsave_running, bgsave_scheduled, bgsave_seconds = state(JobKind.SNAPSHOT)
+    rewrite_running, rewrite_scheduled, rewrite_seconds = state(JobKind.REWRITE)
+    return ShardPersistenceInfo(
+        shard_index=shard.index,
+        rdb_changes_since_last_save=shard.changes_since_save,
+        rdb_bgsave_in_progress=bgsave_running,
+        rdb_last_save_time=record.last_save_ms // 1000,
+        rdb_last_bgsave_status="ok" if record.last_bgsave_ok else "err",
+        rdb_last_bgsave_time_sec=record.last_bgsave_seconds,
+        rdb_current_bgsave_time_sec=bgsave_seconds,
+        rdb_bgsave_scheduled=bgsave_scheduled,
+        aof_enabled=int(shard.writer is not None),
+        aof_rewrite_in_progress=rewrite_running,
+        aof_rewrite_scheduled=rewrite_scheduled,
+        aof_last_rewrite_time_sec=record.last_rewrite_seconds,
+        aof_current_rewrite_time_sec=rewrite_seconds,
+        aof_last_bgrewrite_status="ok" if record.last_rewrite_ok else "err",
+        aof_last_write_status="ok" if shard.failure is None else "err",
+        aof_current_size=shard.log_size_bytes,
+        aof_base_size=shard.log_baseline_bytes,
+        log_epoch=shard.epoch,
+        job_phase=running[1] if running is not None else "",
+        bgsaves=record.bgsaves,
+        rewrites=record.rewrites,
+        job_failures=record.failures,
+    )

@@ -11,9 +11,10 @@
 - `Ticker`: a daemon thread calling `tick()` every interval until stopped (or nothing, in
   `manual` mode, where the owner calls `tick()` itself).
 - `new_random_source()`: the random source for non-deterministic commands (SPOP, ...).
-- `WorkerThread`: runs one background job's off-the-lock steps on a daemon thread;
-  `new_condition()` and `precise_seconds()` for the job manager (`store/background.py`),
-  which measures hold times with the latter (metrics only: no decision depends on it).
+- `WorkerThread`: runs one background job's off-the-lock steps on a daemon thread, paced by
+  `DutyCyclePacer`; `new_condition()` and `precise_seconds()` for the job manager
+  (`store/background.py`), which measures hold times with the latter (metrics only: no
+  decision depends on it).
 
 A failed fsync is sticky: every current and later waiter gets the error (DESIGN §3: an fsync
 error is never retried on the same file and trusted).
@@ -255,11 +256,27 @@ def precise_seconds() -> float:
     return time.perf_counter()
 
 
-def thread_cpu_seconds() -> float:
-    """CPU time of the calling thread (waiting for the GIL or the disk is not counted)."""
-    return time.thread_time()
+class DutyCyclePacer:
+    """A background thread's `between_chunks`: after each chunk of work it sleeps long enough
+    to have used at most `share` of the time, counted in its own CPU time (waiting for the
+    GIL is the other threads' turn, not its work). A chunk is charged at most
+    `max_chunk_cpu_seconds`: the first chunk after an fsync would otherwise carry the
+    kernel's writeback CPU too. `check()` runs first (it may raise to cancel);
+    `restart()` forgets the time since the last chunk (call it after a step's own I/O)."""
 
+    def __init__(self, share: float, max_chunk_cpu_seconds: float, check: Callable[[], None]) -> None:
+        assert 0 < share <= 1, share
+        self._share = share
+        self._max_chunk = max_chunk_cpu_seconds
+        self._check = check
+        self._slice_started = time.thread_time()
 
-def yield_to_other_threads(seconds: float = 0.0) -> None:
-    """Give up the GIL (and the core, for `seconds` > 0): a background thread's pacing."""
-    time.sleep(seconds)
+    def __call__(self) -> None:
+        self._check()
+        if self._share < 1:
+            worked = min(time.thread_time() - self._slice_started, self._max_chunk)
+            time.sleep(worked * (1 - self._share) / self._share)
+        self._slice_started = time.thread_time()
+
+    def restart(self) -> None:
+        self._slice_started = time.thread_time()
