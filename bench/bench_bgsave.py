@@ -9,7 +9,9 @@ BGSAVE, per kevy worker (`thread`, `fork`) and for Redis:
   `store.set` in-process, Redis gets one request at a time over a raw socket (its absolute
   rate is bound by the round trip, so compare each side with itself: *during / without*);
 - `--seconds` of writes without a save, then BGSAVE and writes until it is done (ours: the
-  `job_committed` event; Redis: `rdb_bgsave_in_progress:0`);
+  `job_committed` event; Redis: `rdb_bgsave_in_progress:0`), then `--seconds` more without:
+  the "without" figures are both quiet windows together (p99: the worse of the two), so
+  load that other programs put on a shared machine weighs on both sides of the ratio;
 - the owner's hold time: ours `freeze_hold_us + commit_hold_us` from the job's metrics (the
   time the shard's lock was held for the job); Redis's `latest_fork_usec` (its parent blocks
   for the fork; the child renames the file itself). Beside it the time of a full `SAVE` of
@@ -26,7 +28,8 @@ BGSAVE, per kevy worker (`thread`, `fork`) and for Redis:
 Restart of N keys: ours `Store.open` on a data dir whose log holds N `SET`s and no snapshot,
 and on one holding only the snapshot; Redis the time from start until it serves (PING
 answers PONG, no longer `-LOADING`) on an AOF of N SETs (`aof-use-rdb-preamble no`) and on
-an RDB. Ratios are ours / Redis (times: above 1 means we are slower).
+an RDB. Ratios are ours / Redis (times: above 1 means we are slower). CPU: ours this
+process's, Redis the server's utime + stime at the moment it serves (start-up included).
 
     python bench/bench_bgsave.py [--keys 1000000] [--seconds 3] [--repeat 3] [--workers thread,fork] [--no-redis]
 """
@@ -105,6 +108,9 @@ def measure_ours(worker: str, pairs: list[tuple[bytes, bytes]], seconds: float) 
         during = writer.window()
         cpu_seconds = time.process_time() + _children_cpu_seconds() - cpu_before
         peak = sampler.stop()
+        writer.mark()
+        time.sleep(seconds)
+        without = _combined(without, writer.window())
         writer.stop()
         [done] = [event for event in events if event.name in ("job_committed", "job_failed")]
         assert done.name == "job_committed", done
@@ -117,6 +123,14 @@ def measure_ours(worker: str, pairs: list[tuple[bytes, bytes]], seconds: float) 
     hold_ms = (done.fields["freeze_hold_us"] + done.fields["commit_hold_us"]) / 1e3
     return BgsaveRun(f"kevy ({worker})", hold_ms, full_save_ms, bgsave_seconds, without, during, memory_before,
                      peak, cpu_seconds / max(during.operations, 1) * 1e6)
+
+
+def _combined(first: Window, second: Window) -> Window:
+    """The writes of two windows as one (the baseline before and after the save, so a
+    neighbour's load that comes or goes during a run weighs on both sides alike)."""
+    return Window(first.seconds + second.seconds, first.operations + second.operations,
+                  (first.p50_ms + second.p50_ms) / 2, max(first.p99_ms, second.p99_ms),
+                  max(first.max_ms, second.max_ms))
 
 
 def _children_cpu_seconds() -> float:
@@ -155,6 +169,9 @@ def measure_redis(pairs: list[tuple[bytes, bytes]], seconds: float) -> BgsaveRun
         during = writer.window()
         cpu_seconds = tree_cpu_seconds(redis.process.pid) - cpu_before
         peak = sampler.stop()
+        writer.mark()
+        time.sleep(seconds)
+        without = _combined(without, writer.window())
         writer.stop()
         assert _info_field(control, b"persistence", b"rdb_last_bgsave_status") == b"ok"
         fork_ms = int(_info_field(control, b"stats", b"latest_fork_usec")) / 1e3
@@ -170,6 +187,7 @@ class Restart:
     name: str
     seconds: float
     records: int
+    cpu_seconds: float
 
 
 def measure_restart_ours(pairs: list[tuple[bytes, bytes]]) -> list[Restart]:
@@ -180,20 +198,21 @@ def measure_restart_ours(pairs: list[tuple[bytes, bytes]]) -> list[Restart]:
                                 ([b"SET", key, value] for key, value in pairs))
         writer.close()
         config = StoreConfig(data_dir=directory, ticker="manual", shutdown_snapshot_min_log_bytes=None)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         store = Store.open(config)
-        from_log = time.perf_counter() - started
+        from_log, log_cpu = time.perf_counter() - started, time.process_time() - cpu_started
         assert store.open_report.replayed_commands == len(pairs) and store.execute("DBSIZE") == len(pairs)
         store.save()
         store.shutdown(save=False)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         store = Store.open(config)
-        from_snapshot = time.perf_counter() - started
+        from_snapshot, snapshot_cpu = time.perf_counter() - started, time.process_time() - cpu_started
         assert store.execute("DBSIZE") == len(pairs) and store.open_report.replayed_commands == 0
         store.shutdown(save=False)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-    return [Restart("log only", from_log, len(pairs)), Restart("snapshot", from_snapshot, len(pairs))]
+    return [Restart("log only", from_log, len(pairs), log_cpu),
+            Restart("snapshot", from_snapshot, len(pairs), snapshot_cpu)]
 
 
 def measure_restart_redis(pairs: list[tuple[bytes, bytes]]) -> list[Restart]:
@@ -211,12 +230,13 @@ def measure_restart_redis(pairs: list[tuple[bytes, bytes]]) -> list[Restart]:
             started = time.perf_counter()
             with running_redis(extra_load, directory=directory) as redis:  # returns once loaded
                 seconds = time.perf_counter() - started
+                cpu_seconds = tree_cpu_seconds(redis.process.pid)  # start-up and load
                 connection = RedisConnection(redis.port)
                 assert connection.command(b"DBSIZE") == b":%d" % len(pairs)
                 connection.close()
         finally:
             shutil.rmtree(directory, ignore_errors=True)
-        results.append(Restart(name, seconds, len(pairs)))
+        results.append(Restart(name, seconds, len(pairs), cpu_seconds))
     return results
 
 
@@ -268,13 +288,17 @@ def main(argv: list[str] | None = None) -> list[list[str]]:
     theirs = measure_restart_redis(pairs) if not arguments.no_redis else []
     restart_rows = []
     for index, restart in enumerate(ours):
-        redis_seconds = theirs[index].seconds if theirs else 0.0
+        other = theirs[index] if theirs else None
         restart_rows.append([
-            restart.name, f"{restart.seconds:.2f} s", f"{restart.seconds / restart.records * 1e6:.2f} us",
-            f"{redis_seconds:.2f} s" if theirs else "-", ratio(restart.seconds, redis_seconds) if theirs else "-",
+            restart.name, f"{restart.seconds:.2f} s", f"{restart.cpu_seconds:.2f} s",
+            f"{restart.cpu_seconds / restart.records * 1e6:.2f} us",
+            f"{other.seconds:.2f} s" if other else "-", ratio(restart.seconds, other.seconds) if other else "-",
+            f"{other.cpu_seconds:.2f} s" if other else "-",
+            ratio(restart.cpu_seconds, other.cpu_seconds) if other else "-",
         ])
     print(f"\n# restart of {arguments.keys:,} keys (Store.open vs redis-server start until it serves)")
-    print_table(["from", "kevy", "kevy per key", "redis", "kevy / redis"], restart_rows)
+    print_table(["from", "kevy wall", "kevy CPU", "kevy CPU per key", "redis wall", "wall kevy/redis",
+                 "redis CPU", "CPU kevy/redis"], restart_rows)
     return rows + restart_rows
 
 

@@ -80,4 +80,4 @@ def test_bench_bgsave_saves_under_writes_and_restarts() -> None:
     assert [row[0] for row in rows] == ["kevy (thread)", "kevy (fork)", "redis", "log only", "snapshot"]
     for row in rows[:3]:
         assert row[1].endswith(" ms") and row[3].endswith("%") and row[7].endswith("%"), row
-    assert all(_RATIO.match(row[4]) for row in rows[3:]), rows[3:]
+    assert all(_RATIO.match(row[5]) for row in rows[3:]), rows[3:]
