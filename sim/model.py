@@ -113,12 +113,15 @@ def random_operations(seed: int, count: int, key_count: int = 3) -> list[Argv]:
 class History:
     """Issued and must-survive counts, as the workload learns them (frozen at every cut)."""
 
-    __slots__ = ("issued", "required", "failed")
+    __slots__ = ("issued", "required", "failed", "required_by_shard")
 
     def __init__(self) -> None:
         self.issued = 0
         self.required = 0
         self.failed: set[int] = set()
+        # Multi-shard workloads: shard -> the first `count` operations must survive *on that
+        # shard* (a background job's commit makes one shard durable, not the others).
+        self.required_by_shard: dict[int, int] = {}
 
     def fail(self, operation_index: int) -> None:
         """Operation `operation_index` returned an error: it may or may not have taken effect,
@@ -136,5 +139,13 @@ class History:
         assert count <= self.issued, "only issued operations can be required"
         self.required = max(self.required, count)
 
-    def freeze(self) -> tuple[int, int]:
+    def require_shard(self, shard_index: int, count: int) -> None:
+        """The first `count` operations must survive on shard `shard_index`."""
+        assert count <= self.issued, "only issued operations can be required"
+        self.required_by_shard[shard_index] = max(self.required_by_shard.get(shard_index, 0), count)
+
+    def freeze(self) -> tuple:
+        """(required, issued), plus the per-shard requirements when a workload set any."""
+        if self.required_by_shard:
+            return (self.required, self.issued, tuple(sorted(self.required_by_shard.items())))
         return (self.required, self.issued)

@@ -23,7 +23,8 @@ from sim.profiles import PROFILE_NAMES, Limits
 from sim.report import format_summary
 from sim.workloads import all_workloads
 
-CORE_WORKLOADS = [workload for workload in all_workloads() if not workload.name.startswith("toy")]
+CORE_WORKLOADS = [workload for workload in all_workloads()
+                  if not workload.name.startswith("toy") and not workload.broken_on_purpose]
 DEFAULT_LIMITS = {"strict": Limits(64, 16), "ext4-ordered": Limits(64, 16), "weakest": Limits(48, 12)}
 DEFAULT_NESTED = Limits(8, 4)
 # Re-shard recovery reads and rewrites every shard on every image (~600 images per CPU-second):

@@ -30,6 +30,8 @@ SANCTIONED = {
     "disk/clock.py": {"time"},
     # The embedded store's runtime owns threads, the wall clock and the random source.
     "store/runtime.py": {"threading", "time", "random"},
+    # The forked worker of background jobs: fork, pipe, waitpid (nothing else forks).
+    "store/fork_worker.py": {"os"},
 }
 # kevy_persist's layers, bottom to top; the package's own __init__ stands above them all.
 LAYERS = ("errors", "disk", "formats", "layout", "data", "commands", "engine", "reshard", "store", "tools")

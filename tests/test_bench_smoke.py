@@ -124,3 +124,12 @@ def test_bench_server_runs_a_cell_against_both_servers() -> None:
                               "--tests", "set", "--clients", "10", "--depths", "1"])
     assert [(row[0], row[1]) for row in rows] == [("everysec", "SET"), ("always", "SET")]
     assert all(_RATIO.match(row[6]) for row in rows)
+def test_bench_bgsave_saves_under_writes_and_restarts() -> None:
+    """2,000 keys: a BGSAVE per kevy worker and Redis's, with a writer running; the restarts."""
+    import bench_bgsave
+
+    rows = bench_bgsave.main(["--keys", "2000", "--seconds", "0.2", "--repeat", "1"])
+    assert [row[0] for row in rows] == ["kevy (thread)", "kevy (fork)", "redis", "log only", "snapshot"]
+    for row in rows[:3]:
+        assert row[1].endswith(" ms") and row[3].endswith("%") and row[7].endswith("%"), row
+    assert all(_RATIO.match(row[5]) for row in rows[3:]), rows[3:]

@@ -68,3 +68,21 @@ def test_verbs_match_in_any_case_and_arity_errors_name_the_command() -> None:
     assert run(keyspace, b"sEt", b"k", b"v").reply == SimpleString("OK")
     assert run(keyspace, b"GeT", b"k").reply == b"v"
     assert run(keyspace, b"GeT").reply == ErrorReply("ERR wrong number of arguments for 'get' command")
+
+
+def test_the_replay_fast_path_for_set_matches_the_command():
+    """`replayer_for` applies a three-argument SET directly: same keyspace as `replay` for a
+    fresh key, over a key with a TTL, and over a key of another type; anything else goes
+    through `execute`."""
+    from kevy_persist.commands import replay, replayer_for
+    from kevy_persist.data.keyspace import Keyspace
+
+    script = [[b"RPUSH", b"list", b"a"], [b"SET", b"plain", b"1"], [b"SET", b"ttl", b"x"],
+              [b"PEXPIREAT", b"ttl", b"99999999999999"], [b"SET", b"ttl", b"y"], [b"SET", b"list", b"now-a-string"],
+              [b"set", b"lower", b"v"], [b"SET", b"kept", b"v", b"KEEPTTL"]]
+    direct, fast = Keyspace(), Keyspace()
+    replay_one = replayer_for(fast, 1_700_000_000_000)
+    for argv in script:
+        assert replay(direct, list(argv), 1_700_000_000_000) == replay_one(list(argv))
+    assert dict((k, v) for k, _, v, _ in direct.iter_entries()) == dict((k, v) for k, _, v, _ in fast.iter_entries())
+    assert dict(direct.deadline_items()) == dict(fast.deadline_items()) == {}

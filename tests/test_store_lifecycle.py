@@ -218,16 +218,20 @@ def test_tick_expires_keys_actively_and_logs_their_deletion(tmp_path) -> None:
 
 
 def test_auto_rewrite_triggers_on_small_thresholds_and_keeps_the_state(tmp_path) -> None:
+    """The tick starts a background rewrite when the log outgrew its baseline; it commits."""
     clock = ManualClock()
     events: list[MetricEvent] = []
-    options = dict(auto_rewrite_percentage=50, auto_rewrite_min_size_bytes=2000, metrics=events.append)
+    options = dict(auto_rewrite_percentage=50, auto_rewrite_min_size_bytes=2000, metrics=events.append,
+                   background_worker="inline")  # one job step per tick: deterministic sizes
     with open_store(tmp_path, clock, **options) as store:
         for number in range(200):
             store.incr("counter")
             store.hset("hash", f"field:{number % 5}", number)
             store.tick()
-        rewrites = [event for event in events if event.name == "rewrite"]
-        assert rewrites and all(event.fields["reason"] == "auto" for event in rewrites)
+        store.wait_background()
+        rewrites = [event for event in events if event.name == "job_committed"]
+        assert rewrites and all(event.fields["reason"] == "auto" and event.fields["job"] == "bgrewriteaof"
+                                for event in rewrites)
         expected = store_state(store)
         size_after = (tmp_path / "data" / "aof-0.aof").stat().st_size
         assert size_after < 2000 * 1.5

@@ -14,6 +14,8 @@ verb `execute` logs and every verb kevy 1.23 writes to its logs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kevy_persist.commands import (
     bitfield,
     bits,
@@ -48,7 +50,7 @@ from kevy_persist.commands.context import (
     RandomSource,
     wrong_arity,
 )
-from kevy_persist.commands.replies import Double, ErrorReply, SimpleString
+from kevy_persist.commands.replies import OK, Double, ErrorReply, SimpleString
 from kevy_persist.commands.table import COMMAND_TABLE, CommandSpec, lookup_spec
 from kevy_persist.data.keyspace import Keyspace
 
@@ -63,6 +65,7 @@ __all__ = [
     "SimpleString",
     "execute",
     "replay",
+    "replayer_for",
 ]
 
 _MODULES = (
@@ -119,3 +122,24 @@ def replay(keyspace: Keyspace, argv: list[bytes], now_ms: int) -> object:
     context = CommandContext(now_ms, _REPLAY_RANDOM, loading=True)
     outcome = execute(keyspace, argv, context)
     return outcome.reply
+
+
+def replayer_for(keyspace: Keyspace, now_ms: int) -> Callable[[list[bytes]], object]:
+    """`replay` into `keyspace` at `now_ms` for a whole log: one loading context for every
+    record (a context holds no per-command state), so replay builds no object per record."""
+    context = CommandContext(now_ms, _REPLAY_RANDOM, loading=True)
+    set_value = keyspace.set_value
+
+    def replay_one(argv: list[bytes]) -> object:
+        if len(argv) == 3 and argv[0] in _PLAIN_SET_NAMES:
+            # The most logged record, applied as `set_command` does with three arguments
+            # (any old value and TTL replaced); while loading nothing expires, so there is
+            # no reaped key for `execute` to collect either.
+            set_value(argv[1], argv[2])
+            return OK
+        return execute(keyspace, argv, context).reply
+
+    return replay_one
+
+
+_PLAIN_SET_NAMES = frozenset({b"SET", b"set"})

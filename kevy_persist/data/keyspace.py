@@ -358,13 +358,20 @@ class KeyspaceView:
             map(self._deadlines.get, values.keys()),
         )
 
-    def release(self) -> None:
-        """Stop protecting the frozen state; idempotent."""
-        if self._owner is not None:
-            self._owner._release_view()
-            self._owner = None
-            self._values = {}
-            self._deadlines = {}
+    def release(self) -> tuple[dict, dict] | None:
+        """Stop protecting the frozen state; idempotent.
+
+        Returns the frozen maps (None when already released): a caller holding the shard's
+        lock keeps them and drops them after releasing it, since freeing a million entries
+        takes tens of milliseconds that writers need not wait for."""
+        if self._owner is None:
+            return None
+        self._owner._release_view()
+        self._owner = None
+        frozen = (self._values, self._deadlines)
+        self._values = {}
+        self._deadlines = {}
+        return frozen
 
     def __enter__(self) -> KeyspaceView:
         return self

@@ -40,7 +40,15 @@ from kevy_persist.formats.aof_format import (
     header_for,
     is_epoch_marker,
 )
-from kevy_persist.formats.aof_scan import CHUNK_BYTES, LogEntry, LogScan, StopKind, iter_log, scan_log
+from kevy_persist.formats.aof_scan import (
+    CHUNK_BYTES,
+    LogEntry,
+    LogScan,
+    RecordConsumer,
+    StopKind,
+    iter_log,
+    scan_log,
+)
 from kevy_persist.formats.log_markers import synced_marker_argv
 
 __all__ = [
@@ -311,10 +319,12 @@ def open_log(
     format_version: int = 2,
     truncate_corruption: bool = False,
     policy: FsyncPolicy = FsyncPolicy.EVERYSEC,
+    consume: RecordConsumer | None = None,
 ) -> tuple[LogWriter, LogOpenReport]:
     """Open (or create) the log at `path` for appends, repairing a torn tail first.
 
     An existing file keeps its format; `format_version` applies to a new or empty file.
+    `consume` receives every valid record as the scan reads it (`aof_scan.scan_log`).
     """
     assert format_version in (1, 2), format_version
     if not fs.exists(path) or fs.size(path) == 0:
@@ -323,7 +333,7 @@ def open_log(
         writer = LogWriter(fs, path, handle, format_version, size, clock, policy)
         report = LogOpenReport(path, format_version, True, 0, size, 0, None, StopKind.CLEAN, 0, None, None, "")
         return writer, report
-    scan = scan_log(fs, path)
+    scan = scan_log(fs, path, consume)
     if scan.format_version is None and scan.stop is StopKind.CORRUPTION:
         raise CorruptionError(path, 0, scan.reason)
     if scan.stop is StopKind.CORRUPTION and not truncate_corruption:

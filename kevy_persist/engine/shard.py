@@ -104,6 +104,10 @@ class Shard:
         self.open_report: ShardOpenReport | None = None
         # Log size right after the last save or rewrite: the auto-rewrite baseline.
         self.log_baseline_bytes = writer.end_offset if writer is not None else 0
+        # The background job of this shard, if one runs (engine/background_job.py).
+        self.background_job: Any = None
+        # Write commands since the last snapshot (Redis's `dirty`, for save points and INFO).
+        self.changes_since_save = 0
 
     @classmethod
     def in_memory(cls, clock: Clock, index: int) -> Shard:
@@ -136,7 +140,10 @@ class Shard:
         if _names_reserved_key(argv):
             return ErrorReply(RESERVED_KEY_ERROR), None
         outcome = execute(self.keyspace, argv, context)  # its log starts with DELs of reaped keys
-        if not outcome.log or self.writer is None:
+        if not outcome.log:
+            return outcome.reply, None
+        self.changes_since_save += 1
+        if self.writer is None:
             return outcome.reply, None
         if self.failure is not None and not _may_write(argv):
             return outcome.reply, None  # a read that reaped expired keys: gone either way
@@ -163,6 +170,7 @@ class Shard:
             outcome = execute(self.keyspace, argv, context)
             replies.append(outcome.reply)
             records += outcome.log
+            self.changes_since_save += 1 if outcome.log else 0
             if backup is not None and isinstance(outcome.reply, ErrorReply):
                 self._restore(backup)
                 return replies, None
@@ -301,9 +309,11 @@ class Shard:
         """
         if self.file_system is None:
             return  # an in-memory shard has nothing to save
+        assert self.background_job is None, "a background job owns the temp files and the epoch"
         self.undo_refused_writes()  # a snapshot must not keep a refused write
         covered = LogPosition(self.epoch, self.writer.end_offset) if self.writer is not None else None
         snapshot.save_snapshot(self.file_system, self.snapshot_path, self.keyspace.iter_entries(), covered)
+        self.changes_since_save = 0
         if self.options.log_enabled:
             self.start_log(LogIdentity(self.epoch + 1, LogKind.INCREMENTAL))
         self.failure = None
@@ -365,6 +375,7 @@ class Shard:
         """Replace the log by the commands that rebuild the state: a `base` log of a new epoch."""
         if self.writer is None:
             return
+        assert self.background_job is None, "a background job owns the temp files and the epoch"
         self.undo_refused_writes()
         self.start_log(LogIdentity(self.epoch + 1, LogKind.BASE), rebuild_commands(self.keyspace.iter_entries()))
         self.failure = None

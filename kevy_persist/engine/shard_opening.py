@@ -5,7 +5,9 @@
 2. open the log: a torn or zero-filled tail is quarantined and truncated, damage followed by
    valid records refuses to open (unless `truncate_corruption`);
 3. replay by `history.plan_replay`, holding transaction blocks back until they commit; a
-   block the crash cut is discarded;
+   block the crash cut is discarded. Steps 2 and 3 are one pass over the file: the open
+   scan hands each valid record to the replay as it reads it (`_ReplayWhileScanning`);
+   what it built is discarded if the scan then refuses the log;
 4. finish a save interrupted after its snapshot rename, or drop a cut transaction block by a
    full save (not by truncating the log in place), or create the first log, so appends never
    land where the next replay would skip them.
@@ -20,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from kevy_persist.commands import replay
+from kevy_persist.commands import replayer_for
 from kevy_persist.data.keyspace import Keyspace
 from kevy_persist.disk.clock import Clock
 from kevy_persist.disk.fs import FileSystem, join
@@ -30,6 +32,7 @@ from kevy_persist.engine.shard import Shard, ShardOpenReport, ShardOptions
 from kevy_persist.engine.transaction_log import TransactionReplayer
 from kevy_persist.errors import CorruptionError, HistoryGapError
 from kevy_persist.formats.aof_format import is_epoch_marker
+from kevy_persist.formats.log_markers import parse_epoch_marker
 from kevy_persist.formats.positions import LogIdentity, LogKind
 from kevy_persist.layout import names as layout_names
 
@@ -69,8 +72,9 @@ def replay_log_into(
 ) -> tuple[TransactionReplayer, int]:
     """Replay the plan's part of the log into `keyspace` (up to `log_end_offset`, a record
     boundary, when given), transaction blocks held back until they commit; (the replayer,
-    bytes replayed). Shared by opening, the re-shard's sources and undoing refused writes."""
-    replayer = TransactionReplayer(lambda argv: replay(keyspace, argv, now_ms))
+    bytes replayed). Shared by the re-shard's sources and undoing refused writes (opening
+    replays while it scans: `_ReplayWhileScanning`)."""
+    replayer = TransactionReplayer(replayer_for(keyspace, now_ms))
     replayed_bytes = 0
     entries = aof.iter_log(file_system, path, start_offset=plan.log_start_offset)
     for position, entry in enumerate(entries):
@@ -127,6 +131,45 @@ def load_shard_read_only(file_system: FileSystem, directory: str, index: int, no
     )
 
 
+class _ReplayWhileScanning:
+    """Rebuilds a shard from the records the log's open scan hands over (`aof_scan.scan_log`'s
+    `consume`), so opening reads and checksums the log once: the first record (the epoch
+    marker, or a legacy log's first command) settles the replay plan, every later one is
+    replayed as it is read, from the plan's start offset on."""
+
+    def __init__(self, log_path: str, loaded: Any, strings: dict[bytes, bytes], now_ms: int) -> None:
+        self.log_path = log_path
+        self.loaded = loaded
+        self.strings = strings
+        self.now_ms = now_ms
+        self.plan: ReplayPlan | None = None
+        self.keyspace = Keyspace()
+        self.snapshot_keys = 0
+        self.replayer: TransactionReplayer | None = None
+        self.replayed_bytes = 0
+
+    def start(self, log_present: bool, identity: LogIdentity | None) -> None:
+        self.plan = _plan(self.log_path, self.loaded, log_present, identity)
+        self.keyspace, self.snapshot_keys = _keyspace_for(self.loaded, self.strings, self.plan)
+        if self.plan.replay_log:
+            self.replayer = TransactionReplayer(replayer_for(self.keyspace, self.now_ms))
+
+    def __call__(self, start: int, end: int, argv: list[bytes]) -> None:
+        if self.plan is None:
+            marker = parse_epoch_marker(argv)  # the scan has checked a marker's form already
+            self.start(True, _identity(marker))
+            if marker is not None:
+                return  # the log's identity, not a command (a marker only ever comes first)
+        replayer = self.replayer
+        if replayer is None:
+            return
+        start_offset = self.plan.log_start_offset  # type: ignore[union-attr]
+        if start_offset is not None and start < start_offset:
+            return
+        replayer.feed(start, argv)
+        self.replayed_bytes += end - start
+
+
 def open_shard(file_system: FileSystem, clock: Clock, options: ShardOptions) -> Shard:
     """Recover shard `options.index` of `options.directory` and open it for appends."""
     snapshot_path = join(options.directory, layout_names.snapshot_name(options.index))
@@ -136,27 +179,30 @@ def open_shard(file_system: FileSystem, clock: Clock, options: ShardOptions) -> 
     writer = None
     log_report = None
     identity = None
+    rebuild = _ReplayWhileScanning(log_path, loaded, strings, clock.now_ms())
     if log_present:
         writer, log_report = aof.open_log(
             file_system, log_path, clock,
             format_version=options.log_format,
             truncate_corruption=options.truncate_corruption,
             policy=options.fsync_policy,
+            consume=rebuild,
         )
         identity = _identity(log_report.epoch_marker)
-    plan = _plan(log_path, loaded, log_present, identity)
-    keyspace, snapshot_keys = _keyspace_for(loaded, strings, plan)
-    replayer, replayed_bytes = (None, 0)
+    if rebuild.plan is None:  # no log, or a log without records: the plan from the files alone
+        rebuild.start(log_present, identity)
+    plan = rebuild.plan
+    assert plan is not None
+    keyspace, snapshot_keys = rebuild.keyspace, rebuild.snapshot_keys
+    replayer, replayed_bytes = rebuild.replayer, rebuild.replayed_bytes
     discarded_bytes = 0
-    if plan.replay_log:
-        replayer, replayed_bytes = replay_log_into(file_system, log_path, keyspace, plan, clock.now_ms())
-        if replayer.open_block_offset is not None:
-            discarded_bytes = writer.end_offset - replayer.open_block_offset
-            LOGGER.warning(
-                "%s: discarded %d bytes at byte %d, a transaction block the crash cut before its "
-                "commit marker (never acknowledged; none of it is applied)",
-                log_path, discarded_bytes, replayer.open_block_offset,
-            )
+    if replayer is not None and replayer.open_block_offset is not None:
+        discarded_bytes = writer.end_offset - replayer.open_block_offset
+        LOGGER.warning(
+            "%s: discarded %d bytes at byte %d, a transaction block the crash cut before its "
+            "commit marker (never acknowledged; none of it is applied)",
+            log_path, discarded_bytes, replayer.open_block_offset,
+        )
     epoch = identity.epoch if identity is not None else 0
     shard = Shard(file_system, clock, options, keyspace, writer, epoch)
     shard.rebuild_from_files = _rebuilder(file_system, clock, options)

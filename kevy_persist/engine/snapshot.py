@@ -17,7 +17,7 @@ raises `CorruptionError` before the caller touches its keyspace.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -60,16 +60,21 @@ def write_snapshot_temp(
     temp_path: str,
     entries: Iterable[tuple[bytes, Any, Any, int | None]],
     covered: LogPosition | None,
+    *,
+    between_chunks: Callable[[], None] | None = None,
 ) -> str:
     """Write the snapshot to `temp_path` and fsync it; returns `temp_path`.
 
-    On any failure the temp file is closed and (best effort) removed, and the error re-raised;
-    nothing else is touched.
+    `between_chunks` is called after each chunk is written (a background save paces itself
+    there, and may raise to cancel). On any failure (or cancellation) the temp file is closed
+    and (best effort) removed, and the error re-raised; nothing else is touched.
     """
     handle = fs.open_write(temp_path)
     try:
         for chunk in encode_snapshot_chunks(entries, covered):
             handle.write(chunk)
+            if between_chunks is not None:
+                between_chunks()
         handle.fsync()
     except BaseException:
         handle.close()

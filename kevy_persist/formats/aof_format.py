@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from kevy_persist.errors import KevyError
 from kevy_persist.formats.crc import crc32c
@@ -102,12 +102,18 @@ def encode_records(format_version: int, argvs: Iterable[Sequence[bytes]]) -> byt
 
 
 def read_record(
-    format_version: int, buffer: bytes, position: int, parse: bool = True
+    format_version: int,
+    buffer: bytes,
+    position: int,
+    parse: bool = True,
+    decode: Callable[[bytes], list[bytes]] = decode_exactly_one,
 ) -> tuple[list[bytes] | None, int] | NeedMore:
     """The record starting at `position` of `buffer` (offsets are relative to `buffer`).
 
     With `parse=False` a v2 record is checked by length and checksum only and its argv is
     None (a fast scan; replay parses and reports a checksummed non-command as corruption).
+    `decode` turns a v2 payload into its command (`resp.PayloadDecoder.decode` when many
+    records are read in a row: it reuses one hiredis reader).
     """
     if format_version == 1:
         try:
@@ -129,7 +135,7 @@ def read_record(
     if not parse:
         return None, end
     try:
-        return decode_exactly_one(payload), end
+        return decode(payload), end
     except MalformedFrameError as error:
         raise RecordError(position, f"checksummed payload is not one command: {error.reason}") from None
 

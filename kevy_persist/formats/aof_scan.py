@@ -15,7 +15,7 @@ Nothing here changes a file; `aof.open_log` repairs what a scan found.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import attrs
 
@@ -32,7 +32,7 @@ from kevy_persist.formats.aof_format import (
     read_record,
 )
 from kevy_persist.formats.log_markers import parse_synced_marker
-from kevy_persist.formats.resp import NeedMore
+from kevy_persist.formats.resp import NeedMore, PayloadDecoder
 
 CHUNK_BYTES = 1 << 20
 
@@ -106,12 +106,13 @@ def _records(
     With `parse_after_first=False`, v2 records after the first are checked by length and
     checksum only (argv None): the open scan needs boundaries, not commands."""
     parse = True
+    decode = PayloadDecoder().decode  # one hiredis reader for the whole stream of records
     while True:
         if position >= window.file_size:
             return
         window.drop_before(position)
         try:
-            result = read_record(format_version, window.data, position - window.start, parse)
+            result = read_record(format_version, window.data, position - window.start, parse, decode)
         except RecordError as error:
             yield position, error.reason
             return
@@ -238,8 +239,16 @@ def _durable_claim_after(
     return best
 
 
-def scan_log(fs: FileSystem, path: str) -> LogScan:
-    """Classify an existing log (streaming; nothing is changed)."""
+RecordConsumer = Callable[[int, int, list], None]
+
+
+def scan_log(fs: FileSystem, path: str, consume: RecordConsumer | None = None) -> LogScan:
+    """Classify an existing log (streaming; nothing is changed).
+
+    `consume(start, end, argv)`, when given, receives every valid record in order, parsed, as
+    the scan reads it: opening a shard replays the log in the same pass (the file is read
+    and checksummed once). It sees the records before the stop, whatever the stop turns out to
+    be; a caller that refuses corruption discards what it built."""
     file_size = fs.size(path)
     handle = fs.open_read(path)
     try:
@@ -259,7 +268,7 @@ def scan_log(fs: FileSystem, path: str) -> LogScan:
         marker = None
         stop_offset = None
         reason = ""
-        for item in _records(window, format_version, header_size, parse_after_first=False):
+        for item in _records(window, format_version, header_size, parse_after_first=consume is not None):
             if len(item) == 2:
                 stop_offset, reason = item  # type: ignore[misc]
                 break
@@ -270,6 +279,8 @@ def scan_log(fs: FileSystem, path: str) -> LogScan:
                 except ValueError as error:
                     return LogScan(format_version, header_size, file_size, start, 0, None,
                                    StopKind.CORRUPTION, start, None, str(error))
+            if consume is not None:
+                consume(start, end, argv)
             count += 1
             valid_end = end
         if stop_offset is None:

@@ -139,6 +139,45 @@ def _plausible_count(payload: bytes) -> bool:
     return 0 < count <= MAX_ARGUMENT_COUNT and count * _MIN_ARGUMENT_BYTES <= len(payload) - header_end
 
 
+_BYTES_ONLY = {bytes}
+
+
+class PayloadDecoder:
+    """`decode_exactly_one` for a stream of payloads (replay), with one hiredis reader reused
+    from payload to payload: building a reader costs more than parsing a small command.
+
+    The reader is replaced whenever a payload does not come out as exactly one flat array of
+    bulk strings filling it (it may then hold a partial frame); that payload goes to the exact
+    parser, which accepts it or names the offset and reason. Not thread-safe: one per reader
+    of a log.
+    """
+
+    __slots__ = ("_reader",)
+
+    def __init__(self) -> None:
+        self._reader = _hiredis.Reader() if _hiredis is not None else None
+
+    def decode(self, payload: bytes) -> list[bytes]:
+        reader = self._reader
+        if reader is not None and payload[:1] == b"*":
+            header_end = payload.find(b"\r\n", 1, _MAX_COUNT_HEADER_BYTES)
+            digits = payload[1:header_end]
+            # The count is checked first because hiredis reserves memory for the count it is
+            # told; a payload of n bytes cannot hold more than n / 6 arguments.
+            if header_end > 1 and digits.isdigit() and 0 < int(digits) <= min(
+                MAX_ARGUMENT_COUNT, (len(payload) - header_end) // _MIN_ARGUMENT_BYTES
+            ):
+                try:
+                    reader.feed(payload)
+                    argv = reader.gets()
+                except _hiredis.ProtocolError:
+                    argv = None
+                if argv.__class__ is list and not reader.has_data() and set(map(type, argv)) == _BYTES_ONLY:
+                    return argv
+                self._reader = _hiredis.Reader()
+        return decode_exactly_one(payload)
+
+
 def decode_exactly_one(payload: bytes) -> list[bytes]:
     """The single command that fills `payload` entirely (a KEVYAOF2 record payload).
 

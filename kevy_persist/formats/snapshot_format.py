@@ -21,6 +21,7 @@ on damaged input, is `snapshot_decode.py`.
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -112,34 +113,62 @@ def encode_trailer(covered: LogPosition | None, checksum_so_far: int) -> bytes:
     return fields + TRAILER_CHECKSUM.pack(checksum)
 
 
+# A collection with more items than this is encoded in slices of this many items, each
+# slice joined and handed out on its own: no single value makes one huge `join` (which holds
+# the GIL for its whole length and doubles the value's size in memory at once).
+LARGE_VALUE_SLICE_ITEMS = 4096
+
+
 def _payload_parts(kind: ValueKind, value: Any, parts: list[bytes]) -> None:
     """Append the payload of a non-string value (hash, list, set, zset, stream) to `parts`."""
     if kind is KIND_STREAM:
         stream_payload_parts(value, parts)
         return
+    parts.append(U32.pack(len(value)))
+    _item_parts(kind, value.items() if kind is KIND_HASH or kind is KIND_ZSET else value, parts)
+
+
+def _item_parts(kind: ValueKind, items: Iterable[Any], parts: list[bytes]) -> int:
+    """Append the encoded items (pairs for hashes and zsets) to `parts`; their count."""
     append = parts.append
     pack_u32 = U32.pack
-    append(pack_u32(len(value)))
+    written = 0
     if kind is KIND_HASH:
-        for field, item in value.items():
+        for field, item in items:
             append(pack_u32(len(field)))
             append(field)
             append(pack_u32(len(item)))
             append(item)
+            written += 1
     elif kind is KIND_LIST or kind is KIND_SET:
-        for item in value:
+        for item in items:
             append(pack_u32(len(item)))
             append(item)
+            written += 1
     else:
         assert kind is KIND_ZSET, kind
         pack_f64 = F64.pack
-        written = 0
-        for member, score in value.items():
+        for member, score in items:
             append(pack_u32(len(member)))
             append(member)
             append(pack_f64(score))
             written += 1
-        assert written == len(value), "ZSet.items() disagrees with len()"
+    return written
+
+
+def _large_payload_slices(kind: ValueKind, value: Any, parts: list[bytes]) -> Iterator[None]:
+    """Append a large collection's payload to `parts` a slice at a time, yielding after each
+    slice so the caller can flush `parts` (see LARGE_VALUE_SLICE_ITEMS)."""
+    parts.append(U32.pack(len(value)))
+    iterator = iter(value.items() if kind is KIND_HASH or kind is KIND_ZSET else value)
+    written = 0
+    while True:
+        count = _item_parts(kind, itertools.islice(iterator, LARGE_VALUE_SLICE_ITEMS), parts)
+        written += count
+        if count < LARGE_VALUE_SLICE_ITEMS:
+            break
+        yield
+    assert written == len(value), "a collection's items disagree with its len()"
 
 
 def encode_snapshot_chunks(
@@ -171,8 +200,15 @@ def encode_snapshot_chunks(
         if kind is KIND_STRING:
             append(pack_u32(len(value)))
             append(value)
-        else:
+        elif kind is KIND_STREAM or len(value) <= LARGE_VALUE_SLICE_ITEMS:
+            # (a stream is encoded whole: its entries are not sliced yet)
             _payload_parts(ValueKind(kind), value, parts)
+        else:
+            for _ in _large_payload_slices(ValueKind(kind), value, parts):
+                chunk = b"".join(parts)
+                checksum = crc32c(chunk, checksum)
+                yield chunk
+                parts.clear()
         if len(parts) >= flush_at:
             chunk = b"".join(parts)
             checksum = crc32c(chunk, checksum)

@@ -12,6 +12,7 @@ import attrs
 
 from kevy_persist.engine.aof import FsyncPolicy
 from kevy_persist.layout.routing import MAX_SHARD_COUNT, Routing
+from kevy_persist.store.save_points import save_points_from_config
 
 
 @attrs.frozen
@@ -26,6 +27,11 @@ class MetricEvent:
 def _positive(instance: Any, attribute: attrs.Attribute, value: int) -> None:
     if value <= 0:
         raise ValueError(f"{attribute.name} must be positive, got {value}")
+
+
+def _share(instance: Any, attribute: attrs.Attribute, value: float) -> None:
+    if not 0 < value <= 1:
+        raise ValueError(f"{attribute.name} must be within (0, 1], got {value}")
 
 
 def _shard_count(instance: Any, attribute: attrs.Attribute, value: int | None) -> None:
@@ -58,7 +64,21 @@ class StoreConfig:
         `Store.tick()` yourself: expiry, everysec fsync, auto-rewrite).
     truncate_corruption: on open, cut a log at damage that is followed by valid records (the
         dropped bytes are quarantined, reported and logged as a WARNING) instead of refusing.
-    metrics: called with a `MetricEvent` for replay, save, rewrite and fsync failures.
+    metrics: called with a `MetricEvent` for replay, save, rewrite, fsync failures and the
+        background jobs (`job_started`, `job_committed`, `job_failed`).
+    save_points: Redis's `save` -- `"3600 1 300 100"` or ((3600, 1), (300, 100)): a shard
+        starts a background save when it has at least `changes` writes since its last snapshot
+        and more than `seconds` have passed since it. Empty (the default): none.
+    background_worker: where a background job's serialize step runs: "thread" (a daemon
+        thread of this process), "fork" (a forked child; needs the real file system) or
+        "inline" (no worker: each `Store.poll_background()` or `tick()` runs one step of the
+        job -- deterministic, for tests and the crash simulator).
+    background_cpu_share: with the "thread" worker, the largest share of time the serializing
+        thread holds the interpreter (it sleeps after each chunk to keep to it), so requests
+        keep most of the GIL during a save; 1.0 never sleeps.
+    shutdown_snapshot_min_log_bytes: at `shutdown()`, a shard whose log is at least this big
+        is saved first (snapshot + fresh log), so the next open loads a snapshot instead of
+        replaying the log; None never does.
     """
 
     data_dir: str | None = None
@@ -74,3 +94,9 @@ class StoreConfig:
     tick_interval_ms: int = attrs.field(default=100, validator=_positive)
     truncate_corruption: bool = False
     metrics: Callable[[MetricEvent], None] | None = None
+    save_points: tuple[tuple[int, int], ...] = attrs.field(default=(), converter=save_points_from_config)
+    background_worker: str = attrs.field(
+        default="thread", validator=attrs.validators.in_(("thread", "fork", "inline"))
+    )
+    background_cpu_share: float = attrs.field(default=0.2, validator=_share)
+    shutdown_snapshot_min_log_bytes: int | None = 16 * 1024 * 1024

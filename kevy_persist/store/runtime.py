@@ -11,6 +11,10 @@
 - `Ticker`: a daemon thread calling `tick()` every interval until stopped (or nothing, in
   `manual` mode, where the owner calls `tick()` itself).
 - `new_random_source()`: the random source for non-deterministic commands (SPOP, ...).
+- `WorkerThread`: runs one background job's off-the-lock steps on a daemon thread, paced by
+  `DutyCyclePacer`; `new_condition()` and `precise_seconds()` for the job manager
+  (`store/background.py`), which measures hold times with the latter (metrics only: no
+  decision depends on it).
 
 A failed fsync is sticky: every current and later waiter gets the error (DESIGN §3: an fsync
 error is never retried on the same file and trusted).
@@ -215,3 +219,66 @@ def new_lock() -> ShardLock:
 
 def new_random_source(seed: int | None = None) -> random.Random:
     return random.Random(seed)
+
+
+class WorkerThread:
+    """Runs `work()` once on a daemon thread; `done`, `wait()` and the exception it raised."""
+
+    def __init__(self, work: Callable[[], None], name: str = "kevy-background") -> None:
+        self._work = work
+        self._finished = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._work()
+        except BaseException as error:  # noqa: BLE001 -- handed to the owner, who aborts the job
+            self.error = error
+        finally:
+            self._finished.set()
+
+    @property
+    def done(self) -> bool:
+        return self._finished.is_set()
+
+    def wait(self, timeout_seconds: float | None = None) -> bool:
+        return self._finished.wait(timeout_seconds)
+
+
+def new_condition() -> threading.Condition:
+    return threading.Condition()
+
+
+def precise_seconds() -> float:
+    """A high-resolution monotonic reading, for measured durations in metrics only."""
+    return time.perf_counter()
+
+
+class DutyCyclePacer:
+    """A background thread's `between_chunks`: after each chunk of work it sleeps long enough
+    to have used at most `share` of the time, counted in its own CPU time (waiting for the
+    GIL is the other threads' turn, not its work). A chunk is charged at most
+    `max_chunk_cpu_seconds`: the first chunk after an fsync would otherwise carry the
+    kernel's writeback CPU too. `check()` runs first (it may raise to cancel);
+    `restart()` forgets the time since the last chunk (call it after a step's own I/O)."""
+
+    def __init__(self, share: float, max_chunk_cpu_seconds: float, check: Callable[[], None]) -> None:
+        assert 0 < share <= 1, share
+        self._share = share
+        self._max_chunk = max_chunk_cpu_seconds
+        self._check = check
+        self._slice_started = time.thread_time()
+
+    def __call__(self) -> None:
+        self._check()
+        if self._share < 1:
+            worked = min(time.thread_time() - self._slice_started, self._max_chunk)
+            time.sleep(worked * (1 - self._share) / self._share)
+        self._slice_started = time.thread_time()
+
+    def restart(self) -> None:
+        self._slice_started = time.thread_time()

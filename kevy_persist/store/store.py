@@ -32,12 +32,16 @@ from kevy_persist.commands.context import Blocking
 from kevy_persist.commands.key_positions import command_keys
 from kevy_persist.disk.clock import Clock, SystemClock
 from kevy_persist.disk.fs import FileLock, FileSystem
+from kevy_persist.disk.os_fs import OsFileSystem
 from kevy_persist.engine.aof import FsyncPolicy
 from kevy_persist.engine.shard import Shard, ShardOpenReport
 from kevy_persist.errors import CommandError, KevyError, WritesRefusedError
-from kevy_persist.store import multishard
-from kevy_persist.store.config import StoreConfig
 from kevy_persist.reshard.reconcile import ReshardReport
+from kevy_persist.store import multishard
+from kevy_persist.store.background import BackgroundJobs
+from kevy_persist.store.background_api import BackgroundCommands
+from kevy_persist.store.config import StoreConfig
+from kevy_persist.store.fork_worker import ForkedChild
 from kevy_persist.store.opening import open_store_shards
 from kevy_persist.store.owned import OwnedShards
 from kevy_persist.store.pattern_routing import pattern_shards
@@ -99,7 +103,7 @@ class ShardWriteStatus:
     fsync_errors: int
 
 
-class Store(TypedCommands):
+class Store(TypedCommands, BackgroundCommands):
     """Open with `Store.open(config)`; use as a context manager or call `shutdown()`."""
 
     def __init__(self, config: StoreConfig, shards: list[Shard], open_report: StoreOpenReport, clock: Clock,
@@ -113,6 +117,10 @@ class Store(TypedCommands):
         self._locks = self._runner.locks
         self._group_commits = self._runner.group_commits
         self._router = self._runner.router
+        self._background = BackgroundJobs(
+            self._runner, clock, config.background_worker,
+            fork_worker=ForkedChild if config.background_worker == "fork" else None,
+        )
         self._ticker: Ticker | None = None
         if config.ticker == "background":
             self._ticker = Ticker(self.tick, config.tick_interval_ms)
@@ -125,6 +133,8 @@ class Store(TypedCommands):
         """Recover every shard of `config.data_dir` (or start empty in memory) and open it."""
         config = config or StoreConfig()
         clock = clock or SystemClock()
+        if config.background_worker == "fork" and not isinstance(file_system or OsFileSystem(), OsFileSystem):
+            raise ValueError("background_worker='fork' needs the real file system (a forked child writes the files)")
         started_ms = clock.monotonic_ms()
         opened = open_store_shards(config, file_system, clock)
         shards = opened.shards
@@ -272,7 +282,9 @@ class Store(TypedCommands):
                 group_commit.sync_now()
 
     def tick(self) -> None:
-        """One round of housekeeping per shard: active expiry, everysec fsync, auto-rewrite.
+        """One round of housekeeping per shard (active expiry, everysec fsync), then one of
+        the background jobs (`poll_background`: commit a finished job, start the next, save
+        points, auto-rewrite).
 
         Expiry samples `expiry_samples_per_tick` keys with deadlines and logs a DEL for each
         key it reaps. The `everysec` fsync runs outside the shard lock (writers keep going).
@@ -289,19 +301,19 @@ class Store(TypedCommands):
                     self._group_commits[index].sync_now()
                 except KevyError as error:
                     emit(self.config, "fsync_error", index, {"reason": str(error)})
+        self._background.poll()
 
     def _housekeep_locked(self, index: int, shard: Shard) -> bool:
         shard.undo_refused_writes()  # a failed fsync's refused writes, if no caller undid them yet
         shard.keyspace.active_expire_step(self._clock.now_ms(), self.config.expiry_samples_per_tick)
         expired = shard.keyspace.take_expired_keys()
         try:
+            shard.changes_since_save += len(expired)
             # A shard that refuses writes cannot log the reaped keys' DELs: they are expired
             # either way, and an append refused would only undo (reload) the shard again.
             if expired and shard.writer is not None and shard.failure is None:
                 shard.append([[b"DEL", key] for key in expired])
-            if shard.rewrite_due(self.config):
-                self._replace_log(index, "rewrite", shard.rewrite_log, {"reason": "auto"})
-        except KevyError as error:  # a refused append, or a failed auto-rewrite
+        except KevyError as error:  # a refused append
             emit(self.config, "fsync_error", index, {"reason": str(error)})
             return False
         if expired:
@@ -331,24 +343,27 @@ class Store(TypedCommands):
         })
 
     def save(self) -> None:
-        """Synchronous SAVE of every shard: a snapshot, then a fresh log (a no-op in memory)."""
+        """Synchronous SAVE of every shard: a snapshot, then a fresh log (a no-op in memory);
+        durable when it returns. Refused (`ERR Background save already in progress`) while a
+        BGSAVE runs; a BGREWRITEAOF job on a shard is driven to its end first."""
         self._check_open()
+        if self.config.data_dir is None:
+            return
+        self._refuse_during_bgsave()
         for index, shard in enumerate(self._shards):
-            with self._locks[index]:
-                self._check_open()
-                if self.config.data_dir is not None:
-                    self._replace_log(index, "save", shard.save, {})
+            self._run_without_job(index, lambda index=index, shard=shard: self._replace_log(index, "save", shard.save, {}))
+            self._background.note_synchronous_save(index)
 
     def rewrite_log(self) -> None:
-        """Rewrite every shard's log as the minimal commands that rebuild its state."""
+        """Rewrite every shard's log as the minimal commands that rebuild its state, now
+        (the synchronous form of `bgrewriteaof`; a background job on a shard ends first)."""
         self._check_open()
         for index, shard in enumerate(self._shards):
-            with self._locks[index]:
-                self._check_open()
-                if shard.writer is not None:
-                    self._replace_log(index, "rewrite", shard.rewrite_log, {"reason": "requested"})
+            if shard.writer is not None:
+                self._run_without_job(index, lambda index=index, shard=shard: self._replace_log(
+                    index, "rewrite", shard.rewrite_log, {"reason": "requested"}))
 
-    def shutdown(self) -> None:
+    def shutdown(self, save: bool | None = None) -> None:
         """fsync and close every shard's log; every later call raises `StoreClosedError`.
 
         Calls already inside a shard finish first (the close takes each shard's lock), and
@@ -356,12 +371,20 @@ class Store(TypedCommands):
         for a shard (or the shard already refused writes after an earlier failure), its
         waiters get the error and `shutdown` raises `WritesRefusedError` after closing the
         others. Calling it again does nothing.
+
+        A background job still running is cancelled (its temps removed). `save`: True saves
+        every shard first (SHUTDOWN SAVE), False none (NOSAVE); None (the default) saves a
+        shard whose log reached `shutdown_snapshot_min_log_bytes` -- so the next open loads a
+        snapshot instead of replaying a long log -- or, with the log off, every shard when
+        save points are configured (Redis's rule).
         """
         if self._runner.closed:
             return
         self._runner.closed = True  # first: nothing new starts while the shards close
         if self._ticker is not None:
             self._ticker.stop()
+        self._background.cancel_all()
+        self._shutdown_snapshots(save)
         failures: list[WritesRefusedError] = []
         try:
             for index, shard in enumerate(self._shards):

@@ -11,13 +11,16 @@ Register a workload by adding it to `_registry` below; `python -m sim list` prin
 from __future__ import annotations
 
 from sim.workloads import (
+    background,
     blocking_pops,
     core_log,
     core_save,
     durable_holes,
+    kevy_commit_order,
     layout_meta,
     rdb_import,
     reshard,
+    store_background,
     streams,
     torn_open,
     toy,
@@ -36,6 +39,7 @@ def _registry() -> dict[str, Workload]:
         *core_log.workloads(), *core_save.workloads(), *torn_open.workloads(), *durable_holes.workloads(),
         *layout_meta.workloads(), *reshard.workloads(), *transactions.workloads(), *streams.workloads(),
         *rdb_import.workloads(), *blocking_pops.workloads(),
+        *background.workloads(), *kevy_commit_order.workloads(), *store_background.workloads(),
     ]
     return {workload.name: workload for workload in workloads}
 

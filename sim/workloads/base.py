@@ -19,6 +19,9 @@ class Workload:
     operation_count = 8
     # Which faults make sense for it (the fault sweeps of `pytest sim/` use these).
     fault_kinds: tuple[str, ...] = ()
+    # A variant kept to show that the simulator catches a broken protocol (kevy 1.23's
+    # commit order): excluded from the sweeps that must be clean, tested to fail instead.
+    broken_on_purpose = False
 
     def skip_reason(self) -> str | None:
         """Why this workload cannot run yet (a core module it needs is missing), or None."""

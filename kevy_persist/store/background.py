@@ -1,0 +1,431 @@
+"""The store's background jobs: BGSAVE and BGREWRITEAOF off the request path, one at a time.
+
+What it runs. The engine's job protocol (`engine/background_job.py`) on each shard in turn:
+a request (BGSAVE, BGREWRITEAOF, a save point, auto-rewrite) queues one job per shard, and at
+most one job runs in the whole store at a time, as Redis runs one child -- so only one shard
+at a time pays for a copy-on-write view and a tee. Where each step runs:
+
+- freeze: on the caller that starts the job, under the shard's lock;
+- serialize, install the snapshot, copy the tee: on a worker (`background_worker`): `"thread"` (a daemon thread
+  in this process; it yields the GIL between chunks), `"fork"` (a forked child writes the
+  temp from its copy of memory, `store/fork_worker.py`; the tee is then copied by the
+  driver, off the lock), or `"inline"` (no worker: each `poll()` runs exactly one step, for
+  deterministic tests and the crash simulator);
+- commit or abort: on the driver -- whoever calls `poll()`: the store's ticker, a server's
+  event loop through `Store.poll_background()`, or a caller waiting for a job -- under the
+  shard's lock and the group commit's exclusive section (no fsync of the live log in flight).
+
+Redis's rules for a request while another job runs: BGSAVE during a BGSAVE is refused
+(`ERR Background save already in progress`); during a BGREWRITEAOF it is refused unless
+SCHEDULE is given, then queued; BGREWRITEAOF during a BGREWRITEAOF is refused, during a
+BGSAVE queued ("scheduled"). Save points and auto-rewrite are evaluated only when nothing runs
+or waits. A failed job leaves the live files as they were (or, after its log rename, the
+shard refusing writes) and is recorded as `err` in the shard's figures.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+from typing import Any
+
+import attrs
+
+from kevy_persist.disk.clock import Clock
+from kevy_persist.engine.background_job import BackgroundJob, JobCancelledError
+from kevy_persist.engine.background_protocol import JobKind, Phase
+from kevy_persist.errors import CommandError, KevyError
+from kevy_persist.store import save_points
+from kevy_persist.store.persistence_info import JobRecord, ShardPersistenceInfo, shard_figures
+from kevy_persist.store.runtime import DutyCyclePacer, WorkerThread, new_condition, precise_seconds
+from kevy_persist.store.shard_runner import ShardRunner, emit
+
+BGSAVE_IN_PROGRESS = "ERR Background save already in progress"
+BGSAVE_BLOCKED = (
+    "ERR Another child process is active (AOF?): can't BGSAVE right now. "
+    "Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."
+)
+REWRITE_IN_PROGRESS = "ERR Background append only file rewriting already in progress"
+# The tee is copied again while a copy took more than this many bytes: what is left for the
+# commit (on the owner, under the lock) is then small.
+COPY_AGAIN_BYTES = 256 * 1024
+MAX_COPY_ROUNDS = 8
+# The pacing of the thread worker charges one chunk at most this much CPU (see `_pacer`).
+MAX_CHUNK_CPU_SECONDS = 0.02
+
+
+@attrs.define
+class JobRequest:
+    kind: JobKind
+    shard_index: int
+    pass_id: int  # the requests made together (one BGSAVE of every shard) share it
+    scheduled: bool  # waiting for another kind of job to end (BGSAVE SCHEDULE, ...)
+    reason: str  # "requested" | "save-point" | "auto"
+
+
+@attrs.define
+class ActiveJob:
+    request: JobRequest
+    job: BackgroundJob
+    worker: Any  # WorkerThread | ForkedChild | None (inline)
+    started_ms: int
+    freeze_hold_seconds: float
+    cancelled: bool = False
+    pace: Any = None  # the thread worker's between-chunks callback (None: no pacing)
+    serialize_seconds: float = 0.0  # the worker's wall time for serialize (thread worker)
+
+
+class BackgroundJobs:
+    """The queue and the running job of one store (see the module docstring)."""
+
+    def __init__(self, runner: ShardRunner, clock: Clock, worker: str, fork_worker: Any = None) -> None:
+        assert worker in ("thread", "fork", "inline"), worker
+        assert worker != "fork" or fork_worker is not None, "fork needs the fork worker class"
+        self._runner = runner
+        self._clock = clock
+        self._worker = worker
+        self._fork_worker = fork_worker
+        self._condition = new_condition()
+        self._queue: collections.deque[JobRequest] = collections.deque()
+        self._active: ActiveJob | None = None
+        self._driving = False
+        self._pass_ids = itertools.count(1)
+        now_ms = clock.now_ms()
+        self.records = [JobRecord(last_save_ms=now_ms) for _ in runner.shards]
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def request_bgsave(self, schedule: bool = False) -> str:
+        """BGSAVE [SCHEDULE]: "started" or "scheduled", or CommandError with Redis's text."""
+        with self._condition:
+            if self.running_or_queued(JobKind.SNAPSHOT, scheduled=False):
+                raise CommandError(BGSAVE_IN_PROGRESS)
+            if self.running_or_queued(JobKind.REWRITE):
+                if not schedule:
+                    raise CommandError(BGSAVE_BLOCKED)
+                if not self.running_or_queued(JobKind.SNAPSHOT):
+                    self._enqueue(JobKind.SNAPSHOT, self._snapshot_shards(), scheduled=True, reason="requested")
+                return "scheduled"
+            self._enqueue(JobKind.SNAPSHOT, self._snapshot_shards(), scheduled=False, reason="requested")
+        self.poll()
+        return "started"
+
+    def request_bgrewriteaof(self) -> str:
+        """BGREWRITEAOF: "started" or "scheduled", or CommandError with Redis's text."""
+        with self._condition:
+            if self.running_or_queued(JobKind.REWRITE, scheduled=False):
+                raise CommandError(REWRITE_IN_PROGRESS)
+            if self.running_or_queued(JobKind.SNAPSHOT):
+                if not self.running_or_queued(JobKind.REWRITE):
+                    self._enqueue(JobKind.REWRITE, self._log_shards(), scheduled=True, reason="requested")
+                return "scheduled"
+            self._enqueue(JobKind.REWRITE, self._log_shards(), scheduled=False, reason="requested")
+        self.poll()
+        return "started"
+
+    def _snapshot_shards(self) -> list[int]:
+        return [shard.index for shard in self._runner.shards if shard.file_system is not None]
+
+    def _log_shards(self) -> list[int]:
+        return [shard.index for shard in self._runner.shards if shard.writer is not None]
+
+    def _enqueue(self, kind: JobKind, indexes: list[int], *, scheduled: bool, reason: str) -> None:
+        pass_id = next(self._pass_ids)
+        self._queue.extend(JobRequest(kind, index, pass_id, scheduled, reason) for index in indexes)
+
+    def running_or_queued(self, kind: JobKind, *, scheduled: bool | None = None, shard: int | None = None) -> bool:
+        requests = list(self._queue) + ([self._active.request] if self._active is not None else [])
+        return any(request.kind is kind and (scheduled is None or request.scheduled == scheduled)
+                   and (shard is None or request.shard_index == shard) for request in requests)
+
+    # -- driving ----------------------------------------------------------------------------
+
+    def poll(self) -> None:
+        """Drive the jobs: finish a job whose worker is done (commit or abort, on the owner),
+        start the next one, evaluate save points and auto-rewrite. In `inline` mode, one step.
+        A second caller while one drives returns at once."""
+        with self._condition:
+            if self._driving or self._runner.closed:
+                return
+            self._driving = True
+        try:
+            self._drive()
+        finally:
+            with self._condition:
+                self._driving = False
+                self._condition.notify_all()
+
+    def _drive(self) -> None:
+        active = self._active
+        if active is not None:
+            if not self._advance(active):
+                return
+            with self._condition:
+                self._active = None
+            if self._worker == "inline":
+                return  # the commit was this poll's step
+        if not self._queue:
+            self._queue_triggered_jobs()
+        self._start_next()
+
+    def _advance(self, active: ActiveJob) -> bool:
+        """Move `active` on; True once it has ended (committed, aborted or failed)."""
+        job = active.job
+        if self._worker == "inline":
+            return self._step_inline(active)
+        if not active.worker.done:
+            return False
+        if active.worker.error is not None or active.cancelled:
+            self._abort(active, active.worker.error or JobCancelledError("cancelled"))
+            return True
+        try:
+            if self._worker == "fork":
+                job.adopt_serialized()
+                self._install_and_copy(active)
+            else:
+                # Log written since the worker's last copy (it may have finished a tick ago):
+                # copied here, off the lock, so the commit only writes the last few.
+                self._copy_tee(active)
+        except KevyError as error:
+            self._abort(active, error)
+            return True
+        self._commit(active)
+        return True
+
+    def _step_inline(self, active: ActiveJob) -> bool:
+        job = active.job
+        try:
+            if job.phase is Phase.FROZEN:
+                job.serialize()
+                return False
+            if job.phase is Phase.SERIALIZED and job.kind is JobKind.SNAPSHOT:
+                job.install_snapshot()
+                return False
+            if job.has_log and job.phase is not Phase.TEE_COPIED:
+                with self._runner.locks[job.shard.index]:
+                    records = job.take_tee()
+                job.copy_tee(records)
+                return False
+        except KevyError as error:
+            self._abort(active, error)
+            return True
+        self._commit(active)
+        return True
+
+    def _start_next(self) -> None:
+        with self._condition:
+            if not self._queue or self._active is not None:
+                return
+            request = self._queue.popleft()
+            for queued in self._queue:
+                if queued.pass_id == request.pass_id:
+                    queued.scheduled = False  # its pass has started
+            request.scheduled = False
+        index = request.shard_index
+        shard = self._runner.shards[index]
+        with self._runner.locks[index]:
+            if self._runner.closed or (request.kind is JobKind.REWRITE and shard.writer is None):
+                return
+            started = precise_seconds()
+            job = BackgroundJob.freeze(shard, request.kind, copy_view=self._worker != "fork")
+            worker = None
+            if self._worker == "fork":
+                # Still under the lock: the child's memory is the keyspace at the freeze.
+                worker = self._fork_worker(lambda: job.serialize(shard.keyspace.iter_entries()))
+                worker.start()
+            hold = precise_seconds() - started
+        active = ActiveJob(request, job, worker, self._clock.monotonic_ms(), hold)
+        if self._worker == "thread":
+            active.worker = WorkerThread(lambda: self._work_off_lock(active), name=f"kevy-{request.kind.value}-{index}")
+        with self._condition:
+            self._active = active
+        if self._worker == "thread":
+            active.worker.start()
+        if request.kind is JobKind.SNAPSHOT:
+            self.records[index].last_bgsave_attempt_ms = self._clock.now_ms()
+        emit(self._runner.config, "job_started", index, {
+            "job": request.kind.value, "reason": request.reason, "keys": job.keys_at_freeze,
+            "freeze_hold_us": round(hold * 1e6), "worker": self._worker,
+        })
+
+    def _work_off_lock(self, active: ActiveJob) -> None:
+        """The thread worker: serialize, then copy the tee; a failure is left to the owner."""
+        active.pace = self._pacer(active)
+        started = precise_seconds()
+        active.job.serialize(between_chunks=active.pace)
+        active.serialize_seconds = precise_seconds() - started
+        self._install_and_copy(active)
+
+    def _pacer(self, active: ActiveJob) -> DutyCyclePacer:
+        """The thread worker's `between_chunks`: cancellation, then the duty cycle (under the
+        GIL this thread competes with request handling for the one interpreter)."""
+
+        def cancelled() -> None:
+            if active.cancelled:
+                raise JobCancelledError("the job was cancelled")
+
+        return DutyCyclePacer(self._runner.config.background_cpu_share, MAX_CHUNK_CPU_SECONDS, cancelled)
+
+    def _install_and_copy(self, active: ActiveJob) -> None:
+        """Off the lock: install a snapshot job's snapshot, then copy the tee in rounds until
+        little is left for the commit (each take is a moment under the lock)."""
+        job = active.job
+        if job.kind is JobKind.SNAPSHOT:
+            job.install_snapshot()
+        self._copy_tee(active)
+
+    def _copy_tee(self, active: ActiveJob) -> None:
+        job = active.job
+        if not job.has_log:
+            return
+        for _ in range(MAX_COPY_ROUNDS):
+            with self._runner.locks[job.shard.index]:
+                start, end = job.take_tee()
+            if active.pace is not None:
+                active.pace.restart()
+            job.copy_tee((start, end), between_chunks=active.pace)
+            if end - start <= COPY_AGAIN_BYTES or active.cancelled:
+                return
+
+    def _commit(self, active: ActiveJob) -> None:
+        job = active.job
+        index = job.shard.index
+        shard = job.shard
+        group_commit = self._runner.group_commits[index]
+        error: KevyError | None = None
+        started = precise_seconds()
+        with self._runner.locks[index], group_commit.exclusive():
+            writer_before = shard.writer
+            try:
+                job.commit()
+            except KevyError as failure:
+                error = failure
+                if shard.writer is not writer_before:
+                    group_commit.fail(failure)  # the new log is live, its name may not be durable
+            else:
+                group_commit.reset(shard.synced_offset)
+        hold = precise_seconds() - started
+        job.close_retired_files()  # off the lock: the replaced log's blocks are freed here
+        self._finished(active, error, commit_hold_seconds=hold)
+
+    def _abort(self, active: ActiveJob, error: BaseException) -> None:
+        with self._runner.locks[active.job.shard.index]:
+            active.job.abort(error)
+        active.job.close_retired_files()
+        self._finished(active, error, commit_hold_seconds=0.0)
+
+    def _finished(self, active: ActiveJob, error: BaseException | None, *, commit_hold_seconds: float) -> None:
+        job = active.job
+        index = job.shard.index
+        record = self.records[index]
+        seconds = (self._clock.monotonic_ms() - active.started_ms) // 1000
+        ok = error is None
+        if job.kind is JobKind.SNAPSHOT:
+            record.last_bgsave_ok, record.last_bgsave_seconds = ok, seconds
+            record.bgsaves += ok
+            if ok:
+                record.last_save_ms = self._clock.now_ms()
+        else:
+            record.last_rewrite_ok, record.last_rewrite_seconds = ok, seconds
+            record.rewrites += ok
+        record.failures += not ok
+        fields = {
+            "job": job.kind.value, "reason": active.request.reason, "phase": job.phase.value,
+            "keys": job.keys_at_freeze, "serialized_bytes": job.serialized_bytes,
+            "tee_bytes": job.tee_bytes,
+            "freeze_hold_us": round(active.freeze_hold_seconds * 1e6),
+            "serialize_ms": round(active.serialize_seconds * 1e3),
+            "commit_hold_us": round(commit_hold_seconds * 1e6),
+            "elapsed_ms": self._clock.monotonic_ms() - active.started_ms,
+            "log_bytes": job.shard.log_size_bytes,
+        }
+        if ok:
+            emit(self._runner.config, "job_committed", index, fields)
+        else:
+            emit(self._runner.config, "job_failed", index, {**fields, "error": str(error)})
+
+    def _queue_triggered_jobs(self) -> None:
+        """Save points, then (if none is due) auto-rewrite; only when nothing runs or waits."""
+        config = self._runner.config
+        now_ms = self._clock.now_ms()
+        with self._condition:
+            if self._active is not None or self._queue:
+                return
+            due = [
+                shard.index for shard in self._runner.shards
+                if config.save_points and shard.file_system is not None
+                and save_points.due_save_point(
+                    config.save_points, shard.changes_since_save, now_ms - self.records[shard.index].last_save_ms,
+                    not self.records[shard.index].last_bgsave_ok,
+                    now_ms - self.records[shard.index].last_bgsave_attempt_ms,
+                ) is not None
+            ]
+            if due:
+                self._enqueue(JobKind.SNAPSHOT, due, scheduled=False, reason="save-point")
+                return
+            grown = [shard.index for shard in self._runner.shards if shard.failure is None and shard.rewrite_due(config)]
+            if grown:
+                self._enqueue(JobKind.REWRITE, grown, scheduled=False, reason="auto")
+
+    # -- waiting and cancelling -------------------------------------------------------------
+
+    def wait(self, shard_index: int | None = None, *, queued_too: bool = True) -> None:
+        """Return when no job runs (on `shard_index`, or anywhere) and, with `queued_too`,
+        none waits; drives the jobs meanwhile (the worker's progress, then its commit)."""
+        while True:
+            with self._condition:
+                if self._runner.closed or not self._busy(shard_index, queued_too):
+                    return
+                if self._driving:
+                    self._condition.wait()
+                    continue
+                active = self._active
+            if active is not None and active.worker is not None:
+                active.worker.wait()
+            self.poll()
+
+    def _busy(self, shard_index: int | None, queued_too: bool) -> bool:
+        active = self._active
+        if active is not None and (shard_index is None or active.request.shard_index == shard_index):
+            return True
+        return queued_too and any(shard_index is None or request.shard_index == shard_index for request in self._queue)
+
+    def cancel_all(self) -> None:
+        """Drop the queue and abort the running job (at shutdown): its temps are removed."""
+        with self._condition:
+            self._queue.clear()
+            while self._driving:
+                self._condition.wait()
+            active, self._active = self._active, None
+            self._driving = True
+        try:
+            if active is None:
+                return
+            active.cancelled = True
+            if active.worker is not None:
+                cancel = getattr(active.worker, "cancel", None)
+                if cancel is not None:
+                    cancel()  # a forked child is killed
+                active.worker.wait()
+            self._abort(active, JobCancelledError("cancelled at shutdown"))
+        finally:
+            with self._condition:
+                self._driving = False
+                self._condition.notify_all()
+
+    # -- figures ----------------------------------------------------------------------------
+
+    def note_synchronous_save(self, shard_index: int) -> None:
+        """A SAVE of the shard succeeded: it counts as the last save (Redis's `lastsave`)."""
+        self.records[shard_index].last_save_ms = self._clock.now_ms()
+
+    def info(self, shard_index: int) -> ShardPersistenceInfo:
+        with self._condition:
+            active = self._active if self._active is not None and self._active.request.shard_index == shard_index \
+                else None
+            queued = [(request.kind, request.scheduled) for request in self._queue if request.shard_index == shard_index]
+        running = None
+        if active is not None:
+            running = (active.request.kind, active.job.phase.value,
+                       (self._clock.monotonic_ms() - active.started_ms) // 1000)
+        return shard_figures(self._runner.shards[shard_index], self.records[shard_index], running, queued)
