@@ -250,7 +250,10 @@ class EventLoop(Accepting, Output):
             mark = len(logged)
             reply = handle(client, argv)
             if reply is not NO_REPLY:
-                output.append(client.encode(reply))
+                try:
+                    output.append(client.encode(reply))
+                except Exception:  # noqa: BLE001 -- a reply the encoder cannot render costs that reply, not the loop
+                    output.append(_unencodable(reply))
                 if len(logged) != mark:
                     slots.append((output, len(output) - 1, mark, len(logged)))
             if blocking.ready_keys:
@@ -303,7 +306,11 @@ class EventLoop(Accepting, Output):
             reply = ErrorReply(f"ERR internal error: {type(error).__name__}")
         if reply is NOT_READY:
             return reply
-        self.emit(client, client.encode(reply))
+        try:
+            data = client.encode(reply)
+        except Exception:  # noqa: BLE001
+            data = _unencodable(reply)
+        self.emit(client, data)
         if len(logged) != mark:
             self.logged_slots.append((client.output, len(client.output) - 1, mark, len(logged)))
         return reply
@@ -397,3 +404,8 @@ class EventLoop(Accepting, Output):
         for closable in (self._wake_reader, self._wake_writer, self._sync_notify_reader, self._sync_notify_writer):
             closable.close()
         self.poller.close()
+
+
+def _unencodable(reply: Any) -> bytes:
+    log.exception("a reply could not be encoded: %r", type(reply))
+    return error_bytes("ERR internal error: the reply could not be encoded")

@@ -35,7 +35,14 @@ from kevy_persist.commands.key_positions import command_keys
 from kevy_persist.store.config import MetricEvent
 from kevy_persist.store.store import single_owner
 
-from . import blocking_commands, connection_commands, pubsub, server_commands, transaction_commands  # noqa: F401 -- verbs
+from . import (  # noqa: F401 -- verbs
+    blocking_commands,
+    connection_commands,
+    pubsub,
+    server_commands,
+    stream_blocking,
+    transaction_commands,
+)
 from .blocking import Blocking
 from .client import Client
 from .config import ServerConfig
