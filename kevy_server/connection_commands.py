@@ -17,11 +17,11 @@ from typing import Any
 from kevy_persist.commands import ErrorReply
 from kevy_persist.commands.replies import OK, PONG, SimpleString
 
-from . import info
+from . import command_data, info
 from .info import REDIS_VERSION
 from .replies import ReplyMap, Verbatim
 from .transaction_commands import end_transaction
-from .verbs import subcommand_arity, unknown_subcommand, verb
+from .verbs import dispatch_subcommand, subcommands, verb
 
 SYNTAX_ERROR = ErrorReply("ERR syntax error")
 NOT_AN_INTEGER = ErrorReply("ERR value is not an integer or out of range")
@@ -156,13 +156,7 @@ def valid_name(name: bytes) -> bool:
 
 @verb("CLIENT", -2, "")
 def client_command(server: Any, client: Any, argv: list[bytes]) -> Any:
-    subcommand = argv[1].upper()
-    handler = CLIENT_SUBCOMMANDS.get(subcommand)
-    if handler is None:
-        return unknown_subcommand(argv)
-    arity, run = handler
-    error = subcommand_arity(argv, arity)
-    return error if error is not None else run(server, client, argv)
+    return dispatch_subcommand(server, client, argv, CLIENT_SUBCOMMANDS)
 
 
 def _client_id(server: Any, client: Any, argv: list[bytes]) -> Any:
@@ -243,7 +237,13 @@ def _client_no_evict(server: Any, client: Any, argv: list[bytes]) -> Any:
     return OK  # nothing is evicted: kevy has no maxmemory eviction
 
 
-CLIENT_SUBCOMMANDS = {
+def _client_help(server: Any, client: Any, argv: list[bytes]) -> Any:
+    return command_data.help_reply("client")
+
+
+# More subcommands join from `client_admin.py` (KILL, PAUSE, REPLY, TRACKING...).
+CLIENT_SUBCOMMANDS = subcommands("client", {
+    b"HELP": (2, _client_help),
     b"ID": (2, _client_id),
     b"GETNAME": (2, _client_getname),
     b"SETNAME": (3, _client_setname),
@@ -252,6 +252,6 @@ CLIENT_SUBCOMMANDS = {
     b"INFO": (2, _client_info),
     b"UNBLOCK": (-3, _client_unblock),
     b"NO-EVICT": (3, _client_no_evict),
-}
+})
 
 __all__ = ["CLIENT_SUBCOMMANDS", "authenticate", "hello_map", "parse_integer", "valid_name"]

@@ -38,6 +38,7 @@ from kevy_persist.store.store import single_owner
 from . import (  # noqa: F401 -- verbs
     blocking_commands,
     connection_commands,
+    introspection,
     pubsub,
     server_commands,
     stream_blocking,
