@@ -40,6 +40,7 @@ class ServerConfig:
     max_request_bytes: the largest request accepted (bigger ones are a protocol error).
     drain_timeout_ms: how long a shutdown waits for connections to take their replies.
     idle_timeout_s: close a client idle this long (0: never; Redis's `timeout`).
+    aclfile: the file ACL users are read from at start and by ACL LOAD, written by ACL SAVE.
     """
 
     port: int = attrs.field(default=6379, validator=_port)
@@ -56,6 +57,7 @@ class ServerConfig:
     max_request_bytes: int = attrs.field(default=DEFAULT_MAX_REQUEST_BYTES, validator=_positive)
     drain_timeout_ms: int = attrs.field(default=5000, validator=_positive)
     idle_timeout_s: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    aclfile: str | None = None
 
     def store_config(self, metrics: Any = None) -> StoreConfig:
         """The embedded store's configuration for this server (`metrics`: a MetricEvent sink)."""

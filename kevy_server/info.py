@@ -23,7 +23,9 @@ from typing import Any
 from kevy_persist.commands import ErrorReply
 from kevy_persist.commands.replies import OK
 
-from . import limits, notifications
+from . import command_data, limits, notifications
+
+READ_BUFFER_BYTES = 64 * 1024  # what the loop asks of one recv
 
 DEFAULT_SECTIONS = ("server", "clients", "persistence", "stats", "keyspace")
 KEVY_VERSION = "0.1.0"
@@ -161,6 +163,7 @@ def _parameters(server: Any) -> dict[str, str]:
         "proto-max-bulk-len": str(config.max_request_bytes),
         "client-query-buffer-limit": str(config.max_request_bytes),
         "hz": "10",
+        "aclfile": config.aclfile or "",
         "kevy-shards": str(config.shard_count),
         "kevy-routing": config.routing.value,
     }
@@ -245,22 +248,47 @@ def client_type(client: Any) -> str:
 
 
 def client_line(server: Any, client: Any) -> str:
-    """One CLIENT LIST line for `client` (Redis 7.0's fields, plus 7.2's lib-name / lib-ver)."""
+    """One CLIENT LIST line for `client`: Redis 7.0's fields in its order, plus 7.2's
+    lib-name / lib-ver. Buffers are kevy's own: `qbuf` the request bytes read and not yet
+    parsed, `rbs` the read size (64 KiB) and `rbp` the largest read so far, `multi-mem` the
+    queued commands' bytes, `oll` / `omem` the reply chunks and bytes owed (held for an fsync
+    or not yet taken by the socket); `obl` and `argv-mem` are 0 (kevy has no static reply
+    buffer and keeps no argument vector between requests)."""
     now_ms = time.monotonic_ns() // 1_000_000
     age_s = (now_ms - client.created_monotonic_ms) // 1000
     idle_s = (now_ms - client.last_interaction_monotonic_ms) // 1000
     name = (client.name or b"").decode("utf-8", "replace")
     multi = -1 if client.queued is None else len(client.queued)
-    command = client.last_command.decode("utf-8", "replace").lower()
+    command = last_command_name(client)
     query_bytes = client.parser.buffered_bytes
     output_bytes = server.output_size(client)
     events = "r" + ("w" if client.unsent else "")
+    user = (client.user.name if client.user is not None else b"default").decode("utf-8", "replace")
+    redirect = client.tracking.redirect if client.tracking is not None else -1
+    multi_bytes = sum(len(argument) for argv in client.queued or () for argument in argv)
+    chunks = len(client.output) + sum(len(chunks) for _, chunks in client.held) + (1 if client.unsent else 0)
     return (
         f"id={client.client_id} addr={client.address} laddr={client.local_address} fd={client.fd} "
         f"name={name} age={age_s} idle={idle_s} flags={client.flags()} db=0 sub={len(client.channels)} "
         f"psub={len(client.patterns)} ssub={len(client.shard_channels)} multi={multi} qbuf={query_bytes} "
-        f"argv-mem=0 multi-mem=0 obl=0 oll={len(client.held)} omem={output_bytes} "
-        f"tot-mem={query_bytes + output_bytes} events={events} cmd={command} user=default redir=-1 "
-        f"resp={client.protocol} lib-name={client.library_name.decode('utf-8', 'replace')} "
+        f"qbuf-free={max(0, READ_BUFFER_BYTES - query_bytes)} argv-mem=0 multi-mem={multi_bytes} "
+        f"rbs={READ_BUFFER_BYTES} rbp={client.read_peak_bytes} obl=0 oll={chunks} omem={output_bytes} "
+        f"tot-mem={query_bytes + output_bytes + multi_bytes} events={events} cmd={command} user={user} "
+        f"redir={redirect} resp={client.protocol} lib-name={client.library_name.decode('utf-8', 'replace')} "
         f"lib-ver={client.library_version.decode('utf-8', 'replace')}\n"
     )
+
+
+def last_command_name(client: Any) -> str:
+    """CLIENT LIST's `cmd`: the last command's full name (`client|list`), NULL before any."""
+    last = client.last_command
+    if last.__class__ is bytes:
+        return last.decode("utf-8", "replace").lower()
+    name = last[0].decode("utf-8", "replace").lower()
+    if len(last) > 1:
+        data = command_data.entry(name)
+        if data is not None and data.subcommands:
+            full = f"{name}|{last[1].decode('utf-8', 'replace').lower()}"
+            if command_data.entry(full) is not None:
+                return full
+    return name

@@ -26,12 +26,14 @@ import heapq
 import logging
 import select
 import socket
+from time import perf_counter_ns
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from kevy_persist import FsyncPolicy
 from kevy_persist.commands import ErrorReply
+from kevy_persist.commands.replies import QUEUED
 
 from .accepting import TICK_INTERVAL_MS, Accepting
 from .blocking import NOT_READY
@@ -173,6 +175,8 @@ class EventLoop(Accepting, Output):
             self._end_of_stream(client)
             return
         client.last_interaction_monotonic_ms = self.now_ms
+        if len(data) > client.read_peak_bytes:
+            client.read_peak_bytes = len(data)
         if client.unauthenticated_buffer is not None:
             self._read_unauthenticated(client, data)
             return
@@ -241,10 +245,19 @@ class EventLoop(Accepting, Output):
         output = client.output
         if not output:
             self.turn_clients.append(client)
-        handle = self.server.dispatcher.handle
+        server = self.server
+        handle = server.dispatcher.handle
         logged = self.owned.logged_shards
-        blocking = self.server.blocking
+        blocking = server.blocking
         slots = self.logged_slots
+        # Statistics (`command_stats.py`): one clock reading per command; the common case --
+        # a known command that answered no error -- is counted here without a call.
+        stats = server.stats
+        by_name = stats.by_name
+        tracking = stats.tracking
+        slow_ns = stats.slow_ns
+        monitors = server.monitors.clients
+        previous = perf_counter_ns()
         for position in range(start, len(requests)):
             argv = requests[position]
             mark = len(logged)
@@ -256,8 +269,24 @@ class EventLoop(Accepting, Output):
                     output.append(_unencodable(reply))
                 if len(logged) != mark:
                     slots.append((output, len(output) - 1, mark, len(logged)))
+            now = perf_counter_ns()
+            elapsed = now - previous
+            previous = now
+            record = by_name.get(argv[0])
+            if record.__class__ is list and reply.__class__ is not ErrorReply and reply is not QUEUED:
+                record[0] += 1
+                record[1] += elapsed
+                if tracking:
+                    stats.track(record, elapsed)
+            else:
+                record = stats.after(server, argv, reply, elapsed)
+            if elapsed >= slow_ns:
+                stats.slow(client, argv, elapsed, record)
+            if monitors:
+                server.feed_monitors(client, argv, reply)
             if blocking.ready_keys:
                 blocking.serve_ready()
+                previous = perf_counter_ns()  # serving other clients is not this one's time
             if client.blocked is not None or client.closing or self.stop_requested:
                 client.backlog.extend(requests[position + 1 :])
                 return
@@ -316,6 +345,9 @@ class EventLoop(Accepting, Output):
         return reply
 
     def end_turn(self) -> None:
+        tracking = self.server.tracking
+        if tracking.pending_broadcast:
+            tracking.end_of_turn()  # CLIENT TRACKING BCAST: once per turn, as Redis per cycle
         owned = self.owned
         always = owned.config.appendfsync is FsyncPolicy.ALWAYS
         barrier = self._write_turn(always) if owned.has_pending() else 0

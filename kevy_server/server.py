@@ -36,16 +36,22 @@ from kevy_persist.store.config import MetricEvent
 from kevy_persist.store.store import single_owner
 
 from . import (  # noqa: F401 -- verbs
+    acl_commands,
     blocking_commands,
+    client_admin,
     connection_commands,
     introspection,
+    monitor,
     pubsub,
     server_commands,
     stream_blocking,
+    tracking,
     transaction_commands,
 )
 from .blocking import Blocking
 from .client import Client
+from .client_admin import Pause
+from .command_stats import CommandStats
 from .config import ServerConfig
 from .dispatch import Dispatcher
 from .limits import DEFAULT_OUTPUT_LIMITS, cap_maxclients, over_limit
@@ -99,7 +105,14 @@ class KevyServer:
         self._closed_commands = 0
         self._next_client_id = 1
         self._by_id: dict[int, Client] = {}
+        self.acl = acl_commands.AccessControl(self, config.aclfile)
+        if config.requirepass is not None:
+            self.acl.set_requirepass(config.requirepass)
         self.pubsub = pubsub.PubSub(self)
+        self.stats = CommandStats()
+        self.monitors = monitor.Monitors(self)
+        self.pause = Pause(self)
+        self.tracking = tracking.Tracking(self)
         self.blocking = Blocking(self)
         self.watches = Watches(self)
         self.notifications = Notifications(self)
@@ -111,7 +124,7 @@ class KevyServer:
         self._save_at_shutdown = False
         self._stopped = threading.Event()
         self.shutdown_error: BaseException | None = None
-        if config.bind in ("0.0.0.0", "::") and self.requirepass is None:
+        if config.bind in ("0.0.0.0", "::") and self.acl.default.nopass:
             log.warning("listening on %s without a password: only protected mode keeps other hosts out", config.bind)
 
     # -- statistics ---------------------------------------------------------------------------
@@ -144,6 +157,9 @@ class KevyServer:
         for client in self.loop.clients.values():
             client.commands_processed = 0
 
+    def feed_monitors(self, client: Client, argv: list[bytes], reply: Any) -> None:
+        self.monitors.feed(client, argv, reply)
+
     def sessions(self) -> list[Client]:
         return list(self.loop.clients.values())
 
@@ -168,7 +184,7 @@ class KevyServer:
         if connected >= self.maxclients:
             self.rejected_connections += 1
             return MAX_CLIENTS_REPLY
-        if self.protected_mode and self.requirepass is None and not _is_loopback(address):
+        if self.protected_mode and self.acl.default.nopass and not _is_loopback(address):
             self.rejected_connections += 1
             return DENIED_REPLY
         return None
@@ -180,10 +196,13 @@ class KevyServer:
             local = sock.getsockname()
         except OSError:
             local = ("", 0)
+        user, authenticated = self.acl.initial_user()
         client = Client(
             sock, client_id, _address_text(address), _address_text(local), self.config.max_request_bytes,
-            authenticated=self.requirepass is None, now_ms=now_ms,
+            authenticated=authenticated, now_ms=now_ms,
         )
+        client.user = user
+        client.update_gate()
         self._by_id[client_id] = client
         return client
 
@@ -193,6 +212,9 @@ class KevyServer:
         self.blocking.forget(client)
         self.pubsub.forget(client)
         self.watches.forget(client)
+        self.monitors.remove(client)
+        self.pause.forget(client)
+        self.tracking.forget(client)
 
     def output_size(self, client: Client) -> int:
         """Bytes owed to `client`: unsent, held for an fsync, and produced this turn."""
@@ -232,18 +254,25 @@ class KevyServer:
 
     def refresh_observer(self) -> None:
         """The store tells the loop about changes only while someone needs to know."""
-        wanted = self.watches.active or self.blocking.active or self.notifications.enabled
+        wanted = self.watches.active or self.blocking.active or self.notifications.enabled or self.tracking.active
         self.owned.observer = self._changed if wanted else None
 
     def _changed(self, index: int, argv: Any, expired: list[bytes], records: Any) -> None:
-        watches, blocking = self.watches, self.blocking
+        watches, blocking, tracking = self.watches, self.blocking, self.tracking
+        tracked = tracking.active
         for key in expired:
             watches.touched(key)
             blocking.signal(key)
+            if tracked:
+                tracking.touched(key)
         for record in records:
             for key in command_keys(list(record)):
                 watches.touched(key)
                 blocking.signal(key)
+                if tracked:
+                    tracking.touched(key)
+            if tracked and record and record[0].upper() in (b"FLUSHALL", b"FLUSHDB"):
+                tracking.flushed(self.loop.turns)
         if self.notifications.enabled:
             self.notifications.changed(argv, expired, records)
 
@@ -260,6 +289,7 @@ class KevyServer:
                 log.warning("%s", warning)
         elif name == "requirepass":
             self.requirepass = value
+            self.acl.set_requirepass(value)
         elif name == "timeout":
             self.idle_timeout_s = value
         elif name == "protected-mode":
