@@ -84,6 +84,7 @@ class AccessControl:
         self.default = User.default()
         self.users: dict[bytes, User] = {b"default": self.default}
         self.log: deque[dict[str, Any]] = deque()
+        self.log_max_length = ACL_LOG_MAX_LENGTH
         if aclfile is not None:
             error = self.load_file()
             if error is not None:
@@ -168,7 +169,7 @@ class AccessControl:
                 self.log.appendleft(existing)
                 return
         self.log.appendleft(entry)
-        while len(self.log) > ACL_LOG_MAX_LENGTH:
+        while len(self.log) > self.log_max_length:
             self.log.pop()
 
     # -- changing users --------------------------------------------------------------------------

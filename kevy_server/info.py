@@ -8,38 +8,61 @@ what the loop sees (blocked clients, pub/sub channels and patterns).
 
 CONFIG SET changes what can change at run time: `requirepass`, `maxclients`, `appendfsync`
 (the store switches every shard's policy), `timeout`, `notify-keyspace-events`,
-`client-output-buffer-limit`, `protected-mode`, and `appendonly` / `save` / `dir` only to the
-value they already have (the store fixes its data dir and log when it opens; other values
+`client-output-buffer-limit`, `protected-mode`, the slow log, latency and tracking settings
+(`admin_settings.py`), and `appendonly` / `save` / `dir` only to the value they already have (the store fixes its data dir and log when it opens; other values
 are refused with an error). A CONFIG SET of several parameters applies all of them or none.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import os
+import sys
 import time
 from typing import Any
 
 from kevy_persist.commands import ErrorReply
 from kevy_persist.commands.replies import OK
 
-from . import command_data, limits, notifications
+from . import command_data, info_sections, limits, notifications
+from .admin_settings import ADMIN_SETTINGS, admin_parameters, check_admin_setting
 
 READ_BUFFER_BYTES = 64 * 1024  # what the loop asks of one recv
 
-DEFAULT_SECTIONS = ("server", "clients", "persistence", "stats", "keyspace")
+ALL_SECTIONS = (
+    "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules",
+    "commandstats", "errorstats", "latencystats", "cluster", "keyspace",
+)
+DEFAULT_SECTIONS = tuple(section for section in ALL_SECTIONS if section not in ("commandstats", "latencystats"))
+_TITLES = {"cpu": "CPU"}
 KEVY_VERSION = "0.1.0"
 REDIS_VERSION = "7.0.15"  # the Redis release whose behaviour we follow (clients branch on it)
 
 
 def info_text(server: Any, sections: list[str]) -> str:
-    """The INFO reply for `sections` (empty, "default", "all" or "everything": all of ours)."""
-    wanted = [section for section in sections if section not in ("default", "all", "everything")]
-    chosen = [section for section in DEFAULT_SECTIONS if not wanted or section in wanted]
+    """The INFO reply for `sections`, in Redis's section order: none or "default" the
+    default sections, "all" / "everything" every section, else the ones named (several may
+    be named; unknown names are left out)."""
+    wanted: set[str] = set()
+    for section in sections or ["default"]:
+        if section == "default":
+            wanted.update(DEFAULT_SECTIONS)
+        elif section in ("all", "everything"):
+            wanted.update(ALL_SECTIONS)
+        else:
+            wanted.add(section)
     blocks = []
-    for section in chosen:
-        fields = _SECTIONS[section](server)
-        lines = [f"# {section.capitalize()}"] + [f"{name}:{value}" for name, value in fields]
+    for section in ALL_SECTIONS:
+        if section not in wanted:
+            continue
+        core = _SECTIONS.get(section)
+        fields = core(server) if core is not None else info_sections.SECTIONS[section](server)
+        extra = info_sections.EXTRA_FIELDS.get(section)
+        if extra is not None:
+            fields = fields + extra(server)
+        title = _TITLES.get(section, section.capitalize())
+        lines = [f"# {title}"] + [f"{name}:{value}" for name, value in fields]
         blocks.append("\r\n".join(lines) + "\r\n")
     return "\r\n".join(blocks)
 
@@ -51,14 +74,14 @@ def _server_section(server: Any) -> list[tuple[str, Any]]:
         ("kevy_version", KEVY_VERSION),
         ("redis_mode", "standalone"),
         ("os", " ".join(os.uname()[:3:2])),
-        ("arch_bits", 64 if os.sys.maxsize > 2**32 else 32),
+        ("arch_bits", 64 if sys.maxsize > 2**32 else 32),
         ("multiplexing_api", "epoll"),
         ("process_id", os.getpid()),
         ("tcp_port", server.port),
         ("uptime_in_seconds", uptime_s),
         ("uptime_in_days", uptime_s // 86400),
         ("hz", 10),
-        ("executable", "kevy-server"),
+        ("executable", os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else "kevy-server"),
     ]
 
 
@@ -123,7 +146,32 @@ def _stats_section(server: Any) -> list[tuple[str, Any]]:
 
 def _keyspace_section(server: Any) -> list[tuple[str, Any]]:
     keys, expires = server.store.key_counts()
-    return [("db0", f"keys={keys},expires={expires},avg_ttl=0")] if keys else []
+    return [("db0", f"keys={keys},expires={expires},avg_ttl={average_ttl_ms(server)}")] if keys else []
+
+
+AVERAGE_TTL_SAMPLE = 10_000
+
+
+def average_ttl_ms(server: Any) -> int:
+    """The mean remaining TTL (ms) of the keys that have one: exact up to 10,000 such keys
+    per shard, else over 10,000 of them spread evenly along the shard's table (Redis
+    estimates it from the keys its expiry cycle samples). Keys past their deadline that
+    expiry has not reaped yet are left out."""
+    owned = server.owned
+    now_ms = owned.context.now_ms
+    total = counted = 0
+    for shard in owned.shards:
+        deadlines = shard.keyspace.deadline_items()
+        size = len(deadlines)
+        if not size:
+            continue
+        step = max(1, size // AVERAGE_TTL_SAMPLE)
+        for _, deadline_ms in itertools.islice(deadlines, 0, None, step):
+            remaining = deadline_ms - now_ms
+            if remaining > 0:
+                total += remaining
+                counted += 1
+    return total // counted if counted else 0
 
 
 _SECTIONS = {
@@ -164,6 +212,7 @@ def _parameters(server: Any) -> dict[str, str]:
         "client-query-buffer-limit": str(config.max_request_bytes),
         "hz": "10",
         "aclfile": config.aclfile or "",
+        **admin_parameters(server),
         "kevy-shards": str(config.shard_count),
         "kevy-routing": config.routing.value,
     }
@@ -217,6 +266,8 @@ def _check(server: Any, name: str, value: str, current: str) -> tuple[ErrorReply
         return None, parsed
     if name == "requirepass":
         return None, value or None
+    if name in ADMIN_SETTINGS:
+        return check_admin_setting(name, value, current)
     if value.lower() != current.lower():
         return _refusal(name, f"kevy-server cannot change '{name}' at run time (restart with the new value)"), None
     return None, None

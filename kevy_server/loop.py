@@ -86,6 +86,8 @@ class EventLoop(Accepting, Output):
         self.stop_requested = False
         self.turns = 0
         self.log_writes = 0
+        self.input_bytes = 0  # INFO's total_net_input_bytes / total_reads_processed
+        self.reads = 0
         self._last_accept_warning_ms = -10_000
 
     def wake(self) -> None:
@@ -175,6 +177,8 @@ class EventLoop(Accepting, Output):
             self._end_of_stream(client)
             return
         client.last_interaction_monotonic_ms = self.now_ms
+        self.input_bytes += len(data)
+        self.reads += 1
         if len(data) > client.read_peak_bytes:
             client.read_peak_bytes = len(data)
         if client.unauthenticated_buffer is not None:
@@ -376,6 +380,8 @@ class EventLoop(Accepting, Output):
             except OSError:
                 self.close_client(client, "write error")
                 continue
+            self.output_bytes += sent
+            self.writes += 1
             if sent < len(data):
                 client.unsent = bytearray(memoryview(data)[sent:])
                 self._update_events(client)

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import secrets
 import threading
 import time
+from collections import deque
 from typing import Any
 
 from kevy_persist import FsyncPolicy, KevyError, Store
@@ -40,7 +42,9 @@ from . import (  # noqa: F401 -- verbs
     blocking_commands,
     client_admin,
     connection_commands,
+    diagnostics,
     introspection,
+    key_introspection,
     monitor,
     pubsub,
     server_commands,
@@ -48,12 +52,14 @@ from . import (  # noqa: F401 -- verbs
     tracking,
     transaction_commands,
 )
+from .admin_settings import ADMIN_SETTINGS, apply_admin_setting
 from .blocking import Blocking
 from .client import Client
 from .client_admin import Pause
 from .command_stats import CommandStats
 from .config import ServerConfig
 from .dispatch import Dispatcher
+from .info_sections import memory_figures
 from .limits import DEFAULT_OUTPUT_LIMITS, cap_maxclients, over_limit
 from .loop import NO_REPLY, EventLoop, monotonic_ms
 from .notifications import Notifications
@@ -98,6 +104,11 @@ class KevyServer:
         self.store = store if store is not None else Store.open(config.store_config(metrics=self._record_metric))
         self.owned = single_owner(self.store)
         self.started_monotonic_ms = monotonic_ms()
+        self.run_id = secrets.token_hex(20)
+        self.memory_startup_bytes, _ = memory_figures()
+        self.memory_peak_bytes = self.memory_startup_bytes
+        # (monotonic ms, commands processed) every 100 ms: INFO's instantaneous_ops_per_sec
+        self._ops_samples: deque[tuple[int, int]] = deque(maxlen=16)
         self.last_save_unix = int(time.time())
         self.connections_received = 0
         self.rejected_connections = 0
@@ -156,6 +167,11 @@ class KevyServer:
         self._closed_commands = 0
         for client in self.loop.clients.values():
             client.commands_processed = 0
+        self.stats.reset()
+        loop = self.loop
+        loop.input_bytes = loop.output_bytes = loop.reads = loop.writes = 0
+        self._ops_samples.clear()
+        self.memory_peak_bytes, _ = memory_figures()
 
     def feed_monitors(self, client: Client, argv: list[bytes], reply: Any) -> None:
         self.monitors.feed(client, argv, reply)
@@ -299,6 +315,8 @@ class KevyServer:
             self.refresh_observer()
         elif name == "client-output-buffer-limit":
             self.output_limits = value
+        elif name in ADMIN_SETTINGS:
+            apply_admin_setting(self, name, value)
 
     # -- persistence verbs ----------------------------------------------------------------------
 
@@ -314,10 +332,19 @@ class KevyServer:
 
     # -- housekeeping (the loop's ticker, 10 times a second) ------------------------------------
 
+    def instantaneous_ops_per_second(self) -> int:
+        samples = self._ops_samples
+        if len(samples) < 2:
+            return 0
+        (first_ms, first), (last_ms, last) = samples[0], samples[-1]
+        return (last - first) * 1000 // max(1, last_ms - first_ms)
+
     def tick(self, now_ms: int) -> None:
         owned = self.owned
-        for index in range(owned.shard_count):
-            owned.expire_step(index)
+        self._ops_samples.append((now_ms, self.commands_processed()))
+        if not self.pause.active:  # Redis reaps nothing while clients are paused
+            for index in range(owned.shard_count):
+                owned.expire_step(index)
         if self.blocking.ready_keys:
             self.blocking.serve_ready()
         for index in range(owned.shard_count):
