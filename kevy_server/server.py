@@ -62,6 +62,7 @@ from .dispatch import Dispatcher
 from .info_sections import memory_figures
 from .limits import DEFAULT_OUTPUT_LIMITS, cap_maxclients, over_limit
 from .loop import NO_REPLY, EventLoop, monotonic_ms
+from . import notifications
 from .notifications import Notifications
 from .watch import Watches
 
@@ -99,6 +100,10 @@ class KevyServer:
         self.maxclients, warning = cap_maxclients(config.maxclients)
         if warning is not None:
             log.warning("%s", warning)
+        # Users first: a bad aclfile stops the start before the store is opened.
+        self.acl = acl_commands.AccessControl(self, config.aclfile)
+        if config.requirepass is not None:
+            self.acl.set_requirepass(config.requirepass)
         self._lock = threading.Lock()
         self._metric_counts: dict[str, int] = {}
         self.store = store if store is not None else Store.open(config.store_config(metrics=self._record_metric))
@@ -116,17 +121,22 @@ class KevyServer:
         self._closed_commands = 0
         self._next_client_id = 1
         self._by_id: dict[int, Client] = {}
-        self.acl = acl_commands.AccessControl(self, config.aclfile)
-        if config.requirepass is not None:
-            self.acl.set_requirepass(config.requirepass)
         self.pubsub = pubsub.PubSub(self)
         self.stats = CommandStats()
+        self.stats.set_slowlog_threshold(config.slowlog_log_slower_than_us)
+        self.stats.set_slowlog_max_length(config.slowlog_max_len)
         self.monitors = monitor.Monitors(self)
         self.pause = Pause(self)
         self.tracking = tracking.Tracking(self)
         self.blocking = Blocking(self)
         self.watches = Watches(self)
         self.notifications = Notifications(self)
+        if config.notify_keyspace_events:
+            flags = notifications.flags_from_text(config.notify_keyspace_events)
+            if flags is None:
+                raise ValueError(f"notify-keyspace-events: invalid flags {config.notify_keyspace_events!r}")
+            self.notifications.flags = flags
+            self.refresh_observer()
         self.dispatcher = Dispatcher(self)
         self.loop = EventLoop(self)
         self._port: int | None = None
