@@ -218,26 +218,37 @@ def _reply(server: Any, client: Any, argv: list[bytes]) -> Any:
     if choice == b"ON":
         client.reply_off = False
         client.skip_replies = 0
-    elif choice == b"OFF":
+        client.update_gate()
+        return OK
+    if choice == b"OFF":
         client.reply_off = True
     elif choice == b"SKIP":
         if not client.reply_off:
-            client.skip_replies = 2  # this command's reply and the next one's
+            client.skip_replies = SKIP_NEXT
     else:
         return SYNTAX_ERROR
     client.update_gate()
-    return OK
+    # OFF and SKIP have no reply of their own; inside EXEC they still take their place in
+    # its array (Redis sends nothing there and shifts the array's later replies).
+    return OK if server.dispatcher.in_exec else NO_REPLY
+
+
+# `client.skip_replies`: SKIP_NEXT after CLIENT REPLY SKIP; SKIP_THIS while the command it
+# skips runs (Redis's CLIENT_REPLY_SKIP_NEXT and CLIENT_REPLY_SKIP).
+SKIP_NEXT, SKIP_THIS = 2, 1
 
 
 def silence(client: Any, reply: Any) -> Any:
-    """The reply the client gets under CLIENT REPLY OFF / SKIP: none."""
+    """After a command of a client under CLIENT REPLY OFF / SKIP: its reply, or none; a
+    pending SKIP moves on to the next command."""
     if client.reply_off:
-        return NO_REPLY
+        reply = NO_REPLY
+    elif client.skip_replies == SKIP_THIS:
+        reply = NO_REPLY
     if client.skip_replies:
         client.skip_replies -= 1
         if not client.skip_replies:
             client.update_gate()
-        return NO_REPLY
     return reply
 
 

@@ -176,8 +176,11 @@ class CommandStats:
         if record is not None:
             record[REJECTED if rejected else FAILED] += 1
 
-    def slow(self, client: Any, argv: list[bytes], elapsed_ns: int, record: list[Any] | None) -> None:
-        """A command at least as slow as one of the thresholds (the loop checks `slow_ns`)."""
+    def slow(self, client: Any, argv: list[bytes], elapsed_ns: int, record: list[Any] | None, reply: Any) -> None:
+        """A command at least as slow as one of the thresholds (the loop checks `slow_ns`);
+        a refused one never ran and is not logged."""
+        if reply.__class__ is ErrorReply and self.last_rejected:
+            return
         duration_us = elapsed_ns // 1000
         name = record[NAME] if record is not None else ""
         if self.slowlog_threshold_us >= 0 and duration_us >= self.slowlog_threshold_us and name != "exec":

@@ -177,7 +177,7 @@ class Dispatcher:
         stats = self.server.stats
         record = stats.after(self.server, argv, reply, elapsed)
         if elapsed >= stats.slow_ns:
-            stats.slow(client, argv, elapsed, record)
+            stats.slow(client, argv, elapsed, record, reply)
         if self.server.monitors:
             self.server.feed_monitors(client, argv, reply)
         return reply

@@ -259,7 +259,6 @@ class EventLoop(Accepting, Output):
         stats = server.stats
         by_name = stats.by_name
         tracking = stats.tracking
-        slow_ns = stats.slow_ns
         monitors = server.monitors.clients
         previous = perf_counter_ns()
         for position in range(start, len(requests)):
@@ -284,8 +283,8 @@ class EventLoop(Accepting, Output):
                     stats.track(record, elapsed)
             else:
                 record = stats.after(server, argv, reply, elapsed)
-            if elapsed >= slow_ns:
-                stats.slow(client, argv, elapsed, record)
+            if elapsed >= stats.slow_ns and reply is not QUEUED:  # read each time: CONFIG SET may change it
+                stats.slow(client, argv, elapsed, record, reply)
             if monitors:
                 server.feed_monitors(client, argv, reply)
             if blocking.ready_keys:

@@ -242,8 +242,6 @@ def _tracking(server: Any, client: Any, argv: list[bytes]) -> Any:
             number = parse_integer(argv[index + 1])
             if number is None:
                 return ErrorReply("ERR value is not an integer or out of range")
-            if number == client.client_id:
-                return ErrorReply("ERR A client can only redirect to a single other client")  # see below
             if server.client_by_id(number) is None:
                 return ErrorReply("ERR The client ID you want redirect to does not exist")
             state.redirect = number
@@ -284,14 +282,15 @@ def _tracking(server: Any, client: Any, argv: list[bytes]) -> Any:
                 "ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, "
                 "and then re-enabling it with a different mode."
             )
+    existing = list(current.prefixes) if current is not None else []
     for position, prefix in enumerate(prefixes):
-        for other in prefixes[position + 1 :] + list(current.prefixes if current is not None else ()):
-            if prefix.startswith(other) or other.startswith(prefix):
-                first, second = (prefix, other)
-                return ErrorReply(
-                    f"ERR Prefix '{first.decode('utf-8', 'replace')}' overlaps with another provided prefix "
-                    f"'{second.decode('utf-8', 'replace')}'. Prefixes for a single client must not overlap."
-                )
+        for label, others in (("an existing", existing), ("another provided", prefixes[position + 1 :])):
+            for other in others:
+                if prefix.startswith(other) or other.startswith(prefix):
+                    return ErrorReply(
+                        f"ERR Prefix '{prefix.decode('utf-8', 'replace')}' overlaps with {label} prefix "
+                        f"'{other.decode('utf-8', 'replace')}'. Prefixes for a single client must not overlap."
+                    )
     if current is not None and state.broadcast:
         prefixes = list(current.prefixes) + prefixes
     state.prefixes = tuple(prefixes)
@@ -302,12 +301,15 @@ def _tracking(server: Any, client: Any, argv: list[bytes]) -> Any:
 def _caching(server: Any, client: Any, argv: list[bytes]) -> Any:
     choice = argv[2].upper()
     state = client.tracking
+    if state is None or not (state.opt_in or state.opt_out):
+        return ErrorReply("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or "
+                          "OPTOUT mode enabled")
     if choice == b"YES":
-        if state is None or not state.opt_in:
+        if not state.opt_in:
             return ErrorReply("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.")
         state.caching = True
     elif choice == b"NO":
-        if state is None or not state.opt_out:
+        if not state.opt_out:
             return ErrorReply("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.")
         state.caching = False
     else:

@@ -38,11 +38,16 @@ def reset_reference(port: int) -> None:
     client.close()
 
 
-def compare(redis_port: int, data_dir: Any, steps: list[Step], **options: Any) -> None:
+def compare(redis_port: int, data_dir: Any, steps: list[Step], normalize_reply: Any = None, **options: Any) -> None:
+    """`normalize_reply`, when given, is applied to every reply of both transcripts first
+    (to blank what legitimately differs, such as times)."""
     reset_reference(redis_port)
     theirs = run_session(redis_port, steps)
     with running_server(data_dir, **options) as server:
         ours = run_session(server.port, steps)
+    if normalize_reply is not None:
+        theirs = [(name, [normalize_reply(reply) for reply in replies]) for name, replies in theirs]
+        ours = [(name, [normalize_reply(reply) for reply in replies]) for name, replies in ours]
     assert_same_transcripts(ours, theirs)
 
 
