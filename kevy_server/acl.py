@@ -80,6 +80,11 @@ def hash_password(password: bytes) -> bytes:
 # -- the command universe ---------------------------------------------------------------------
 
 
+# Commands kevy implements that Redis 7.0 does not have, and the 7.0 command whose
+# permission they follow (so that descriptions and category counts stay Redis 7.0's).
+PERMISSION_ALIASES = {"client|setinfo": "client|setname"}
+
+
 @functools.cache
 def _universe() -> tuple[tuple[str, ...], dict[str, tuple[str, ...]], dict[str, frozenset[str]]]:
     """(top-level commands, container -> its subcommands, name -> categories) of Redis 7.0."""
@@ -89,8 +94,8 @@ def _universe() -> tuple[tuple[str, ...], dict[str, tuple[str, ...]], dict[str, 
     for name in commands:
         data = command_data.entry(name)
         categories[name] = data.categories
-        subcommands[name] = data.subcommands
-        for sub in data.subcommands:
+        subcommands[name] = tuple(sub for sub in data.subcommands if sub not in PERMISSION_ALIASES)
+        for sub in subcommands[name]:
             categories[sub] = command_data.entry(sub).categories
     return commands, subcommands, categories
 
@@ -245,7 +250,8 @@ class Selector:
     # -- checks ---------------------------------------------------------------------------------
 
     def may_run(self, name: str, argv: list[bytes], no_auth: bool) -> bool:
-        if self.all_commands or no_auth or name in self.allowed:
+        allowed = self.allowed
+        if self.all_commands or no_auth or name in allowed or PERMISSION_ALIASES.get(name) in allowed:
             return True
         firsts = self.first_args.get(name)
         position = 2 if "|" in name else 1

@@ -414,7 +414,9 @@ def _genpass(server: Any, client: Any, argv: list[bytes]) -> Any:
     if len(argv) == 3:
         text = argv[2]
         digits = text[1:] if text[:1] == b"-" else text
-        bits = int(text) if digits.isdigit() and len(digits) < 19 else -1
+        if not digits.isdigit() or len(digits) > 18:
+            return ErrorReply("ERR value is not an integer or out of range")
+        bits = int(text)
         if bits <= 0 or bits > 4096:
             return ErrorReply("ERR ACL GENPASS argument must be the number of bits for the output password, "
                               "a positive number up to 4096")

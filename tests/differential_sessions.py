@@ -34,7 +34,8 @@ def reset_reference(port: int) -> None:
     for user in users if isinstance(users, list) else []:
         if user != b"default":
             client.call([b"ACL", b"DELUSER", user])
-    client.call([b"ACL", b"SETUSER", b"default", b"reset", b"on", b"nopass", b"~*", b"&*", b"+@all"])
+    # Not "reset": it would add sanitize-payload, which the default user does not start with.
+    client.call([b"ACL", b"SETUSER", b"default", b"on", b"nopass", b"clearselectors", b"allkeys", b"allchannels", b"+@all"])
     client.close()
 
 
