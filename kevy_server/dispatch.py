@@ -83,7 +83,7 @@ class Dispatcher:
                 self.server.tracking.current = client  # NOLOOP, and its own invalidations after the reply
             reply = self._slow(client, argv)
             if tracking is not None:
-                self.server.tracking.after_command(client, argv, reply)
+                reply = self.server.tracking.after_command(client, argv, reply)
             if client.reply_off or client.skip_replies:
                 return silence(client, reply)
             return reply

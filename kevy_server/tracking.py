@@ -36,7 +36,8 @@ from kevy_persist.commands.replies import OK, QUEUED, MemberSet
 
 from .connection_commands import CLIENT_SUBCOMMANDS, SYNTAX_ERROR, parse_integer
 from .introspection import lookup
-from .replies import Push, ReplyMap
+from .loop import NO_REPLY
+from .replies import Multiple, Push, ReplyMap
 
 __all__ = ["Tracking", "TrackingState"]
 
@@ -111,20 +112,27 @@ class Tracking:
 
     # -- reads and changes ---------------------------------------------------------------------
 
-    def after_command(self, client: Any, argv: list[bytes], reply: Any) -> None:
-        """`client` (tracking) ran `argv`: remember its keys if it read them; then send it what
-        its own command invalidated, after the command's reply."""
+    def after_command(self, client: Any, argv: list[bytes], reply: Any) -> Any:
+        """`client` (tracking) ran `argv`: remember its keys if it read them. Returns the
+        reply to send: what its own command invalidated follows the command's reply."""
         state = client.tracking
         self.current = None
+        pending, self.pending_self = self.pending_self, []
         if state is None or reply is QUEUED:
-            return
+            return reply
         self.remember_if_read(client, argv, reply)
         is_caching = argv[0].upper() == b"CLIENT" and len(argv) > 1 and argv[1].upper() == b"CACHING"
         if not is_caching and client.queued is None:
             state.caching = None
-        if self.pending_self:
-            keys, self.pending_self = self.pending_self, []
-            self._send(client, keys)
+        if not pending or state.redirect or client.protocol != 3:
+            if pending:
+                self._send(client, pending)  # to the redirect target: no reply to follow
+            return reply
+        push = Push([b"invalidate", pending])
+        if reply is NO_REPLY:
+            self._emit(client, push)
+            return reply
+        return Multiple([reply, push])
 
     def remember_if_read(self, client: Any, argv: list[bytes], reply: Any) -> None:
         state = client.tracking
