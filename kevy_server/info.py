@@ -218,6 +218,33 @@ def _parameters(server: Any) -> dict[str, str]:
     }
 
 
+def live_settings(server: Any) -> dict[str, dict[str, Any]]:
+    """The running settings in kevy's TOML schema (CONFIG REWRITE writes them)."""
+    config, stats = server.config, server.stats
+    settings: dict[str, dict[str, Any]] = {
+        "server": {
+            "bind": config.bind, "port": config.port, "threads": server.store.shard_count,
+            "data_dir": config.data_dir if config.data_dir is not None else ".",
+            "protected_mode": server.protected_mode, "timeout": server.idle_timeout_s,
+            "maxclients": server.maxclients, "routing": config.routing.value, "log_format": config.log_format,
+        },
+        "persistence": {
+            "aof": config.appendonly, "appendfsync": server.store.config.appendfsync.value,
+            "auto_aof_rewrite_percentage": config.auto_rewrite_percentage,
+            "auto_aof_rewrite_min_size": config.auto_rewrite_min_size_bytes,
+        },
+        "notification": {"notify_keyspace_events": notifications.flags_to_text(server.notifications.flags)},
+        "slowlog": {"slower_than_micros": stats.slowlog_threshold_us, "max_len": stats.slowlog_max_length},
+    }
+    if server.requirepass:
+        settings["server"]["requirepass"] = server.requirepass
+    if config.aclfile is not None:
+        settings["server"]["aclfile"] = config.aclfile
+    if config.data_dir is None:
+        settings["server"]["in_memory"] = True
+    return settings
+
+
 def config_get(server: Any, patterns: list[bytes]) -> list[bytes]:
     """Name/value pairs (flat) of every parameter matching one of the glob `patterns`."""
     parameters = _parameters(server)

@@ -47,6 +47,7 @@ from . import (  # noqa: F401 -- verbs
     key_introspection,
     monitor,
     pubsub,
+    restricted_commands,
     server_commands,
     stream_blocking,
     tracking,

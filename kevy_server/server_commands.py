@@ -23,6 +23,7 @@ from kevy_persist.commands.replies import OK
 from . import command_data, info
 from .loop import NO_REPLY
 from .replies import ReplyMap, Verbatim
+from .settings import rewritten_file, write_durably
 from .verbs import dispatch_subcommand, subcommands, verb
 
 SYNTAX_ERROR = ErrorReply("ERR syntax error")
@@ -52,10 +53,23 @@ def _config_help(server: Any, client: Any, argv: list[bytes]) -> Any:
     return command_data.help_reply("config")
 
 
+def _config_rewrite(server: Any, client: Any, argv: list[bytes]) -> Any:
+    """Write the live settings into the TOML file the server was started from."""
+    path = server.config.config_file
+    if path is None:
+        return ErrorReply("ERR The server is running without a config file")
+    try:
+        write_durably(path, rewritten_file(path, info.live_settings(server)))
+    except OSError as error:
+        return ErrorReply(f"ERR Rewriting config file: {error.strerror}")
+    return OK
+
+
 CONFIG_SUBCOMMANDS = subcommands("config", {
     b"GET": (-3, _config_get),
     b"SET": (-4, _config_set),
     b"RESETSTAT": (2, _config_resetstat),
+    b"REWRITE": (2, _config_rewrite),
     b"HELP": (2, _config_help),
 })
 

@@ -284,3 +284,60 @@ def merge(*layers: dict[str, Any]) -> dict[str, Any]:
     for layer in layers:
         merged.update(layer)
     return merged
+
+
+# -- CONFIG REWRITE --------------------------------------------------------------------------------
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def rewritten_file(path: str, live: dict[str, dict[str, Any]]) -> str:
+    """The TOML text CONFIG REWRITE writes: the file's sections and keys as they are, with
+    the `live` values (section -> key -> value) put in; comments are not kept (kevy's own
+    CONFIG REWRITE does the same)."""
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError):
+        document = {}
+    for section, values in live.items():
+        document.setdefault(section, {}).update(values)
+    lines: list[str] = []
+    for section, table in document.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in table.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_durably(path: str, text: str) -> None:
+    """Replace `path` with `text`: a temporary file in the same directory, fsync, rename,
+    fsync of the directory (after a crash the file is the old one or the new one)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    temporary = f"{path}.tmp-{os.getpid()}"
+    data = text.encode()
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(descriptor, view):]
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    try:
+        os.rename(temporary, path)
+    except OSError:
+        os.unlink(temporary)
+        raise
+    directory_descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(directory_descriptor)
+    finally:
+        os.close(directory_descriptor)

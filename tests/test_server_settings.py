@@ -185,3 +185,25 @@ def test_spawned_server_helper_still_works_with_the_new_defaults(tmp_path) -> No
     finally:
         process.terminate()
         process.wait(20)
+
+
+def test_config_rewrite_writes_the_live_settings_into_the_file(tmp_path) -> None:
+    from server_support import running_server
+
+    toml = tmp_path / "kevy.toml"
+    toml.write_text('# a comment\n[server]\nthreads = 1\n[advanced]\nspin_limit = 256\n[log]\nlevel = "warn"\n')
+    with running_server(tmp_path / "data", config_file=str(toml)) as server:
+        r = redis.Redis(port=server.port, protocol=2)
+        r.config_set("appendfsync", "always")
+        r.config_set("slowlog-max-len", 9)
+        r.config_set("notify-keyspace-events", "KEA")
+        assert r.execute_command("CONFIG", "REWRITE") == b"OK"
+    rewritten = toml.read_text()
+    assert 'appendfsync = "always"' in rewritten and "max_len = 9" in rewritten
+    assert "spin_limit = 256" in rewritten and 'level = "warn"' in rewritten  # the file's other keys stay
+    config, _ = settings(["--config", str(toml)])  # and it reads back
+    assert config.appendfsync.value == "always" and config.slowlog_max_len == 9
+    assert config.notify_keyspace_events == "AKE"
+    with running_server(tmp_path / "other") as plain:
+        with pytest.raises(redis.ResponseError, match="running without a config file"):
+            redis.Redis(port=plain.port).execute_command("CONFIG", "REWRITE")
