@@ -167,8 +167,8 @@ class Blocking:
     def unblock_by_id(self, client_id: int, as_error: bool) -> bool:
         """CLIENT UNBLOCK: True when that client was blocked (and is now answered)."""
         client = self.server.client_by_id(client_id)
-        if client is None or client.blocked is None:
-            return False
+        if client is None or client.blocked.__class__ is not Waiter:
+            return False  # not blocked, or held by CLIENT PAUSE (which CLIENT UNBLOCK leaves alone)
         waiter = client.blocked
         self._release(waiter, UNBLOCKED if as_error else waiter.timeout_reply)
         return True
@@ -176,8 +176,8 @@ class Blocking:
     def forget(self, client: Any) -> None:
         """The client is gone: drop its waiter without answering."""
         waiter = client.blocked
-        if waiter is None or not waiter.active:
-            return
+        if waiter.__class__ is not Waiter or not waiter.active:
+            return  # not blocked, or held by CLIENT PAUSE (`client_admin.Pause.forget`)
         self._deactivate(waiter)
         for key in waiter.keys:
             queue = self._by_key.get(key)

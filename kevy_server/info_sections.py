@@ -173,7 +173,7 @@ def _percentile_name(percentile: float) -> str:
 
 
 def _cluster(server: Any) -> list[tuple[str, Any]]:
-    return [("cluster_enabled", int(getattr(server.config, "cluster", False)))]
+    return [("cluster_enabled", int(server.config.cluster))]
 
 
 SECTIONS = {

@@ -20,8 +20,11 @@ Method:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -29,7 +32,7 @@ import redis
 import redis.asyncio
 from differential_sessions import compare, lines
 from redis_oracle import redis_port  # noqa: F401 -- fixture
-from server_support import RawClient, running_server, spawn_server
+from server_support import RawClient, running_server
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -251,8 +254,6 @@ def test_redis_py_and_asyncio_log_in_as_users_in_both_protocols(tmp_path) -> Non
             finally:
                 await client.aclose()
 
-        import asyncio
-
         assert asyncio.run(asynchronous()) == b"x"
         described = admin.acl_getuser("app")
         assert described["keys"] == ["~app:*"] and "on" in described["flags"]
@@ -301,10 +302,6 @@ def test_acl_save_writes_the_aclfile_by_durable_replace_and_a_restart_reads_it(t
 def test_a_bad_aclfile_stops_the_start_with_the_line_named(tmp_path) -> None:
     aclfile = tmp_path / "users.acl"
     aclfile.write_text("user ok on nopass +@all\nnot a user line\n")
-    process, _ = None, None
-    import subprocess
-    import sys
-
     result = subprocess.run([sys.executable, "-m", "kevy_server", "--port", "0", "--dir", str(tmp_path / "d"),
                              "--aclfile", str(aclfile)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2

@@ -231,3 +231,21 @@ def test_redis_cli_stat_bigkeys_and_memkeys_show_real_figures(server) -> None:
         process.wait(10)
     assert "keys" in header and "mem" in header
     assert first[0] == "4" and first[1].endswith("M")  # 4 keys; used memory in MB
+
+
+def test_a_client_held_by_a_pause_can_disconnect_and_cannot_be_client_unblocked(server) -> None:
+    """A held client whose peer closes is handled cleanly; CLIENT UNBLOCK (itself held by an
+    ALL pause, answered when the pause times out) does not count a held client as blocked."""
+    controller, held, other = RawClient(server.port), RawClient(server.port), RawClient(server.port)
+    held_id = held.call(b"CLIENT ID\r\n")
+    other_id = other.call(b"CLIENT ID\r\n")
+    assert controller.call(b"CLIENT PAUSE 300 ALL\r\n") == b"OK"
+    held.send(b"SET k 1\r\n")
+    other.send(b"SET j 1\r\n")
+    held.close()  # its connection goes while its command is held
+    controller.send(b"CLIENT UNBLOCK %d\r\nCLIENT UNBLOCK %d\r\n" % (held_id, other_id))
+    assert controller.replies(2) == [0, 0]  # after the pause: neither was blocked by a command
+    assert other.replies(1) == [b"OK"]
+    # kevy runs what a half-closed connection sent before it closed (as for a blocked one):
+    # the held SET ran when the pause ended, then the connection was closed.
+    assert controller.call(b"EXISTS k j\r\n") == 2
