@@ -249,3 +249,60 @@ def test_a_client_held_by_a_pause_can_disconnect_and_cannot_be_client_unblocked(
     # kevy runs what a half-closed connection sent before it closed (as for a blocked one):
     # the held SET ran when the pause ended, then the connection was closed.
     assert controller.call(b"EXISTS k j\r\n") == 2
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_redis_py_admin_helpers_parse_every_reply(server, protocol) -> None:
+    """redis-py's own response callbacks (which fail on a wrong shape) over the admin verbs,
+    in both protocols."""
+    r = redis.Redis(port=server.port, protocol=protocol, socket_timeout=10)
+    r.set("k", "v")
+    r.hset("h", "f", "v")
+    assert r.client_info()["user"] == "default" and r.client_list()[0]["cmd"]
+    assert any(int(entry["id"]) == r.client_id() for entry in r.client_list(_type="normal"))
+    assert r.command_count() == 215 and len(r.command_list()) >= 300
+    assert b"summary" in RawClient(server.port).call(b"COMMAND DOCS get\r\n")[1]  # redis-py has no DOCS helper
+    assert r.command_getkeys("MSET", "a", 1, "b", 2) in ([b"a", b"b"], ["a", "b"])
+    assert "get" in r.command() or b"get" in r.command()
+    assert r.info("all")["role"] == "master" and "used_memory" in r.info("memory")
+    r.config_set("slowlog-log-slower-than", 0)
+    r.get("k")
+    assert r.slowlog_len() >= 1 and r.slowlog_get(1)[0]["command"]
+    assert r.slowlog_reset() is True
+    r.config_set("slowlog-log-slower-than", 10000)
+    assert r.memory_usage("k") > 0 and r.memory_stats()["keys.count"] == 2
+    assert r.object("encoding", "h") in (b"listpack", "listpack") and r.object("refcount", "k") == 1
+    assert r.acl_whoami() in ("default", b"default") and r.acl_users() in ([b"default"], ["default"])
+    assert r.acl_cat()[:2] in ([b"keyspace", b"read"], ["keyspace", "read"])
+    assert r.acl_getuser("default")["flags"] in (["on", "nopass"], [b"on", b"nopass"])
+    assert isinstance(r.acl_log(), list) and len(r.acl_genpass()) == 64
+    assert r.latency_latest() == [] and r.latency_reset() == 0
+    assert r.execute_command("ROLE")[0] in (b"master", "master")
+    assert r.client_getredir() == -1 and r.client_trackinginfo()
+    assert r.client_no_evict("on") in (b"OK", "OK", True)
+    assert r.config_resetstat() is True
+
+
+def test_redis_py_monitor_and_asyncio_admin(server) -> None:
+    r = redis.Redis(port=server.port, socket_timeout=10)
+    with r.monitor() as monitor:
+        redis.Redis(port=server.port).set("watched", "1")
+        seen = monitor.next_command()
+        while "watched" not in seen["command"]:
+            seen = monitor.next_command()
+        assert seen["command"] == "SET watched 1" and seen["db"] == 0
+
+    async def admin() -> tuple:
+        import redis.asyncio
+
+        client = redis.asyncio.Redis(port=server.port)
+        try:
+            return (await client.info("clients"), await client.slowlog_len(), await client.client_list(),
+                    await client.memory_usage("watched"))
+        finally:
+            await client.aclose()
+
+    import asyncio
+
+    clients, slow, listed, usage = asyncio.run(admin())
+    assert clients["connected_clients"] >= 1 and slow >= 0 and listed and usage > 0
