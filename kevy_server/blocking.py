@@ -12,9 +12,12 @@ How a waiter is woken (Redis 7.0's model):
   store's change observer: writes from any connection, inside MULTI/EXEC too, pops that push
   elsewhere, expiry);
 - after each command (after EXEC as a whole) the loop calls `serve_ready`: for each ready
-  key, its waiters in the order they blocked are attempted until one is not served (the key
-  ran dry), and each served waiter is unblocked with its reply; serving may make other keys
-  ready (BLMOVE pushes), so it repeats until no key is ready;
+  key, its waiters in the order they blocked are attempted, and each served waiter is
+  unblocked with its reply; serving may make other keys ready (BLMOVE pushes), so it
+  repeats until no key is ready. A pop's waiter is *exclusive*: once one is not served the
+  key ran dry and the pops behind it are not tried. A stream reader is not (XREAD takes
+  nothing away, and an XREADGROUP of another group may still find entries), so readers
+  behind a failed attempt are still tried;
 - a waiter whose deadline passed gets its timeout reply (`expire_waiters`, run by the loop);
   CLIENT UNBLOCK answers it the timeout reply or an `UNBLOCKED` error.
 An unblocked client then runs the requests it sent meanwhile (`EventLoop.resume`).
@@ -40,17 +43,18 @@ UNBLOCKED = ErrorReply("UNBLOCKED client unblocked via CLIENT UNBLOCK")
 
 
 class Waiter:
-    __slots__ = ("client", "keys", "deadline_ms", "attempt", "timeout_reply", "active")
+    __slots__ = ("client", "keys", "deadline_ms", "attempt", "timeout_reply", "exclusive", "active")
 
     def __init__(
         self, client: Any, keys: list[bytes], deadline_ms: int | None,
-        attempt: Callable[[bytes], Any], timeout_reply: Any,
+        attempt: Callable[[bytes], Any], timeout_reply: Any, exclusive: bool = True,
     ) -> None:
         self.client = client
         self.keys = keys
         self.deadline_ms = deadline_ms
         self.attempt = attempt
         self.timeout_reply = timeout_reply
+        self.exclusive = exclusive  # a failed attempt means the key ran dry for those behind
         self.active = True
 
 
@@ -62,6 +66,7 @@ class Blocking:
         self._deadlines: list[tuple[int, int, Waiter]] = []
         self._sequence = 0
         self._count = 0
+        self._shared_count = 0  # waiters that are not exclusive (stream readers)
 
     @property
     def active(self) -> bool:
@@ -72,11 +77,13 @@ class Blocking:
 
     def block(
         self, client: Any, keys: list[bytes], deadline_ms: int | None,
-        attempt: Callable[[bytes], Any], timeout_reply: Any,
+        attempt: Callable[[bytes], Any], timeout_reply: Any, exclusive: bool = True,
     ) -> None:
         """Park `client` until one of `keys` serves it or `deadline_ms` (monotonic) passes."""
         assert client.blocked is None
-        waiter = Waiter(client, list(dict.fromkeys(keys)), deadline_ms, attempt, timeout_reply)
+        waiter = Waiter(client, list(dict.fromkeys(keys)), deadline_ms, attempt, timeout_reply, exclusive)
+        if not exclusive:
+            self._shared_count += 1
         client.blocked = waiter
         for key in waiter.keys:
             self._by_key.setdefault(key, deque()).append(waiter)
@@ -97,17 +104,25 @@ class Blocking:
             self.ready_keys.clear()
             for key in keys:
                 queue = self._by_key.get(key)
-                while queue:
-                    waiter = queue[0]
+                if not queue:
+                    continue
+                dry = False
+                for waiter in list(queue):
+                    if not waiter.active or (dry and waiter.exclusive):
+                        continue
                     reply = self.server.loop.attempt_for(waiter.client, waiter.attempt, key)
                     if reply is NOT_READY:
-                        break
+                        if waiter.exclusive:
+                            dry = True
+                            if not self._shared_count:
+                                break  # only pops wait: none behind can be served either
+                        continue
                     self._release(waiter, reply, attempted=True)
 
     def _release(self, waiter: Waiter, reply: Any, attempted: bool = False) -> None:
         if not waiter.active:
             return
-        waiter.active = False
+        self._deactivate(waiter)
         for key in waiter.keys:
             queue = self._by_key.get(key)
             if queue is None:
@@ -126,6 +141,11 @@ class Blocking:
             loop.emit(client, client.encode(reply))
         loop.resume(client)
         self.server.refresh_observer()
+
+    def _deactivate(self, waiter: Waiter) -> None:
+        waiter.active = False
+        if not waiter.exclusive:
+            self._shared_count -= 1
 
     def next_deadline_ms(self) -> int | None:
         deadlines = self._deadlines
@@ -147,8 +167,8 @@ class Blocking:
     def unblock_by_id(self, client_id: int, as_error: bool) -> bool:
         """CLIENT UNBLOCK: True when that client was blocked (and is now answered)."""
         client = self.server.client_by_id(client_id)
-        if client is None or client.blocked is None:
-            return False
+        if client is None or client.blocked.__class__ is not Waiter:
+            return False  # not blocked, or held by CLIENT PAUSE (which CLIENT UNBLOCK leaves alone)
         waiter = client.blocked
         self._release(waiter, UNBLOCKED if as_error else waiter.timeout_reply)
         return True
@@ -156,9 +176,9 @@ class Blocking:
     def forget(self, client: Any) -> None:
         """The client is gone: drop its waiter without answering."""
         waiter = client.blocked
-        if waiter is None or not waiter.active:
-            return
-        waiter.active = False
+        if waiter.__class__ is not Waiter or not waiter.active:
+            return  # not blocked, or held by CLIENT PAUSE (`client_admin.Pause.forget`)
+        self._deactivate(waiter)
         for key in waiter.keys:
             queue = self._by_key.get(key)
             if queue is not None:

@@ -1,18 +1,24 @@
 """`kevy-server`: run the RESP server over a data dir until SHUTDOWN, SIGTERM or SIGINT.
 
-    kevy-server [--port 6379] [--bind 127.0.0.1] [--dir ./kevy-data] [--shards N]
-                [--routing kevyhash|slots] [--appendfsync always|everysec|no]
-                [--appendonly yes|no] [--log-format 1|2] [--requirepass PASSWORD]
+    kevy-server [--config FILE] [--port 6379] [--bind 127.0.0.1] [--dir ./kevy-data]
+                [--shards N | --threads N] [--routing kevyhash|slots] [--cluster]
+                [--appendfsync always|everysec|no] [--appendonly yes|no | --no-aof]
+                [--log-format 1|2] [--requirepass PASSWORD] [--aclfile FILE]
                 [--protected-mode yes|no] [--timeout SECONDS] [--maxclients N]
-                [--max-request-bytes N] [--in-memory]
+                [--max-request-bytes N] [--in-memory] [--log-level LEVEL]
 
-Without `--shards`/`--routing` the layout recorded in the dir's `shards.meta` is used (one
-shard by KevyHash for a new dir); a `--shards` or `--routing` other than the recorded one
-re-shards the dir at start (as the Rust kevy does), with progress lines in the log. SIGTERM and SIGINT shut down gracefully: connections are
-drained and every log fsynced (a snapshot is also saved when `--appendonly no`, since nothing
-else would keep the data). Exit status 0 after a clean shutdown, 1 when the store reported a
-failure while closing, 2 when the server could not start (bad options, unusable data dir,
-port in use).
+Settings come from the command line, then the environment (`KEVY_BIND`, `KEVY_PORT`,
+`KEVY_THREADS`, `KEVY_DIR`, `KEVY_AOF`, `KEVY_CLUSTER`), then a TOML file (`--config`, or
+kevy's search: `$KEVY_DIR/kevy.toml`, `./kevy.toml`, `/etc/kevy/kevy.toml`), then the
+defaults -- the Rust kevy's interface and precedence (`settings.py` has the file's keys).
+Without a shard count the layout recorded in the dir's `shards.meta` is used (one shard by
+KevyHash for a new dir; 0, kevy's "automatic", gives a new dir one shard per CPU); a count
+or routing other than the recorded one re-shards the dir at start (as the Rust kevy does),
+with progress lines in the log. SIGTERM and SIGINT
+shut down gracefully: connections are drained and every log fsynced (a snapshot is also
+saved when the log is off, since nothing else would keep the data). Exit status 0 after a
+clean shutdown, 1 when the store reported a failure while closing, 2 when the server could
+not start (bad options or settings, unusable data dir, port in use, a bad aclfile).
 """
 
 from __future__ import annotations
@@ -22,13 +28,23 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from kevy_persist import FsyncPolicy, KevyError, Routing
 
+from .acl_commands import AclFileError
 from .config import DEFAULT_MAX_REQUEST_BYTES, ServerConfig
 from .server import KevyServer
+from .settings import SettingsError, environment_settings, file_settings, find_config_file, merge
 
 log = logging.getLogger("kevy_server")
+
+DEFAULTS: dict[str, Any] = {
+    "port": 6379, "bind": "127.0.0.1", "data_dir": "./kevy-data", "appendfsync": "everysec",
+    "appendonly": True, "log_format": 2, "protected_mode": True, "idle_timeout_s": 0,
+    "maxclients": 10000, "max_request_bytes": DEFAULT_MAX_REQUEST_BYTES, "log_level": "INFO",
+}
 
 
 def _yes_no(text: str) -> bool:
@@ -38,57 +54,98 @@ def _yes_no(text: str) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every option defaults to None (not given), so the environment and the file can fill it."""
     parser = argparse.ArgumentParser(prog="kevy-server", description="Redis-compatible server over a kevy data dir.")
-    parser.add_argument("--port", type=int, default=6379, help="TCP port (0: any free port)")
-    parser.add_argument("--bind", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--dir", default="./kevy-data", help="data dir (created if missing)")
-    parser.add_argument("--in-memory", action="store_true", help="keep no files at all (ignores --dir)")
-    parser.add_argument("--shards", type=int, default=None,
-                        help="shard count (default: the recorded one, else 1; another value re-shards at start)")
+    parser.add_argument("--config", default=None, metavar="FILE", help="TOML settings file (kevy's keys)")
+    parser.add_argument("--port", type=int, default=None, help="TCP port (0: any free port; default 6379)")
+    parser.add_argument("--bind", default=None, help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--dir", dest="data_dir", default=None, help="data dir, created if missing (default ./kevy-data)")
+    parser.add_argument("--in-memory", dest="in_memory", action="store_const", const=True, default=None,
+                        help="keep no files at all (ignores --dir)")
+    parser.add_argument("--shards", "--threads", dest="shard_count", type=int, default=None,
+                        help="shard count (default: the recorded one, else 1; 0: the recorded one, else one per CPU; another value re-shards at start)")
     parser.add_argument("--routing", choices=[routing.value for routing in Routing], default=None,
                         help="kevyhash or slots (default: the recorded one, else kevyhash)")
-    parser.add_argument("--appendfsync", choices=[policy.value for policy in FsyncPolicy], default="everysec")
-    parser.add_argument("--appendonly", type=_yes_no, default=True, metavar="yes|no")
-    parser.add_argument("--log-format", type=int, choices=(1, 2), default=2,
+    parser.add_argument("--cluster", action="store_const", const=True, default=None,
+                        help="single-node cluster mode (kevy's --cluster)")
+    parser.add_argument("--appendfsync", choices=[policy.value for policy in FsyncPolicy], default=None)
+    parser.add_argument("--appendonly", type=_yes_no, default=None, metavar="yes|no")
+    parser.add_argument("--no-aof", dest="appendonly", action="store_const", const=False,
+                        help="no log (kevy's --no-aof: --appendonly no)")
+    parser.add_argument("--log-format", dest="log_format", type=int, choices=(1, 2), default=None,
                         help="2: checksummed records (default); 1: readable by Rust kevy 1.23")
     parser.add_argument("--requirepass", default=None, help='password clients must AUTH with ("": none)')
-    parser.add_argument("--protected-mode", type=_yes_no, default=True, metavar="yes|no",
+    parser.add_argument("--aclfile", default=None, help="ACL users file (ACL LOAD / ACL SAVE)")
+    parser.add_argument("--protected-mode", dest="protected_mode", type=_yes_no, default=None, metavar="yes|no",
                         help="without a password, serve only loopback clients (default yes)")
-    parser.add_argument("--timeout", type=int, default=0, help="close clients idle this many seconds (0: never)")
-    parser.add_argument("--maxclients", type=int, default=10000)
-    parser.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES)
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--timeout", dest="idle_timeout_s", type=int, default=None,
+                        help="close clients idle this many seconds (0: never)")
+    parser.add_argument("--maxclients", type=int, default=None)
+    parser.add_argument("--max-request-bytes", dest="max_request_bytes", type=int, default=None)
+    parser.add_argument("--log-level", dest="log_level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
 
-def config_from_arguments(arguments: argparse.Namespace) -> ServerConfig:
-    data_dir = None if arguments.in_memory else arguments.dir
-    return ServerConfig(
-        port=arguments.port,
-        bind=arguments.bind,
-        data_dir=data_dir,
-        shard_count=arguments.shards,  # None: the store adopts what the dir records
-        routing=arguments.routing,
-        appendfsync=arguments.appendfsync,
-        appendonly=arguments.appendonly,
-        log_format=arguments.log_format,
-        requirepass=arguments.requirepass,
-        protected_mode=arguments.protected_mode,
-        idle_timeout_s=arguments.timeout,
-        maxclients=arguments.maxclients,
-        max_request_bytes=arguments.max_request_bytes,
-    )
+_CLI_FIELDS = ("port", "bind", "data_dir", "in_memory", "shard_count", "routing", "cluster", "appendfsync",
+               "appendonly", "log_format", "requirepass", "aclfile", "protected_mode", "idle_timeout_s",
+               "maxclients", "max_request_bytes", "log_level")
+
+
+def resolve(arguments: argparse.Namespace, environ: Mapping[str, str]) -> tuple[ServerConfig, dict[str, Any]]:
+    """(the server's configuration, logging choices) from the command line > environment >
+    file > defaults."""
+    command_line = {name: getattr(arguments, name) for name in _CLI_FIELDS if getattr(arguments, name) is not None}
+    environment = environment_settings(environ)
+    path = find_config_file(arguments.config, environ)
+    from_file = file_settings(path) if path is not None else {}
+    merged = merge(DEFAULTS, from_file, environment, command_line)
+    logging_choices = {"level": merged.pop("log_level"), "output": merged.pop("log_output", "stderr")}
+    in_memory = merged.pop("in_memory", False)
+    if in_memory:
+        merged["data_dir"] = None
+    shards = merged.pop("shard_count", None)
+    if shards == 0:  # kevy's "automatic": the recorded layout, else one shard per CPU
+        shards = None if _has_layout(merged["data_dir"]) else (os.cpu_count() or 1)
+    # None (count or routing): the store adopts what the dir records (a new dir: 1, kevyhash);
+    # a value other than the recorded one re-shards the dir when the store opens.
+    merged["shard_count"] = shards
+    merged["config_file"] = os.path.abspath(path) if path is not None else None
+    return ServerConfig(**merged), logging_choices
+
+
+def _has_layout(data_dir: str | None) -> bool:
+    return data_dir is not None and os.path.exists(os.path.join(data_dir, "shards.meta"))
+
+
+def config_from_arguments(arguments: argparse.Namespace, environ: Mapping[str, str] | None = None) -> ServerConfig:
+    return resolve(arguments, os.environ if environ is None else environ)[0]
+
+
+def _configure_logging(choices: dict[str, Any]) -> None:
+    output = choices["output"]
+    options: dict[str, Any] = {"level": choices["level"], "format": "%(asctime)s kevy-server %(levelname)s %(message)s"}
+    if output == "stdout":
+        options["stream"] = sys.stdout
+    elif output != "stderr":
+        options["filename"] = output
+    logging.basicConfig(**options)
 
 
 def main(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
-    logging.basicConfig(level=arguments.log_level, format="%(asctime)s kevy-server %(levelname)s %(message)s")
     try:
-        config = config_from_arguments(arguments)
+        config, logging_choices = resolve(arguments, os.environ)
+    except (SettingsError, KevyError, ValueError) as error:
+        print(f"kevy-server: cannot start: {error}", file=sys.stderr)
+        return 2
+    _configure_logging(logging_choices)
+    if config.config_file is not None:
+        log.info("settings read from %s", config.config_file)
+    try:
         if config.data_dir is not None:
             os.makedirs(config.data_dir, exist_ok=True)
         server = KevyServer(config)
-    except (KevyError, ValueError, OSError) as error:
+    except (KevyError, ValueError, OSError, AclFileError) as error:
         print(f"kevy-server: cannot start: {error}", file=sys.stderr)
         return 2
     report = server.store.open_report

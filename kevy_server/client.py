@@ -33,7 +33,11 @@ class Client:
         "output", "held", "unsent", "output_bytes", "closing", "read_closed", "close_reason",
         "created_monotonic_ms", "last_interaction_monotonic_ms", "last_command", "commands_processed",
         "soft_limit_since_ms", "reading_paused", "gated", "registered_events", "unauthenticated_buffer",
+        "monitoring", "reply_off", "skip_replies", "tracking", "user", "no_evict", "read_peak_bytes",
     )
+
+    # True while CLIENT PAUSE holds commands back: every client then takes the checked path.
+    all_gated = False
 
     def __init__(
         self, sock: socket.socket, client_id: int, address: str, local_address: str,
@@ -72,11 +76,18 @@ class Client:
         self.close_reason = ""
         self.created_monotonic_ms = now_ms
         self.last_interaction_monotonic_ms = now_ms
-        self.last_command = b"NULL"
+        self.last_command: Any = b"NULL"  # the last request's argv (CLIENT LIST's cmd)
         self.commands_processed = 0
         self.soft_limit_since_ms: int | None = None
         self.reading_paused = False
         self.registered_events = 0
+        self.monitoring = False  # MONITOR: sees every command, may not touch the keyspace
+        self.reply_off = False  # CLIENT REPLY OFF
+        self.skip_replies = 0  # CLIENT REPLY SKIP: replies still to drop
+        self.tracking: Any = None  # a tracking.TrackingState while CLIENT TRACKING is on
+        self.user: Any = None  # the ACL user (acl.User) once authenticated, or the default
+        self.no_evict = False  # CLIENT NO-EVICT (kevy evicts nothing; shown by CLIENT LIST)
+        self.read_peak_bytes = 0  # the largest recv so far (CLIENT LIST's rbp)
         self.gated = not authenticated  # any reason a request cannot take the fast path
         self.update_gate()
 
@@ -84,11 +95,19 @@ class Client:
 
     def update_gate(self) -> None:
         """Recompute `gated`: True when a request must pass the slow checks (AUTH, MULTI,
-        subscribed mode under RESP2). The loop's fast path tests this one flag."""
+        subscribed mode under RESP2, MONITOR, CLIENT REPLY, CLIENT TRACKING, an ACL user
+        with limits, CLIENT PAUSE). The loop's fast path tests this one flag."""
+        user = self.user
         self.gated = (
             not self.authenticated
             or self.queued is not None
             or (self.protocol == 2 and self.in_pubsub_mode())
+            or self.monitoring
+            or self.reply_off
+            or self.skip_replies > 0
+            or self.tracking is not None
+            or (user is not None and not user.unrestricted)
+            or Client.all_gated
         )
 
     def set_protocol(self, protocol: int) -> None:
@@ -108,16 +127,31 @@ class Client:
         return self.last_interaction_monotonic_ms
 
     def flags(self) -> str:
-        """CLIENT LIST's `flags`: N (none), x (in MULTI), b (blocked), P (subscribed), d (dirty CAS)."""
+        """CLIENT LIST's `flags`, in Redis's order: O (monitor), P (subscribed), x (in MULTI),
+        b (blocked), t (tracking), R (tracking with a broken redirect), B (broadcast
+        tracking), d (dirty CAS), c (close after the reply), e (no-evict); N when none."""
         letters = ""
+        if self.monitoring:
+            letters += "O"
+        if self.in_pubsub_mode():
+            letters += "P"
         if self.queued is not None:
             letters += "x"
         if self.blocked is not None:
             letters += "b"
-        if self.in_pubsub_mode():
-            letters += "P"
+        tracking = self.tracking
+        if tracking is not None:
+            letters += "t"
+            if tracking.redirect_broken:
+                letters += "R"
+            if tracking.broadcast:
+                letters += "B"
         if self.watch_dirty:
             letters += "d"
+        if self.closing:
+            letters += "c"
+        if self.no_evict:
+            letters += "e"
         return letters or "N"
 
     def __repr__(self) -> str:

@@ -42,6 +42,12 @@ class ServerConfig:
     max_request_bytes: the largest request accepted (bigger ones are a protocol error).
     drain_timeout_ms: how long a shutdown waits for connections to take their replies.
     idle_timeout_s: close a client idle this long (0: never; Redis's `timeout`).
+    aclfile: the file ACL users are read from at start and by ACL LOAD, written by ACL SAVE.
+    cluster, cluster_port_base: single-node cluster mode (kevy's `--cluster`, `[cluster]`).
+    auto_rewrite_percentage, auto_rewrite_min_size_bytes, expiry_samples_per_tick: the store's.
+    slowlog_log_slower_than_us, slowlog_max_len, notify_keyspace_events: the starting values
+        of those CONFIG parameters.
+    config_file: the TOML file the settings were read from (INFO's config_file), if any.
     """
 
     port: int = attrs.field(default=6379, validator=_port)
@@ -58,6 +64,16 @@ class ServerConfig:
     max_request_bytes: int = attrs.field(default=DEFAULT_MAX_REQUEST_BYTES, validator=_positive)
     drain_timeout_ms: int = attrs.field(default=5000, validator=_positive)
     idle_timeout_s: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    aclfile: str | None = None
+    cluster: bool = False
+    cluster_port_base: int = attrs.field(default=0, validator=_port)
+    auto_rewrite_percentage: int = attrs.field(default=100, validator=attrs.validators.ge(0))
+    auto_rewrite_min_size_bytes: int = attrs.field(default=64 * 1024 * 1024, validator=attrs.validators.ge(0))
+    expiry_samples_per_tick: int = attrs.field(default=20, validator=_positive)
+    slowlog_log_slower_than_us: int = attrs.field(default=10_000, validator=attrs.validators.ge(-1))
+    slowlog_max_len: int = attrs.field(default=128, validator=attrs.validators.ge(0))
+    notify_keyspace_events: str = ""
+    config_file: str | None = None
 
     def store_config(self, metrics: Any = None) -> StoreConfig:
         """The embedded store's configuration for this server (`metrics`: a MetricEvent sink)."""
@@ -68,6 +84,9 @@ class ServerConfig:
             log_enabled=self.appendonly,
             appendfsync=self.appendfsync,
             log_format=self.log_format,
+            auto_rewrite_percentage=self.auto_rewrite_percentage,
+            auto_rewrite_min_size_bytes=self.auto_rewrite_min_size_bytes,
+            expiry_samples_per_tick=self.expiry_samples_per_tick,
             ticker="manual",  # the server's event loop runs the housekeeping
             metrics=metrics,
         )

@@ -5,23 +5,23 @@ tests), with two additions clients of Redis 7.2 rely on: `CLIENT SETINFO LIB-NAM
 (kept and shown by CLIENT LIST) and the `lib-name` / `lib-ver` fields.
 
 HELLO [protover [AUTH user pass] [SETNAME name]] switches the connection to RESP2 or RESP3
-and answers the server's properties (a map in RESP3). Only the `default` user exists: with
-`requirepass` it needs that password; without, it takes any (Redis's `nopass`).
+and answers the server's properties (a map in RESP3). AUTH and HELLO AUTH check ACL users
+(`acl_commands.py`); the `default` user takes any password unless `requirepass` or ACL
+SETUSER gave it one (Redis's `nopass`).
 """
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from kevy_persist.commands import ErrorReply
 from kevy_persist.commands.replies import OK, PONG, SimpleString
 
-from . import info
+from . import command_data, info
 from .info import REDIS_VERSION
 from .replies import ReplyMap, Verbatim
 from .transaction_commands import end_transaction
-from .verbs import subcommand_arity, unknown_subcommand, verb
+from .verbs import dispatch_subcommand, subcommands, verb
 
 SYNTAX_ERROR = ErrorReply("ERR syntax error")
 NOT_AN_INTEGER = ErrorReply("ERR value is not an integer or out of range")
@@ -69,20 +69,15 @@ def select(server: Any, client: Any, argv: list[bytes]) -> Any:
 def auth(server: Any, client: Any, argv: list[bytes]) -> Any:
     if len(argv) > 3:
         return SYNTAX_ERROR
-    if len(argv) == 2 and server.requirepass is None:
+    if len(argv) == 2 and server.acl.default.nopass:
         return NO_PASSWORD
-    return authenticate(server, client, argv[1] if len(argv) == 3 else b"default", argv[-1])
+    return authenticate(server, client, argv[1] if len(argv) == 3 else b"default", argv[-1], argv[0])
 
 
-def authenticate(server: Any, client: Any, username: bytes, password: bytes) -> Any:
-    """Only the `default` user exists; without requirepass it takes any password (nopass)."""
-    required = server.requirepass
-    if username != b"default":
+def authenticate(server: Any, client: Any, username: bytes, password: bytes, command: bytes = b"AUTH") -> Any:
+    """Log `client` in as `username` (ACL users: `acl_commands.AccessControl`)."""
+    if not server.acl.authenticate(client, username, password, command):
         return WRONGPASS
-    if required is not None and not hmac.compare_digest(password, required.encode()):
-        return WRONGPASS
-    client.authenticated = True
-    client.update_gate()
     return OK
 
 
@@ -119,7 +114,7 @@ def hello(server: Any, client: Any, argv: list[bytes]) -> Any:
         else:
             return ErrorReply(f"ERR Syntax error in HELLO option '{argv[index].decode('utf-8', 'replace')}'")
     if credentials is not None:
-        reply = authenticate(server, client, *credentials)
+        reply = authenticate(server, client, *credentials, b"HELLO")
         if isinstance(reply, ErrorReply):
             return reply
     if not client.authenticated:
@@ -139,13 +134,19 @@ def quit_command(server: Any, client: Any, argv: list[bytes]) -> Any:
 
 @verb("RESET", 1, "no-auth transaction subscribed fast")
 def reset(server: Any, client: Any, argv: list[bytes]) -> Any:
-    """Back to a fresh connection's state: no MULTI, no watches, no subscriptions, RESP2,
-    no name, and (with a password set) not authenticated."""
+    """Back to a fresh connection's state: no MULTI, no watches, no subscriptions, no
+    MONITOR, no tracking, replies on, no-evict off, RESP2, no name, and the default user
+    (not authenticated when it needs a password)."""
     end_transaction(server, client)
     server.pubsub.unsubscribe_everything(client)
+    server.monitors.remove(client)
+    server.tracking.disable(client)
+    client.reply_off = False
+    client.skip_replies = 0
+    client.no_evict = False
     client.name = None
     client.set_protocol(2)
-    client.authenticated = server.requirepass is None
+    client.user, client.authenticated = server.acl.initial_user()
     client.update_gate()
     return SimpleString("RESET")
 
@@ -156,13 +157,7 @@ def valid_name(name: bytes) -> bool:
 
 @verb("CLIENT", -2, "")
 def client_command(server: Any, client: Any, argv: list[bytes]) -> Any:
-    subcommand = argv[1].upper()
-    handler = CLIENT_SUBCOMMANDS.get(subcommand)
-    if handler is None:
-        return unknown_subcommand(argv)
-    arity, run = handler
-    error = subcommand_arity(argv, arity)
-    return error if error is not None else run(server, client, argv)
+    return dispatch_subcommand(server, client, argv, CLIENT_SUBCOMMANDS)
 
 
 def _client_id(server: Any, client: Any, argv: list[bytes]) -> Any:
@@ -237,13 +232,13 @@ def _client_unblock(server: Any, client: Any, argv: list[bytes]) -> Any:
     return 1 if server.blocking.unblock_by_id(target_id, as_error) else 0
 
 
-def _client_no_evict(server: Any, client: Any, argv: list[bytes]) -> Any:
-    if argv[2].upper() not in (b"ON", b"OFF"):
-        return SYNTAX_ERROR
-    return OK  # nothing is evicted: kevy has no maxmemory eviction
+def _client_help(server: Any, client: Any, argv: list[bytes]) -> Any:
+    return command_data.help_reply("client")
 
 
-CLIENT_SUBCOMMANDS = {
+# More subcommands join from `client_admin.py` (KILL, PAUSE, REPLY, TRACKING...).
+CLIENT_SUBCOMMANDS = subcommands("client", {
+    b"HELP": (2, _client_help),
     b"ID": (2, _client_id),
     b"GETNAME": (2, _client_getname),
     b"SETNAME": (3, _client_setname),
@@ -251,7 +246,6 @@ CLIENT_SUBCOMMANDS = {
     b"LIST": (-2, _client_list),
     b"INFO": (2, _client_info),
     b"UNBLOCK": (-3, _client_unblock),
-    b"NO-EVICT": (3, _client_no_evict),
-}
+})
 
 __all__ = ["CLIENT_SUBCOMMANDS", "authenticate", "hello_map", "parse_integer", "valid_name"]

@@ -8,11 +8,16 @@ per-request allocation beyond the command's own.
 Everything else takes `_slow`, which follows Redis 7.0's `processCommand`:
 1. unknown command, then wrong arity (both flag an open transaction, so EXEC aborts);
 2. NOAUTH before AUTH for everything not flagged `no-auth`;
-3. in RESP2 subscribed mode only the subscribe family, PING, QUIT and RESET run;
-4. inside MULTI: `no-multi` verbs are refused, the transaction verbs run at once, the rest
+3. an ACL user with limits: NOPERM for a command, key or channel it may not use (`acl.py`);
+   a MONITOR client may not touch the keyspace;
+4. in RESP2 subscribed mode only the subscribe family, PING, QUIT and RESET run;
+5. during CLIENT PAUSE a command the pause holds waits (`client_admin.Pause`);
+6. inside MULTI: `no-multi` verbs are refused, the transaction verbs run at once, the rest
    is queued (QUEUED);
-5. a server verb runs its handler; a store command runs on its shard, after the WATCH
+7. a server verb runs its handler; a store command runs on its shard, after the WATCH
    bookkeeping that must see the keyspace before the command (FLUSHALL, DEL).
+Afterwards, for a tracking client, the keys it read are remembered (`tracking.py`), and
+under CLIENT REPLY OFF / SKIP the reply is dropped.
 
 `handle` never raises: a store that is shutting down, a storage error or a bug cost one
 error reply, never the loop.
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from time import perf_counter_ns
 from typing import Any
 
 from kevy_persist import KevyError, StoreClosedError
@@ -30,6 +36,8 @@ from kevy_persist.commands.context import wrong_arity
 from kevy_persist.commands.replies import QUEUED
 from kevy_persist.commands.table import lookup_spec
 
+from .client_admin import silence
+from .monitor import KEYSPACE_REFUSAL, touches_keyspace
 from .verbs import VERBS
 
 __all__ = ["NOAUTH", "Dispatcher"]
@@ -61,15 +69,24 @@ class Dispatcher:
         else:
             self.run_data = self.owned.execute_routed
         self.in_exec = False  # EXEC is running its queue (blocking verbs must not block)
+        self.refused = False  # the last error reply was a refusal before running (statistics)
 
     def handle(self, client: Any, argv: list[bytes]) -> Any:
         client.commands_processed += 1
         name = argv[0]
-        client.last_command = name
+        client.last_command = argv  # CLIENT LIST's cmd= (resolved to a full name when listed)
         try:
             if not client.gated and name in self._fast:
                 return self.run_data(argv)
-            return self._slow(client, argv)
+            tracking = client.tracking
+            if tracking is not None:
+                self.server.tracking.current = client  # NOLOOP, and its own invalidations after the reply
+            reply = self._slow(client, argv)
+            if tracking is not None:
+                reply = self.server.tracking.after_command(client, argv, reply)
+            if client.reply_off or client.skip_replies:
+                return silence(client, reply)
+            return reply
         except StoreClosedError:
             return ErrorReply("ERR the server is shutting down")
         except KevyError as error:
@@ -91,12 +108,22 @@ class Dispatcher:
         flags = verb.flags if verb is not None else ()
         if not client.authenticated and "no-auth" not in flags:
             return self._refuse(client, NOAUTH)
+        user = client.user
+        if user is not None and not user.unrestricted:
+            denied = self.server.acl.check(client, argv)
+            if denied is not None:
+                return self._refuse(client, denied)
+        if client.monitoring and touches_keyspace(argv):
+            return self._refuse(client, KEYSPACE_REFUSAL)
         if client.protocol == 2 and client.in_pubsub_mode() and "subscribed" not in flags:
             lower = name.decode("utf-8", "replace").lower()
             return self._refuse(client, ErrorReply(
                 f"ERR Can't execute '{lower}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
                 "are allowed in this context"
             ))
+        pause = self.server.pause
+        if pause.mode is not None and pause.holds(client, argv):
+            return pause.postpone(client, argv)
         if client.queued is not None and "transaction" not in flags:
             if "no-multi" in flags:
                 return self._refuse(client, NOT_IN_MULTI)
@@ -128,15 +155,39 @@ class Dispatcher:
             return self.owned.execute(shard_index, argv)
         return self.run_data(argv)
 
-    @staticmethod
-    def _refuse(client: Any, error: ErrorReply) -> ErrorReply:
+    def _refuse(self, client: Any, error: ErrorReply) -> ErrorReply:
         """An error before the command runs: inside MULTI it also dooms the transaction."""
         if client.queued is not None:
             client.transaction_failed = True
+        self.refused = True
         return error
 
+    def take_refused(self) -> bool:
+        """Whether the last error was a refusal (and forget it)."""
+        refused, self.refused = self.refused, False
+        return refused
+
     def run_queued(self, client: Any, argv: list[bytes], shard_index: int) -> Any:
-        """One command of an EXEC, on the transaction's shard."""
+        """One command of an EXEC, on the transaction's shard (counted in the statistics)."""
+        started = perf_counter_ns()
+        reply = self._run_queued(client, argv, shard_index)
+        elapsed = perf_counter_ns() - started
+        if client.tracking is not None:
+            self.server.tracking.remember_if_read(client, argv, reply)
+        stats = self.server.stats
+        record = stats.after(self.server, argv, reply, elapsed)
+        if elapsed >= stats.slow_ns:
+            stats.slow(client, argv, elapsed, record, reply)
+        if self.server.monitors:
+            self.server.feed_monitors(client, argv, reply)
+        return reply
+
+    def _run_queued(self, client: Any, argv: list[bytes], shard_index: int) -> Any:
+        user = client.user
+        if user is not None and not user.unrestricted:
+            denied = self.server.acl.check(client, argv, "multi")  # checked again as EXEC runs it
+            if denied is not None:
+                return denied
         verb = VERBS.get(argv[0].upper())
         try:
             if verb is not None:

@@ -10,36 +10,61 @@ channels and patterns).
 
 CONFIG SET changes what can change at run time: `requirepass`, `maxclients`, `appendfsync`
 (the store switches every shard's policy), `timeout`, `notify-keyspace-events`,
-`client-output-buffer-limit`, `protected-mode`, and `appendonly` / `save` / `dir` only to the
-value they already have (the store fixes its data dir and log when it opens; other values
+`client-output-buffer-limit`, `protected-mode`, the slow log, latency and tracking settings
+(`admin_settings.py`), and `appendonly` / `save` / `dir` only to the value they already have (the store fixes its data dir and log when it opens; other values
 are refused with an error). A CONFIG SET of several parameters applies all of them or none.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import os
+import sys
 import time
 from typing import Any
 
 from kevy_persist.commands import ErrorReply
 from kevy_persist.commands.replies import OK
 
-from . import limits, notifications
+from . import command_data, info_sections, limits, notifications
+from .admin_settings import ADMIN_SETTINGS, admin_parameters, check_admin_setting
 
-DEFAULT_SECTIONS = ("server", "clients", "persistence", "stats", "keyspace")
+READ_BUFFER_BYTES = 64 * 1024  # what the loop asks of one recv
+
+ALL_SECTIONS = (
+    "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules",
+    "commandstats", "errorstats", "latencystats", "cluster", "keyspace",
+)
+DEFAULT_SECTIONS = tuple(section for section in ALL_SECTIONS if section not in ("commandstats", "latencystats"))
+_TITLES = {"cpu": "CPU"}
 KEVY_VERSION = "0.1.0"
 REDIS_VERSION = "7.0.15"  # the Redis release whose behaviour we follow (clients branch on it)
 
 
 def info_text(server: Any, sections: list[str]) -> str:
-    """The INFO reply for `sections` (empty, "default", "all" or "everything": all of ours)."""
-    wanted = [section for section in sections if section not in ("default", "all", "everything")]
-    chosen = [section for section in DEFAULT_SECTIONS if not wanted or section in wanted]
+    """The INFO reply for `sections`, in Redis's section order: none or "default" the
+    default sections, "all" / "everything" every section, else the ones named (several may
+    be named; unknown names are left out)."""
+    wanted: set[str] = set()
+    for section in sections or ["default"]:
+        if section == "default":
+            wanted.update(DEFAULT_SECTIONS)
+        elif section in ("all", "everything"):
+            wanted.update(ALL_SECTIONS)
+        else:
+            wanted.add(section)
     blocks = []
-    for section in chosen:
-        fields = _SECTIONS[section](server)
-        lines = [f"# {section.capitalize()}"] + [f"{name}:{value}" for name, value in fields]
+    for section in ALL_SECTIONS:
+        if section not in wanted:
+            continue
+        core = _SECTIONS.get(section)
+        fields = core(server) if core is not None else info_sections.SECTIONS[section](server)
+        extra = info_sections.EXTRA_FIELDS.get(section)
+        if extra is not None:
+            fields = fields + extra(server)
+        title = _TITLES.get(section, section.capitalize())
+        lines = [f"# {title}"] + [f"{name}:{value}" for name, value in fields]
         blocks.append("\r\n".join(lines) + "\r\n")
     return "\r\n".join(blocks)
 
@@ -51,14 +76,14 @@ def _server_section(server: Any) -> list[tuple[str, Any]]:
         ("kevy_version", KEVY_VERSION),
         ("redis_mode", "standalone"),
         ("os", " ".join(os.uname()[:3:2])),
-        ("arch_bits", 64 if os.sys.maxsize > 2**32 else 32),
+        ("arch_bits", 64 if sys.maxsize > 2**32 else 32),
         ("multiplexing_api", "epoll"),
         ("process_id", os.getpid()),
         ("tcp_port", server.port),
         ("uptime_in_seconds", uptime_s),
         ("uptime_in_days", uptime_s // 86400),
         ("hz", 10),
-        ("executable", "kevy-server"),
+        ("executable", os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else "kevy-server"),
     ]
 
 
@@ -127,7 +152,32 @@ def _stats_section(server: Any) -> list[tuple[str, Any]]:
 
 def _keyspace_section(server: Any) -> list[tuple[str, Any]]:
     keys, expires = server.store.key_counts()
-    return [("db0", f"keys={keys},expires={expires},avg_ttl=0")] if keys else []
+    return [("db0", f"keys={keys},expires={expires},avg_ttl={average_ttl_ms(server)}")] if keys else []
+
+
+AVERAGE_TTL_SAMPLE = 10_000
+
+
+def average_ttl_ms(server: Any) -> int:
+    """The mean remaining TTL (ms) of the keys that have one: exact up to 10,000 such keys
+    per shard, else over 10,000 of them spread evenly along the shard's table (Redis
+    estimates it from the keys its expiry cycle samples). Keys past their deadline that
+    expiry has not reaped yet are left out."""
+    owned = server.owned
+    now_ms = owned.context.now_ms
+    total = counted = 0
+    for shard in owned.shards:
+        deadlines = shard.keyspace.deadline_items()
+        size = len(deadlines)
+        if not size:
+            continue
+        step = max(1, size // AVERAGE_TTL_SAMPLE)
+        for _, deadline_ms in itertools.islice(deadlines, 0, None, step):
+            remaining = deadline_ms - now_ms
+            if remaining > 0:
+                total += remaining
+                counted += 1
+    return total // counted if counted else 0
 
 
 _SECTIONS = {
@@ -167,9 +217,39 @@ def _parameters(server: Any) -> dict[str, str]:
         "proto-max-bulk-len": str(config.max_request_bytes),
         "client-query-buffer-limit": str(config.max_request_bytes),
         "hz": "10",
+        "aclfile": config.aclfile or "",
+        **admin_parameters(server),
         "kevy-shards": str(server.store.shard_count),
         "kevy-routing": server.store.config.routing.value,
     }
+
+
+def live_settings(server: Any) -> dict[str, dict[str, Any]]:
+    """The running settings in kevy's TOML schema (CONFIG REWRITE writes them)."""
+    config, stats = server.config, server.stats
+    settings: dict[str, dict[str, Any]] = {
+        "server": {
+            "bind": config.bind, "port": config.port, "threads": server.store.shard_count,
+            "data_dir": config.data_dir if config.data_dir is not None else ".",
+            "protected_mode": server.protected_mode, "timeout": server.idle_timeout_s,
+            "maxclients": server.maxclients, "routing": server.store.config.routing.value,
+            "log_format": config.log_format,
+        },
+        "persistence": {
+            "aof": config.appendonly, "appendfsync": server.store.config.appendfsync.value,
+            "auto_aof_rewrite_percentage": config.auto_rewrite_percentage,
+            "auto_aof_rewrite_min_size": config.auto_rewrite_min_size_bytes,
+        },
+        "notification": {"notify_keyspace_events": notifications.flags_to_text(server.notifications.flags)},
+        "slowlog": {"slower_than_micros": stats.slowlog_threshold_us, "max_len": stats.slowlog_max_length},
+    }
+    if server.requirepass:
+        settings["server"]["requirepass"] = server.requirepass
+    if config.aclfile is not None:
+        settings["server"]["aclfile"] = config.aclfile
+    if config.data_dir is None:
+        settings["server"]["in_memory"] = True
+    return settings
 
 
 def config_get(server: Any, patterns: list[bytes]) -> list[bytes]:
@@ -220,6 +300,8 @@ def _check(server: Any, name: str, value: str, current: str) -> tuple[ErrorReply
         return None, parsed
     if name == "requirepass":
         return None, value or None
+    if name in ADMIN_SETTINGS:
+        return check_admin_setting(name, value, current)
     if value.lower() != current.lower():
         return _refusal(name, f"kevy-server cannot change '{name}' at run time (restart with the new value)"), None
     return None, None
@@ -251,22 +333,47 @@ def client_type(client: Any) -> str:
 
 
 def client_line(server: Any, client: Any) -> str:
-    """One CLIENT LIST line for `client` (Redis 7.0's fields, plus 7.2's lib-name / lib-ver)."""
+    """One CLIENT LIST line for `client`: Redis 7.0's fields in its order, plus 7.2's
+    lib-name / lib-ver. Buffers are kevy's own: `qbuf` the request bytes read and not yet
+    parsed, `rbs` the read size (64 KiB) and `rbp` the largest read so far, `multi-mem` the
+    queued commands' bytes, `oll` / `omem` the reply chunks and bytes owed (held for an fsync
+    or not yet taken by the socket); `obl` and `argv-mem` are 0 (kevy has no static reply
+    buffer and keeps no argument vector between requests)."""
     now_ms = time.monotonic_ns() // 1_000_000
     age_s = (now_ms - client.created_monotonic_ms) // 1000
     idle_s = (now_ms - client.last_interaction_monotonic_ms) // 1000
     name = (client.name or b"").decode("utf-8", "replace")
     multi = -1 if client.queued is None else len(client.queued)
-    command = client.last_command.decode("utf-8", "replace").lower()
+    command = last_command_name(client)
     query_bytes = client.parser.buffered_bytes
     output_bytes = server.output_size(client)
     events = "r" + ("w" if client.unsent else "")
+    user = (client.user.name if client.user is not None else b"default").decode("utf-8", "replace")
+    redirect = client.tracking.redirect if client.tracking is not None else -1
+    multi_bytes = sum(len(argument) for argv in client.queued or () for argument in argv)
+    chunks = len(client.output) + sum(len(chunks) for _, chunks in client.held) + (1 if client.unsent else 0)
     return (
         f"id={client.client_id} addr={client.address} laddr={client.local_address} fd={client.fd} "
         f"name={name} age={age_s} idle={idle_s} flags={client.flags()} db=0 sub={len(client.channels)} "
         f"psub={len(client.patterns)} ssub={len(client.shard_channels)} multi={multi} qbuf={query_bytes} "
-        f"argv-mem=0 multi-mem=0 obl=0 oll={len(client.held)} omem={output_bytes} "
-        f"tot-mem={query_bytes + output_bytes} events={events} cmd={command} user=default redir=-1 "
-        f"resp={client.protocol} lib-name={client.library_name.decode('utf-8', 'replace')} "
+        f"qbuf-free={max(0, READ_BUFFER_BYTES - query_bytes)} argv-mem=0 multi-mem={multi_bytes} "
+        f"rbs={READ_BUFFER_BYTES} rbp={client.read_peak_bytes} obl=0 oll={chunks} omem={output_bytes} "
+        f"tot-mem={query_bytes + output_bytes + multi_bytes} events={events} cmd={command} user={user} "
+        f"redir={redirect} resp={client.protocol} lib-name={client.library_name.decode('utf-8', 'replace')} "
         f"lib-ver={client.library_version.decode('utf-8', 'replace')}\n"
     )
+
+
+def last_command_name(client: Any) -> str:
+    """CLIENT LIST's `cmd`: the last command's full name (`client|list`), NULL before any."""
+    last = client.last_command
+    if last.__class__ is bytes:
+        return last.decode("utf-8", "replace").lower()
+    name = last[0].decode("utf-8", "replace").lower()
+    if len(last) > 1:
+        data = command_data.entry(name)
+        if data is not None and data.subcommands:
+            full = f"{name}|{last[1].decode('utf-8', 'replace').lower()}"
+            if command_data.entry(full) is not None:
+                return full
+    return name

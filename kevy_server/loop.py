@@ -26,12 +26,14 @@ import heapq
 import logging
 import select
 import socket
+from time import perf_counter_ns
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from kevy_persist import FsyncPolicy
 from kevy_persist.commands import ErrorReply
+from kevy_persist.commands.replies import QUEUED
 
 from .accepting import TICK_INTERVAL_MS, Accepting
 from .blocking import NOT_READY
@@ -84,6 +86,8 @@ class EventLoop(Accepting, Output):
         self.stop_requested = False
         self.turns = 0
         self.log_writes = 0
+        self.input_bytes = 0  # INFO's total_net_input_bytes / total_reads_processed
+        self.reads = 0
         self._last_accept_warning_ms = -10_000
 
     def wake(self) -> None:
@@ -173,6 +177,10 @@ class EventLoop(Accepting, Output):
             self._end_of_stream(client)
             return
         client.last_interaction_monotonic_ms = self.now_ms
+        self.input_bytes += len(data)
+        self.reads += 1
+        if len(data) > client.read_peak_bytes:
+            client.read_peak_bytes = len(data)
         if client.unauthenticated_buffer is not None:
             self._read_unauthenticated(client, data)
             return
@@ -241,20 +249,47 @@ class EventLoop(Accepting, Output):
         output = client.output
         if not output:
             self.turn_clients.append(client)
-        handle = self.server.dispatcher.handle
+        server = self.server
+        handle = server.dispatcher.handle
         logged = self.owned.logged_shards
-        blocking = self.server.blocking
+        blocking = server.blocking
         slots = self.logged_slots
+        # Statistics (`command_stats.py`): one clock reading per command; the common case --
+        # a known command that answered no error -- is counted here without a call.
+        stats = server.stats
+        by_name = stats.by_name
+        tracking = stats.tracking
+        monitors = server.monitors.clients
+        previous = perf_counter_ns()
         for position in range(start, len(requests)):
             argv = requests[position]
             mark = len(logged)
             reply = handle(client, argv)
             if reply is not NO_REPLY:
-                output.append(client.encode(reply))
+                try:
+                    output.append(client.encode(reply))
+                except Exception:  # noqa: BLE001 -- a reply the encoder cannot render costs that reply, not the loop
+                    output.append(_unencodable(reply))
                 if len(logged) != mark:
                     slots.append((output, len(output) - 1, mark, len(logged)))
+            now = perf_counter_ns()
+            elapsed = now - previous
+            previous = now
+            record = by_name.get(argv[0])
+            if record.__class__ is list and reply.__class__ is not ErrorReply and reply is not QUEUED:
+                record[0] += 1
+                record[1] += elapsed
+                if tracking:
+                    stats.track(record, elapsed)
+            else:
+                record = stats.after(server, argv, reply, elapsed)
+            if elapsed >= stats.slow_ns and reply is not QUEUED:  # read each time: CONFIG SET may change it
+                stats.slow(client, argv, elapsed, record, reply)
+            if monitors:
+                server.feed_monitors(client, argv, reply)
             if blocking.ready_keys:
                 blocking.serve_ready()
+                previous = perf_counter_ns()  # serving other clients is not this one's time
             if client.blocked is not None or client.closing or self.stop_requested:
                 client.backlog.extend(requests[position + 1 :])
                 return
@@ -303,12 +338,19 @@ class EventLoop(Accepting, Output):
             reply = ErrorReply(f"ERR internal error: {type(error).__name__}")
         if reply is NOT_READY:
             return reply
-        self.emit(client, client.encode(reply))
+        try:
+            data = client.encode(reply)
+        except Exception:  # noqa: BLE001
+            data = _unencodable(reply)
+        self.emit(client, data)
         if len(logged) != mark:
             self.logged_slots.append((client.output, len(client.output) - 1, mark, len(logged)))
         return reply
 
     def end_turn(self) -> None:
+        tracking = self.server.tracking
+        if tracking.pending_broadcast:
+            tracking.end_of_turn()  # CLIENT TRACKING BCAST: once per turn, as Redis per cycle
         owned = self.owned
         always = owned.config.appendfsync is FsyncPolicy.ALWAYS
         barrier = self._write_turn(always) if owned.has_pending() else 0
@@ -337,6 +379,8 @@ class EventLoop(Accepting, Output):
             except OSError:
                 self.close_client(client, "write error")
                 continue
+            self.output_bytes += sent
+            self.writes += 1
             if sent < len(data):
                 client.unsent = bytearray(memoryview(data)[sent:])
                 self._update_events(client)
@@ -397,3 +441,8 @@ class EventLoop(Accepting, Output):
         for closable in (self._wake_reader, self._wake_writer, self._sync_notify_reader, self._sync_notify_writer):
             closable.close()
         self.poller.close()
+
+
+def _unencodable(reply: Any) -> bytes:
+    log.exception("a reply could not be encoded: %r", type(reply))
+    return error_bytes("ERR internal error: the reply could not be encoded")

@@ -37,6 +37,9 @@ def monotonic_ms() -> int:
 class Output:
     """Sending, holding, closing and draining clients (see the module docstring)."""
 
+    output_bytes = 0  # INFO's total_net_output_bytes / total_writes_processed
+    writes = 0
+
     def is_open(self, client: Client) -> bool:
         """`client` is still connected (a closed client's descriptor number may be reused)."""
         return self.clients.get(client.fd) is client
@@ -93,6 +96,8 @@ class Output:
         except OSError:
             self.close_client(client, "write error")
             return
+        self.output_bytes += sent
+        self.writes += 1
         if sent < len(data):
             client.unsent = bytearray(memoryview(data)[sent:])
             self._update_events(client)
@@ -108,6 +113,8 @@ class Output:
         except OSError:
             self.close_client(client, "write error")
             return
+        self.output_bytes += sent
+        self.writes += 1
         del client.unsent[:sent]
         if not client.unsent:
             client.unsent = b""

@@ -23,7 +23,8 @@ from kevy_persist.commands import ErrorReply
 from kevy_persist.commands.glob import glob_match
 
 from .replies import Multiple, Push, encode2, encode3
-from .verbs import subcommand_arity, unknown_subcommand, verb
+from . import command_data
+from .verbs import subcommand_arity, subcommands, unknown_subcommand, verb
 
 __all__ = ["PubSub"]
 
@@ -217,4 +218,12 @@ def pubsub_command(server: Any, client: Any, argv: list[bytes]) -> Any:
         return reply
     if subcommand == b"NUMPAT":
         return subcommand_arity(argv, 2) or len(registry.patterns)
+    if subcommand == b"HELP":
+        return subcommand_arity(argv, 2) or command_data.help_reply("pubsub")
     return unknown_subcommand(argv)
+
+
+# What PUBSUB implements (for COMMAND INFO and ACL rules; `pubsub_command` dispatches itself).
+subcommands("pubsub", {name: (0, pubsub_command) for name in (
+    b"CHANNELS", b"NUMPAT", b"NUMSUB", b"SHARDCHANNELS", b"SHARDNUMSUB", b"HELP",
+)})

@@ -1,8 +1,8 @@
 """Reply bytes for a connection's protocol: RESP2 or RESP3, as Redis 7.0 sends them.
 
 Replies come in the model of `kevy_persist.commands.replies` (bytes, int, None, list,
-SimpleString, ErrorReply, Double, and the RESP3-shaped lists ScoredPairs, FieldValueMap,
-MemberSet), plus the shapes only server verbs produce, defined here:
+SimpleString, ErrorReply, Double, DoubleText, and the RESP3-shaped lists ScoredPairs,
+FieldValueMap, MemberSet, KeyedArrays), plus the shapes only server verbs produce, defined here:
 
 | type          | RESP2                         | RESP3                               |
 |---------------|-------------------------------|-------------------------------------|
@@ -26,8 +26,10 @@ from typing import Any
 from kevy_persist.commands.replies import (
     OK,
     Double,
+    DoubleText,
     ErrorReply,
     FieldValueMap,
+    KeyedArrays,
     MemberSet,
     ScoredPairs,
     SimpleString,
@@ -119,7 +121,7 @@ def encoder_for(protocol: int) -> Callable[[Any], bytes]:
 
 def _into2(reply: Any, parts: list[bytes]) -> None:
     kind = reply.__class__
-    if kind is bytes or kind is Verbatim:
+    if kind is bytes or kind is Verbatim or kind is DoubleText:
         parts.append(b"$%d\r\n%b\r\n" % (len(reply), reply))
     elif kind is int:
         parts.append(b":%d\r\n" % reply)
@@ -177,6 +179,13 @@ def _into3(reply: Any, parts: list[bytes]) -> None:
         parts.append(b"~%d\r\n" % len(reply))
         for item in reply:
             _into3(item, parts)
+    elif kind is KeyedArrays:  # XREAD / XREADGROUP: a map of key to entries
+        parts.append(b"%%%d\r\n" % len(reply))
+        for key, value in reply:
+            _into3(key, parts)
+            _into3(value, parts)
+    elif kind is DoubleText:
+        parts.append(b",%b\r\n" % reply)
     elif kind is Push:
         parts.append(b">%d\r\n" % len(reply))
         for item in reply:

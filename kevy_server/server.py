@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import secrets
 import threading
 import time
+from collections import deque
 from typing import Any
 
 from kevy_persist import FsyncPolicy, KevyError, Store
@@ -35,13 +37,33 @@ from kevy_persist.commands.key_positions import command_keys
 from kevy_persist.store.config import MetricEvent
 from kevy_persist.store.store import single_owner
 
-from . import blocking_commands, connection_commands, pubsub, server_commands, transaction_commands  # noqa: F401 -- verbs
+from . import (  # noqa: F401 -- verbs
+    acl_commands,
+    blocking_commands,
+    client_admin,
+    connection_commands,
+    diagnostics,
+    introspection,
+    key_introspection,
+    monitor,
+    pubsub,
+    restricted_commands,
+    server_commands,
+    stream_blocking,
+    tracking,
+    transaction_commands,
+)
+from .admin_settings import ADMIN_SETTINGS, apply_admin_setting
 from .blocking import Blocking
 from .client import Client
+from .client_admin import Pause
+from .command_stats import CommandStats
 from .config import ServerConfig
 from .dispatch import Dispatcher
+from .info_sections import memory_figures
 from .limits import DEFAULT_OUTPUT_LIMITS, cap_maxclients, over_limit
 from .loop import NO_REPLY, EventLoop, monotonic_ms
+from . import notifications
 from .notifications import Notifications
 from .watch import Watches
 
@@ -79,11 +101,20 @@ class KevyServer:
         self.maxclients, warning = cap_maxclients(config.maxclients)
         if warning is not None:
             log.warning("%s", warning)
+        # Users first: a bad aclfile stops the start before the store is opened.
+        self.acl = acl_commands.AccessControl(self, config.aclfile)
+        if config.requirepass is not None:
+            self.acl.set_requirepass(config.requirepass)
         self._lock = threading.Lock()
         self._metric_counts: dict[str, int] = {}
         self.store = store if store is not None else Store.open(config.store_config(metrics=self._record_metric))
         self.owned = single_owner(self.store)
         self.started_monotonic_ms = monotonic_ms()
+        self.run_id = secrets.token_hex(20)
+        self.memory_startup_bytes, _ = memory_figures()
+        self.memory_peak_bytes = self.memory_startup_bytes
+        # (monotonic ms, commands processed) every 100 ms: INFO's instantaneous_ops_per_sec
+        self._ops_samples: deque[tuple[int, int]] = deque(maxlen=16)
         self.last_save_unix = int(time.time())
         self.connections_received = 0
         self.rejected_connections = 0
@@ -92,9 +123,21 @@ class KevyServer:
         self._next_client_id = 1
         self._by_id: dict[int, Client] = {}
         self.pubsub = pubsub.PubSub(self)
+        self.stats = CommandStats()
+        self.stats.set_slowlog_threshold(config.slowlog_log_slower_than_us)
+        self.stats.set_slowlog_max_length(config.slowlog_max_len)
+        self.monitors = monitor.Monitors(self)
+        self.pause = Pause(self)
+        self.tracking = tracking.Tracking(self)
         self.blocking = Blocking(self)
         self.watches = Watches(self)
         self.notifications = Notifications(self)
+        if config.notify_keyspace_events:
+            flags = notifications.flags_from_text(config.notify_keyspace_events)
+            if flags is None:
+                raise ValueError(f"notify-keyspace-events: invalid flags {config.notify_keyspace_events!r}")
+            self.notifications.flags = flags
+            self.refresh_observer()
         self.dispatcher = Dispatcher(self)
         self.loop = EventLoop(self)
         self._port: int | None = None
@@ -103,7 +146,7 @@ class KevyServer:
         self._save_at_shutdown = False
         self._stopped = threading.Event()
         self.shutdown_error: BaseException | None = None
-        if config.bind in ("0.0.0.0", "::") and self.requirepass is None:
+        if config.bind in ("0.0.0.0", "::") and self.acl.default.nopass:
             log.warning("listening on %s without a password: only protected mode keeps other hosts out", config.bind)
 
     # -- statistics ---------------------------------------------------------------------------
@@ -135,6 +178,14 @@ class KevyServer:
         self._closed_commands = 0
         for client in self.loop.clients.values():
             client.commands_processed = 0
+        self.stats.reset()
+        loop = self.loop
+        loop.input_bytes = loop.output_bytes = loop.reads = loop.writes = 0
+        self._ops_samples.clear()
+        self.memory_peak_bytes, _ = memory_figures()
+
+    def feed_monitors(self, client: Client, argv: list[bytes], reply: Any) -> None:
+        self.monitors.feed(client, argv, reply)
 
     def sessions(self) -> list[Client]:
         return list(self.loop.clients.values())
@@ -160,7 +211,7 @@ class KevyServer:
         if connected >= self.maxclients:
             self.rejected_connections += 1
             return MAX_CLIENTS_REPLY
-        if self.protected_mode and self.requirepass is None and not _is_loopback(address):
+        if self.protected_mode and self.acl.default.nopass and not _is_loopback(address):
             self.rejected_connections += 1
             return DENIED_REPLY
         return None
@@ -172,10 +223,13 @@ class KevyServer:
             local = sock.getsockname()
         except OSError:
             local = ("", 0)
+        user, authenticated = self.acl.initial_user()
         client = Client(
             sock, client_id, _address_text(address), _address_text(local), self.config.max_request_bytes,
-            authenticated=self.requirepass is None, now_ms=now_ms,
+            authenticated=authenticated, now_ms=now_ms,
         )
+        client.user = user
+        client.update_gate()
         self._by_id[client_id] = client
         return client
 
@@ -185,6 +239,9 @@ class KevyServer:
         self.blocking.forget(client)
         self.pubsub.forget(client)
         self.watches.forget(client)
+        self.monitors.remove(client)
+        self.pause.forget(client)
+        self.tracking.forget(client)
 
     def output_size(self, client: Client) -> int:
         """Bytes owed to `client`: unsent, held for an fsync, and produced this turn."""
@@ -224,18 +281,25 @@ class KevyServer:
 
     def refresh_observer(self) -> None:
         """The store tells the loop about changes only while someone needs to know."""
-        wanted = self.watches.active or self.blocking.active or self.notifications.enabled
+        wanted = self.watches.active or self.blocking.active or self.notifications.enabled or self.tracking.active
         self.owned.observer = self._changed if wanted else None
 
     def _changed(self, index: int, argv: Any, expired: list[bytes], records: Any) -> None:
-        watches, blocking = self.watches, self.blocking
+        watches, blocking, tracking = self.watches, self.blocking, self.tracking
+        tracked = tracking.active
         for key in expired:
             watches.touched(key)
             blocking.signal(key)
+            if tracked:
+                tracking.touched(key)
         for record in records:
             for key in command_keys(list(record)):
                 watches.touched(key)
                 blocking.signal(key)
+                if tracked:
+                    tracking.touched(key)
+            if tracked and record and record[0].upper() in (b"FLUSHALL", b"FLUSHDB"):
+                tracking.flushed(self.loop.turns)
         if self.notifications.enabled:
             self.notifications.changed(argv, expired, records)
 
@@ -252,6 +316,7 @@ class KevyServer:
                 log.warning("%s", warning)
         elif name == "requirepass":
             self.requirepass = value
+            self.acl.set_requirepass(value)
         elif name == "timeout":
             self.idle_timeout_s = value
         elif name == "protected-mode":
@@ -261,6 +326,8 @@ class KevyServer:
             self.refresh_observer()
         elif name == "client-output-buffer-limit":
             self.output_limits = value
+        elif name in ADMIN_SETTINGS:
+            apply_admin_setting(self, name, value)
 
     # -- persistence verbs ----------------------------------------------------------------------
 
@@ -276,10 +343,19 @@ class KevyServer:
 
     # -- housekeeping (the loop's ticker, 10 times a second) ------------------------------------
 
+    def instantaneous_ops_per_second(self) -> int:
+        samples = self._ops_samples
+        if len(samples) < 2:
+            return 0
+        (first_ms, first), (last_ms, last) = samples[0], samples[-1]
+        return (last - first) * 1000 // max(1, last_ms - first_ms)
+
     def tick(self, now_ms: int) -> None:
         owned = self.owned
-        for index in range(owned.shard_count):
-            owned.expire_step(index)
+        self._ops_samples.append((now_ms, self.commands_processed()))
+        if not self.pause.active:  # Redis reaps nothing while clients are paused
+            for index in range(owned.shard_count):
+                owned.expire_step(index)
         if self.blocking.ready_keys:
             self.blocking.serve_ready()
         for index in range(owned.shard_count):

@@ -1,4 +1,4 @@
-"""Server verbs: INFO, CONFIG, COMMAND, TIME, and the persistence verbs.
+"""Server verbs: INFO, CONFIG, TIME, and the persistence verbs (COMMAND: `introspection.py`).
 
 What the persistence verbs promise:
 - SAVE: synchronous snapshot of every shard, then a fresh log; OK once the files are durable
@@ -17,14 +17,14 @@ import time
 from typing import Any
 
 from kevy_persist import KevyError
-from kevy_persist.commands import COMMAND_TABLE, ErrorReply, SimpleString
-from kevy_persist.commands.replies import OK, MemberSet
+from kevy_persist.commands import ErrorReply, SimpleString
+from kevy_persist.commands.replies import OK
 
-from . import info
-from .connection_commands import CLIENT_SUBCOMMANDS
+from . import command_data, info
 from .loop import NO_REPLY
 from .replies import ReplyMap, Verbatim
-from .verbs import VERBS, subcommand_arity, unknown_subcommand, verb
+from .settings import rewritten_file, write_durably
+from .verbs import dispatch_subcommand, subcommands, verb
 
 SYNTAX_ERROR = ErrorReply("ERR syntax error")
 
@@ -35,19 +35,48 @@ def info_command(server: Any, client: Any, argv: list[bytes]) -> Any:
     return Verbatim(info.info_text(server, sections).encode())
 
 
+def _config_get(server: Any, client: Any, argv: list[bytes]) -> Any:
+    return ReplyMap(info.config_get(server, argv[2:]))
+
+
+def _config_set(server: Any, client: Any, argv: list[bytes]) -> Any:
+    if len(argv) % 2:
+        return ErrorReply("ERR wrong number of arguments for 'config|set' command")
+    return info.config_set(server, argv[2:])
+
+
+def _config_resetstat(server: Any, client: Any, argv: list[bytes]) -> Any:
+    return info.reset_statistics(server)
+
+
+def _config_help(server: Any, client: Any, argv: list[bytes]) -> Any:
+    return command_data.help_reply("config")
+
+
+def _config_rewrite(server: Any, client: Any, argv: list[bytes]) -> Any:
+    """Write the live settings into the TOML file the server was started from."""
+    path = server.config.config_file
+    if path is None:
+        return ErrorReply("ERR The server is running without a config file")
+    try:
+        write_durably(path, rewritten_file(path, info.live_settings(server)))
+    except OSError as error:
+        return ErrorReply(f"ERR Rewriting config file: {error.strerror}")
+    return OK
+
+
+CONFIG_SUBCOMMANDS = subcommands("config", {
+    b"GET": (-3, _config_get),
+    b"SET": (-4, _config_set),
+    b"RESETSTAT": (2, _config_resetstat),
+    b"REWRITE": (2, _config_rewrite),
+    b"HELP": (2, _config_help),
+})
+
+
 @verb("CONFIG", -2, "")
 def config(server: Any, client: Any, argv: list[bytes]) -> Any:
-    subcommand = argv[1].upper()
-    if subcommand == b"GET":
-        return subcommand_arity(argv, -3) or ReplyMap(info.config_get(server, argv[2:]))
-    if subcommand == b"SET":
-        error = subcommand_arity(argv, -4)
-        if error is not None or len(argv) % 2:
-            return error or ErrorReply("ERR wrong number of arguments for 'config|set' command")
-        return info.config_set(server, argv[2:])
-    if subcommand == b"RESETSTAT":
-        return subcommand_arity(argv, 2) or info.reset_statistics(server)
-    return unknown_subcommand(argv)
+    return dispatch_subcommand(server, client, argv, CONFIG_SUBCOMMANDS)
 
 
 @verb("SAVE", 1, "admin no-multi")
@@ -104,53 +133,3 @@ def shutdown(server: Any, client: Any, argv: list[bytes]) -> Any:
     server.request_shutdown(save=False)
     client.closing = True
     return NO_REPLY
-
-
-# -- COMMAND ------------------------------------------------------------------------------------
-
-
-@verb("COMMAND", -1, "")
-def command(server: Any, client: Any, argv: list[bytes]) -> Any:
-    """COMMAND, COUNT, LIST, INFO name..., DOCS (an empty map: enough for redis-cli)."""
-    names = all_command_names()
-    if len(argv) == 1:
-        return [command_entry(name) for name in names]
-    subcommand = argv[1].upper()
-    if subcommand == b"COUNT":
-        return subcommand_arity(argv, 2) or len(names)
-    if subcommand == b"LIST":
-        # Redis lists the subcommands too, as `container|sub` (COUNT counts only commands).
-        return subcommand_arity(argv, -2) or [name.encode() for name in names + subcommand_names()]
-    if subcommand == b"INFO":
-        known = set(names)
-        wanted = [argument.decode("utf-8", "replace").lower() for argument in argv[2:]] or names
-        return [command_entry(name) if name in known else None for name in wanted]
-    if subcommand == b"DOCS":
-        return ReplyMap()
-    return unknown_subcommand(argv)
-
-
-def subcommand_names() -> list[str]:
-    """The subcommands the server's container verbs implement, as `container|sub`."""
-    containers = {
-        "client": [name.decode().lower() for name in CLIENT_SUBCOMMANDS],
-        "config": ["get", "set", "resetstat"],
-        "command": ["count", "docs", "info", "list"],
-        "pubsub": ["channels", "numpat", "numsub", "shardchannels", "shardnumsub"],
-    }
-    return sorted(f"{container}|{sub}" for container, subs in containers.items() for sub in subs)
-
-
-def all_command_names() -> list[str]:
-    return sorted({name.decode().lower() for name in VERBS} | {name.decode() for name in COMMAND_TABLE})
-
-
-def command_entry(name: str) -> list[Any]:
-    spec = COMMAND_TABLE.get(name.encode())
-    if spec is not None:
-        flags = MemberSet(SimpleString(flag) for flag in sorted(spec.flags))  # a set in RESP3, as in Redis
-        return [name.encode(), spec.arity, flags, spec.first_key, spec.last_key, spec.key_step]
-    found = VERBS[name.upper().encode()]
-    shown = [flag.replace("-", "_") for flag in found.flags if flag not in ("transaction", "subscribed")]
-    return [name.encode(), found.arity, MemberSet(SimpleString(flag) for flag in sorted(shown)),
-            found.first_key, found.last_key, found.key_step]

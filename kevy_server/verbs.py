@@ -25,7 +25,7 @@ import attrs
 
 from kevy_persist.commands import ErrorReply
 
-__all__ = ["VERBS", "Verb", "unknown_subcommand", "verb"]
+__all__ = ["SUBCOMMANDS", "VERBS", "Verb", "dispatch_subcommand", "subcommands", "unknown_subcommand", "verb"]
 
 Handler = Callable[[Any, Any, list[bytes]], Any]
 
@@ -47,6 +47,27 @@ class Verb:
 
 # Upper-case bytes name -> Verb.
 VERBS: dict[bytes, Verb] = {}
+
+# Container verb (lower case) -> {subcommand name, upper-case bytes: (arity, handler)}: what
+# the container implements (COMMAND INFO and COMMAND LIST show these, ACL rules name them).
+SubcommandTable = dict[bytes, tuple[int, Handler]]
+SUBCOMMANDS: dict[str, SubcommandTable] = {}
+
+
+def subcommands(container: str, table: SubcommandTable) -> SubcommandTable:
+    """Register `table` as the subcommands of server verb `container`; returns it."""
+    SUBCOMMANDS[container.lower()] = table
+    return table
+
+
+def dispatch_subcommand(server: Any, client: Any, argv: list[bytes], table: SubcommandTable) -> Any:
+    """Run argv[1] of a container verb: Redis's unknown-subcommand and arity errors first."""
+    entry = table.get(argv[1].upper())
+    if entry is None:
+        return unknown_subcommand(argv)
+    arity, run = entry
+    error = subcommand_arity(argv, arity)
+    return error if error is not None else run(server, client, argv)
 
 
 def verb(

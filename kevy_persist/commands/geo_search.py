@@ -217,15 +217,23 @@ def _search(keyspace: Keyspace, argv: list[bytes], context: CommandContext, mode
 
 
 def _store_key_finder(argv: list[bytes]) -> list[int]:
-    """GEORADIUS* keys: the source, and the last STORE / STOREDIST target (from argv[5])."""
+    """GEORADIUS* keys: the source, then what Redis's key specs name -- the argument after the
+    first STORE, then after the first STOREDIST (from argv[5]) -- and the target the command
+    writes, the last STORE / STOREDIST, when it is neither of those."""
+    first_targets: dict[bytes, int] = {}
     target = None
     index = 5
     while index < len(argv):
-        if argv[index].upper() in (b"STORE", b"STOREDIST") and index + 1 < len(argv):
+        option = argv[index].upper()
+        if option in (b"STORE", b"STOREDIST") and index + 1 < len(argv):
+            first_targets.setdefault(option, index + 1)
             target = index + 1
             index += 1
         index += 1
-    return [1] if target is None else [1, target]
+    positions = [1] + [first_targets[option] for option in (b"STORE", b"STOREDIST") if option in first_targets]
+    if target is not None and target not in positions:
+        positions.append(target)
+    return positions
 
 
 @command("geosearch", -7, "readonly")

@@ -11,7 +11,7 @@ from kevy_persist.commands.access import NOTHING_LOGGED, read_typed, write_typed
 from kevy_persist.commands.context import SYNTAX, CommandContext, CommandError, CommandOutcome
 from kevy_persist.commands.replies import OK
 from kevy_persist.commands.stream_arguments import long_long, parse_id, parse_strict_id, range_end, range_start
-from kevy_persist.commands.subcommands import Subcommand, find_subcommand, help_reply, syntax_error
+from kevy_persist.commands.subcommands import Subcommand, container, find_subcommand, help_reply, syntax_error
 from kevy_persist.commands.table import command
 from kevy_persist.data.keyspace import Keyspace
 from kevy_persist.data.stream import Stream
@@ -127,14 +127,14 @@ def _delete_consumer(keyspace, argv, context, stream, group, entries_read) -> Co
     return CommandOutcome(0) if pending is None else CommandOutcome(pending, (argv,))
 
 
-_XGROUP: dict[bytes, Subcommand] = {
+_XGROUP: dict[bytes, Subcommand] = container("xgroup", {
     b"create": (-5, _create),
     b"setid": (-5, _set_id),
     b"destroy": (4, _destroy),
     b"createconsumer": (5, _create_consumer),
     b"delconsumer": (5, _delete_consumer),
     b"help": (2, None),
-}
+})
 
 
 @command("xack", -4, "write fast")

@@ -14,7 +14,7 @@ from kevy_persist.commands.replies import FieldValueMap
 from kevy_persist.commands.stream_arguments import long_long
 from kevy_persist.commands.stream_consumer_groups import no_such_group
 from kevy_persist.commands.streams import entries_reply, entry_reply
-from kevy_persist.commands.subcommands import Subcommand, find_subcommand, help_reply, syntax_error
+from kevy_persist.commands.subcommands import Subcommand, container, find_subcommand, help_reply, syntax_error
 from kevy_persist.commands.table import command
 from kevy_persist.data.keyspace import Keyspace
 from kevy_persist.data.stream import Stream
@@ -139,9 +139,9 @@ def _full_group(group: ConsumerGroup, stream: Stream, count: int) -> FieldValueM
     )
 
 
-_XINFO: dict[bytes, Subcommand] = {
+_XINFO: dict[bytes, Subcommand] = container("xinfo", {
     b"stream": (-3, _stream),
     b"groups": (3, _groups),
     b"consumers": (4, _consumers),
     b"help": (2, None),
-}
+})

@@ -16,6 +16,16 @@ from kevy_persist.commands.replies import SimpleString
 
 Subcommand = tuple[int, Callable[..., Any]]  # (arity counted from the container's name, handler)
 
+# container name (lower case) -> its subcommand table, for introspection (COMMAND INFO lists
+# the subcommands a container implements).
+CONTAINERS: dict[str, dict[bytes, Subcommand]] = {}
+
+
+def container(name: str, table: dict[bytes, Subcommand]) -> dict[bytes, Subcommand]:
+    """Record `table` as container `name`'s subcommands; returns it."""
+    CONTAINERS[name.lower()] = table
+    return table
+
 
 def find_subcommand(argv: list[bytes], container: str, table: dict[bytes, Subcommand]) -> Callable[..., Any]:
     """The handler for argv[1] (the caller's table arity guarantees argv[1] exists)."""

@@ -36,7 +36,7 @@ import hiredis
 from crc32c import crc32c
 
 from kevy_persist.commands import COMMAND_TABLE, ErrorReply, unknown_command_message
-from kevy_persist.commands.context import CommandError, wrong_arity
+from kevy_persist.commands.context import Blocking, CommandError, wrong_arity
 from kevy_persist.commands.key_positions import command_keys
 from kevy_persist.commands.table import lookup_spec
 from kevy_persist.disk.clock import Clock
@@ -158,6 +158,18 @@ class OwnedShards:
             if self.observer is not None:
                 self.observer(index, argv, expired, records)
         return reply
+
+    def execute_blocking(self, index: int, argv: list[bytes], blocking: Blocking) -> Any:
+        """`execute` with `blocking` as the context's mode for this one command: an event
+        loop that can park a client runs XREAD / XREADGROUP BLOCK with ALLOWED (nothing to
+        read returns a `StreamWait`) and re-runs a parked one with RETRY."""
+        context = self.context
+        previous = context.blocking
+        context.blocking = blocking
+        try:
+            return self.execute(index, argv)
+        finally:
+            context.blocking = previous
 
     def execute_routed(self, argv: list[bytes]) -> Any:
         """Route `argv` by its keys (as `Store.execute_argv` does) and run it."""
