@@ -29,7 +29,8 @@ def settings(arguments: list[str], environ: dict[str, str] | None = None):
 
 def test_defaults_apply_when_nothing_is_given(tmp_path) -> None:
     config, logging_choices = settings(["--dir", str(tmp_path / "d")])
-    assert (config.port, config.bind, config.shard_count, config.appendonly) == (6379, "127.0.0.1", 1, True)
+    # No shard count: the store adopts the dir's recorded layout (a new dir gets 1 shard).
+    assert (config.port, config.bind, config.shard_count, config.appendonly) == (6379, "127.0.0.1", None, True)
     assert config.appendfsync.value == "everysec" and config.cluster is False and config.config_file is None
     assert logging_choices == {"level": "INFO", "output": "stderr"}
 
