@@ -26,7 +26,10 @@ or writes past the value.
 from __future__ import annotations
 
 import math
+import re
 import struct
+from bisect import bisect_right
+from itertools import accumulate
 
 HEADER_SIZE = 16
 REGISTER_COUNT = 16384
@@ -197,6 +200,63 @@ def sparse_registers(data: bytes | bytearray) -> bytearray:
     return registers
 
 
+def _walk(data: bytes | bytearray, index: int, trail: list[tuple[int, int]]) -> tuple[int, int, int | None]:
+    """(position, first register, previous opcode's position) of the opcode covering
+    `index`, walking on from the end of `trail` and recording each opcode passed."""
+    end = len(data)
+    if trail:
+        position, first = trail.pop()
+        previous = trail[-1][0] if trail else None
+    else:
+        position, first, previous = HEADER_SIZE, 0, None
+    run = length = 0
+    while position < end:
+        run, _, length = _opcode(data, position)
+        if index <= first + run - 1:
+            break
+        trail.append((position, first))
+        previous = position
+        position += length
+        first += run
+    if run == 0 or position >= end or position + length > end:
+        raise InvalidHyperLogLog("no sparse opcode covers the register")
+    return position, first, previous
+
+
+# Registers covered by each one-byte opcode (ZERO, VAL); 0 for an XZERO's first byte.
+_ONE_BYTE_RUNS = bytes(((b & 3) + 1) if b & 0x80 else 0 if b & 0x40 else (b & 0x3F) + 1 for b in range(256))
+_XZERO_FIRST_BYTE = re.compile(rb"[\x40-\x7f]")
+
+
+def _locate(data: bytes | bytearray, index: int) -> tuple[int, int, int | None]:
+    """What `_walk` finds from the start, at C speed: between two XZEROs every opcode is one
+    byte, so a stretch is summed through a translate table, and the covering opcode of the
+    stretch that holds `index` is found by bisecting its running sums. The first byte in
+    0x40-0x7f after an opcode boundary is an XZERO (its second byte is skipped with it)."""
+    position, first, previous = HEADER_SIZE, 0, None
+    end = len(data)
+    while position < end:
+        found = _XZERO_FIRST_BYTE.search(data, position)
+        stop = found.start() if found else end
+        if stop > position:
+            runs = data[position:stop].translate(_ONE_BYTE_RUNS)
+            after = first + sum(runs)
+            if after > index:
+                starts = list(accumulate(runs, initial=first))
+                offset = bisect_right(starts, index) - 1
+                return position + offset, starts[offset], position + offset - 1 if offset else previous
+            first, previous, position = after, stop - 1, stop
+        if position >= end:
+            break
+        if position + 1 >= end:
+            raise InvalidHyperLogLog("a sparse XZERO opcode is cut at the end")
+        run = (((data[position] & 0x3F) << 8) | data[position + 1]) + 1
+        if index < first + run:
+            return position, first, previous
+        first, previous, position = first + run, position, position + 2
+    raise InvalidHyperLogLog("no sparse opcode covers the register")
+
+
 # -- the value ----------------------------------------------------------------------------
 
 class HyperLogLog:
@@ -246,7 +306,7 @@ class HyperLogLog:
                 return 0
             _dense_put(self.data, index, count)
             return 1
-        return self._sparse_raise(index, count, [])
+        return self._sparse_raise(index, count, None)
 
     def to_dense(self) -> None:
         """Convert in place (the header, stale cache bytes included, is kept)."""
@@ -273,33 +333,23 @@ class HyperLogLog:
             else:
                 self._sparse_raise(index, count, trail)
 
-    def _sparse_raise(self, index: int, count: int, trail: list[tuple[int, int]]) -> int:
-        """Redis's hllSparseSet. `trail` holds (position, first register) of opcodes before
-        the covering one from earlier calls with smaller indexes (empty: scan from the
-        start); it is left holding only boundaries that this edit did not move."""
+    def _sparse_raise(self, index: int, count: int, trail: list[tuple[int, int]] | None) -> int:
+        """Redis's hllSparseSet. `trail` (PFMERGE's ascending walk) holds (position, first
+        register) of opcodes before the covering one from earlier calls with smaller indexes
+        (empty: scan from the start); it is left holding only boundaries that this edit did
+        not move. None: one register on its own, found by `_locate`."""
         if count > _SPARSE_VALUE_MAX:
             return self._promote(index, count)
         data = self.data
         end = len(data)
-        if trail:
-            position, first = trail.pop()
-            previous = trail[-1][0] if trail else None
+        if trail is None:
+            position, first, previous = _locate(data, index)
         else:
-            position, first, previous = HEADER_SIZE, 0, None
-        run = value = length = 0
-        while position < end:
-            run, value, length = _opcode(data, position)
-            if index <= first + run - 1:
-                break
-            trail.append((position, first))
-            previous = position
-            position += length
-            first += run
-        if run == 0 or position >= end or position + length > end:
-            raise InvalidHyperLogLog("no sparse opcode covers the register")
+            position, first, previous = _walk(data, index, trail)
+        run, value, length = _opcode(data, position)
         if value and value >= count:
             return 0
-        if previous is not None:
+        if trail and previous is not None:
             trail.pop()  # the edit and the merge below start at `previous`
         if run == 1 and (value or length == 1):
             data[position] = _val(count, 1)
