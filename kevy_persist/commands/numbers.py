@@ -86,6 +86,8 @@ def parse_range_double(text: bytes) -> float | None:
 def parse_strtod(text: bytes) -> float | None:
     """C's strtod as SORT uses it: leading whitespace skipped, the text ends at a NUL byte,
     "" reads as 0; trailing bytes, NaN and overflow or underflow (ERANGE) are refused."""
+    if text.isdigit() and len(text) < 300:
+        return float(text)  # plain digits (SORT's common case): exact as strtod, never ERANGE
     text = text.split(b"\0", 1)[0]
     if not text:
         return 0.0

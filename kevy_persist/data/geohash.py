@@ -103,11 +103,35 @@ def score_to_bits(score: float) -> int:
     return (int(score - 9223372036854775808.0) ^ (1 << 63)) & _MASK64
 
 
+def _gather_tables() -> tuple[bytes, bytes]:
+    """For every 16-bit chunk of a hash: its 8 even bits packed, and its 8 odd bits packed."""
+    return bytes(_gather(chunk) for chunk in range(1 << 16)), bytes(_gather(chunk >> 1) for chunk in range(1 << 16))
+
+
+_EVEN_OF_CHUNK, _ODD_OF_CHUNK = _gather_tables()
+_STEP_MAX_SCALE = float(1 << STEP_MAX)
+_LATITUDE_SPAN = LATITUDE_MAX - LATITUDE_MIN
+_LONGITUDE_SPAN = LONGITUDE_MAX - LONGITUDE_MIN
+
+
 def position_of(score: float) -> tuple[float, float]:
-    """(longitude, latitude) of a score: its step-26 cell's centre, clamped to the limits."""
-    area = decode(Cell(score_to_bits(score), STEP_MAX))
-    longitude = (area.longitude_min + area.longitude_max) / 2
-    latitude = (area.latitude_min + area.latitude_max) / 2
+    """(longitude, latitude) of a score: its step-26 cell's centre, clamped to the limits.
+
+    `decode(Cell(score_to_bits(score), STEP_MAX))` and the centre, in the same double
+    operations, with the bits de-interleaved 16 at a time through tables: a search decodes
+    every candidate member, so this is GEOSEARCH's inner loop."""
+    bits = int(score) if 0.0 <= score < 9223372036854775808.0 else score_to_bits(score)
+    even, odd = _EVEN_OF_CHUNK, _ODD_OF_CHUNK
+    low, middle, high, top = bits & 0xFFFF, (bits >> 16) & 0xFFFF, (bits >> 32) & 0xFFFF, (bits >> 48) & 0xFFFF
+    latitude_cells = even[low] | even[middle] << 8 | even[high] << 16 | even[top] << 24
+    longitude_cells = odd[low] | odd[middle] << 8 | odd[high] << 16 | odd[top] << 24
+    scale = _STEP_MAX_SCALE
+    longitude_min = LONGITUDE_MIN + (longitude_cells * 1.0 / scale) * _LONGITUDE_SPAN
+    longitude_max = LONGITUDE_MIN + ((longitude_cells + 1) * 1.0 / scale) * _LONGITUDE_SPAN
+    latitude_min = LATITUDE_MIN + (latitude_cells * 1.0 / scale) * _LATITUDE_SPAN
+    latitude_max = LATITUDE_MIN + ((latitude_cells + 1) * 1.0 / scale) * _LATITUDE_SPAN
+    longitude = (longitude_min + longitude_max) / 2
+    latitude = (latitude_min + latitude_max) / 2
     return (min(max(longitude, LONGITUDE_MIN), LONGITUDE_MAX), min(max(latitude, LATITUDE_MIN), LATITUDE_MAX))
 
 
