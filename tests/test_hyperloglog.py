@@ -16,11 +16,11 @@ from kevy_persist.data.hyperloglog import (
     REGISTER_COUNT,
     HyperLogLog,
     empty_sparse,
-    estimate,
     pack_dense,
     register_maximum,
     unpack_dense,
 )
+from kevy_persist.data.hyperloglog_estimate import estimate
 
 # A few explicit registers over a seeded fill: small natural inputs, full-size arrays.
 registers = st.tuples(st.integers(0, 63), st.dictionaries(st.integers(0, REGISTER_COUNT - 1), st.integers(0, 63), max_size=40)).map(
@@ -49,3 +49,19 @@ def test_sparse_and_dense_agree(elements: list[bytes]) -> None:
         assert sparse.add(element) == dense.add(element)
     assert sparse.registers() == dense.registers()
     assert estimate(bytes(sparse.registers())) == estimate(bytes(dense.registers()))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([8, 60, 500, REGISTER_COUNT]),
+       st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 40)), min_size=20, max_size=400))
+def test_locating_a_register_at_c_speed_edits_exactly_as_the_opcode_walk(spread, raises) -> None:
+    """PFADD finds the covering opcode with `_locate` (running sums); PFMERGE walks the opcodes
+    one by one. Both must edit the sparse bytes identically, promotion to dense included."""
+    located, walked = HyperLogLog(empty_sparse()), HyperLogLog(empty_sparse())
+    for drawn, count in raises:
+        index = drawn % spread  # a narrow spread makes neighbours of equal value (VAL merges)
+        count = count if count > 32 else 1 + count % 3
+        assert located.raise_register(index, count) == (
+            walked.raise_register(index, count) if walked.is_dense else walked._sparse_raise(index, count, [])
+        )
+        assert located.data == walked.data

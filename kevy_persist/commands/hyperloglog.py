@@ -24,10 +24,10 @@ from kevy_persist.data.hyperloglog import (
     HyperLogLog,
     InvalidHyperLogLog,
     empty_sparse,
-    estimate,
     is_hyperloglog,
     register_maximum,
 )
+from kevy_persist.data.hyperloglog_estimate import estimate
 from kevy_persist.data.keyspace import Keyspace
 
 NOT_HYPERLOGLOG = "WRONGTYPE Key is not a valid HyperLogLog string value."

@@ -15,8 +15,8 @@ the run of zeros above them plus one (1..51) is the candidate value. A sparse va
 edited the way Redis edits it (split the covering opcode, then merge equal neighbouring VALs
 over at most five opcodes), because the resulting bytes depend on that history; it becomes
 dense when a value exceeds 32 or it would grow past `SPARSE_MAX_BYTES` (Redis's
-hll-sparse-max-bytes default, 3000). The estimate is Ertl's improved estimator from the
-register histogram, in doubles, as Redis computes it.
+hll-sparse-max-bytes default, 3000). The estimate (hyperloglog_estimate.py) is Ertl's
+improved estimator from the register histogram, in doubles, as Redis computes it.
 
 Damage: a value that passes the header checks but whose sparse opcodes do not cover exactly
 16,384 registers raises `InvalidHyperLogLog` (Redis's INVALIDOBJ); nothing here ever reads
@@ -25,7 +25,6 @@ or writes past the value.
 
 from __future__ import annotations
 
-import math
 import re
 import struct
 from bisect import bisect_right
@@ -44,7 +43,6 @@ _ZERO_MAX, _XZERO_MAX, _VAL_RUN_MAX = 64, 16384, 4
 _SEED = 0xADC83B19
 _MULTIPLIER = 0xC6A4A7935BD1E995
 _MASK64 = (1 << 64) - 1
-_ALPHA_INFINITY = 0.721347520444481703680  # 0.5 / ln(2)
 
 
 class InvalidHyperLogLog(Exception):
@@ -398,49 +396,3 @@ class HyperLogLog:
         changed = self.raise_register(index, count)
         assert changed == 1, "a promotion always follows a register that must grow"
         return changed
-
-
-# -- the estimate -------------------------------------------------------------------------
-
-def _sigma(x: float) -> float:
-    if x == 1.0:
-        return math.inf
-    y, z = 1.0, x
-    while True:
-        x *= x
-        previous = z
-        z += x * y
-        y += y
-        if previous == z:
-            return z
-
-
-def _tau(x: float) -> float:
-    if x == 0.0 or x == 1.0:
-        return 0.0
-    y, z = 1.0, 1.0 - x
-    while True:
-        x = math.sqrt(x)
-        previous = z
-        y *= 0.5
-        z -= math.pow(1.0 - x, 2) * y
-        if previous == z:
-            return z / 3
-
-
-def _round_half_away(value: float) -> int:
-    whole = math.floor(value)
-    return whole + 1 if value - whole >= 0.5 else whole
-
-
-def estimate(registers: bytes) -> int:
-    """Redis's hllCount over one-byte registers (Ertl's estimator, in doubles)."""
-    histogram = [registers.count(value) for value in range(64)]
-    count = float(REGISTER_COUNT)
-    largest = 64 - INDEX_BITS + 1
-    z = count * _tau((count - histogram[largest]) / count)
-    for value in range(largest - 1, 0, -1):
-        z += histogram[value]
-        z *= 0.5
-    z += count * _sigma(histogram[0] / count)
-    return _round_half_away(_ALPHA_INFINITY * count * count / z)
