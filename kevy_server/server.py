@@ -39,6 +39,7 @@ from kevy_persist.store.store import single_owner
 
 from . import (  # noqa: F401 -- verbs
     acl_commands,
+    acl_verb,
     blocking_commands,
     client_admin,
     connection_commands,
