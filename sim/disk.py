@@ -16,6 +16,7 @@ Modelling choices (stated once, here):
 
 from __future__ import annotations
 
+import hashlib
 from typing import NamedTuple
 
 # A file effect: ("write", offset, data) or ("truncate", size, b"").
@@ -163,3 +164,12 @@ def flip_bit(image: Image, path: str, bit_index: int) -> Image:
             data = bytes(flipped)
         files.append((file_path, data))
     return Image(image.directories, tuple(files))
+
+
+def image_digest(image: Image) -> str:
+    """A short content hash of an image (seeds the nested-crash samplers)."""
+    digest = hashlib.blake2b(digest_size=12)
+    for path, data in image.files:
+        digest.update(path.encode() + b"\0" + len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()

@@ -14,16 +14,18 @@ What it does, for one (workload, profile, seed[, fault]):
    J (and after its last) the explorer takes the images the profile allows (sampled with
    `random.Random(f"{seed}:nested:{digest}:{J}")`, digest = the image's BLAKE2b) and recovers
    each again: image id `I.J.M`. Every nested outcome must satisfy the same checker.
-5. Faults: `eio`, `enospc`, `short-write` are swept over every injection point of a
-   fault-free run (one run per point, cuts from that point on); `bitflip` adds flipped
-   copies of each image (`I~F`).
+5. Faults (`sim.faults`): a failing door call (`eio-rename`, `enospc-fsync_dir`, `short-write`,
+   ...) is swept over every injection point of a fault-free run, or an evenly spaced sample
+   of `fault_points` of them (one run per point and, for fsync_dir, per variant of what the
+   failed call wrote; cuts from that point on); `bitflip` adds flipped copies of each image
+   (`I~F`); `eio-read` fails each read of recovery in turn (`I!rJ`, then `I!rJ.M` for the
+   recoveries after that refusal, `sim.read_faults`).
 Same seed, same result, bit for bit: every choice comes from the seeded generators above
 and every iteration order is fixed. Replay one case with `sim.report.replay_line`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import random
 import time
 import traceback
@@ -33,10 +35,11 @@ import attrs
 from kevy_persist.errors import KevyError
 
 from .checkers import Outcome, Verdict
-from .disk import Image, durable_namespace, join_path
-from .faults import FaultPlan, bit_flipped_images, injection_steps, parse_fault
+from .disk import Image, durable_namespace, image_digest, join_path
+from .faults import READ_FAULT, FaultPlan, bit_flipped_images, injection_steps, parse_fault, plans_for, sample_points
 from .model import History
 from .profiles import Limits, Profile, profile_named
+from .read_faults import judge_read_faults, replay_read_fault
 from .simfs import SimFileSystem
 from .workloads import Workload, workload_named
 
@@ -55,6 +58,7 @@ class SweepConfig:
     stop_at_first: bool = False
     disabled_sync_sites: frozenset[str] = frozenset()
     bitflips_per_image: int = 2
+    fault_points: int | None = None  # injection points swept per fault kind (None: all)
 
 
 @attrs.frozen
@@ -95,6 +99,7 @@ class Recording:
     sync_sites: dict
     run_failure: str
     failed: frozenset[int]
+    creating_steps: frozenset[int] = frozenset()
 
 
 class _Stop(Exception):
@@ -127,15 +132,8 @@ def record(workload: Workload, operations: list, config: SweepConfig, fault: Fau
     except Exception as error:  # noqa: BLE001 -- a crash of the run is itself a finding
         run_failure = f"{type(error).__name__}: {error}"
     cuts.append((fs.step_count, fs.snapshot(), history.freeze()))
-    return Recording(cuts, fs.steps, dict(fs.sync_sites_seen), run_failure, frozenset(history.failed))
-
-
-def image_digest(image: Image) -> str:
-    digest = hashlib.blake2b(digest_size=12)
-    for path, data in image.files:
-        digest.update(path.encode() + b"\0" + len(data).to_bytes(8, "little"))
-        digest.update(data)
-    return digest.hexdigest()
+    return Recording(cuts, fs.steps, dict(fs.sync_sites_seen), run_failure, frozenset(history.failed),
+                     frozenset(fs.creating_steps))
 
 
 class Explorer:
@@ -148,10 +146,11 @@ class Explorer:
         self.outcomes: dict[Image, Outcome] = {}
         self.nested: dict[Image, list[tuple[str, Outcome]]] = {}
         self.sync_sites: dict[str, int] = {}
+        self.read_faults: dict[Image, list[tuple[str, Outcome]]] = {}
 
     # -- recovery -----------------------------------------------------------------------------
 
-    def _run_recovery(self, fs: SimFileSystem) -> Outcome:
+    def run_recovery(self, fs: SimFileSystem) -> Outcome:
         try:
             return Outcome(state=self.workload.recover(fs))
         except KevyError as error:
@@ -165,7 +164,7 @@ class Explorer:
         outcome = self.outcomes.get(image)
         if outcome is None:
             fs = SimFileSystem.from_image(image, disabled_sync_sites=self.config.disabled_sync_sites)
-            outcome = self._run_recovery(fs)
+            outcome = self.run_recovery(fs)
             self.outcomes[image] = outcome
         return outcome
 
@@ -180,7 +179,7 @@ class Explorer:
 
         fs = SimFileSystem.from_image(image, observer=observer, track_sync_sites=True,
                                       disabled_sync_sites=self.config.disabled_sync_sites)
-        self.outcomes[image] = self._run_recovery(fs)
+        self.outcomes[image] = self.run_recovery(fs)
         for site, calls in fs.sync_sites_seen.items():
             self.sync_sites[site] = self.sync_sites.get(site, 0) + calls
         states.append((fs.step_count, fs.snapshot()))
@@ -263,6 +262,9 @@ class Explorer:
                 else:
                     outcome, nested = self.recover_plain(image), []
                 self._judge(result, checker.check(outcome, freeze), cut_index, image_id, fault_label, "")
+                if fault is not None and fault.kind == READ_FAULT:
+                    for read_id, verdict in judge_read_faults(self, checker, image, freeze):
+                        self._judge(result, verdict, cut_index, f"{image_id}!{read_id}", fault_label, "read-fault ")
                 for nested_id, nested_outcome in nested:
                     self._judge(result, judge_nested(checker, outcome, nested_outcome, freeze), cut_index,
                                 f"{image_id}.{nested_id}", fault_label, "nested ")
@@ -303,15 +305,16 @@ def sweep(config: SweepConfig) -> SweepResult:
     checker = workload.checker(operations, bitflip=fault is not None and fault.kind == "bitflip")
     result = SweepResult(config)
     try:
-        if fault is not None and fault.kind != "bitflip" and fault.step_index < 0:
+        if fault is not None and fault.kind not in ("bitflip", READ_FAULT) and fault.step_index < 0:
             baseline = record(workload, operations, config, None)
             result.steps = len(baseline.steps)
             result.sync_sites = dict(baseline.sync_sites)
-            for step_index in injection_steps(fault.kind, baseline.steps):
-                plan = FaultPlan(fault.kind, step_index)
-                recording = record(workload, operations, config, plan)
-                result.fault_runs += 1
-                explorer.explore(recording, checker, plan, step_index, result)
+            points = injection_steps(fault.kind, baseline.steps, baseline.creating_steps)
+            for step_index in sample_points(points, config.fault_points):
+                for plan in plans_for(fault.kind, step_index):
+                    recording = record(workload, operations, config, plan)
+                    result.fault_runs += 1
+                    explorer.explore(recording, checker, plan, step_index, result)
         else:
             recording = record(workload, operations, config, fault)
             result.steps = len(recording.steps)
@@ -346,17 +349,21 @@ def replay(config: SweepConfig, cut: int, image_id: str) -> ReplayReport:
     fault = parse_fault(config.fault)
     assert fault is None or fault.kind == "bitflip" or fault.step_index >= 0, "name the fault's step"
     checker = workload.checker(operations, bitflip=fault is not None and fault.kind == "bitflip")
-    recording = record(workload, operations, config, fault)
+    recording = record(workload, operations, config, None if fault is not None and fault.kind == READ_FAULT else fault)
     checker = checker.with_failures(recording.failed)
     matching = [entry for entry in recording.cuts if entry[0] == cut]
     if not matching:
         raise KeyError(f"no cut {cut}: the run has cuts 0..{recording.cuts[-1][0]}")
     _, state, freeze = matching[0]
     images = dict(explorer.images_for_cuts(recording.cuts, fault)[id(state)])
-    top_id, _, nested_id = image_id.partition(".")
+    top_id, _, read_id = image_id.partition("!")
+    top_id, _, nested_id = top_id.partition(".")
     image = images[top_id]
     outcome = explorer.recover_plain(image)
     verdict = checker.check(outcome, freeze)
+    if read_id:
+        verdict, outcome, image = replay_read_fault(explorer, checker, image, freeze, read_id)
+        nested_id = ""
     if nested_id:
         image = dict(explorer.nested_images(image))[nested_id]
         nested_outcome = explorer.recover_plain(image)

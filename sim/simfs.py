@@ -16,7 +16,9 @@ caller, the caller comes first, so a shared helper is told apart by who called i
 (`lock`, `probe_lock`) are process state, not disk state: the `LOCK` file is created and
 written like any file (a crash image may hold it, stale), the lock itself lives in this
 object only, so a file system rebuilt from a crash image starts with every lock free. Faults
-(`sim.faults.FaultPlan`) are injected by step index; a sync call site can be turned into a
+(`sim.faults.FaultPlan`) are injected by step index into any door call that changes the disk
+(and into reads, for recovery): a failed call raises the errno and leaves what
+`sim.faults` says it leaves. A sync call site can be turned into a
 no-op (the self-check of `sim.selfcheck`), named exactly or by its key without line numbers
 (`site_key`).
 
@@ -48,6 +50,7 @@ from .disk import (
     NameOperation,
     apply_effect,
     apply_name_operation,
+    make_image,
 )
 from .simfs_handles import SimFileLock, SimReadableFile, SimWritableFile
 
@@ -92,6 +95,7 @@ class SimFileSystem:
         self.track_sync_sites = track_sync_sites or bool(disabled_sync_sites)
         self.disabled_sync_sites = disabled_sync_sites
         self.steps: list[tuple[int, str, str, str]] = []  # (index, operation, path, site)
+        self.creating_steps: set[int] = set()  # the open/lock steps that made a new name
         self.sync_sites_seen: dict[str, int] = {}  # site -> calls
         self.skipped_syncs = 0
         self._snapshot_cache: tuple[int, DiskState] | None = None
@@ -137,6 +141,13 @@ class SimFileSystem:
             self.observer(self, index, operation, path)
         return index, site
 
+    def _check_fault(self, index: int, call: str, path: str, operation: str) -> None:
+        """Raise the errno the fault plan gives door call `call` at step `index`, if any."""
+        if self.faults is not None:
+            code = self.faults.failure(index, call)
+            if code is not None:
+                raise _error(path, operation, code)
+
     def _sync_disabled(self, site: str) -> bool:
         """The self-check turned this sync call site into a no-op (exact site or its key)."""
         disabled = self.disabled_sync_sites
@@ -157,11 +168,20 @@ class SimFileSystem:
         self._snapshot_cache = (self.version, state)
         return state
 
+    def live_image(self) -> Image:
+        """What the next process sees when this one exits without a crash (every effect)."""
+        live = {number: bytes(inode.live) for number, inode in self._inodes.items()}
+        return make_image(frozenset(self.directories), self._live_entries, live)
+
     # -- lookups ----------------------------------------------------------------------------------
 
     @staticmethod
     def _normalize(path: str) -> str:
         return path.rstrip("/") or "/"
+
+    def check_read_fault(self, index: int, path: str) -> None:
+        """Used by `SimReadableFile.read`: raise EIO when the plan fails this read."""
+        self._check_fault(index, "read", path, "read")
 
     def live_bytes(self, inode: int) -> bytearray:
         """The bytes a reader of `inode` sees now (durable plus pending writes)."""
@@ -199,18 +219,19 @@ class SimFileSystem:
     # -- FileSystem protocol ----------------------------------------------------------------------
 
     def open_read(self, path: str) -> SimReadableFile:
-        self.step("open_read", path)
+        index, _ = self.step("open_read", path)
+        self._check_fault(index, "read", path, "open")
         return SimReadableFile(self, self._lookup(path, "open"), path)
 
     def open_write(self, path: str) -> SimWritableFile:
-        self.step("open_write", path)
-        return SimWritableFile(self, self._open_for_writing(path, truncate=True), path, append=False)
+        index, _ = self.step("open_write", path)
+        return SimWritableFile(self, self._open_for_writing(index, path, truncate=True), path, append=False)
 
     def open_append(self, path: str) -> SimWritableFile:
-        self.step("open_append", path)
-        return SimWritableFile(self, self._open_for_writing(path, truncate=False), path, append=True)
+        index, _ = self.step("open_append", path)
+        return SimWritableFile(self, self._open_for_writing(index, path, truncate=False), path, append=True)
 
-    def _open_for_writing(self, path: str, *, truncate: bool) -> int:
+    def _open_for_writing(self, index: int, path: str, *, truncate: bool, operation: str = "open") -> int:
         path = self._normalize(path)
         if path in self.directories:
             raise _error(path, "open", errno_codes.EISDIR)
@@ -218,6 +239,8 @@ class SimFileSystem:
         name = basename(path)
         inode = entries.get(name)
         if inode is None:
+            self.creating_steps.add(index)
+            self._check_fault(index, "create", path, operation)
             inode = self._new_inode()
             entries[name] = inode
             self._record_name(CREATE, path, "", name, inode)
@@ -232,11 +255,12 @@ class SimFileSystem:
         self.version += 1
 
     def read_bytes(self, path: str) -> bytes:
-        self.step("read_bytes", path)
+        index, _ = self.step("read_bytes", path)
+        self._check_fault(index, "read", path, "read")
         return bytes(self._inodes[self._lookup(path, "read")].live)
 
     def rename(self, source: str, target: str) -> None:
-        self.step("rename", source)
+        index, _ = self.step("rename", source)
         source, target = self._normalize(source), self._normalize(target)
         inode = self._lookup(source, "rename")
         if source == target:
@@ -244,6 +268,7 @@ class SimFileSystem:
         assert parent(source) == parent(target), "the simulator models same-directory renames"
         if target in self.directories:
             raise _error(source, "rename", errno_codes.EISDIR)
+        self._check_fault(index, "rename", source, "rename")
         entries = self._live_entries[parent(source)]
         replaced = entries.get(basename(target), -1)
         del entries[basename(source)]
@@ -251,9 +276,10 @@ class SimFileSystem:
         self._record_name(RENAME, target, basename(source), basename(target), inode, replaced)
 
     def remove(self, path: str) -> None:
-        self.step("remove", path)
+        index, _ = self.step("remove", path)
         path = self._normalize(path)
         inode = self._lookup(path, "remove")
+        self._check_fault(index, "remove", path, "remove")
         del self._live_entries[parent(path)][basename(path)]
         self._record_name(REMOVE, path, basename(path), "", inode)
 
@@ -297,31 +323,39 @@ class SimFileSystem:
             self.version += 1
 
     def fsync_dir(self, path: str) -> None:
-        _, site = self.step("fsync_dir", path)
+        index, site = self.step("fsync_dir", path)
         path = self._normalize(path)
         if path not in self.directories:
             raise _error(path, "fsync_dir", self._not_a_directory_code(path))
         if self._sync_disabled(site):
             self.skipped_syncs += 1
             return
+        code = None if self.faults is None else self.faults.failure(index, "fsync_dir")
+        mine = [operation for operation in self._pending_names if operation.directory == path]
+        # A failed fsync_dir may have written any order-respecting subset of the names
+        # (sim.faults); the rest stay pending. A good one writes them all.
+        written = [True] * len(mine) if code is None else self.faults.written_names(mine, f"{index}:{path}")
         durable = self._durable_entries[path]
+        chosen = {id(operation) for operation, keep in zip(mine, written) if keep}
         remaining = []
         for operation in self._pending_names:
-            if operation.directory == path:
+            if id(operation) in chosen:
                 apply_name_operation(durable, operation)
             else:
                 remaining.append(operation)
         if len(remaining) != len(self._pending_names):
             self._pending_names = remaining
             self.version += 1
+        if code is not None:
+            raise _error(path, "fsync_dir", code)
 
     def lock(self, path: str) -> SimFileLock:
-        self.step("lock", path)
+        index, _ = self.step("lock", path)
         path = self._normalize(path)
         if path in self._held_locks:
             raise LockHeldError(path, parse_holder_pid(bytes(self._inodes[self._lookup(path, "lock")].live)))
         self._parent_entries(path, "lock")  # the errno and operation fs_os reports
-        inode = self._open_for_writing(path, truncate=True)
+        inode = self._open_for_writing(index, path, truncate=True, operation="lock")
         self._apply(inode, Effect(WRITE, 0, b"%d\n" % self.process_id))
         self._held_locks.add(path)
         return SimFileLock(self, path)
@@ -365,14 +399,14 @@ class SimFileSystem:
             self.skipped_syncs += 1
             return
         inode = self._inodes[handle.inode]
-        if self.faults is not None and self.faults.fsync_fails(index):
+        if self.faults is not None and self.faults.failure(index, "fsync") is not None:
             # Linux marks the dirty pages clean after a failed writeback: the data stays
             # readable until evicted but will never reach the disk, and the next fsync of
             # the file succeeds. So: drop the pending effects without making them durable.
             inode.first_effect_index += len(inode.pending)
             inode.pending.clear()
             self.version += 1
-            raise _error(handle.path, "fsync", errno_codes.EIO)
+            raise _error(handle.path, "fsync", self.faults.failure(index, "fsync"))
         if inode.pending:
             inode.durable = bytes(inode.live)
             inode.first_effect_index += len(inode.pending)
@@ -380,9 +414,10 @@ class SimFileSystem:
             self.version += 1
 
     def handle_truncate(self, handle: SimWritableFile, size: int) -> None:
-        self.step("truncate", handle.path)
+        index, _ = self.step("truncate", handle.path)
         if handle.closed:
             raise _error(handle.path, "truncate", errno_codes.EBADF)
+        self._check_fault(index, "truncate", handle.path, "truncate")
         self._apply(handle.inode, Effect(TRUNCATE, size, b""))
         handle.position = size
 

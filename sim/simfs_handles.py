@@ -21,6 +21,8 @@ class HandleBackend(Protocol):
 
     def live_bytes(self, inode: int) -> bytearray: ...
 
+    def check_read_fault(self, index: int, path: str) -> None: ...
+
     def handle_write(self, handle: SimWritableFile, data: bytes) -> None: ...
 
     def handle_fsync(self, handle: SimWritableFile) -> None: ...
@@ -42,7 +44,8 @@ class SimReadableFile:
         self._position = 0
 
     def read(self, size: int = -1) -> bytes:
-        self._fs.step("read", self.path)
+        index, _ = self._fs.step("read", self.path)
+        self._fs.check_read_fault(index, self.path)
         live = self._fs.live_bytes(self._inode)
         end = len(live) if size < 0 else self._position + size
         data = bytes(live[self._position:end])

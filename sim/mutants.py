@@ -1,0 +1,34 @@
+"""The mutant catalogue: realistic durability bugs planted one at a time (`sim.planted`).
+
+Each entry is a bug that once slipped, or could slip, past the sweeps -- a missing fsync or
+fsync_dir, an acknowledgement before its sync, a check skipped -- with the sweeps expected
+to catch it by their oracle (a lost acknowledged write, a hole, a refused recovery), never by
+counting calls. `python -m sim mutate` plants every entry (or a sample) in a scratch copy and
+reports which sweep killed it; `sim/test_planted.py` keeps the ones the issue names as
+regression tests of the simulator, planted in process.
+"""
+
+from __future__ import annotations
+
+from .planted import Mutant, Sweep
+
+CATALOGUE: tuple[Mutant, ...] = (
+    Mutant(
+        "reshard-abandon-no-fsync-dir",
+        "kevy_persist.reshard.reconcile",
+        """            fs.remove(join(directory, RESHARD_JOURNAL_NAME))
+            fs.fsync_dir(directory)""",
+        """            fs.remove(join(directory, RESHARD_JOURNAL_NAME))""",
+        "an abandoned re-shard removes its journal without an fsync_dir before removing the temps: "
+        "after a failed commit fsync_dir that wrote the journal's name, a crash can keep the journal "
+        "and lose the temps, and the next open rolls forward into missing files",
+        (Sweep("reshard-grow-1-3", "weakest", "eio-fsync_dir", cap=16, samples=6, nested_cap=2, nested_samples=1),),
+    ),
+)
+
+
+def mutant_named(name: str) -> Mutant:
+    for mutant in CATALOGUE:
+        if mutant.name == name:
+            return mutant
+    raise KeyError(f"unknown mutant {name!r}; known: {', '.join(mutant.name for mutant in CATALOGUE)}")
