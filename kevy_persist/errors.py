@@ -126,13 +126,11 @@ class DataDirInUseError(LockHeldError):
     owner is refused. `directory` is the data dir, `path` its LOCK file.
     """
 
-    def __init__(self, directory: str, path: str, holder_pid: int | None) -> None:
+    def __init__(self, directory: str, path: str, holder_pid: int | None, reason: str | None = None) -> None:
         holder = f"process {holder_pid}" if holder_pid is not None else "another process (pid unknown)"
-        super().__init__(
-            path, holder_pid,
-            f"{directory}: data dir in use by {holder}, which holds {path}; "
-            f"refusing a second owner (stop the other one first)",
-        )
+        if reason is None:
+            reason = f"data dir in use by {holder}, which holds {path}; refusing a second owner (stop the other one first)"
+        super().__init__(path, holder_pid, f"{directory}: {reason}")
         self.directory = directory
 
 

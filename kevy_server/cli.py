@@ -34,6 +34,7 @@ from typing import Any
 from kevy_persist import FsyncPolicy, KevyError, Routing
 
 from .acl_commands import AclFileError
+from .cluster_supervisor import run_cluster
 from .config import DEFAULT_MAX_REQUEST_BYTES, ServerConfig
 from .server import KevyServer
 from .settings import SettingsError, environment_settings, file_settings, find_config_file, merge
@@ -121,9 +122,9 @@ def config_from_arguments(arguments: argparse.Namespace, environ: Mapping[str, s
     return resolve(arguments, os.environ if environ is None else environ)[0]
 
 
-def _configure_logging(choices: dict[str, Any]) -> None:
+def configure_logging(choices: dict[str, Any], name: str = "kevy-server") -> None:
     output = choices["output"]
-    options: dict[str, Any] = {"level": choices["level"], "format": "%(asctime)s kevy-server %(levelname)s %(message)s"}
+    options: dict[str, Any] = {"level": choices["level"], "format": f"%(asctime)s {name} %(levelname)s %(message)s"}
     if output == "stdout":
         options["stream"] = sys.stdout
     elif output != "stderr":
@@ -138,9 +139,18 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, KevyError, ValueError) as error:
         print(f"kevy-server: cannot start: {error}", file=sys.stderr)
         return 2
-    _configure_logging(logging_choices)
+    configure_logging(logging_choices)
     if config.config_file is not None:
         log.info("settings read from %s", config.config_file)
+    if config.cluster:
+        if config.data_dir is not None:
+            os.makedirs(config.data_dir, exist_ok=True)
+        return run_cluster(config, logging_choices, os.getpid())
+    return run_server(config)
+
+
+def run_server(config: ServerConfig) -> int:
+    """Open the store and serve until shut down; the exit status (see the module docstring)."""
     try:
         if config.data_dir is not None:
             os.makedirs(config.data_dir, exist_ok=True)
@@ -166,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kevy-server: cannot listen on {config.bind}:{config.port}: {error}", file=sys.stderr)
         server.store.shutdown()
         return 2
-    return 1 if server.shutdown_error is not None else 0
+    return 1 if server.shutdown_error is not None or server.loop_error is not None else 0
 
 
 if __name__ == "__main__":

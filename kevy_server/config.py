@@ -43,7 +43,11 @@ class ServerConfig:
     drain_timeout_ms: how long a shutdown waits for connections to take their replies.
     idle_timeout_s: close a client idle this long (0: never; Redis's `timeout`).
     aclfile: the file ACL users are read from at start and by ACL LOAD, written by ACL SAVE.
-    cluster, cluster_port_base: single-node cluster mode (kevy's `--cluster`, `[cluster]`).
+    cluster, cluster_port_base: single-node cluster mode (kevy's `--cluster`, `[cluster]`): the
+        CLI runs the supervisor (`cluster_supervisor.py`); shard `i` serves at
+        `cluster_port_base + i` (0: `port + 1 + i`).
+    cluster_shard, cluster_supervisor_pid: set by the supervisor for the process serving
+        shard `cluster_shard` of `shard_count` (its `port` is that shard's cluster port).
     auto_rewrite_percentage, auto_rewrite_min_size_bytes, expiry_samples_per_tick: the store's.
     slowlog_log_slower_than_us, slowlog_max_len, notify_keyspace_events: the starting values
         of those CONFIG parameters.
@@ -67,6 +71,8 @@ class ServerConfig:
     aclfile: str | None = None
     cluster: bool = False
     cluster_port_base: int = attrs.field(default=0, validator=_port)
+    cluster_shard: int | None = None
+    cluster_supervisor_pid: int | None = None
     auto_rewrite_percentage: int = attrs.field(default=100, validator=attrs.validators.ge(0))
     auto_rewrite_min_size_bytes: int = attrs.field(default=64 * 1024 * 1024, validator=attrs.validators.ge(0))
     expiry_samples_per_tick: int = attrs.field(default=20, validator=_positive)
@@ -74,6 +80,10 @@ class ServerConfig:
     slowlog_max_len: int = attrs.field(default=128, validator=attrs.validators.ge(0))
     notify_keyspace_events: str = ""
     config_file: str | None = None
+
+    def cluster_port(self, index: int) -> int:
+        """Where shard `index` serves in cluster mode."""
+        return (self.cluster_port_base or self.port + 1) + index
 
     def store_config(self, metrics: Any = None) -> StoreConfig:
         """The embedded store's configuration for this server (`metrics`: a MetricEvent sink)."""

@@ -10,6 +10,8 @@ Everything else takes `_slow`, which follows Redis 7.0's `processCommand`:
 2. NOAUTH before AUTH for everything not flagged `no-auth`;
 3. an ACL user with limits: NOPERM for a command, key or channel it may not use (`acl.py`);
    a MONITOR client may not touch the keyspace;
+   in cluster mode (`server.cluster`), keys of several slots answer CROSSSLOT and a slot of
+   another shard MOVED (`cluster_topology.py`); the fast path makes the same check;
 4. in RESP2 subscribed mode only the subscribe family, PING, QUIT and RESET run;
 5. during CLIENT PAUSE a command the pause holds waits (`client_admin.Pause`);
 6. inside MULTI: `no-multi` verbs are refused, the transaction verbs run at once, the rest
@@ -33,6 +35,7 @@ from typing import Any
 from kevy_persist import KevyError, StoreClosedError
 from kevy_persist.commands import COMMAND_TABLE, ErrorReply, unknown_command_message
 from kevy_persist.commands.context import wrong_arity
+from kevy_persist.commands.key_positions import command_keys
 from kevy_persist.commands.replies import QUEUED
 from kevy_persist.commands.table import lookup_spec
 
@@ -68,6 +71,9 @@ class Dispatcher:
             self.run_data = functools.partial(self.owned.execute, 0)
         else:
             self.run_data = self.owned.execute_routed
+        self.cluster = server.cluster
+        if self.cluster is not None:
+            self.run_data = _redirecting(self.cluster, self.run_data)
         self.in_exec = False  # EXEC is running its queue (blocking verbs must not block)
         self.refused = False  # the last error reply was a refusal before running (statistics)
 
@@ -115,6 +121,10 @@ class Dispatcher:
                 return self._refuse(client, denied)
         if client.monitoring and touches_keyspace(argv):
             return self._refuse(client, KEYSPACE_REFUSAL)
+        if self.cluster is not None:
+            redirect = self.cluster.redirect(verb.key_arguments(argv) if verb is not None else command_keys(argv))
+            if redirect is not None:
+                return self._refuse(client, redirect)
         if client.protocol == 2 and client.in_pubsub_mode() and "subscribed" not in flags:
             lower = name.decode("utf-8", "replace").lower()
             return self._refuse(client, ErrorReply(
@@ -154,6 +164,7 @@ class Dispatcher:
         if shard_index is not None:
             return self.owned.execute(shard_index, argv)
         return self.run_data(argv)
+
 
     def _refuse(self, client: Any, error: ErrorReply) -> ErrorReply:
         """An error before the command runs: inside MULTI it also dooms the transaction."""
@@ -200,3 +211,19 @@ class Dispatcher:
         except Exception as error:  # noqa: BLE001
             log.exception("command %r failed inside EXEC", argv[:1])
             return ErrorReply(f"ERR internal error: {type(error).__name__}")
+
+
+def _redirecting(topology: Any, run: Any) -> Any:
+    """`run` behind cluster mode's check: a key of another shard's slot answers MOVED, keys of
+    several slots CROSSSLOT (`cluster_topology.ClusterTopology.redirect`)."""
+    redirect = topology.redirect
+
+    def run_if_here(argv: list[bytes]) -> Any:
+        keys = command_keys(argv)
+        if keys:
+            refusal = redirect(keys)
+            if refusal is not None:
+                return refusal
+        return run(argv)
+
+    return run_if_here

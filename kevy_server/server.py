@@ -42,11 +42,13 @@ from . import (  # noqa: F401 -- verbs
     acl_verb,
     blocking_commands,
     client_admin,
+    cluster_commands,
     connection_commands,
     diagnostics,
     introspection,
     key_introspection,
     monitor,
+    notifications,
     pubsub,
     restricted_commands,
     server_commands,
@@ -58,13 +60,13 @@ from .admin_settings import ADMIN_SETTINGS, apply_admin_setting
 from .blocking import Blocking
 from .client import Client
 from .client_admin import Pause
+from .cluster_topology import ClusterTopology, advertised_host
 from .command_stats import CommandStats
 from .config import ServerConfig
 from .dispatch import Dispatcher
 from .info_sections import memory_figures
 from .limits import DEFAULT_OUTPUT_LIMITS, cap_maxclients, over_limit
 from .loop import NO_REPLY, EventLoop, monotonic_ms
-from . import notifications
 from .notifications import Notifications
 from .watch import Watches
 
@@ -108,6 +110,11 @@ class KevyServer:
             self.acl.set_requirepass(config.requirepass)
         self._lock = threading.Lock()
         self._metric_counts: dict[str, int] = {}
+        self.cluster = _cluster_topology(config)
+        if store is None and self.cluster is not None:
+            assert config.cluster_supervisor_pid is not None
+            store = Store.open_member(config.store_config(metrics=self._record_metric), self.cluster.shard_index,
+                                      config.cluster_supervisor_pid)
         self.store = store if store is not None else Store.open(config.store_config(metrics=self._record_metric))
         self.owned = single_owner(self.store)
         self.started_monotonic_ms = monotonic_ms()
@@ -147,6 +154,7 @@ class KevyServer:
         self._save_at_shutdown = False
         self._stopped = threading.Event()
         self.shutdown_error: BaseException | None = None
+        self.loop_error: BaseException | None = None  # the loop died of a bug (exit status 1)
         if config.bind in ("0.0.0.0", "::") and self.acl.default.nopass:
             log.warning("listening on %s without a password: only protected mode keeps other hosts out", config.bind)
 
@@ -212,7 +220,7 @@ class KevyServer:
         if connected >= self.maxclients:
             self.rejected_connections += 1
             return MAX_CLIENTS_REPLY
-        if self.protected_mode and self.acl.default.nopass and not _is_loopback(address):
+        if self.protected_mode and self.acl.default.nopass and not is_loopback(address):
             self.rejected_connections += 1
             return DENIED_REPLY
         return None
@@ -402,8 +410,9 @@ class KevyServer:
     def _run(self) -> None:
         try:
             self.loop.run()
-        except Exception:  # noqa: BLE001 -- a bug in the loop must still shut the store down
+        except Exception as error:  # noqa: BLE001 -- a bug in the loop must still shut the store down
             log.exception("the event loop failed; shutting down")
+            self.loop_error = error
         finally:
             self._finish()
 
@@ -459,7 +468,17 @@ def _address_text(address: Any) -> str:
     return str(address)
 
 
-def _is_loopback(address: Any) -> bool:
+def _cluster_topology(config: ServerConfig) -> ClusterTopology | None:
+    """This process's place in cluster mode: None unless it serves one shard of a cluster."""
+    if config.cluster_shard is None:
+        return None
+    if config.shard_count is None or config.data_dir is None:
+        raise ValueError("a cluster shard process needs the shard count and the data dir")
+    return ClusterTopology(config.shard_count, config.cluster_shard, advertised_host(config.bind),
+                           config.port - config.cluster_shard)
+
+
+def is_loopback(address: Any) -> bool:
     if not isinstance(address, tuple):
         return True  # a unix socket is local
     try:

@@ -22,7 +22,7 @@ from kevy_persist.engine.shard_opening import load_shard_read_only
 from kevy_persist.errors import KevyError
 from kevy_persist.layout import names as layout_names
 from kevy_persist.layout.meta import read_layout
-from kevy_persist.layout.ownership import LOCK_NAME, current_owner, describe_owner
+from kevy_persist.layout.ownership import LOCK_NAME, current_owner, describe_owner, shard_lock_name
 from kevy_persist.layout.routing import Router
 
 
@@ -129,7 +129,7 @@ def check_data_dir(fs: FileSystem, directory: str) -> IntegrityReport:
         findings.append(Finding(directory, True, f"files of shard {index} lie beyond the layout: their keys are stranded"))
     known = {layout_names.snapshot_name(i) for i in range(shard_layout.shard_count)} | {
         layout_names.log_name(i) for i in range(shard_layout.shard_count)
-    } | {"shards.meta", "reshard.journal", LOCK_NAME}
+    } | {"shards.meta", "reshard.journal", LOCK_NAME} | {shard_lock_name(i) for i in range(shard_layout.shard_count)}
     for name in fs.list_dir(directory):
         if name not in known:
             findings.append(Finding(join(directory, name), False, f"not part of the layout ({layout_names.classify(name).role.value})"))

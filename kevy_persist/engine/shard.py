@@ -50,12 +50,21 @@ from kevy_persist.layout import names as layout_names
 
 @attrs.frozen
 class ShardOptions:
+    """How to open one shard. `index` is its place in the store; `files_of` the shard of the
+    dir whose files it owns (`dump-{i}.rdb`, `aof-{i}.aof`), when that differs: a cluster-mode
+    shard process serves shard i of the dir as its store's only shard (index 0)."""
+
     directory: str
     index: int
     fsync_policy: FsyncPolicy = FsyncPolicy.EVERYSEC
     log_format: int = 2
     log_enabled: bool = True
     truncate_corruption: bool = False
+    files_of: int | None = None
+
+    @property
+    def file_index(self) -> int:
+        return self.index if self.files_of is None else self.files_of
 
 
 @attrs.frozen
@@ -123,11 +132,11 @@ class Shard:
 
     @property
     def snapshot_path(self) -> str:
-        return join(self.options.directory, layout_names.snapshot_name(self.index))
+        return join(self.options.directory, layout_names.snapshot_name(self.options.file_index))
 
     @property
     def log_path(self) -> str:
-        return join(self.options.directory, layout_names.log_name(self.index))
+        return join(self.options.directory, layout_names.log_name(self.options.file_index))
 
     # -- commands ---------------------------------------------------------------------------
 

@@ -172,8 +172,8 @@ class _ReplayWhileScanning:
 
 def open_shard(file_system: FileSystem, clock: Clock, options: ShardOptions) -> Shard:
     """Recover shard `options.index` of `options.directory` and open it for appends."""
-    snapshot_path = join(options.directory, layout_names.snapshot_name(options.index))
-    log_path = join(options.directory, layout_names.log_name(options.index))
+    snapshot_path = join(options.directory, layout_names.snapshot_name(options.file_index))
+    log_path = join(options.directory, layout_names.log_name(options.file_index))
     loaded, strings = _load_snapshot(file_system, snapshot_path, clock.now_ms())
     log_present = options.log_enabled and file_system.exists(log_path)
     writer = None
@@ -241,7 +241,7 @@ def _rebuilder(file_system: FileSystem, clock: Clock, options: ShardOptions) -> 
     """How the shard undoes refused writes: its state as the files hold it up to an offset
     of the live log (the snapshot, then the log's records that end by that offset)."""
     def rebuild(log_end_offset: int) -> Keyspace:
-        reading = load_shard_read_only(file_system, options.directory, options.index, clock.now_ms(), log_end_offset)
+        reading = load_shard_read_only(file_system, options.directory, options.file_index, clock.now_ms(), log_end_offset)
         return reading.keyspace
     return rebuild
 

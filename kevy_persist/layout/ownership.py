@@ -45,3 +45,35 @@ def describe_owner(directory: str, probe: LockProbe) -> str:
     holder = f"process {probe.holder_pid}" if probe.holder_pid is not None else "another process"
     return (f"{directory} is in use by {holder}: read as it is now; a record being appended may "
             f"read as a torn tail, and later writes are not included")
+
+
+# -- cluster mode: one process per shard -----------------------------------------------------
+#
+# In cluster mode a supervisor owns the dir (it holds `LOCK`, so a second server, a second
+# supervisor or `kevy-persist reshard` is still refused) and starts one process per shard. A
+# shard process cannot take `LOCK` -- its supervisor holds it -- so it checks that the holder
+# is the process it was told about (its supervisor) and takes its shard's own lock,
+# `LOCK-{i}`: two processes for one shard (a restart racing a process that has not died yet)
+# are refused the same way two stores of one dir are.
+
+
+def shard_lock_name(index: int) -> str:
+    assert index >= 0
+    return f"{LOCK_NAME}-{index}"
+
+
+def take_shard_ownership(file_system: FileSystem, directory: str, index: int, supervisor_pid: int) -> FileLock:
+    """Hold shard `index`'s lock, for a shard process whose supervisor (`supervisor_pid`) holds
+    the dir. `DataDirInUseError` when the dir is not held by that supervisor, or when another
+    process holds the shard."""
+    probe = current_owner(file_system, directory)
+    if not probe.held or probe.holder_pid != supervisor_pid:
+        holder = f"process {probe.holder_pid}" if probe.held else "nobody"
+        raise DataDirInUseError(directory, lock_path(directory), probe.holder_pid,
+                                f"{lock_path(directory)} is held by {holder}, not by supervisor process "
+                                f"{supervisor_pid}: a shard process serves only under its supervisor")
+    path = join(directory, shard_lock_name(index))
+    try:
+        return file_system.lock(path)
+    except LockHeldError as error:
+        raise DataDirInUseError(directory, path, error.holder_pid) from None

@@ -31,8 +31,8 @@ from kevy_persist.engine.shard import Shard, ShardOptions
 from kevy_persist.engine.shard_opening import open_shard
 from kevy_persist.errors import KevyError, LayoutError
 from kevy_persist.layout import meta, names
-from kevy_persist.layout.ownership import take_ownership
-from kevy_persist.layout.routing import Router
+from kevy_persist.layout.ownership import take_ownership, take_shard_ownership
+from kevy_persist.layout.routing import Router, Routing
 from kevy_persist.reshard.progress import LoggedProgress
 from kevy_persist.reshard.reconcile import LayoutRequest, ReconcileReport, ReshardReport, reconcile_layout
 from kevy_persist.store.config import StoreConfig
@@ -165,3 +165,39 @@ def _refuse_misrouted_keys(directory: str, shards: list[Shard], recorded: meta.S
             f"{recorded.shard_count} shards by {recorded.routing.value} route them to ({example}): "
             f"shards.meta does not describe these files; refusing to serve misrouted keys",
         )
+
+
+def open_member_shard(config: StoreConfig, index: int, supervisor_pid: int, file_system: FileSystem | None,
+                      clock: Clock) -> OpenedShards:
+    """Open only shard `index` of a cluster-mode dir, for the process that serves it.
+
+    The supervisor (`supervisor_pid`) has reconciled the layout and holds the dir's `LOCK`;
+    this takes the shard's own lock (`take_shard_ownership`), refuses a dir whose recorded
+    layout is not `config.shard_count` shards by slots (nothing is re-sharded here: the other
+    shards are live in other processes), removes the stale temps of this shard only (another
+    shard's save may be in progress) and opens the shard as the store's only one, index 0,
+    owning the files of shard `index`.
+    """
+    assert config.data_dir is not None and config.shard_count is not None
+    if file_system is None:
+        file_system = OsFileSystem()
+    directory = config.data_dir
+    lock = take_shard_ownership(file_system, directory, index, supervisor_pid)
+    try:
+        reading = meta.read_layout(file_system, directory)
+        expected = meta.ShardLayout(config.shard_count, Routing.SLOTS)
+        if reading.journal_present or reading.layout != expected or not 0 <= index < config.shard_count:
+            raise LayoutError(directory, f"a cluster shard process expects {expected.shard_count} shards by slots "
+                                         f"(shard {index}), the dir records {reading.layout}")
+        for name in file_system.list_dir(directory):
+            named = names.classify(name)
+            if named.role is names.FileRole.TEMP and named.shard_index == index:
+                file_system.remove(join(directory, name))
+        options = ShardOptions(directory=directory, index=0, fsync_policy=config.appendfsync,
+                               log_format=config.log_format, log_enabled=config.log_enabled,
+                               truncate_corruption=config.truncate_corruption, files_of=index)
+        shard = open_shard(file_system, clock, options)
+    except BaseException:
+        lock.release()
+        raise
+    return OpenedShards([shard], meta.ShardLayout(1, Routing.SLOTS), None, lock)

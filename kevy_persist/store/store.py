@@ -42,7 +42,7 @@ from kevy_persist.store.background import BackgroundJobs
 from kevy_persist.store.background_api import BackgroundCommands
 from kevy_persist.store.config import StoreConfig
 from kevy_persist.store.fork_worker import ForkedChild
-from kevy_persist.store.opening import open_store_shards
+from kevy_persist.store.opening import OpenedShards, open_member_shard, open_store_shards
 from kevy_persist.store.owned import OwnedShards
 from kevy_persist.store.pattern_routing import pattern_shards
 from kevy_persist.store.runtime import Ticker
@@ -136,7 +136,22 @@ class Store(TypedCommands, BackgroundCommands):
         if config.background_worker == "fork" and not isinstance(file_system or OsFileSystem(), OsFileSystem):
             raise ValueError("background_worker='fork' needs the real file system (a forked child writes the files)")
         started_ms = clock.monotonic_ms()
-        opened = open_store_shards(config, file_system, clock)
+        return cls._from_opened(config, open_store_shards(config, file_system, clock), clock, started_ms)
+
+    @classmethod
+    def open_member(cls, config: StoreConfig, index: int, supervisor_pid: int, *,
+                    file_system: FileSystem | None = None, clock: Clock | None = None) -> Store:
+        """A store of one shard: shard `index` of a cluster-mode dir of `config.shard_count`
+        shards by slots, whose supervisor process `supervisor_pid` holds the dir
+        (`opening.open_member_shard`). Its keys are the slots that shard owns; routing them
+        there is the caller's job (the cluster's MOVED replies)."""
+        clock = clock or SystemClock()
+        started_ms = clock.monotonic_ms()
+        opened = open_member_shard(config, index, supervisor_pid, file_system, clock)
+        return cls._from_opened(config, opened, clock, started_ms)
+
+    @classmethod
+    def _from_opened(cls, config: StoreConfig, opened: OpenedShards, clock: Clock, started_ms: int) -> Store:
         shards = opened.shards
         # From here on the config names the layout the store has, not "what the dir records".
         config = attrs.evolve(config, shard_count=opened.layout.shard_count, routing=opened.layout.routing)
