@@ -20,6 +20,7 @@ next `poll_background()` (the ticker's, or a server loop's) commits it on the ow
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -43,28 +44,44 @@ class BackgroundCommands:
     def _check_open(self) -> None:
         raise NotImplementedError
 
+    def _dependents(self) -> list[Any]:
+        raise NotImplementedError
+
     def bgsave(self, schedule: bool = False) -> str:
         """Start a background save of every shard (one at a time); see the module table."""
         self._check_open()
-        return self._background.request_bgsave(schedule)
+        answer = self._background.request_bgsave(schedule)
+        for database in self._dependents():
+            with contextlib.suppress(CommandError):  # that database's own job already runs
+                database.bgsave(schedule=True)
+        return answer
 
     def bgrewriteaof(self) -> str:
         """Start a background rewrite of every shard's log (one at a time)."""
         self._check_open()
-        return self._background.request_bgrewriteaof()
+        answer = self._background.request_bgrewriteaof()
+        for database in self._dependents():
+            with contextlib.suppress(CommandError):
+                database.bgrewriteaof()
+        return answer
 
     def poll_background(self) -> None:
         """Drive the background jobs once (commit what finished, start what is due)."""
         self._check_open()
         self._background.poll()
+        for database in self._dependents():
+            database.poll_background()
 
     def wait_background(self) -> None:
         """Drive the background jobs until none runs or waits."""
         self._check_open()
         self._background.wait()
+        for database in self._dependents():
+            database.wait_background()
 
     def persistence_info(self) -> tuple[ShardPersistenceInfo, ...]:
-        return tuple(self._background.info(index) for index in range(len(self._shards)))
+        own = tuple(self._background.info(index) for index in range(len(self._shards)))
+        return own + tuple(info for database in self._dependents() for info in database.persistence_info())
 
     def last_save_unix(self) -> int:
         """LASTSAVE: unix seconds of the oldest shard's last successful snapshot (SAVE or
@@ -77,6 +94,8 @@ class BackgroundCommands:
         self._check_open()
         checked = save_points_from_config(points)
         self.config = attrs.evolve(self.config, save_points=checked)  # type: ignore[attr-defined]
+        for database in self._dependents():
+            database.set_save_points(checked)
 
     # -- for SAVE, the synchronous rewrite and shutdown -------------------------------------
 

@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 
 from kevy_persist.engine.aof import FsyncPolicy
+from kevy_persist.layout.databases import DEFAULT_DATABASE_COUNT, MAX_DATABASE_COUNT
 from kevy_persist.layout.routing import MAX_SHARD_COUNT, Routing
 from kevy_persist.store.save_points import save_points_from_config
 
@@ -32,6 +33,11 @@ def _positive(instance: Any, attribute: attrs.Attribute, value: int) -> None:
 def _share(instance: Any, attribute: attrs.Attribute, value: float) -> None:
     if not 0 < value <= 1:
         raise ValueError(f"{attribute.name} must be within (0, 1], got {value}")
+
+
+def _database_count(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    if not 1 <= value <= MAX_DATABASE_COUNT:
+        raise ValueError(f"databases must be within 1..{MAX_DATABASE_COUNT}, got {value}")
 
 
 def _shard_count(instance: Any, attribute: attrs.Attribute, value: int | None) -> None:
@@ -100,3 +106,4 @@ class StoreConfig:
     )
     background_cpu_share: float = attrs.field(default=0.2, validator=_share)
     shutdown_snapshot_min_log_bytes: int | None = 16 * 1024 * 1024
+    databases: int = attrs.field(default=DEFAULT_DATABASE_COUNT, validator=_database_count)

@@ -5,7 +5,8 @@
    remove the stale temps of our saves and rewrites (`*.tmp`; never read, and only an
    owner may remove them: another owner's could be in progress);
 1. refuse files of shards beyond the recorded layout (a re-shard would bury them);
-2. finish or discard an interrupted re-shard, then re-shard only if the config asks for a
+2. finish an interrupted SWAPDB (`reshard.swapdb`: its journal sits in the root dir), then
+   finish or discard an interrupted re-shard, then re-shard only if the config asks for a
    shard count or routing other than the recorded one (`reshard.reconcile.reconcile_layout`;
    None keeps the record), logging progress lines for a large dir;
 3. open every shard by the history rules (`engine.shard_opening.open_shard`), releasing the
@@ -35,6 +36,7 @@ from kevy_persist.layout.ownership import take_ownership, take_shard_ownership
 from kevy_persist.layout.routing import Router, Routing
 from kevy_persist.reshard.progress import LoggedProgress
 from kevy_persist.reshard.reconcile import LayoutRequest, ReconcileReport, ReshardReport, reconcile_layout
+from kevy_persist.reshard.swapdb import recover_interrupted_swap
 from kevy_persist.store.config import StoreConfig
 
 
@@ -104,10 +106,39 @@ def _remove_stale_temps(file_system: FileSystem, directory: str) -> None:
             file_system.remove(join(directory, name))
 
 
+def shard_options(config: StoreConfig, directory: str, index: int) -> ShardOptions:
+    return ShardOptions(
+        directory=directory,
+        index=index,
+        fsync_policy=config.appendfsync,
+        log_format=config.log_format,
+        log_enabled=config.log_enabled,
+        truncate_corruption=config.truncate_corruption,
+    )
+
+
+def reopen_shards(config: StoreConfig, file_system: FileSystem, clock: Clock, count: int) -> list[Shard]:
+    """Open shards 0..count-1 of `config.data_dir` again (after SWAPDB replaced their files);
+    the caller closed the old ones and holds the dir."""
+    assert config.data_dir is not None
+    shards: list[Shard] = []
+    try:
+        for index in range(count):
+            shards.append(open_shard(file_system, clock, shard_options(config, config.data_dir, index)))
+    except BaseException:
+        _close_all(shards)
+        raise
+    return shards
+
+
 def _open_owned(
     config: StoreConfig, file_system: FileSystem, clock: Clock, directory: str, request: LayoutRequest
 ) -> tuple[list[Shard], ReconcileReport]:
     _remove_stale_temps(file_system, directory)
+    # A committed SWAPDB is finished before any dir's own re-shard recovery runs: after its
+    # commit point the re-shard temps it left in two dirs are their data, not stale temps.
+    # Only the root of a store's databases has the journal (a database dir never does).
+    recover_interrupted_swap(file_system, directory)
     # Finish or discard an interrupted re-shard, then re-shard if the caller asked for a
     # layout other than the recorded one.
     before = meta.read_layout(file_system, directory)
@@ -119,15 +150,7 @@ def _open_owned(
     shards: list[Shard] = []
     try:
         for index in range(layout.shard_count):
-            options = ShardOptions(
-                directory=directory,
-                index=index,
-                fsync_policy=config.appendfsync,
-                log_format=config.log_format,
-                log_enabled=config.log_enabled,
-                truncate_corruption=config.truncate_corruption,
-            )
-            shards.append(open_shard(file_system, clock, options))
+            shards.append(open_shard(file_system, clock, shard_options(config, directory, index)))
         _refuse_misrouted_keys(directory, shards, layout)
     except BaseException:
         _close_all(shards)  # a later shard (or the routing check) refused

@@ -31,16 +31,19 @@ from kevy_persist.commands import ErrorReply
 from kevy_persist.commands.context import Blocking
 from kevy_persist.commands.key_positions import command_keys
 from kevy_persist.disk.clock import Clock, SystemClock
-from kevy_persist.disk.fs import FileLock, FileSystem
+from kevy_persist.disk.fs import FileLock, FileSystem, join
 from kevy_persist.disk.os_fs import OsFileSystem
 from kevy_persist.engine.aof import FsyncPolicy
 from kevy_persist.engine.shard import Shard, ShardOpenReport
 from kevy_persist.errors import CommandError, KevyError, WritesRefusedError
+from kevy_persist.layout.databases import database_dir_name
 from kevy_persist.reshard.reconcile import ReshardReport
-from kevy_persist.store import multishard
+from kevy_persist.store import database_commands, multishard
 from kevy_persist.store.background import BackgroundJobs
 from kevy_persist.store.background_api import BackgroundCommands
 from kevy_persist.store.config import StoreConfig
+from kevy_persist.store.database_lifecycle import open_existing_databases, swap_databases
+from kevy_persist.store.databases import DatabaseSet
 from kevy_persist.store.fork_worker import ForkedChild
 from kevy_persist.store.opening import OpenedShards, open_member_shard, open_store_shards
 from kevy_persist.store.owned import OwnedShards
@@ -107,9 +110,15 @@ class Store(TypedCommands, BackgroundCommands):
     """Open with `Store.open(config)`; use as a context manager or call `shutdown()`."""
 
     def __init__(self, config: StoreConfig, shards: list[Shard], open_report: StoreOpenReport, clock: Clock,
-                 lock: FileLock | None = None) -> None:
+                 lock: FileLock | None = None, file_system: FileSystem | None = None,
+                 root: Store | None = None, database_number: int = 0) -> None:
         self.open_report = open_report
         self._clock = clock
+        self._file_system = file_system  # None in memory
+        # Database 0 is the root: it owns the others (`databases.py`) and drives their lifecycle.
+        self.database_number = database_number
+        self.root: Store = self if root is None else root
+        self.databases = DatabaseSet(self, config.databases, self._open_database) if root is None else root.databases
         self._lock = lock  # the data dir's LOCK, held until shutdown
         self._runner = ShardRunner(config, shards, clock, config.routing)
         # The runner's lists, named here for the lifecycle methods below.
@@ -135,6 +144,19 @@ class Store(TypedCommands, BackgroundCommands):
         clock = clock or SystemClock()
         if config.background_worker == "fork" and not isinstance(file_system or OsFileSystem(), OsFileSystem):
             raise ValueError("background_worker='fork' needs the real file system (a forked child writes the files)")
+        if config.data_dir is not None and file_system is None:
+            file_system = OsFileSystem()
+        store = cls._open(config, file_system, clock)
+        try:
+            open_existing_databases(store)
+        except BaseException:
+            store.shutdown(save=False)
+            raise
+        return store
+
+    @classmethod
+    def _open(cls, config: StoreConfig, file_system: FileSystem | None, clock: Clock,
+              root: Store | None = None, database_number: int = 0) -> Store:
         started_ms = clock.monotonic_ms()
         return cls._from_opened(config, open_store_shards(config, file_system, clock), clock, started_ms)
 
@@ -159,7 +181,43 @@ class Store(TypedCommands, BackgroundCommands):
         report = StoreOpenReport.from_shards(tuple(shard.open_report for shard in shards), elapsed_ms, opened.reshard)
         for shard in shards:
             emit(config, "replay", shard.index, attrs.asdict(shard.open_report))
-        return cls(config, shards, report, clock, opened.lock)
+        return cls(config, shards, report, clock, opened.lock, file_system, root, database_number)
+
+    # -- databases (`databases.py`) ---------------------------------------------------------
+
+    def database(self, number: int) -> Store:
+        """Database `number` (0 <= number < `config.databases`) as a `Store` of its own:
+        every command and typed method runs there. Opened (created: `DIR/db-{n}/`) on first
+        use; database 0 is the root store. Its lifecycle follows the root's."""
+        if not isinstance(number, int) or not 0 <= number < self.databases.count:
+            raise ValueError(f"database must be within 0..{self.databases.count - 1}, got {number!r}")
+        self._check_open()
+        return self.databases.get(number)
+
+    def _open_database(self, number: int) -> Store:
+        config = self.config
+        directory = None
+        if config.data_dir is not None:
+            directory = join(config.data_dir, database_dir_name(number))
+            if not self._file_system.exists(directory):
+                self._file_system.make_dirs(directory)
+                self._file_system.fsync_dir(config.data_dir)  # the new dir's name, durable
+        database_config = attrs.evolve(config, data_dir=directory, ticker="manual")
+        return Store._open(database_config, self._file_system, self._clock, self, number)
+
+    def swap_databases(self, first: int, second: int) -> None:
+        """SWAPDB: databases `first` and `second` exchange their keys, crash-safe on disk."""
+        self._check_open()
+        swap_databases(self.root, first, second)
+
+    def database_key_counts(self) -> list[tuple[int, int, int]]:
+        """(database, keys, keys with a TTL) of every open database holding keys (INFO keyspace)."""
+        counts = []
+        for number, store in self.databases.opened():
+            keys, expiring = store.key_counts()
+            if keys:
+                counts.append((number, keys, expiring))
+        return counts
 
     # -- the command API --------------------------------------------------------------------
 
@@ -179,10 +237,20 @@ class Store(TypedCommands, BackgroundCommands):
         `blocking` is for an event loop that can park a client (commands.context.Blocking):
         with ALLOWED, a blocking read with nothing to serve returns its wait object (e.g.
         `StreamWait`) instead of a reply; with RETRY it re-runs a parked client's command.
+        Commands about databases (SELECT, MOVE, SWAPDB, FLUSHALL, COPY ... DB) are answered
+        by `database_commands.py`.
         """
         self._check_open()
         if not argv:
             return ErrorReply("ERR empty command")
+        handler = database_commands.HANDLERS.get(argv[0].upper())
+        if handler is not None:
+            return database_commands.run(self, handler, argv)
+        return self.execute_local(argv, blocking)
+
+    def execute_local(self, argv: list[bytes], blocking: Blocking = Blocking.NEVER) -> Any:
+        """`execute_argv` within this database only (FLUSHALL flushes just this one)."""
+        self._check_open()
         if len(self._shards) == 1:
             return self._runner.run(0, argv, blocking)  # one shard: nothing to route
         handler = multishard.HANDLERS.get(argv[0].upper())
@@ -295,6 +363,8 @@ class Store(TypedCommands, BackgroundCommands):
         if policy is FsyncPolicy.ALWAYS:
             for group_commit in self._group_commits:
                 group_commit.sync_now()
+        for database in self._dependents():
+            database.set_appendfsync(policy)
 
     def tick(self) -> None:
         """One round of housekeeping per shard (active expiry, everysec fsync), then one of
@@ -317,6 +387,12 @@ class Store(TypedCommands, BackgroundCommands):
                 except KevyError as error:
                     emit(self.config, "fsync_error", index, {"reason": str(error)})
         self._background.poll()
+        for database in self._dependents():
+            database.tick()
+
+    def _dependents(self) -> list[Store]:
+        """The other open databases, when this is the root (it drives their lifecycle)."""
+        return self.databases.others() if self.root is self else []
 
     def _housekeep_locked(self, index: int, shard: Shard) -> bool:
         shard.undo_refused_writes()  # a failed fsync's refused writes, if no caller undid them yet
@@ -368,6 +444,8 @@ class Store(TypedCommands, BackgroundCommands):
         for index, shard in enumerate(self._shards):
             self._run_without_job(index, lambda index=index, shard=shard: self._replace_log(index, "save", shard.save, {}))
             self._background.note_synchronous_save(index)
+        for database in self._dependents():
+            database.save()
 
     def rewrite_log(self) -> None:
         """Rewrite every shard's log as the minimal commands that rebuild its state, now
@@ -377,6 +455,8 @@ class Store(TypedCommands, BackgroundCommands):
             if shard.writer is not None:
                 self._run_without_job(index, lambda index=index, shard=shard: self._replace_log(
                     index, "rewrite", shard.rewrite_log, {"reason": "requested"}))
+        for database in self._dependents():
+            database.rewrite_log()
 
     def shutdown(self, save: bool | None = None) -> None:
         """fsync and close every shard's log; every later call raises `StoreClosedError`.
@@ -395,12 +475,17 @@ class Store(TypedCommands, BackgroundCommands):
         """
         if self._runner.closed:
             return
-        self._runner.closed = True  # first: nothing new starts while the shards close
         if self._ticker is not None:
             self._ticker.stop()
+        failures: list[WritesRefusedError] = []
+        for database in self._dependents():  # first: the root's LOCK is released last
+            try:
+                database.shutdown(save)
+            except WritesRefusedError as error:
+                failures.append(error)
+        self._runner.closed = True  # nothing new starts while the shards close
         self._background.cancel_all()
         self._shutdown_snapshots(save)
-        failures: list[WritesRefusedError] = []
         try:
             for index, shard in enumerate(self._shards):
                 group_commit = self._group_commits[index]
