@@ -45,6 +45,7 @@ from . import (  # noqa: F401 -- verbs
     diagnostics,
     introspection,
     key_introspection,
+    migrate,
     monitor,
     pubsub,
     restricted_commands,
