@@ -47,6 +47,7 @@ from . import (  # noqa: F401 -- verbs
     diagnostics,
     introspection,
     key_introspection,
+    migrate,
     monitor,
     notifications,
     pubsub,
