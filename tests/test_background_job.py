@@ -9,6 +9,7 @@ writes produced. Crash states between the steps are the simulator's job (`sim/`,
 
 from __future__ import annotations
 
+import errno
 import itertools
 import random
 
@@ -49,6 +50,15 @@ class FailNextFsync:
     def fsync_fails(self, step_index):
         failing, self.spent = not self.spent, True
         return failing
+
+    def failure(self, step_index, call):
+        """The fault-plan interface every door call asks (maybe twice for one call): EIO for
+        the first fsync only."""
+        if call != "fsync":
+            return None
+        if not self.spent:
+            self.spent, self.failing_step = True, step_index
+        return errno.EIO if step_index == getattr(self, "failing_step", None) else None
 
 
 def open_data_shard(fs, **options):

@@ -181,6 +181,9 @@ class FailWritesTo:
     def fsync_fails(self, step_index):
         return False
 
+    def failure(self, step_index, call):
+        return None  # only writes fail, through `write_outcome`
+
 
 @pytest.fixture(autouse=True)
 def _path_aware_faults(monkeypatch):

@@ -158,7 +158,8 @@ class Store(TypedCommands, BackgroundCommands):
     def _open(cls, config: StoreConfig, file_system: FileSystem | None, clock: Clock,
               root: Store | None = None, database_number: int = 0) -> Store:
         started_ms = clock.monotonic_ms()
-        return cls._from_opened(config, open_store_shards(config, file_system, clock), clock, started_ms)
+        opened = open_store_shards(config, file_system, clock)
+        return cls._from_opened(config, opened, clock, started_ms, file_system, root, database_number)
 
     @classmethod
     def open_member(cls, config: StoreConfig, index: int, supervisor_pid: int, *,
@@ -170,10 +171,11 @@ class Store(TypedCommands, BackgroundCommands):
         clock = clock or SystemClock()
         started_ms = clock.monotonic_ms()
         opened = open_member_shard(config, index, supervisor_pid, file_system, clock)
-        return cls._from_opened(config, opened, clock, started_ms)
+        return cls._from_opened(config, opened, clock, started_ms, file_system)
 
     @classmethod
-    def _from_opened(cls, config: StoreConfig, opened: OpenedShards, clock: Clock, started_ms: int) -> Store:
+    def _from_opened(cls, config: StoreConfig, opened: OpenedShards, clock: Clock, started_ms: int,
+                     file_system: FileSystem | None, root: Store | None = None, database_number: int = 0) -> Store:
         shards = opened.shards
         # From here on the config names the layout the store has, not "what the dir records".
         config = attrs.evolve(config, shard_count=opened.layout.shard_count, routing=opened.layout.routing)
