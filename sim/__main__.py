@@ -17,8 +17,6 @@ import json
 import logging
 import sys
 
-import attrs
-
 from .explorer import SweepConfig, replay, sweep
 from .profiles import PROFILE_NAMES, Limits
 from .report import format_replay, format_summary, replay_line, summary

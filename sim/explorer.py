@@ -13,7 +13,8 @@ What it does, for one (workload, profile, seed[, fault]):
 4. Nested crash: recovery itself runs on a recording file system; before each of its steps
    J (and after its last) the explorer takes the images the profile allows (sampled with
    `random.Random(f"{seed}:nested:{digest}:{J}")`, digest = the image's BLAKE2b) and recovers
-   each again: image id `I.J.M`. Every nested outcome must satisfy the same checker.
+   each again: image id `I.J.M`. Every nested outcome must satisfy the same checker, and a
+   crash after recovery returned must keep the bytes it quarantined (`sim.quarantine`).
 5. Faults (`sim.faults`): a failing door call (`eio-rename`, `enospc-fsync_dir`, `short-write`,
    ...) is swept over every injection point of a fault-free run, or an evenly spaced sample
    of `fault_points` of them (one run per point and, for fsync_dir, per variant of what the
@@ -36,9 +37,18 @@ from kevy_persist.errors import KevyError
 
 from .checkers import Outcome, Verdict
 from .disk import Image, durable_namespace, image_digest, join_path
-from .faults import READ_FAULT, FaultPlan, bit_flipped_images, injection_steps, parse_fault, plans_for, sample_points
+from .faults import (
+    READ_FAULT,
+    FaultPlan,
+    bit_flips,
+    injection_steps,
+    parse_fault,
+    plans_for,
+    sample_points,
+)
 from .model import History
 from .profiles import Limits, Profile, profile_named
+from .quarantine import QUARANTINE_LOST, lost_quarantines, reported_quarantines
 from .read_faults import judge_read_faults, replay_read_fault
 from .simfs import SimFileSystem
 from .workloads import Workload, workload_named
@@ -147,6 +157,8 @@ class Explorer:
         self.nested: dict[Image, list[tuple[str, Outcome]]] = {}
         self.sync_sites: dict[str, int] = {}
         self.read_faults: dict[Image, list[tuple[str, Outcome]]] = {}
+        self.flips: dict[Image, tuple[Image, str, int]] = {}  # flipped -> (original, path, byte)
+        self.quarantine_losses: dict[Image, list[tuple[str, str]]] = {}
 
     # -- recovery -----------------------------------------------------------------------------
 
@@ -183,6 +195,8 @@ class Explorer:
         for site, calls in fs.sync_sites_seen.items():
             self.sync_sites[site] = self.sync_sites.get(site, 0) + calls
         states.append((fs.step_count, fs.snapshot()))
+        reported = reported_quarantines(image, fs) if not self.outcomes[image].failure else {}
+        losses = self.quarantine_losses.setdefault(image, [])
         seen_states: set[int] = set()
         digest = None
         for index, state in states:
@@ -195,6 +209,10 @@ class Explorer:
             digest = digest or image_digest(image)
             rng = random.Random(f"{self.config.seed}:nested:{digest}:{index}")
             for number, crash_image in enumerate(self.profile.images(state, rng, self.config.nested_limits)):
+                if reported and index == fs.step_count:
+                    lost = lost_quarantines(reported, crash_image)
+                    if lost:
+                        losses.append((f"{index}.{number}", lost))
                 if crash_image != image:
                     yield f"{index}.{number}", crash_image
 
@@ -212,8 +230,18 @@ class Explorer:
             if nested_outcome not in seen_outcomes:
                 seen_outcomes.add(nested_outcome)
                 nested.append((label, nested_outcome))
+        for label, lost in self.quarantine_losses.pop(image, []):
+            nested.append((label, Outcome(failure=QUARANTINE_LOST, detail=lost)))
         self.nested[image] = nested
         return self.outcomes[image], nested
+
+    def damage_of(self, image: Image):
+        """Where a bit flip hit, as the workload's oracle locates it (`sim.log_frames`), or None."""
+        flip = self.flips.get(image)
+        if flip is None:
+            return None
+        original, path, byte_offset = flip
+        return self.workload.damage_of(original, path, byte_offset)
 
     # -- images per cut -----------------------------------------------------------------------
 
@@ -235,9 +263,10 @@ class Explorer:
                 flips = []
                 for image_id, image in images:
                     flip_rng = random.Random(f"{self.config.seed}:{cut_index}:flip:{image_id}")
-                    for flip_number, flipped in enumerate(bit_flipped_images(
+                    for flip_number, (flipped, path, byte_offset) in enumerate(bit_flips(
                             image, durable_sizes, flip_rng, self.config.bitflips_per_image)):
                         flips.append((f"{image_id}~{flip_number}", flipped))
+                        self.flips.setdefault(flipped, (image, path, byte_offset))
                 images.extend(flips)
             by_state[id(state)] = images
         return by_state
@@ -261,12 +290,13 @@ class Explorer:
                     outcome, nested = self.recover_nested(image)
                 else:
                     outcome, nested = self.recover_plain(image), []
-                self._judge(result, checker.check(outcome, freeze), cut_index, image_id, fault_label, "")
+                damage = self.damage_of(image)
+                self._judge(result, judge(checker, outcome, freeze, damage), cut_index, image_id, fault_label, "")
                 if fault is not None and fault.kind == READ_FAULT:
                     for read_id, verdict in judge_read_faults(self, checker, image, freeze):
                         self._judge(result, verdict, cut_index, f"{image_id}!{read_id}", fault_label, "read-fault ")
                 for nested_id, nested_outcome in nested:
-                    self._judge(result, judge_nested(checker, outcome, nested_outcome, freeze), cut_index,
+                    self._judge(result, judge_nested(checker, outcome, nested_outcome, freeze, damage), cut_index,
                                 f"{image_id}.{nested_id}", fault_label, "nested ")
 
     def _judge(self, result: SweepResult, verdict: Verdict, cut_index: int, image_id: str,
@@ -285,14 +315,25 @@ class Explorer:
             raise _Stop()
 
 
-def judge_nested(checker, outcome: Outcome, nested_outcome: Outcome, freeze: tuple[int, int]) -> Verdict:
+def judge(checker, outcome: Outcome, freeze, damage=None) -> Verdict:
+    """The checker's verdict; for a bit-flipped image whose damage the workload can locate,
+    the stricter `check_damaged` (a shorter prefix only from the damaged record on)."""
+    if damage is not None and hasattr(checker, "check_damaged"):
+        return checker.check_damaged(outcome, freeze, damage)
+    return checker.check(outcome, freeze)
+
+
+def judge_nested(checker, outcome: Outcome, nested_outcome: Outcome, freeze: tuple[int, int],
+                 damage=None) -> Verdict:
     """A nested outcome passes the checker, and a recovery that succeeded must not leave
     files that its next recovery refuses (that only matters where refusals are accepted)."""
+    if nested_outcome.failure == QUARANTINE_LOST:
+        return Verdict(QUARANTINE_LOST, False, nested_outcome.detail)
     if nested_outcome.failure and not outcome.failure:
         return Verdict("recovery-unstable", False,
                        f"recovery succeeded, a crash during it then gives {nested_outcome.failure}: "
                        f"{nested_outcome.detail}")
-    return checker.check(nested_outcome, freeze)
+    return judge(checker, nested_outcome, freeze, damage)
 
 
 def sweep(config: SweepConfig) -> SweepResult:
@@ -360,14 +401,18 @@ def replay(config: SweepConfig, cut: int, image_id: str) -> ReplayReport:
     top_id, _, nested_id = top_id.partition(".")
     image = images[top_id]
     outcome = explorer.recover_plain(image)
-    verdict = checker.check(outcome, freeze)
+    damage = explorer.damage_of(image)
+    verdict = judge(checker, outcome, freeze, damage)
     if read_id:
         verdict, outcome, image = replay_read_fault(explorer, checker, image, freeze, read_id)
         nested_id = ""
     if nested_id:
-        image = dict(explorer.nested_images(image))[nested_id]
-        nested_outcome = explorer.recover_plain(image)
-        verdict = judge_nested(checker, outcome, nested_outcome, freeze)
+        crash_images = dict(explorer.nested_images(image))
+        losses = dict(explorer.quarantine_losses.pop(image, []))
+        image = crash_images.get(nested_id, image)
+        nested_outcome = Outcome(failure=QUARANTINE_LOST, detail=losses[nested_id]) if nested_id in losses \
+            else explorer.recover_plain(image)
+        verdict = judge_nested(checker, outcome, nested_outcome, freeze, damage)
         outcome = nested_outcome
     return ReplayReport(verdict, outcome, image,
                         [step for step in recording.steps if step[0] < cut][-8:], freeze, operations)

@@ -24,6 +24,33 @@ CATALOGUE: tuple[Mutant, ...] = (
         "and lose the temps, and the next open rolls forward into missing files",
         (Sweep("reshard-grow-1-3", "weakest", "eio-fsync_dir", cap=16, samples=6, nested_cap=2, nested_samples=1),),
     ),
+    Mutant(
+        "scan-damage-is-always-a-torn-tail",
+        "kevy_persist.formats.aof_scan",
+        """    resume = _find_valid_record_after(handle, format_version, stop_offset, file_size)
+    if resume is None:
+        return StopKind.TORN_TAIL, None, """"",
+        """    resume = None
+    if resume is None:
+        return StopKind.TORN_TAIL, None, """"",
+        "the log scan stops searching for valid records after damage: a flip in a middle record "
+        "truncates the log there and silently drops every acknowledged write after it",
+        (Sweep("log-always", "weakest", "bitflip", cap=48, samples=12),),
+    ),
+    Mutant(
+        "quarantine-not-made-durable",
+        "kevy_persist.engine.aof",
+        """    sink.close()
+    source.close()
+    fs.fsync_dir(parent(path))
+    return target""",
+        """    sink.close()
+    source.close()
+    return target""",
+        "opening copies a torn tail to its quarantine file but never fsyncs the directory: the "
+        "quarantine file reported to the operator can vanish in a crash after the log was cut",
+        (Sweep("open-torn", "strict"),),
+    ),
 )
 
 

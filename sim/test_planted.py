@@ -37,7 +37,8 @@ def caught(mutant_name: str):
     return None
 
 
-@pytest.mark.parametrize("name", ["reshard-abandon-no-fsync-dir"])
+@pytest.mark.parametrize("name", ["reshard-abandon-no-fsync-dir", "scan-damage-is-always-a-torn-tail",
+                                  "quarantine-not-made-durable"])
 def test_planted_bug_is_caught_by_a_sweep_oracle(name):
     """Method: the mutant planted, its sweep finds a violation of an oracle kind."""
     result = caught(name)

@@ -24,6 +24,7 @@ from kevy_persist.disk.clock import ManualClock
 from kevy_persist.errors import KevyError
 from sim import model
 from sim.checkers import PrefixChecker
+from sim.log_frames import damage_in_log
 from sim.workloads.base import DATA_DIR, Workload
 
 _REQUIRED_MODULES = (
@@ -137,6 +138,12 @@ class LogWorkload(Workload):
 
     def checker(self, operations, *, bitflip: bool):
         return PrefixChecker(operations, bitflip=bitflip)
+
+    def damage_of(self, image, path: str, byte_offset: int):
+        """The log holds one record per operation, in order, after its epoch marker."""
+        if path != f"{DATA_DIR}/aof-0.aof":
+            return None
+        return damage_in_log(image.as_dict()[path], byte_offset)
 
 
 class PageCrossingLogWorkload(LogWorkload):

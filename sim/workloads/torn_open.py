@@ -23,7 +23,12 @@ from sim.checkers import PrefixChecker
 from sim.disk import Image
 from sim.profiles.base import garbage
 from sim.workloads.base import DATA_DIR, Workload
-from sim.workloads.core_log import ShardDriver, core_missing, open_data_shard, shard_state
+from sim.workloads.core_log import (
+    ShardDriver,
+    core_missing,
+    open_data_shard,
+    shard_state,
+)
 
 SETUP_COUNT = 3
 
