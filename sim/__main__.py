@@ -34,7 +34,9 @@ def _config(arguments) -> SweepConfig:
                        limits=Limits(arguments.cap, arguments.samples),
                        nested_limits=Limits(arguments.nested_cap, arguments.nested_samples),
                        nested=not arguments.no_nested, fault=arguments.fault, keep=keep,
-                       operation_count=arguments.count, disabled_sync_sites=disabled)
+                       operation_count=arguments.count, disabled_sync_sites=disabled,
+                       resume=getattr(arguments, "resume", False),
+                       fault_points=getattr(arguments, "fault_points", None))
 
 
 def workload_name(text: str) -> str:
@@ -52,8 +54,14 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                         help="the crash profile: which pending effects a crash image may keep")
     parser.add_argument("--seed", type=int, default=0, help="seeds the operations and the image sampling (default 0)")
     parser.add_argument("--fault", default=None,
-                        help="inject a fault: eio | enospc | short-write | bitflip, at every step where it "
-                             "applies, or KIND@STEP at one")
+                        help="inject a fault at every step where it applies, or KIND@STEP[:VARIANT] at one: "
+                             "eio | enospc | short-write | bitflip | eio-read | ERRNO-CALL with ERRNO eio or "
+                             "enospc and CALL write, fsync, fsync_dir, rename, create, remove or truncate "
+                             "(sim/faults.py)")
+    parser.add_argument("--fault-points", type=int, default=None,
+                        help="sweep only this many evenly spaced injection points of the fault (default: all)")
+    parser.add_argument("--resume", action="store_true",
+                        help="after each accepted recovery, write more, crash again and recover (sim/resume.py)")
     parser.add_argument("--count", type=int, default=None, help="operations (default: the workload's)")
     parser.add_argument("--keep", default=None, help="comma-separated operation indexes (shrunk cases)")
     parser.add_argument("--cap", type=int, default=Limits().exhaustive_cap,

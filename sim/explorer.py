@@ -21,6 +21,8 @@ What it does, for one (workload, profile, seed[, fault]):
    failed call wrote; cuts from that point on); `bitflip` adds flipped copies of each image
    (`I~F`); `eio-read` fails each read of recovery in turn (`I!rJ`, then `I!rJ.M` for the
    recoveries after that refusal, `sim.read_faults`).
+6. Resume (`resume=True`): after each accepted recovery the workload writes more, crashes at
+   every step of that and recovers again (`I+J.M`, `sim.resume`).
 Same seed, same result, bit for bit: every choice comes from the seeded generators above
 and every iteration order is fixed. Replay one case with `sim.report.replay_line`.
 """
@@ -50,6 +52,7 @@ from .model import History
 from .profiles import Limits, Profile, profile_named
 from .quarantine import QUARANTINE_LOST, lost_quarantines, reported_quarantines
 from .read_faults import judge_read_faults, replay_read_fault
+from .resume import judge_resume, replay_resume
 from .simfs import SimFileSystem
 from .workloads import Workload, workload_named
 
@@ -69,6 +72,7 @@ class SweepConfig:
     disabled_sync_sites: frozenset[str] = frozenset()
     bitflips_per_image: int = 2
     fault_points: int | None = None  # injection points swept per fault kind (None: all)
+    resume: bool = False  # after each accepted recovery, write more and crash again (sim.resume)
 
 
 @attrs.frozen
@@ -159,6 +163,7 @@ class Explorer:
         self.read_faults: dict[Image, list[tuple[str, Outcome]]] = {}
         self.flips: dict[Image, tuple[Image, str, int]] = {}  # flipped -> (original, path, byte)
         self.quarantine_losses: dict[Image, list[tuple[str, str]]] = {}
+        self.resumes: dict[Image, list[tuple[str, Verdict]]] = {}
 
     # -- recovery -----------------------------------------------------------------------------
 
@@ -292,6 +297,9 @@ class Explorer:
                     outcome, nested = self.recover_plain(image), []
                 damage = self.damage_of(image)
                 self._judge(result, judge(checker, outcome, freeze, damage), cut_index, image_id, fault_label, "")
+                if self.config.resume:
+                    for resume_id, verdict in judge_resume(self, image, outcome):
+                        self._judge(result, verdict, cut_index, f"{image_id}+{resume_id}", fault_label, "resume ")
                 if fault is not None and fault.kind == READ_FAULT:
                     for read_id, verdict in judge_read_faults(self, checker, image, freeze):
                         self._judge(result, verdict, cut_index, f"{image_id}!{read_id}", fault_label, "read-fault ")
@@ -397,6 +405,7 @@ def replay(config: SweepConfig, cut: int, image_id: str) -> ReplayReport:
         raise KeyError(f"no cut {cut}: the run has cuts 0..{recording.cuts[-1][0]}")
     _, state, freeze = matching[0]
     images = dict(explorer.images_for_cuts(recording.cuts, fault)[id(state)])
+    image_id, _, resume_id = image_id.partition("+")
     top_id, _, read_id = image_id.partition("!")
     top_id, _, nested_id = top_id.partition(".")
     image = images[top_id]
@@ -405,6 +414,9 @@ def replay(config: SweepConfig, cut: int, image_id: str) -> ReplayReport:
     verdict = judge(checker, outcome, freeze, damage)
     if read_id:
         verdict, outcome, image = replay_read_fault(explorer, checker, image, freeze, read_id)
+        nested_id = ""
+    if resume_id:
+        verdict, outcome, image = replay_resume(explorer, image, outcome, resume_id)
         nested_id = ""
     if nested_id:
         crash_images = dict(explorer.nested_images(image))

@@ -51,6 +51,17 @@ CATALOGUE: tuple[Mutant, ...] = (
         "quarantine file reported to the operator can vanish in a crash after the log was cut",
         (Sweep("open-torn", "strict"),),
     ),
+    Mutant(
+        "open-does-not-finish-an-interrupted-save",
+        "kevy_persist.engine.shard_opening",
+        "    elif options.log_enabled and (plan.replace_log or discarded_bytes):",
+        "    elif options.log_enabled and discarded_bytes:",
+        "a shard opened between a SAVE's snapshot rename and its log swap appends to the old log "
+        "instead of finishing the save: the old log's valid end can lie before the offset the "
+        "snapshot covers, so the next replay skips those appends (caught only by writing after "
+        "recovery and crashing again)",
+        (Sweep("save-no", "strict", resume=True),),
+    ),
 )
 
 

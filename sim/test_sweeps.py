@@ -109,3 +109,18 @@ def test_exhaustive_fault_sweep_finds_no_violation(workload, fault, profile):
     result = sweep(SweepConfig(workload.name, profile, fault=fault, limits=Limits(64, 16),
                                nested_limits=Limits(8, 4)))
     assert result.violation_count == 0, format_summary(result)
+
+
+RESUME_WORKLOADS = ["log-always", "log-no", "save-always", "save-no"]
+
+
+@pytest.mark.parametrize("profile", ["strict", "weakest"])
+@pytest.mark.parametrize("workload", RESUME_WORKLOADS)
+def test_writing_after_every_recovery_and_crashing_again_finds_no_violation(workload, profile):
+    """Method (sim/resume.py): after each accepted recovery, INCR, LPUSH, SAVE and APPEND on
+    the recovered shard, each acknowledged after an fsync, a crash before every step of that,
+    and recovery again: the state is the recovered one plus an acknowledged-including prefix
+    of those writes. Caps 48/12 (nested and resumed crashes 8/4)."""
+    result = sweep(SweepConfig(workload, profile, limits=Limits(48, 12), nested_limits=Limits(8, 4), resume=True))
+    assert result.violation_count == 0, format_summary(result)
+    assert any(kind == "resume resumed" for kind in result.outcomes)

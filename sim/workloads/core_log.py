@@ -136,6 +136,13 @@ class LogWorkload(Workload):
     def recover(self, fs) -> object:
         return shard_state(open_data_shard(fs, ManualClock(), self.policy))
 
+    def resume(self, fs, operations, history) -> None:
+        """Recover, then issue `operations`, each acknowledged after an fsync (`sim.resume`)."""
+        clock = ManualClock()
+        driver = ShardDriver(open_data_shard(fs, clock, self.policy), clock, "always", history)
+        for index, argv in enumerate(operations):
+            driver.command(index, argv)
+
     def checker(self, operations, *, bitflip: bool):
         return PrefixChecker(operations, bitflip=bitflip)
 
