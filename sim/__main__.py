@@ -36,7 +36,8 @@ def _config(arguments) -> SweepConfig:
                        nested=not arguments.no_nested, fault=arguments.fault, keep=keep,
                        operation_count=arguments.count, disabled_sync_sites=disabled,
                        resume=getattr(arguments, "resume", False),
-                       fault_points=getattr(arguments, "fault_points", None))
+                       fault_points=getattr(arguments, "fault_points", None),
+                       schedule=getattr(arguments, "schedule", None))
 
 
 def workload_name(text: str) -> str:
@@ -60,6 +61,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                              "(sim/faults.py)")
     parser.add_argument("--fault-points", type=int, default=None,
                         help="sweep only this many evenly spaced injection points of the fault (default: all)")
+    parser.add_argument("--schedule", default=None,
+                        help="concurrent workloads: run only this schedule (the decisions a replay line names)")
     parser.add_argument("--resume", action="store_true",
                         help="after each accepted recovery, write more, crash again and recover (sim/resume.py)")
     parser.add_argument("--count", type=int, default=None, help="operations (default: the workload's)")

@@ -21,6 +21,7 @@ What it does, for one (workload, profile, seed[, fault]):
    failed call wrote; cuts from that point on); `bitflip` adds flipped copies of each image
    (`I~F`); `eio-read` fails each read of recovery in turn (`I!rJ`, then `I!rJ.M` for the
    recoveries after that refusal, `sim.read_faults`).
+7. Concurrent workloads run once per schedule of their simulated threads (`sim.interleavings`).
 6. Resume (`resume=True`): after each accepted recovery the workload writes more, crashes at
    every step of that and recovers again (`I+J.M`, `sim.resume`).
 Same seed, same result, bit for bit: every choice comes from the seeded generators above
@@ -48,11 +49,13 @@ from .faults import (
     plans_for,
     sample_points,
 )
+from .interleavings import explore_schedules
 from .model import History
 from .profiles import Limits, Profile, profile_named
 from .quarantine import QUARANTINE_LOST, lost_quarantines, reported_quarantines
 from .read_faults import judge_read_faults, replay_read_fault
 from .resume import judge_resume, replay_resume
+from .scheduler import parse_schedule
 from .simfs import SimFileSystem
 from .workloads import Workload, workload_named
 
@@ -73,6 +76,10 @@ class SweepConfig:
     bitflips_per_image: int = 2
     fault_points: int | None = None  # injection points swept per fault kind (None: all)
     resume: bool = False  # after each accepted recovery, write more and crash again (sim.resume)
+    schedule: str | None = None  # concurrent workloads: replay this one schedule ("0,1,0")
+    schedule_limit: int = 2000  # schedules enumerated (fewest preemptions first) before sampling
+    preemption_bound: int = 2
+    schedule_samples: int = 8
 
 
 @attrs.frozen
@@ -82,6 +89,7 @@ class Violation:
     kind: str
     detail: str
     fault: str | None
+    schedule: str | None = None  # concurrent workloads: the schedule's decisions
 
 
 @attrs.define
@@ -98,6 +106,7 @@ class SweepResult:
     cpu_seconds: float = 0.0
     sync_sites: dict[str, int] = attrs.Factory(dict)
     fault_runs: int = 0
+    schedules: int = 0
 
     @property
     def images_per_cpu_second(self) -> float:
@@ -164,6 +173,7 @@ class Explorer:
         self.flips: dict[Image, tuple[Image, str, int]] = {}  # flipped -> (original, path, byte)
         self.quarantine_losses: dict[Image, list[tuple[str, str]]] = {}
         self.resumes: dict[Image, list[tuple[str, Verdict]]] = {}
+        self.schedule_label: str | None = None  # the schedule being explored (concurrent workloads)
 
     # -- recovery -----------------------------------------------------------------------------
 
@@ -313,7 +323,8 @@ class Explorer:
         key = prefix + verdict.kind
         result.outcomes[key] = result.outcomes.get(key, 0) + 1
         if not verdict.ok:
-            self._violation(result, Violation(cut_index, image_id, verdict.kind, verdict.detail, fault_label))
+            self._violation(result, Violation(cut_index, image_id, verdict.kind, verdict.detail, fault_label,
+                                              self.schedule_label))
 
     def _violation(self, result: SweepResult, violation: Violation) -> None:
         result.violation_count += 1
@@ -364,6 +375,8 @@ def sweep(config: SweepConfig) -> SweepResult:
                     recording = record(workload, operations, config, plan)
                     result.fault_runs += 1
                     explorer.explore(recording, checker, plan, step_index, result)
+        elif getattr(workload, "concurrent", False):
+            explore_schedules(explorer, record, operations, checker, result)
         else:
             recording = record(workload, operations, config, fault)
             result.steps = len(recording.steps)
@@ -398,6 +411,8 @@ def replay(config: SweepConfig, cut: int, image_id: str) -> ReplayReport:
     fault = parse_fault(config.fault)
     assert fault is None or fault.kind == "bitflip" or fault.step_index >= 0, "name the fault's step"
     checker = workload.checker(operations, bitflip=fault is not None and fault.kind == "bitflip")
+    if config.schedule is not None:
+        workload.schedule = parse_schedule(config.schedule)
     recording = record(workload, operations, config, None if fault is not None and fault.kind == READ_FAULT else fault)
     checker = checker.with_failures(recording.failed)
     matching = [entry for entry in recording.cuts if entry[0] == cut]

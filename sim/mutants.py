@@ -62,6 +62,35 @@ CATALOGUE: tuple[Mutant, ...] = (
         "recovery and crashing again)",
         (Sweep("save-no", "strict", resume=True),),
     ),
+    Mutant(
+        "group-commit-leader-marks-durable-at-fsync-start",
+        "kevy_persist.store.runtime",
+        """                    if not self._sync_in_flight and not self._exclusive:
+                        self._sync_in_flight = True
+                        break""",
+        """                    if not self._sync_in_flight and not self._exclusive:
+                        self._sync_in_flight = True
+                        self._durable_offset = max(self._durable_offset, offset)  # marked at start
+                        self._condition.notify_all()
+                        break""",
+        "the group-commit leader marks its own offset durable when its fsync starts: waiters below "
+        "it are acknowledged while the fsync is still running, and a crash then loses them",
+        (Sweep("group-commit-always", "strict"),),
+    ),
+    Mutant(
+        "group-commit-covers-records-appended-during-fsync",
+        "kevy_persist.engine.shard",
+        """        covered = self.writer.end_offset
+        try:
+            self.writer.fsync()""",
+        """        try:
+            self.writer.fsync()
+            covered = self.writer.end_offset  # read after the fsync returned""",
+        "the leader reads the covered offset after its fsync returns: a record another writer "
+        "appended while the fsync ran is counted as covered and acknowledged, though the fsync "
+        "started before it was written",
+        (Sweep("group-commit-always", "strict"),),
+    ),
 )
 
 

@@ -49,6 +49,7 @@ from .disk import (
     InodeState,
     NameOperation,
     apply_effect,
+    apply_effects,
     apply_name_operation,
     make_image,
 )
@@ -101,6 +102,9 @@ class SimFileSystem:
         self._snapshot_cache: tuple[int, DiskState] | None = None
         self.process_id = process_id  # what `lock` writes into a LOCK file
         self._held_locks: set[str] = set()
+        # Called in the middle of an fsync (after it started, before it returns): the
+        # scheduler of simulated threads switches there (None: fsync is one instant).
+        self.during_sync: Callable[[SimFileSystem, int, str], None] | None = None
 
     # -- construction from a crash image --------------------------------------------------------
 
@@ -399,6 +403,15 @@ class SimFileSystem:
             self.skipped_syncs += 1
             return
         inode = self._inodes[handle.inode]
+        if self.during_sync is not None:
+            # An fsync covers what was written before it started: with simulated threads
+            # (sim/scheduler.py) another thread may write while it runs, and only the
+            # effects pending at the start become durable when it returns.
+            started_with = len(inode.pending)
+            self.during_sync(self, index, handle.path)
+            if len(inode.pending) > started_with:
+                self._sync_prefix(inode, started_with, index, handle.path)
+                return
         if self.faults is not None and self.faults.failure(index, "fsync") is not None:
             # Linux marks the dirty pages clean after a failed writeback: the data stays
             # readable until evicted but will never reach the disk, and the next fsync of
@@ -412,6 +425,17 @@ class SimFileSystem:
             inode.first_effect_index += len(inode.pending)
             inode.pending.clear()
             self.version += 1
+
+    def _sync_prefix(self, inode: _Inode, count: int, index: int, path: str) -> None:
+        """Make the first `count` pending effects durable (or drop them, on a failed fsync)."""
+        failure = None if self.faults is None else self.faults.failure(index, "fsync")
+        if failure is None:
+            inode.durable = apply_effects(inode.durable, inode.pending[:count])
+        inode.first_effect_index += count
+        del inode.pending[:count]
+        self.version += 1
+        if failure is not None:
+            raise _error(path, "fsync", failure)
 
     def handle_truncate(self, handle: SimWritableFile, size: int) -> None:
         index, _ = self.step("truncate", handle.path)

@@ -23,8 +23,10 @@ from sim.profiles import PROFILE_NAMES, Limits
 from sim.report import format_summary
 from sim.workloads import all_workloads
 
+# Concurrent workloads sweep their interleavings in sim/test_scheduler.py.
 CORE_WORKLOADS = [workload for workload in all_workloads()
-                  if not workload.name.startswith("toy") and not workload.broken_on_purpose]
+                  if not workload.name.startswith("toy") and not workload.broken_on_purpose
+                  and not getattr(workload, "concurrent", False)]
 DEFAULT_LIMITS = {"strict": Limits(64, 16), "ext4-ordered": Limits(64, 16), "weakest": Limits(48, 12)}
 DEFAULT_NESTED = Limits(8, 4)
 # Re-shard recovery reads and rewrites every shard on every image (~600 images per CPU-second):

@@ -34,7 +34,12 @@ from kevy_persist.layout import meta, names
 from kevy_persist.layout.ownership import take_ownership
 from kevy_persist.layout.routing import Router
 from kevy_persist.reshard.progress import LoggedProgress
-from kevy_persist.reshard.reconcile import LayoutRequest, ReconcileReport, ReshardReport, reconcile_layout
+from kevy_persist.reshard.reconcile import (
+    LayoutRequest,
+    ReconcileReport,
+    ReshardReport,
+    reconcile_layout,
+)
 from kevy_persist.store.config import StoreConfig
 
 
