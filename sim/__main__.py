@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay_parser.add_argument("--cut", type=int, required=True, help="the step before which the crash happens")
     replay_parser.add_argument("--image", required=True,
                                help="the image id the sweep printed: I, I~F (bit flip) or I.J.M (nested)")
+    mutate_parser = commands.add_parser("mutate", help="plant each mutant in a scratch copy and sweep")
+    mutate_parser.add_argument("--all", action="store_true",
+                               help="every mutant: the catalogue and one per sync call site (default: a small sample)")
+    mutate_parser.add_argument("--only", action="append", help="a mutant to run, by name (repeatable)")
+    mutate_parser.add_argument("--list", action="store_true", help="name the mutants and what each plants, then stop")
     check_parser = commands.add_parser("selfcheck", help="turn each sync call site off in turn")
     check_parser.add_argument("--workload", action="append", type=workload_name,
                               help="a workload to include (repeatable; default: every core workload)")
@@ -119,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         report = replay(_config(arguments), arguments.cut, arguments.image)
         print(format_replay(report))
         return 0 if report.verdict.ok else 1
+    if arguments.command == "mutate":
+        return _mutate(arguments)
     if arguments.command == "selfcheck":
         names = arguments.workload or [w.name for w in all_workloads()
                                        if not w.name.startswith("toy") and not w.broken_on_purpose
@@ -141,6 +148,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"shrunk to {len(shrunk_config.keep)} operations: "
                   f"{replay_line(shrunk_config, shrunk_result.violations[0])}", file=sys.stderr)
     return 1 if result.violation_count else 0
+
+
+def _mutate(arguments) -> int:
+    from .mutate import format_table, mutants_for, run_mutant
+
+    mutants = mutants_for(arguments.all, arguments.only)
+    if arguments.list:
+        for mutant in mutants:
+            print(f"{mutant.name:60} {mutant.description}")
+        return 0
+    results = []
+    for mutant in mutants:
+        results.append(run_mutant(mutant))
+        print(f"{mutant.name}: {'killed by ' + results[-1].killed_by if results[-1].killed_by else 'SURVIVED'}",
+              file=sys.stderr, flush=True)
+    print(format_table(results))
+    return 1 if any(not result.killed_by for result in results) else 0
 
 
 if __name__ == "__main__":

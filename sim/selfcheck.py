@@ -29,11 +29,6 @@ JUSTIFIED: dict[str, str] = {
         "again first (the `commit` row, detected). It is there for the owner's hold time: it "
         "writes the bulk (a rewrite's whole content, the tee so far) while writers keep going, so "
         "the commit's fsync under the lock only covers the last records"),
-    "kevy_persist/engine/aof.py in open_log -> kevy_persist/engine/aof.py in _quarantine": (
-        "the quarantine copy (fsync + fsync_dir) is forensic evidence of a torn tail; no "
-        "acknowledged write lives in it, so no state oracle can notice its loss. It is kept so the "
-        "evidence is durable before the truncate that destroys the original (no checker of "
-        "evidence durability yet)"),
     "kevy_persist/engine/shard_opening.py in open_shard -> kevy_persist/engine/aof.py in open_log": (
         "the fsync after truncating a torn tail. Not needed for a torn tail under any model of "
         "one file, `weakest`'s out-of-order pages included: every record a later acknowledgement "
