@@ -27,7 +27,7 @@ def explore_schedules(explorer, record, operations, checker, result) -> None:
     if config.schedule is not None:
         schedules = iter([parse_schedule(config.schedule)])
     else:
-        schedules = _schedules(workload, config)
+        schedules = schedules_for(workload, config)
     for schedule in schedules:
         workload.schedule = schedule
         recording = record(workload, operations, config, None)
@@ -41,7 +41,7 @@ def explore_schedules(explorer, record, operations, checker, result) -> None:
     explorer.schedule_label = None
 
 
-def _schedules(workload, config):
+def schedules_for(workload, config):
     """Breadth-first by preemptions (CHESS's iterative context bounding): the schedule with
     none first, then every single deviation from each schedule run so far, fewest preemptions
     first, up to `schedule_limit` runs; then the samples."""
