@@ -19,6 +19,8 @@ MARK = ".corrupt-quarantine."
 
 def reported_quarantines(image: Image, fs) -> dict[str, bytes]:
     """The quarantine files recovery created (new in the live state, non-empty)."""
+    if not fs.has_live_name_containing(MARK):
+        return {}  # the common case, checked without building the live image
     before = dict(image.files)
     return {path: data for path, data in fs.live_image().files
             if MARK in path and data and before.get(path) != data}

@@ -177,6 +177,9 @@ class SimFileSystem:
         live = {number: bytes(inode.live) for number, inode in self._inodes.items()}
         return make_image(frozenset(self.directories), self._live_entries, live)
 
+    def has_live_name_containing(self, text: str) -> bool:
+        return any(text in name for entries in self._live_entries.values() for name in entries)
+
     # -- lookups ----------------------------------------------------------------------------------
 
     @staticmethod
