@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     check_parser.add_argument("--profile", action="append", choices=PROFILE_NAMES,
                               help="a profile to sweep under (repeatable; default: strict)")
     check_parser.add_argument("--seed", type=int, default=0, help="the sweeps' seed (default 0)")
+    check_parser.add_argument("--fault", action="append", default=None,
+                              help="also sweep under this fault (repeatable; e.g. eio-fsync, eio-fsync_dir), at "
+                                   "two points per kind, so sync sites reached only on failure paths appear")
     return parser
 
 
@@ -131,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
                                        if not w.name.startswith("toy") and not w.broken_on_purpose
                                        and w.skip_reason() is None]
         profiles = arguments.profile or ["strict"]
-        configs = [SweepConfig(name, profile, seed=arguments.seed, limits=Limits(64, 16),
-                               nested_limits=Limits(8, 4)) for name in names for profile in profiles]
+        configs = [SweepConfig(name, profile, seed=arguments.seed, limits=Limits(64, 16), nested_limits=Limits(8, 4),
+                               fault=fault, fault_points=2 if fault else None)
+                   for name in names for profile in profiles for fault in [None, *(arguments.fault or [])]]
         rows, unclean = self_check(configs)
         print(format_table(rows))
         for line in unclean:
