@@ -91,6 +91,76 @@ CATALOGUE: tuple[Mutant, ...] = (
         "started before it was written",
         (Sweep("group-commit-always", "strict"),),
     ),
+    Mutant(
+        "ack-before-group-commit",
+        "kevy_persist.store.shard_runner",
+        "        if end_offset is not None and self.config.appendfsync is FsyncPolicy.ALWAYS:",
+        "        if False and end_offset is not None and self.config.appendfsync is FsyncPolicy.ALWAYS:",
+        "under `always` the store replies before its record is durable (the acknowledgement moved "
+        "before the group commit's fsync)",
+        (Sweep("group-commit-always", "strict"),),
+    ),
+    Mutant(
+        "save-swaps-its-commit-points",
+        "kevy_persist.engine.shard",
+        """        snapshot.save_snapshot(self.file_system, self.snapshot_path, self.keyspace.iter_entries(), covered)
+        self.changes_since_save = 0
+        if self.options.log_enabled:
+            self.start_log(LogIdentity(self.epoch + 1, LogKind.INCREMENTAL))""",
+        """        entries = list(self.keyspace.iter_entries())
+        if self.options.log_enabled:
+            self.start_log(LogIdentity(self.epoch + 1, LogKind.INCREMENTAL))
+        snapshot.save_snapshot(self.file_system, self.snapshot_path, entries, covered)
+        self.changes_since_save = 0""",
+        "SAVE installs the next epoch's log before the snapshot that log continues: a crash "
+        "between the two pairs the old snapshot with a log whose history starts after it",
+        (Sweep("save-always", "strict"), Sweep("save-no", "strict")),
+    ),
+    Mutant(
+        "history-replays-the-whole-log-over-its-snapshot",
+        "kevy_persist.engine.history",
+        """    if covered is not None and identity.epoch == snapshot_epoch:
+        return HistoryDecision.OK, ReplayPlan(True, covered.offset, True, replace_log=True), """"",
+        """    if covered is not None and identity.epoch == snapshot_epoch:
+        return HistoryDecision.OK, ReplayPlan(True, None, True, replace_log=True), """"",
+        "in the window between a SAVE's snapshot rename and its log swap, recovery replays the "
+        "whole old log over the new snapshot instead of from the covered offset (kevy 1.23's "
+        "double application: INCR and LPUSH applied twice)",
+        (Sweep("save-always", "strict"), Sweep("save-no", "strict")),
+    ),
+    Mutant(
+        "scan-ignores-synced-markers",
+        "kevy_persist.formats.aof_scan",
+        "    if claim is not None and claim[1] > stop_offset:",
+        "    if False and claim is not None and claim[1] > stop_offset:",
+        "the log scan ignores the synced markers after a page-shaped hole: zeros inside data an "
+        "fsync made durable are cut as a torn tail, dropping acknowledged writes (marker check skipped)",
+        (Sweep("open-durable-hole", "strict"), Sweep("open-durable-hole", "weakest")),
+    ),
+    Mutant(
+        "reshard-recovery-ignores-the-journal",
+        "kevy_persist.reshard.recovery",
+        "        if journal is not None:\n            tracker.advance(Phase.JOURNAL_FOUND)",
+        "        if False:\n            tracker.advance(Phase.JOURNAL_FOUND)",
+        "recovery discards a committed re-shard instead of rolling it forward (journal check "
+        "skipped): after the sources were moved aside, their keys are gone",
+        (Sweep("reshard-grow-1-3", "strict", cap=64, samples=16, nested_cap=2, nested_samples=1),
+         Sweep("reshard-over-journal-2-3-4", "strict", cap=64, samples=16, nested_cap=2, nested_samples=1)),
+    ),
+    Mutant(
+        "everysec-never-syncs",
+        "kevy_persist.engine.shard",
+        """        if not self.sync_due():
+            return False
+        self.sync_log()
+        return True""",
+        """        if not self.sync_due():
+            return False
+        return True""",
+        "`everysec` reports its second's sync done without running it: writes acknowledged "
+        "seconds ago are lost",
+        (Sweep("log-everysec", "strict"),),
+    ),
 )
 
 
