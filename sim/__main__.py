@@ -37,7 +37,8 @@ def _config(arguments) -> SweepConfig:
                        operation_count=arguments.count, disabled_sync_sites=disabled,
                        resume=getattr(arguments, "resume", False),
                        fault_points=getattr(arguments, "fault_points", None),
-                       schedule=getattr(arguments, "schedule", None))
+                       schedule=getattr(arguments, "schedule", None),
+                       restart=getattr(arguments, "restart", False))
 
 
 def workload_name(text: str) -> str:
@@ -63,6 +64,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                         help="sweep only this many evenly spaced injection points of the fault (default: all)")
     parser.add_argument("--schedule", default=None,
                         help="concurrent workloads: run only this schedule (the decisions a replay line names)")
+    parser.add_argument("--restart", action="store_true",
+                        help="also kill the process at each cut and recover on the live state, then crash (sim/restart.py)")
     parser.add_argument("--resume", action="store_true",
                         help="after each accepted recovery, write more, crash again and recover (sim/resume.py)")
     parser.add_argument("--count", type=int, default=None, help="operations (default: the workload's)")

@@ -22,6 +22,8 @@ What it does, for one (workload, profile, seed[, fault]):
    (`I~F`); `eio-read` fails each read of recovery in turn (`I!rJ`, then `I!rJ.M` for the
    recoveries after that refusal, `sim.read_faults`).
 7. Concurrent workloads run once per schedule of their simulated threads (`sim.interleavings`).
+8. Restart (`restart=True`): killed at each cut, recovered on the live state, then crashed
+   (`K@restart`, `K@J.M`; `sim.restart`).
 6. Resume (`resume=True`): after each accepted recovery the workload writes more, crashes at
    every step of that and recovers again (`I+J.M`, `sim.resume`).
 Same seed, same result, bit for bit: every choice comes from the seeded generators above
@@ -54,6 +56,7 @@ from .model import History
 from .profiles import Limits, Profile, profile_named
 from .quarantine import QUARANTINE_LOST, lost_quarantines, reported_quarantines
 from .read_faults import judge_read_faults, replay_read_fault
+from .restart import restart_outcomes
 from .resume import judge_resume, replay_resume
 from .scheduler import parse_schedule
 from .simfs import SimFileSystem
@@ -76,6 +79,7 @@ class SweepConfig:
     bitflips_per_image: int = 2
     fault_points: int | None = None  # injection points swept per fault kind (None: all)
     resume: bool = False  # after each accepted recovery, write more and crash again (sim.resume)
+    restart: bool = False  # kill at each cut, recover on the live state, then crash (sim.restart)
     schedule: str | None = None  # concurrent workloads: replay this one schedule ("0,1,0")
     schedule_limit: int = 2000  # schedules enumerated (fewest preemptions first) before sampling
     preemption_bound: int = 2
@@ -174,6 +178,7 @@ class Explorer:
         self.quarantine_losses: dict[Image, list[tuple[str, str]]] = {}
         self.resumes: dict[Image, list[tuple[str, Verdict]]] = {}
         self.schedule_label: str | None = None  # the schedule being explored (concurrent workloads)
+        self.restarts: dict[int, tuple] = {}
 
     # -- recovery -----------------------------------------------------------------------------
 
@@ -300,6 +305,10 @@ class Explorer:
             if cut_index < first_cut:
                 continue
             result.cuts += 1
+            if self.config.restart:
+                for label, outcome in restart_outcomes(self, cut_index, state):
+                    self._judge(result, checker.check(outcome, freeze), cut_index, f"{cut_index}@{label}",
+                                fault_label, "restart ")
             for image_id, image in images_by_state[id(state)]:
                 if self.config.nested:
                     outcome, nested = self.recover_nested(image)
@@ -419,6 +428,11 @@ def replay(config: SweepConfig, cut: int, image_id: str) -> ReplayReport:
     if not matching:
         raise KeyError(f"no cut {cut}: the run has cuts 0..{recording.cuts[-1][0]}")
     _, state, freeze = matching[0]
+    if "@" in image_id:  # a restart case: K@restart or K@J.M (sim.restart)
+        label = image_id.partition("@")[2]
+        outcome = dict(restart_outcomes(explorer, cut, state))[label]
+        return ReplayReport(checker.check(outcome, freeze), outcome, Image((), ()),
+                            [step for step in recording.steps if step[0] < cut][-8:], freeze, operations)
     images = dict(explorer.images_for_cuts(recording.cuts, fault)[id(state)])
     image_id, _, resume_id = image_id.partition("+")
     top_id, _, read_id = image_id.partition("!")

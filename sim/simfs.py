@@ -52,6 +52,7 @@ from .disk import (
     apply_effects,
     apply_name_operation,
     make_image,
+    namespace_after,
 )
 from .simfs_handles import SimFileLock, SimReadableFile, SimWritableFile
 
@@ -121,6 +122,27 @@ class SimFileSystem:
             directory, name = parent(path), basename(path)
             fs._live_entries[directory][name] = inode
             fs._durable_entries[directory][name] = inode
+        return fs
+
+    @classmethod
+    def from_state(cls, state: DiskState, **options) -> SimFileSystem:
+        """A file system whose disk is `state` with its pending effects still pending: the
+        process that wrote it was killed (its locks are gone), the OS kept running."""
+        fs = cls(**options)
+        fs.directories = set(state.directories)
+        for number, frozen in state.inodes.items():
+            inode = _Inode(frozen.durable)
+            inode.pending = list(frozen.pending)
+            inode.first_effect_index = frozen.first_effect_index
+            inode.live = bytearray(apply_effects(frozen.durable, frozen.pending))
+            fs._inodes[number] = inode
+        fs._next_inode = max(state.inodes, default=0) + 1
+        fs._durable_entries = {directory: dict(entries) for directory, entries in state.durable_entries.items()}
+        fs._live_entries = namespace_after(state, len(state.pending_names))
+        for directory in fs.directories:
+            fs._durable_entries.setdefault(directory, {})
+            fs._live_entries.setdefault(directory, {})
+        fs._pending_names = list(state.pending_names)
         return fs
 
     def _new_inode(self, durable: bytes = b"") -> int:

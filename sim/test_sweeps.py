@@ -126,3 +126,13 @@ def test_writing_after_every_recovery_and_crashing_again_finds_no_violation(work
     result = sweep(SweepConfig(workload, profile, limits=Limits(48, 12), nested_limits=Limits(8, 4), resume=True))
     assert result.violation_count == 0, format_summary(result)
     assert any(kind == "resume resumed" for kind in result.outcomes)
+
+
+@pytest.mark.parametrize("workload", ["log-always", "save-no", "layout-meta", "open-torn"])
+def test_a_kill_then_recovery_on_the_live_state_then_a_crash_finds_no_violation(workload):
+    """Method (sim/restart.py): at every cut the process is killed, not crashed; a new one
+    recovers on the live state (pending effects still pending), and that recovery is crashed
+    at each of its steps; weakest profile, caps 32/8 (restart crashes 8/4)."""
+    result = sweep(SweepConfig(workload, "weakest", limits=Limits(32, 8), nested_limits=Limits(8, 4), restart=True))
+    assert result.violation_count == 0, format_summary(result)
+    assert any(kind.startswith("restart ") for kind in result.outcomes)
