@@ -32,7 +32,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 SYNC_LINE = re.compile(r"^(?P<indent>\s*)(?P<call>[\w.]+\.fsync\(\)|[\w.]*fs\.fsync_dir\([^()]*(\([^()]*\))?[^()]*\))\s*$")
 SYNC_SITE_SWEEPS = tuple(
     Sweep(workload, profile, cap=32, samples=8, nested_cap=4, nested_samples=2)
-    for workload in ("log-always", "save-no", "open-torn", "open-hole", "layout-meta", "background-always",
+    for workload in ("log-always", "save-no", "open-torn", "open-hole-filled", "layout-meta", "background-always",
                      "store-background-always", "streams-always", "transactions-always", "reshard-grow-1-3",
                      "reshard-over-journal-2-3-4", "import-rdb-1-kevyhash")
     for profile in ("strict", "weakest")
