@@ -17,8 +17,6 @@ import json
 import logging
 import sys
 
-import attrs
-
 from .explorer import SweepConfig, replay, sweep
 from .profiles import PROFILE_NAMES, Limits
 from .report import format_replay, format_summary, replay_line, summary
@@ -36,7 +34,11 @@ def _config(arguments) -> SweepConfig:
                        limits=Limits(arguments.cap, arguments.samples),
                        nested_limits=Limits(arguments.nested_cap, arguments.nested_samples),
                        nested=not arguments.no_nested, fault=arguments.fault, keep=keep,
-                       operation_count=arguments.count, disabled_sync_sites=disabled)
+                       operation_count=arguments.count, disabled_sync_sites=disabled,
+                       resume=getattr(arguments, "resume", False),
+                       fault_points=getattr(arguments, "fault_points", None),
+                       schedule=getattr(arguments, "schedule", None),
+                       restart=getattr(arguments, "restart", False))
 
 
 def workload_name(text: str) -> str:
@@ -54,8 +56,18 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                         help="the crash profile: which pending effects a crash image may keep")
     parser.add_argument("--seed", type=int, default=0, help="seeds the operations and the image sampling (default 0)")
     parser.add_argument("--fault", default=None,
-                        help="inject a fault: eio | enospc | short-write | bitflip, at every step where it "
-                             "applies, or KIND@STEP at one")
+                        help="inject a fault at every step where it applies, or KIND@STEP[:VARIANT] at one: "
+                             "eio | enospc | short-write | bitflip | eio-read | ERRNO-CALL with ERRNO eio or "
+                             "enospc and CALL write, fsync, fsync_dir, rename, create, remove or truncate "
+                             "(sim/faults.py)")
+    parser.add_argument("--fault-points", type=int, default=None,
+                        help="sweep only this many evenly spaced injection points of the fault (default: all)")
+    parser.add_argument("--schedule", default=None,
+                        help="concurrent workloads: run only this schedule (the decisions a replay line names)")
+    parser.add_argument("--restart", action="store_true",
+                        help="also kill the process at each cut and recover on the live state, then crash (sim/restart.py)")
+    parser.add_argument("--resume", action="store_true",
+                        help="after each accepted recovery, write more, crash again and recover (sim/resume.py)")
     parser.add_argument("--count", type=int, default=None, help="operations (default: the workload's)")
     parser.add_argument("--keep", default=None, help="comma-separated operation indexes (shrunk cases)")
     parser.add_argument("--cap", type=int, default=Limits().exhaustive_cap,
@@ -86,12 +98,20 @@ def build_parser() -> argparse.ArgumentParser:
     replay_parser.add_argument("--cut", type=int, required=True, help="the step before which the crash happens")
     replay_parser.add_argument("--image", required=True,
                                help="the image id the sweep printed: I, I~F (bit flip) or I.J.M (nested)")
+    mutate_parser = commands.add_parser("mutate", help="plant each mutant in a scratch copy and sweep")
+    mutate_parser.add_argument("--all", action="store_true",
+                               help="every mutant: the catalogue and one per sync call site (default: a small sample)")
+    mutate_parser.add_argument("--only", action="append", help="a mutant to run, by name (repeatable)")
+    mutate_parser.add_argument("--list", action="store_true", help="name the mutants and what each plants, then stop")
     check_parser = commands.add_parser("selfcheck", help="turn each sync call site off in turn")
     check_parser.add_argument("--workload", action="append", type=workload_name,
                               help="a workload to include (repeatable; default: every core workload)")
     check_parser.add_argument("--profile", action="append", choices=PROFILE_NAMES,
                               help="a profile to sweep under (repeatable; default: strict)")
     check_parser.add_argument("--seed", type=int, default=0, help="the sweeps' seed (default 0)")
+    check_parser.add_argument("--fault", action="append", default=None,
+                              help="also sweep under this fault (repeatable; e.g. eio-fsync, eio-fsync_dir), at "
+                                   "two points per kind, so sync sites reached only on failure paths appear")
     return parser
 
 
@@ -110,13 +130,16 @@ def main(argv: list[str] | None = None) -> int:
         report = replay(_config(arguments), arguments.cut, arguments.image)
         print(format_replay(report))
         return 0 if report.verdict.ok else 1
+    if arguments.command == "mutate":
+        return _mutate(arguments)
     if arguments.command == "selfcheck":
         names = arguments.workload or [w.name for w in all_workloads()
                                        if not w.name.startswith("toy") and not w.broken_on_purpose
                                        and w.skip_reason() is None]
         profiles = arguments.profile or ["strict"]
-        configs = [SweepConfig(name, profile, seed=arguments.seed, limits=Limits(64, 16),
-                               nested_limits=Limits(8, 4)) for name in names for profile in profiles]
+        configs = [SweepConfig(name, profile, seed=arguments.seed, limits=Limits(64, 16), nested_limits=Limits(8, 4),
+                               fault=fault, fault_points=2 if fault else None)
+                   for name in names for profile in profiles for fault in [None, *(arguments.fault or [])]]
         rows, unclean = self_check(configs)
         print(format_table(rows))
         for line in unclean:
@@ -132,6 +155,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"shrunk to {len(shrunk_config.keep)} operations: "
                   f"{replay_line(shrunk_config, shrunk_result.violations[0])}", file=sys.stderr)
     return 1 if result.violation_count else 0
+
+
+def _mutate(arguments) -> int:
+    from .mutate import format_table, mutants_for, run_mutant
+
+    mutants = mutants_for(arguments.all, arguments.only)
+    if arguments.list:
+        for mutant in mutants:
+            print(f"{mutant.name:60} {mutant.description}")
+        return 0
+    results = []
+    for mutant in mutants:
+        results.append(run_mutant(mutant))
+        print(f"{mutant.name}: {'killed by ' + results[-1].killed_by if results[-1].killed_by else 'SURVIVED'}",
+              file=sys.stderr, flush=True)
+    print(format_table(results))
+    return 1 if any(not result.killed_by for result in results) else 0
 
 
 if __name__ == "__main__":

@@ -14,8 +14,12 @@ say whether the write took effect (a write refused after an fsync failure did no
 whose fsync failed did, in memory, and a later SAVE may make it durable).
 
 Under the `bitflip` fault synced bytes were damaged at rest, so recovery may also refuse with
-a `CorruptionError` (`refused-corruption`, accepted) or keep any prefix (`degraded-prefix`,
-accepted); a state that is no prefix at all is still a violation, and so is a recovery that
+a `CorruptionError` (`refused-corruption`, accepted) or keep a shorter prefix
+(`degraded-prefix`) -- where the workload locates the flip (`Workload.damage_of`, a log's
+record by the oracle's own framing walk, `sim.log_frames`), only a prefix that loses
+operations from the damaged record on, and only when no valid record follows it
+(`lost-after-damage`, `lost-before-damage` otherwise); where it cannot, any prefix. A state
+that is no prefix at all is still a violation, and so is a recovery that
 succeeded but left files its next recovery refuses (`recovery-unstable`, judged by the
 explorer on nested crashes).
 
@@ -86,6 +90,26 @@ class PrefixChecker:
             return Verdict("not-a-prefix", False, f"state matches prefix {prefixes} beyond issued {issued}")
         return Verdict("lost-acknowledged", False,
                        f"state is prefix {best} but {required} operations were acknowledged durable")
+
+
+    def check_damaged(self, outcome: Outcome, freeze: tuple[int, int], damage) -> Verdict:
+        """Under a located bit flip (`sim.log_frames.Damage`): a prefix shorter than required
+        only when the lost operations start at the damaged record and no valid record follows
+        it -- a flip that silently drops records after it, or operations before it, fails."""
+        verdict = self.check(outcome, freeze)
+        if verdict.kind != "degraded-prefix":
+            return verdict
+        required, issued = freeze
+        prefixes = [prefix for prefix in self._prefixes[outcome.state] if prefix <= issued]
+        if damage.valid_after:
+            return Verdict("lost-after-damage", False,
+                           f"state is prefix {max(prefixes)} of {required} acknowledged, dropped at a flip in the "
+                           f"record of operation {damage.first_lost_operation} with valid records after it")
+        if not any(prefix >= damage.first_lost_operation for prefix in prefixes):
+            return Verdict("lost-before-damage", False,
+                           f"state is prefix {max(prefixes)}: operations before the damaged record "
+                           f"({damage.first_lost_operation}) were lost")
+        return verdict
 
 
 class LayoutChecker:

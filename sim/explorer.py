@@ -13,13 +13,19 @@ What it does, for one (workload, profile, seed[, fault]):
 4. Nested crash: recovery itself runs on a recording file system; before each of its steps
    J (and after its last) the explorer takes the images the profile allows (sampled with
    `random.Random(f"{seed}:nested:{digest}:{J}")`, digest = the image's BLAKE2b) and recovers
-   each again: image id `I.J.M`. Every nested outcome must satisfy the same checker.
+   each again: image id `I.J.M`. Every nested outcome must satisfy the same checker, and a
+   crash after recovery returned must keep the bytes it quarantined (`sim.quarantine`).
 5. Faults (`sim.faults`): a failing door call (`eio-rename`, `enospc-fsync_dir`, `short-write`,
    ...) is swept over every injection point of a fault-free run, or an evenly spaced sample
    of `fault_points` of them (one run per point and, for fsync_dir, per variant of what the
    failed call wrote; cuts from that point on); `bitflip` adds flipped copies of each image
    (`I~F`); `eio-read` fails each read of recovery in turn (`I!rJ`, then `I!rJ.M` for the
    recoveries after that refusal, `sim.read_faults`).
+7. Concurrent workloads run once per schedule of their simulated threads (`sim.interleavings`).
+8. Restart (`restart=True`): killed at each cut, recovered on the live state, then crashed
+   (`K@restart`, `K@J.M`; `sim.restart`).
+6. Resume (`resume=True`): after each accepted recovery the workload writes more, crashes at
+   every step of that and recovers again (`I+J.M`, `sim.resume`).
 Same seed, same result, bit for bit: every choice comes from the seeded generators above
 and every iteration order is fixed. Replay one case with `sim.report.replay_line`.
 """
@@ -36,10 +42,23 @@ from kevy_persist.errors import KevyError
 
 from .checkers import Outcome, Verdict
 from .disk import Image, durable_namespace, image_digest, join_path
-from .faults import READ_FAULT, FaultPlan, bit_flipped_images, injection_steps, parse_fault, plans_for, sample_points
+from .faults import (
+    READ_FAULT,
+    FaultPlan,
+    bit_flips,
+    injection_steps,
+    parse_fault,
+    plans_for,
+    sample_points,
+)
+from .interleavings import explore_schedules
 from .model import History
 from .profiles import Limits, Profile, profile_named
+from .quarantine import QUARANTINE_LOST, lost_quarantines, reported_quarantines
 from .read_faults import judge_read_faults, replay_read_fault
+from .restart import restart_outcomes
+from .resume import judge_resume, replay_resume
+from .scheduler import parse_schedule
 from .simfs import SimFileSystem
 from .workloads import Workload, workload_named
 
@@ -59,6 +78,12 @@ class SweepConfig:
     disabled_sync_sites: frozenset[str] = frozenset()
     bitflips_per_image: int = 2
     fault_points: int | None = None  # injection points swept per fault kind (None: all)
+    resume: bool = False  # after each accepted recovery, write more and crash again (sim.resume)
+    restart: bool = False  # kill at each cut, recover on the live state, then crash (sim.restart)
+    schedule: str | None = None  # concurrent workloads: replay this one schedule ("0,1,0")
+    schedule_limit: int = 2000  # schedules enumerated (fewest preemptions first) before sampling
+    preemption_bound: int = 2
+    schedule_samples: int = 8
 
 
 @attrs.frozen
@@ -68,6 +93,7 @@ class Violation:
     kind: str
     detail: str
     fault: str | None
+    schedule: str | None = None  # concurrent workloads: the schedule's decisions
 
 
 @attrs.define
@@ -84,6 +110,7 @@ class SweepResult:
     cpu_seconds: float = 0.0
     sync_sites: dict[str, int] = attrs.Factory(dict)
     fault_runs: int = 0
+    schedules: int = 0
 
     @property
     def images_per_cpu_second(self) -> float:
@@ -147,6 +174,11 @@ class Explorer:
         self.nested: dict[Image, list[tuple[str, Outcome]]] = {}
         self.sync_sites: dict[str, int] = {}
         self.read_faults: dict[Image, list[tuple[str, Outcome]]] = {}
+        self.flips: dict[Image, tuple[Image, str, int]] = {}  # flipped -> (original, path, byte)
+        self.quarantine_losses: dict[Image, list[tuple[str, str]]] = {}
+        self.resumes: dict[Image, list[tuple[str, Verdict]]] = {}
+        self.schedule_label: str | None = None  # the schedule being explored (concurrent workloads)
+        self.restarts: dict[int, tuple] = {}
 
     # -- recovery -----------------------------------------------------------------------------
 
@@ -183,6 +215,8 @@ class Explorer:
         for site, calls in fs.sync_sites_seen.items():
             self.sync_sites[site] = self.sync_sites.get(site, 0) + calls
         states.append((fs.step_count, fs.snapshot()))
+        reported = reported_quarantines(image, fs) if not self.outcomes[image].failure else {}
+        losses = self.quarantine_losses.setdefault(image, [])
         seen_states: set[int] = set()
         digest = None
         for index, state in states:
@@ -195,6 +229,10 @@ class Explorer:
             digest = digest or image_digest(image)
             rng = random.Random(f"{self.config.seed}:nested:{digest}:{index}")
             for number, crash_image in enumerate(self.profile.images(state, rng, self.config.nested_limits)):
+                if reported and index == fs.step_count:
+                    lost = lost_quarantines(reported, crash_image)
+                    if lost:
+                        losses.append((f"{index}.{number}", lost))
                 if crash_image != image:
                     yield f"{index}.{number}", crash_image
 
@@ -212,8 +250,18 @@ class Explorer:
             if nested_outcome not in seen_outcomes:
                 seen_outcomes.add(nested_outcome)
                 nested.append((label, nested_outcome))
+        for label, lost in self.quarantine_losses.pop(image, []):
+            nested.append((label, Outcome(failure=QUARANTINE_LOST, detail=lost)))
         self.nested[image] = nested
         return self.outcomes[image], nested
+
+    def damage_of(self, image: Image):
+        """Where a bit flip hit, as the workload's oracle locates it (`sim.log_frames`), or None."""
+        flip = self.flips.get(image)
+        if flip is None:
+            return None
+        original, path, byte_offset = flip
+        return self.workload.damage_of(original, path, byte_offset)
 
     # -- images per cut -----------------------------------------------------------------------
 
@@ -235,9 +283,10 @@ class Explorer:
                 flips = []
                 for image_id, image in images:
                     flip_rng = random.Random(f"{self.config.seed}:{cut_index}:flip:{image_id}")
-                    for flip_number, flipped in enumerate(bit_flipped_images(
+                    for flip_number, (flipped, path, byte_offset) in enumerate(bit_flips(
                             image, durable_sizes, flip_rng, self.config.bitflips_per_image)):
                         flips.append((f"{image_id}~{flip_number}", flipped))
+                        self.flips.setdefault(flipped, (image, path, byte_offset))
                 images.extend(flips)
             by_state[id(state)] = images
         return by_state
@@ -256,17 +305,25 @@ class Explorer:
             if cut_index < first_cut:
                 continue
             result.cuts += 1
+            if self.config.restart:
+                for label, outcome in restart_outcomes(self, cut_index, state):
+                    self._judge(result, checker.check(outcome, freeze), cut_index, f"{cut_index}@{label}",
+                                fault_label, "restart ")
             for image_id, image in images_by_state[id(state)]:
                 if self.config.nested:
                     outcome, nested = self.recover_nested(image)
                 else:
                     outcome, nested = self.recover_plain(image), []
-                self._judge(result, checker.check(outcome, freeze), cut_index, image_id, fault_label, "")
+                damage = self.damage_of(image)
+                self._judge(result, judge(checker, outcome, freeze, damage), cut_index, image_id, fault_label, "")
+                if self.config.resume:
+                    for resume_id, verdict in judge_resume(self, image, outcome):
+                        self._judge(result, verdict, cut_index, f"{image_id}+{resume_id}", fault_label, "resume ")
                 if fault is not None and fault.kind == READ_FAULT:
                     for read_id, verdict in judge_read_faults(self, checker, image, freeze):
                         self._judge(result, verdict, cut_index, f"{image_id}!{read_id}", fault_label, "read-fault ")
                 for nested_id, nested_outcome in nested:
-                    self._judge(result, judge_nested(checker, outcome, nested_outcome, freeze), cut_index,
+                    self._judge(result, judge_nested(checker, outcome, nested_outcome, freeze, damage), cut_index,
                                 f"{image_id}.{nested_id}", fault_label, "nested ")
 
     def _judge(self, result: SweepResult, verdict: Verdict, cut_index: int, image_id: str,
@@ -275,7 +332,8 @@ class Explorer:
         key = prefix + verdict.kind
         result.outcomes[key] = result.outcomes.get(key, 0) + 1
         if not verdict.ok:
-            self._violation(result, Violation(cut_index, image_id, verdict.kind, verdict.detail, fault_label))
+            self._violation(result, Violation(cut_index, image_id, verdict.kind, verdict.detail, fault_label,
+                                              self.schedule_label))
 
     def _violation(self, result: SweepResult, violation: Violation) -> None:
         result.violation_count += 1
@@ -285,14 +343,25 @@ class Explorer:
             raise _Stop()
 
 
-def judge_nested(checker, outcome: Outcome, nested_outcome: Outcome, freeze: tuple[int, int]) -> Verdict:
+def judge(checker, outcome: Outcome, freeze, damage=None) -> Verdict:
+    """The checker's verdict; for a bit-flipped image whose damage the workload can locate,
+    the stricter `check_damaged` (a shorter prefix only from the damaged record on)."""
+    if damage is not None and hasattr(checker, "check_damaged"):
+        return checker.check_damaged(outcome, freeze, damage)
+    return checker.check(outcome, freeze)
+
+
+def judge_nested(checker, outcome: Outcome, nested_outcome: Outcome, freeze: tuple[int, int],
+                 damage=None) -> Verdict:
     """A nested outcome passes the checker, and a recovery that succeeded must not leave
     files that its next recovery refuses (that only matters where refusals are accepted)."""
+    if nested_outcome.failure == QUARANTINE_LOST:
+        return Verdict(QUARANTINE_LOST, False, nested_outcome.detail)
     if nested_outcome.failure and not outcome.failure:
         return Verdict("recovery-unstable", False,
                        f"recovery succeeded, a crash during it then gives {nested_outcome.failure}: "
                        f"{nested_outcome.detail}")
-    return checker.check(nested_outcome, freeze)
+    return judge(checker, nested_outcome, freeze, damage)
 
 
 def sweep(config: SweepConfig) -> SweepResult:
@@ -315,6 +384,8 @@ def sweep(config: SweepConfig) -> SweepResult:
                     recording = record(workload, operations, config, plan)
                     result.fault_runs += 1
                     explorer.explore(recording, checker, plan, step_index, result)
+        elif getattr(workload, "concurrent", False):
+            explore_schedules(explorer, record, operations, checker, result)
         else:
             recording = record(workload, operations, config, fault)
             result.steps = len(recording.steps)
@@ -349,25 +420,40 @@ def replay(config: SweepConfig, cut: int, image_id: str) -> ReplayReport:
     fault = parse_fault(config.fault)
     assert fault is None or fault.kind == "bitflip" or fault.step_index >= 0, "name the fault's step"
     checker = workload.checker(operations, bitflip=fault is not None and fault.kind == "bitflip")
+    if config.schedule is not None:
+        workload.schedule = parse_schedule(config.schedule)
     recording = record(workload, operations, config, None if fault is not None and fault.kind == READ_FAULT else fault)
     checker = checker.with_failures(recording.failed)
     matching = [entry for entry in recording.cuts if entry[0] == cut]
     if not matching:
         raise KeyError(f"no cut {cut}: the run has cuts 0..{recording.cuts[-1][0]}")
     _, state, freeze = matching[0]
+    if "@" in image_id:  # a restart case: K@restart or K@J.M (sim.restart)
+        label = image_id.partition("@")[2]
+        outcome = dict(restart_outcomes(explorer, cut, state))[label]
+        return ReplayReport(checker.check(outcome, freeze), outcome, Image((), ()),
+                            [step for step in recording.steps if step[0] < cut][-8:], freeze, operations)
     images = dict(explorer.images_for_cuts(recording.cuts, fault)[id(state)])
+    image_id, _, resume_id = image_id.partition("+")
     top_id, _, read_id = image_id.partition("!")
     top_id, _, nested_id = top_id.partition(".")
     image = images[top_id]
     outcome = explorer.recover_plain(image)
-    verdict = checker.check(outcome, freeze)
+    damage = explorer.damage_of(image)
+    verdict = judge(checker, outcome, freeze, damage)
     if read_id:
         verdict, outcome, image = replay_read_fault(explorer, checker, image, freeze, read_id)
         nested_id = ""
+    if resume_id:
+        verdict, outcome, image = replay_resume(explorer, image, outcome, resume_id)
+        nested_id = ""
     if nested_id:
-        image = dict(explorer.nested_images(image))[nested_id]
-        nested_outcome = explorer.recover_plain(image)
-        verdict = judge_nested(checker, outcome, nested_outcome, freeze)
+        crash_images = dict(explorer.nested_images(image))
+        losses = dict(explorer.quarantine_losses.pop(image, []))
+        image = crash_images.get(nested_id, image)
+        nested_outcome = Outcome(failure=QUARANTINE_LOST, detail=losses[nested_id]) if nested_id in losses \
+            else explorer.recover_plain(image)
+        verdict = judge_nested(checker, outcome, nested_outcome, freeze, damage)
         outcome = nested_outcome
     return ReplayReport(verdict, outcome, image,
                         [step for step in recording.steps if step[0] < cut][-8:], freeze, operations)

@@ -158,9 +158,10 @@ def sample_points(points: list[int], count: int | None) -> list[int]:
     return sorted({points[round(number * last / (count - 1))] for number in range(count)})
 
 
-def bit_flipped_images(image: Image, durable_sizes: dict[str, int], rng: random.Random,
-                       count: int) -> list[Image]:
-    """Up to `count` copies of `image`, each with one bit flipped in a file's synced bytes.
+def bit_flips(image: Image, durable_sizes: dict[str, int], rng: random.Random,
+              count: int) -> list[tuple[Image, str, int]]:
+    """Up to `count` copies of `image`, each with one bit flipped in a file's synced bytes,
+    with the path and byte offset of the flip.
 
     `durable_sizes` maps a path to how many of its leading bytes were fsynced."""
     candidates = [(path, min(len(data), durable_sizes[path])) for path, data in image.files
@@ -170,5 +171,12 @@ def bit_flipped_images(image: Image, durable_sizes: dict[str, int], rng: random.
     flipped = []
     for _ in range(count):
         path, size_bytes = rng.choice(candidates)
-        flipped.append(flip_bit(image, path, rng.randrange(size_bytes * 8)))
+        bit_index = rng.randrange(size_bytes * 8)
+        flipped.append((flip_bit(image, path, bit_index), path, bit_index // 8))
     return flipped
+
+
+def bit_flipped_images(image: Image, durable_sizes: dict[str, int], rng: random.Random,
+                       count: int) -> list[Image]:
+    """`bit_flips` without the locations."""
+    return [flipped for flipped, _, _ in bit_flips(image, durable_sizes, rng, count)]

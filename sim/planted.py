@@ -39,10 +39,12 @@ class Sweep:
     samples: int = 16
     nested_cap: int = 8
     nested_samples: int = 4
+    resume: bool = False  # write after each recovery and crash again (sim.resume)
 
     def label(self) -> str:
         fault = f" --fault {self.fault}" if self.fault else ""
-        return f"--workload {self.workload} --profile {self.profile}{fault}"
+        resume = " --resume" if self.resume else ""
+        return f"--workload {self.workload} --profile {self.profile}{fault}{resume}"
 
 
 @attrs.frozen

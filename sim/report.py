@@ -17,6 +17,8 @@ def replay_line(config: SweepConfig, violation: Violation) -> str:
              f"--seed {config.seed}", f"--cut {violation.cut}", f"--image {violation.image}"]
     if violation.fault:
         parts.append(f"--fault {violation.fault}")
+    if violation.schedule is not None:
+        parts.append("--schedule " + (violation.schedule or "''"))
     if config.operation_count is not None:
         parts.append(f"--count {config.operation_count}")
     if config.keep is not None:
@@ -34,6 +36,7 @@ def summary(result: SweepResult) -> dict:
         "steps": result.steps,
         "cuts": result.cuts,
         "fault_runs": result.fault_runs,
+        "schedules": result.schedules,
         "images_checked": result.images_checked,
         "distinct_images": result.distinct_images,
         "outcomes": dict(sorted(result.outcomes.items())),

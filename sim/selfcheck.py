@@ -29,24 +29,6 @@ JUSTIFIED: dict[str, str] = {
         "again first (the `commit` row, detected). It is there for the owner's hold time: it "
         "writes the bulk (a rewrite's whole content, the tee so far) while writers keep going, so "
         "the commit's fsync under the lock only covers the last records"),
-    "kevy_persist/engine/aof.py in open_log -> kevy_persist/engine/aof.py in _quarantine": (
-        "the quarantine copy (fsync + fsync_dir) is forensic evidence of a torn tail; no "
-        "acknowledged write lives in it, so no state oracle can notice its loss. It is kept so the "
-        "evidence is durable before the truncate that destroys the original (no checker of "
-        "evidence durability yet)"),
-    "kevy_persist/engine/shard_opening.py in open_shard -> kevy_persist/engine/aof.py in open_log": (
-        "the fsync after truncating a torn tail. Not needed for a torn tail under any model of "
-        "one file, `weakest`'s out-of-order pages included: every record a later acknowledgement "
-        "makes required is followed, before that acknowledgement, by an fsync of this same file, "
-        "which persists all its state, the truncate included; before that fsync the cut bytes can "
-        "come back only behind unacknowledged records (truncate lost and overwrite kept, or the "
-        "zeroed page without the size change), and a torn tail holds no valid record at any "
-        "position (the scan would have called it corruption), so what comes back is a torn tail "
-        "again and the next open cuts it. It is needed whenever the cut region holds valid "
-        "records -- with `truncate_corruption`, and after a page-shaped hole (a lost page of "
-        "unsynced appends followed by valid records, read as a torn tail): those records could "
-        "come back behind a new record at a record boundary and replay out of order. No "
-        "workload starts from such an image yet (gap)."),
     "kevy_persist/store/opening.py in open_store_shards -> kevy_persist/layout/meta.py in write_layout": (
         "the store recording the layout of a fresh (or legacy) dir. If the meta's name is lost, "
         "the next open infers the layout from the file names: the same shard count, routed by "

@@ -49,8 +49,10 @@ from .disk import (
     InodeState,
     NameOperation,
     apply_effect,
+    apply_effects,
     apply_name_operation,
     make_image,
+    namespace_after,
 )
 from .simfs_handles import SimFileLock, SimReadableFile, SimWritableFile
 
@@ -101,6 +103,9 @@ class SimFileSystem:
         self._snapshot_cache: tuple[int, DiskState] | None = None
         self.process_id = process_id  # what `lock` writes into a LOCK file
         self._held_locks: set[str] = set()
+        # Called in the middle of an fsync (after it started, before it returns): the
+        # scheduler of simulated threads switches there (None: fsync is one instant).
+        self.during_sync: Callable[[SimFileSystem, int, str], None] | None = None
 
     # -- construction from a crash image --------------------------------------------------------
 
@@ -117,6 +122,27 @@ class SimFileSystem:
             directory, name = parent(path), basename(path)
             fs._live_entries[directory][name] = inode
             fs._durable_entries[directory][name] = inode
+        return fs
+
+    @classmethod
+    def from_state(cls, state: DiskState, **options) -> SimFileSystem:
+        """A file system whose disk is `state` with its pending effects still pending: the
+        process that wrote it was killed (its locks are gone), the OS kept running."""
+        fs = cls(**options)
+        fs.directories = set(state.directories)
+        for number, frozen in state.inodes.items():
+            inode = _Inode(frozen.durable)
+            inode.pending = list(frozen.pending)
+            inode.first_effect_index = frozen.first_effect_index
+            inode.live = bytearray(apply_effects(frozen.durable, frozen.pending))
+            fs._inodes[number] = inode
+        fs._next_inode = max(state.inodes, default=0) + 1
+        fs._durable_entries = {directory: dict(entries) for directory, entries in state.durable_entries.items()}
+        fs._live_entries = namespace_after(state, len(state.pending_names))
+        for directory in fs.directories:
+            fs._durable_entries.setdefault(directory, {})
+            fs._live_entries.setdefault(directory, {})
+        fs._pending_names = list(state.pending_names)
         return fs
 
     def _new_inode(self, durable: bytes = b"") -> int:
@@ -172,6 +198,9 @@ class SimFileSystem:
         """What the next process sees when this one exits without a crash (every effect)."""
         live = {number: bytes(inode.live) for number, inode in self._inodes.items()}
         return make_image(frozenset(self.directories), self._live_entries, live)
+
+    def has_live_name_containing(self, text: str) -> bool:
+        return any(text in name for entries in self._live_entries.values() for name in entries)
 
     # -- lookups ----------------------------------------------------------------------------------
 
@@ -399,6 +428,15 @@ class SimFileSystem:
             self.skipped_syncs += 1
             return
         inode = self._inodes[handle.inode]
+        if self.during_sync is not None:
+            # An fsync covers what was written before it started: with simulated threads
+            # (sim/scheduler.py) another thread may write while it runs, and only the
+            # effects pending at the start become durable when it returns.
+            started_with = len(inode.pending)
+            self.during_sync(self, index, handle.path)
+            if len(inode.pending) > started_with:
+                self._sync_prefix(inode, started_with, index, handle.path)
+                return
         if self.faults is not None and self.faults.failure(index, "fsync") is not None:
             # Linux marks the dirty pages clean after a failed writeback: the data stays
             # readable until evicted but will never reach the disk, and the next fsync of
@@ -412,6 +450,17 @@ class SimFileSystem:
             inode.first_effect_index += len(inode.pending)
             inode.pending.clear()
             self.version += 1
+
+    def _sync_prefix(self, inode: _Inode, count: int, index: int, path: str) -> None:
+        """Make the first `count` pending effects durable (or drop them, on a failed fsync)."""
+        failure = None if self.faults is None else self.faults.failure(index, "fsync")
+        if failure is None:
+            inode.durable = apply_effects(inode.durable, inode.pending[:count])
+        inode.first_effect_index += count
+        del inode.pending[:count]
+        self.version += 1
+        if failure is not None:
+            raise _error(path, "fsync", failure)
 
     def handle_truncate(self, handle: SimWritableFile, size: int) -> None:
         index, _ = self.step("truncate", handle.path)

@@ -19,12 +19,13 @@ from sim.profiles import Limits
 from sim.report import replay_line
 
 ORACLE_KINDS = {"lost-acknowledged", "not-a-prefix", "layout-incomplete", "unknown-layout", "recovery-unstable",
-                "lost-after-damage", "quarantine-lost"}
+                "lost-after-damage", "lost-before-damage", "quarantine-lost", "resume-lost-acknowledged",
+                "resume-not-a-prefix"}
 
 
 def sweep_config(spec: Sweep) -> SweepConfig:
     return SweepConfig(spec.workload, spec.profile, fault=spec.fault, limits=Limits(spec.cap, spec.samples),
-                       nested_limits=Limits(spec.nested_cap, spec.nested_samples))
+                       nested_limits=Limits(spec.nested_cap, spec.nested_samples), resume=spec.resume)
 
 
 def caught(mutant_name: str):
@@ -37,7 +38,8 @@ def caught(mutant_name: str):
     return None
 
 
-@pytest.mark.parametrize("name", ["reshard-abandon-no-fsync-dir"])
+@pytest.mark.parametrize("name", ["reshard-abandon-no-fsync-dir", "scan-damage-is-always-a-torn-tail",
+                                  "quarantine-not-made-durable", "open-does-not-finish-an-interrupted-save"])
 def test_planted_bug_is_caught_by_a_sweep_oracle(name):
     """Method: the mutant planted, its sweep finds a violation of an oracle kind."""
     result = caught(name)

@@ -23,8 +23,10 @@ from sim.profiles import PROFILE_NAMES, Limits
 from sim.report import format_summary
 from sim.workloads import all_workloads
 
+# Concurrent workloads sweep their interleavings in sim/test_scheduler.py.
 CORE_WORKLOADS = [workload for workload in all_workloads()
-                  if not workload.name.startswith("toy") and not workload.broken_on_purpose]
+                  if not workload.name.startswith("toy") and not workload.broken_on_purpose
+                  and not getattr(workload, "concurrent", False)]
 DEFAULT_LIMITS = {"strict": Limits(64, 16), "ext4-ordered": Limits(64, 16), "weakest": Limits(48, 12)}
 DEFAULT_NESTED = Limits(8, 4)
 # Re-shard recovery reads and rewrites every shard on every image (~600 images per CPU-second):
@@ -109,3 +111,28 @@ def test_exhaustive_fault_sweep_finds_no_violation(workload, fault, profile):
     result = sweep(SweepConfig(workload.name, profile, fault=fault, limits=Limits(64, 16),
                                nested_limits=Limits(8, 4)))
     assert result.violation_count == 0, format_summary(result)
+
+
+RESUME_WORKLOADS = ["log-always", "log-no", "save-always", "save-no"]
+
+
+@pytest.mark.parametrize("profile", ["strict", "weakest"])
+@pytest.mark.parametrize("workload", RESUME_WORKLOADS)
+def test_writing_after_every_recovery_and_crashing_again_finds_no_violation(workload, profile):
+    """Method (sim/resume.py): after each accepted recovery, INCR, LPUSH, SAVE and APPEND on
+    the recovered shard, each acknowledged after an fsync, a crash before every step of that,
+    and recovery again: the state is the recovered one plus an acknowledged-including prefix
+    of those writes. Caps 48/12 (nested and resumed crashes 8/4)."""
+    result = sweep(SweepConfig(workload, profile, limits=Limits(48, 12), nested_limits=Limits(8, 4), resume=True))
+    assert result.violation_count == 0, format_summary(result)
+    assert any(kind == "resume resumed" for kind in result.outcomes)
+
+
+@pytest.mark.parametrize("workload", ["log-always", "save-no", "layout-meta", "open-torn"])
+def test_a_kill_then_recovery_on_the_live_state_then_a_crash_finds_no_violation(workload):
+    """Method (sim/restart.py): at every cut the process is killed, not crashed; a new one
+    recovers on the live state (pending effects still pending), and that recovery is crashed
+    at each of its steps; weakest profile, caps 32/8 (restart crashes 8/4)."""
+    result = sweep(SweepConfig(workload, "weakest", limits=Limits(32, 8), nested_limits=Limits(8, 4), restart=True))
+    assert result.violation_count == 0, format_summary(result)
+    assert any(kind.startswith("restart ") for kind in result.outcomes)

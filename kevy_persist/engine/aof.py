@@ -241,22 +241,6 @@ class LogWriter:
             self._pending_claim = covered  # only now: the claim must be true when written
         return covered
 
-    def truncate(self, offset: int) -> None:
-        """Cut the log back to `offset` (a record boundary) and fsync."""
-        handle = self._refuse_if_failed("truncate")
-        assert offset <= self.end_offset, (offset, self.end_offset)
-        try:
-            handle.truncate(offset)
-            handle.fsync()
-        except StorageIOError as error:
-            self.failure = f"truncate failed: {error.reason}"
-            raise
-        self.end_offset = offset
-        self.synced_offset = min(self.synced_offset, offset)
-        # Bytes past `offset` will be new, unsynced ones: claim nothing about them.
-        self._pending_claim = None
-        self.claimed_offset = min(self.claimed_offset, offset)
-
     def close(self) -> None:
         if self._handle is not None:
             self._handle.close()

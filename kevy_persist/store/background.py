@@ -36,8 +36,17 @@ from kevy_persist.engine.background_job import BackgroundJob, JobCancelledError
 from kevy_persist.engine.background_protocol import JobKind, Phase
 from kevy_persist.errors import CommandError, KevyError
 from kevy_persist.store import save_points
-from kevy_persist.store.persistence_info import JobRecord, ShardPersistenceInfo, shard_figures
-from kevy_persist.store.runtime import DutyCyclePacer, WorkerThread, new_condition, precise_seconds
+from kevy_persist.store.persistence_info import (
+    JobRecord,
+    ShardPersistenceInfo,
+    shard_figures,
+)
+from kevy_persist.store.runtime import (
+    DutyCyclePacer,
+    WorkerThread,
+    new_condition,
+    precise_seconds,
+)
 from kevy_persist.store.shard_runner import ShardRunner, emit
 
 BGSAVE_IN_PROGRESS = "ERR Background save already in progress"

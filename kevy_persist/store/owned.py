@@ -45,7 +45,11 @@ from kevy_persist.engine.shard import RESERVED_KEY_ERROR, Shard
 from kevy_persist.engine.transaction_log import bracket
 from kevy_persist.errors import KevyError, StorageIOError, WritesRefusedError
 from kevy_persist.formats.aof_format import MAX_RECORD_BYTES
-from kevy_persist.formats.log_markers import RESERVED_KEY_PREFIX, transaction_begin_argv, transaction_commit_argv
+from kevy_persist.formats.log_markers import (
+    RESERVED_KEY_PREFIX,
+    transaction_begin_argv,
+    transaction_commit_argv,
+)
 from kevy_persist.formats.resp import encode_command
 from kevy_persist.store import multishard
 from kevy_persist.store.shard_runner import ShardRunner, emit

@@ -10,6 +10,9 @@
   on a closed or half-replaced log.
 - `Ticker`: a daemon thread calling `tick()` every interval until stopped (or nothing, in
   `manual` mode, where the owner calls `tick()` itself).
+- `Primitives`: the locks and conditions a `ShardRunner` builds on -- the real ones here; the
+  crash simulator injects its deterministic scheduler's (`sim/scheduler.py`), so the group
+  commit's leader and waiters run as simulated threads it interleaves.
 - `new_random_source()`: the random source for non-deterministic commands (SPOP, ...).
 - `WorkerThread`: runs one background job's off-the-lock steps on a daemon thread, paced by
   `DutyCyclePacer`; `new_condition()` and `precise_seconds()` for the job manager
@@ -30,10 +33,12 @@ from collections.abc import Callable, Iterator
 
 
 class GroupCommit:
-    def __init__(self, sync: Callable[[], int]) -> None:
-        """`sync` makes the log durable and returns the end offset it covered."""
+    def __init__(self, sync: Callable[[], int], condition=None) -> None:
+        """`sync` makes the log durable and returns the end offset it covered. `condition`
+        (a `threading.Condition` by default) is what the crash simulator replaces with its
+        scheduler's, so every wait and notify is a switch point it controls."""
         self._sync = sync
-        self._condition = threading.Condition()
+        self._condition = condition if condition is not None else threading.Condition()
         self._durable_offset = 0
         self._generation = 0
         self._sync_in_flight = False
@@ -282,3 +287,16 @@ class DutyCyclePacer:
 
     def restart(self) -> None:
         self._slice_started = time.thread_time()
+
+
+class Primitives:
+    """What the store's runtime blocks on: a shard lock and a condition (injectable)."""
+
+    def lock(self):
+        return new_lock()
+
+    def condition(self):
+        return threading.Condition()
+
+
+REAL_PRIMITIVES = Primitives()

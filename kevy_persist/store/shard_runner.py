@@ -20,7 +20,12 @@ from kevy_persist.engine.shard import Shard
 from kevy_persist.errors import KevyError, StoreClosedError, WritesRefusedError
 from kevy_persist.layout.routing import Router, Routing
 from kevy_persist.store.config import MetricEvent, StoreConfig
-from kevy_persist.store.runtime import GroupCommit, new_lock, new_random_source
+from kevy_persist.store.runtime import (
+    REAL_PRIMITIVES,
+    GroupCommit,
+    Primitives,
+    new_random_source,
+)
 
 Ticket = tuple[Any, int, "int | None"]  # (reply, log generation, end offset to await)
 
@@ -28,11 +33,12 @@ Ticket = tuple[Any, int, "int | None"]  # (reply, log generation, end offset to 
 class ShardRunner:
     """The shards of one store with their locks and group commits; `closed` once shut down."""
 
-    def __init__(self, config: StoreConfig, shards: list[Shard], clock: Clock, routing: Routing) -> None:
+    def __init__(self, config: StoreConfig, shards: list[Shard], clock: Clock, routing: Routing,
+                 primitives: Primitives = REAL_PRIMITIVES) -> None:
         self.config = config
         self.shards = shards
-        self.locks = [new_lock() for _ in shards]
-        self.group_commits = [GroupCommit(shard.sync_log) for shard in shards]
+        self.locks = [primitives.lock() for _ in shards]
+        self.group_commits = [GroupCommit(shard.sync_log, primitives.condition()) for shard in shards]
         self.router = Router(len(shards), routing)
         self.closed = False
         self._clock = clock

@@ -37,7 +37,16 @@ from __future__ import annotations
 
 import random
 
-from sim.disk import WRITE, DiskState, Effect, Image, apply_effect, apply_effects, durable_namespace, make_image
+from sim.disk import (
+    WRITE,
+    DiskState,
+    Effect,
+    Image,
+    apply_effect,
+    apply_effects,
+    durable_namespace,
+    make_image,
+)
 from sim.profiles.base import Limits, Profile, combinations, garbage
 
 DATA, ZEROS, GARBAGE = "data", "zeros", "garbage"

@@ -16,6 +16,7 @@ from sim.workloads import (
     core_log,
     core_save,
     durable_holes,
+    group_commit,
     kevy_commit_order,
     layout_meta,
     rdb_import,
@@ -40,6 +41,7 @@ def _registry() -> dict[str, Workload]:
         *layout_meta.workloads(), *reshard.workloads(), *transactions.workloads(), *streams.workloads(),
         *rdb_import.workloads(), *blocking_pops.workloads(),
         *background.workloads(), *kevy_commit_order.workloads(), *store_background.workloads(),
+        *group_commit.workloads(),
     ]
     return {workload.name: workload for workload in workloads}
 

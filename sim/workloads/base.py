@@ -43,3 +43,9 @@ class Workload:
 
     def checker(self, operations: Sequence, *, bitflip: bool):
         raise NotImplementedError
+
+    def damage_of(self, image: Image, path: str, byte_offset: int):
+        """Where a bit flip at `byte_offset` of `path` in `image` hit, for the oracle: a
+        `sim.log_frames.Damage` (the first operation it can take away, valid records after
+        it), or None when the workload cannot tell (the checker then accepts any prefix)."""
+        return None

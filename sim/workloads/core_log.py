@@ -24,6 +24,7 @@ from kevy_persist.disk.clock import ManualClock
 from kevy_persist.errors import KevyError
 from sim import model
 from sim.checkers import PrefixChecker
+from sim.log_frames import damage_in_log
 from sim.workloads.base import DATA_DIR, Workload
 
 _REQUIRED_MODULES = (
@@ -135,8 +136,21 @@ class LogWorkload(Workload):
     def recover(self, fs) -> object:
         return shard_state(open_data_shard(fs, ManualClock(), self.policy))
 
+    def resume(self, fs, operations, history) -> None:
+        """Recover, then issue `operations`, each acknowledged after an fsync (`sim.resume`)."""
+        clock = ManualClock()
+        driver = ShardDriver(open_data_shard(fs, clock, self.policy), clock, "always", history)
+        for index, argv in enumerate(operations):
+            driver.command(index, argv)
+
     def checker(self, operations, *, bitflip: bool):
         return PrefixChecker(operations, bitflip=bitflip)
+
+    def damage_of(self, image, path: str, byte_offset: int):
+        """The log holds one record per operation, in order, after its epoch marker."""
+        if path != f"{DATA_DIR}/aof-0.aof":
+            return None
+        return damage_in_log(image.as_dict()[path], byte_offset)
 
 
 class PageCrossingLogWorkload(LogWorkload):

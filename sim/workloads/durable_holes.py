@@ -31,7 +31,12 @@ from sim import model
 from sim.checkers import Outcome, PrefixChecker, Verdict
 from sim.disk import Image
 from sim.workloads.base import DATA_DIR, Workload
-from sim.workloads.core_log import ShardDriver, core_missing, open_data_shard, shard_state
+from sim.workloads.core_log import (
+    ShardDriver,
+    core_missing,
+    open_data_shard,
+    shard_state,
+)
 
 LOG_PATH = DATA_DIR + "/aof-0.aof"
 PAGE_BYTES = 4096

@@ -17,7 +17,7 @@ from kevy_persist.disk.clock import ManualClock
 from kevy_persist.errors import KevyError
 from sim.checkers import LayoutChecker
 from sim.workloads.base import DATA_DIR, Workload
-from sim.workloads.core_log import core_missing, open_data_shard
+from sim.workloads.core_log import core_missing
 
 
 def _layouts(seed: int) -> list[tuple[int, str]]:

@@ -239,7 +239,6 @@ class ReshardWorkload(Workload):
         from kevy_persist.layout.names import FileRole, classify
         from kevy_persist.layout.routing import router_for
         from kevy_persist.reshard.reconcile import reconcile_layout
-        from kevy_persist.reshard.recovery import InterruptedOutcome
         from kevy_persist.tools.logical_dump import render_entries
 
         source, target = self._layouts()
