@@ -129,6 +129,8 @@ class MainPortRelay:
         self.max_request_bytes = max_request_bytes
         self.on_shutdown = on_shutdown
         self.clients: set[RelayClient] = set()
+        self._unsent_clients: set[RelayClient] = set()
+        self._unsent_backends: set[Backend] = set()
 
     # -- sockets ----------------------------------------------------------------------------
 
@@ -320,7 +322,7 @@ class MainPortRelay:
             self._start(client, kind, target, frame)
         if client.closing and not waiting and not client.inflight:
             self._flush_client(client)
-            self.close(client)
+            self.close(client)  # (a reply the socket did not take at once is lost with it)
 
     def _start(self, client: RelayClient, kind: str, target: Any, frame: bytes | None) -> None:
         if kind == "local":
@@ -391,18 +393,30 @@ class MainPortRelay:
 
     def _reply(self, client: RelayClient, data: bytes) -> None:
         client.outbox += data
-        self._flush_client(client)
+        self._unsent_clients.add(client)
 
     def _send(self, client: RelayClient, backend: Backend, data: bytes) -> None:
         backend.outbox += data
-        self._flush_backend(backend)
+        self._unsent_backends.add(backend)
+
+    def flush(self) -> None:
+        """Send what this round of events produced: one send per socket, not one per reply
+        (the supervisor calls it after each batch of events)."""
+        while self._unsent_backends or self._unsent_clients:
+            backends, self._unsent_backends = self._unsent_backends, set()
+            for backend in backends:
+                self._flush_backend(backend)
+            clients, self._unsent_clients = self._unsent_clients, set()
+            for client in clients:
+                self._flush_client(client)
 
     def _flush_client(self, client: RelayClient) -> None:
         if client in self.clients:
             client.events = self._flush(client.sock, client.outbox, client.events)
 
     def _flush_backend(self, backend: Backend) -> None:
-        backend.events = self._flush(backend.sock, backend.outbox, backend.events)
+        if backend.sock.fileno() >= 0:  # not closed with its client meanwhile
+            backend.events = self._flush(backend.sock, backend.outbox, backend.events)
 
     def _flush(self, sock: socket.socket, buffer: bytearray, events: int) -> int:
         """Send what the socket takes now; watch it for writing while bytes remain."""

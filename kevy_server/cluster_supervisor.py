@@ -215,6 +215,7 @@ class Supervisor:
             while not self.stopping:
                 for key, mask in self.selector.select(timeout=0.1):
                     key.data(mask)
+                self.relay.flush()
                 now = time.monotonic()
                 if now >= next_watch:
                     next_watch = now + 0.1
