@@ -1,5 +1,6 @@
 """The accepting half of the event loop: the listener, admission, and the EMFILE back-off.
 
+In cluster mode a shard process also accepts on a unix socket (`listen_local`), the relay's.
 Mixed into `EventLoop` (`loop.py`), whose state it uses: `poller`, `clients`, `server`,
 `now_ms`, `add_timer`. Each readable event accepts up to `ACCEPTS_PER_TURN` connections;
 the server decides admission (`maxclients`, protected mode) and the refused get one error
@@ -48,11 +49,27 @@ class Accepting:
         self.add_timer(TICK_INTERVAL_MS, self._tick)
         return listener.getsockname()[1]
 
-    def _accept(self) -> None:
-        assert self.listener is not None
+    def listen_local(self, path: str) -> None:
+        """Also accept on the unix socket `path` (cluster mode: the main-port relay's way in,
+        cheaper per request than TCP over loopback)."""
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(path)
+            listener.listen(LISTEN_BACKLOG)
+        except OSError:
+            listener.close()
+            raise
+        listener.setblocking(False)
+        self.local_listener = listener
+        self._local_listener_fd = listener.fileno()
+        self.poller.register(listener.fileno(), _IN)
+
+    def _accept(self, listener: socket.socket | None = None) -> None:
+        listener = listener or self.listener
+        assert listener is not None
         for _ in range(ACCEPTS_PER_TURN):
             try:
-                sock, address = self.listener.accept()
+                sock, address = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as error:
@@ -98,6 +115,14 @@ class Accepting:
         client.registered_events = _IN
 
     def close_listener(self) -> None:
+        if self.local_listener is not None:
+            try:
+                self.poller.unregister(self.local_listener.fileno())
+            except (OSError, ValueError):
+                pass
+            self.local_listener.close()
+            self.local_listener = None
+            self._local_listener_fd = -1
         if self.listener is not None:
             if not self._listener_paused:
                 try:

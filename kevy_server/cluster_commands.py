@@ -11,7 +11,8 @@ In cluster mode (`server.cluster` is a `ClusterTopology`, one shard process of a
 - CLUSTER INFO: Redis's fields, state ok, every slot assigned; CLUSTER MYID;
 - CLUSTER KEYSLOT key; COUNTKEYSINSLOT / GETKEYSINSLOT slot [count]: this shard's keys
   (Redis answers from the node's own keyspace too), with Redis's argument errors;
-- CLUSTER HELP: Redis's text;
+- no CLUSTER HELP: Redis's text lists the subcommands that change a cluster (ADDSLOTS,
+  MEET, SETSLOT...), which a static single-node cluster does not have;
 - ASKING, READONLY, READWRITE: OK (no migration, no replicas: nothing changes).
 Without cluster mode every one answers Redis's "This instance has cluster support disabled"
 (after the subcommand and arity checks, in Redis's order).
@@ -26,7 +27,6 @@ from kevy_persist.commands.numbers import parse_int
 from kevy_persist.commands.replies import OK
 from kevy_persist.layout.routing import SLOT_COUNT, key_slot
 
-from . import command_data
 from .cluster_topology import ClusterTopology, node_id
 from .replies import ReplyMap, Verbatim
 from .verbs import SUBCOMMANDS, subcommand_arity, subcommands, unknown_subcommand, verb
@@ -122,10 +122,6 @@ def _getkeysinslot(topology: ClusterTopology, client: Any, argv: list[bytes], se
     return found
 
 
-def _help(topology: ClusterTopology, client: Any, argv: list[bytes]) -> Any:
-    return command_data.help_reply("cluster")
-
-
 def _run(handler: Any) -> Any:
     return lambda server, client, argv: handler(server.cluster, client, argv)
 
@@ -143,7 +139,6 @@ CLUSTER_SUBCOMMANDS = subcommands("cluster", {
     b"KEYSLOT": (3, _run(_keyslot)),
     b"COUNTKEYSINSLOT": (3, _run_on_keys(_countkeysinslot)),
     b"GETKEYSINSLOT": (4, _run_on_keys(_getkeysinslot)),
-    b"HELP": (2, _run(_help)),
 })
 assert SUBCOMMANDS["cluster"] is CLUSTER_SUBCOMMANDS
 

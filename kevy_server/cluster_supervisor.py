@@ -12,8 +12,9 @@ process:
    supervisor or `kevy-persist reshard` is refused as before; each shard process checks that
    its supervisor holds it and takes its own `LOCK-{i}` (`layout.ownership`);
 3. starts the shard processes (`python -m kevy_server.cluster_shard`), waits until each
-   accepts connections, then serves the main port with the relay (`cluster_proxy.py`) and
-   logs `listening on HOST:PORT`;
+   accepts connections, then serves the main port with the relay (`cluster_proxy.py`, which
+   reaches each shard process on a unix socket in a temp dir of its own) and logs
+   `listening on HOST:PORT`;
 4. watches them: a shard process that dies (a crash, SIGKILL) is logged as a WARNING with
    its exit status and started again after a back-off (0.1 s, doubling up to 5 s while it
    keeps dying within 10 s of its start); the others, and their files, are not touched. A
@@ -27,13 +28,17 @@ A shard process whose supervisor dies gets SIGTERM (PR_SET_PDEATHSIG) and stops.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -94,17 +99,21 @@ class ShardProcesses:
     """The shard processes of one cluster: start, watch, restart, stop."""
 
     def __init__(self, config: ServerConfig, shard_count: int, logging_choices: dict[str, Any],
-                 supervisor_pid: int) -> None:
+                 supervisor_pid: int, runtime_dir: str) -> None:
         self.logging_choices = logging_choices
         self.shards = [
             ShardProcess(index, attrs.evolve(
                 config, port=config.cluster_port(index), shard_count=shard_count, routing=Routing.SLOTS,
                 cluster=True, cluster_shard=index, cluster_supervisor_pid=supervisor_pid,
+                cluster_relay_socket=os.path.join(runtime_dir, f"shard-{index}.sock"),
             )) for index in range(shard_count)
         ]
         self.restarts = 0
 
     def start(self, shard: ShardProcess) -> None:
+        assert shard.config.cluster_relay_socket is not None
+        with contextlib.suppress(FileNotFoundError):  # a dead process's socket: bind would fail
+            os.unlink(shard.config.cluster_relay_socket)
         shard.process = subprocess.Popen(child_arguments(shard.config, self.logging_choices))
         shard.started_s = time.monotonic()
         shard.restart_at_s = None
@@ -187,11 +196,12 @@ class Supervisor:
         shard_count = prepare_dir(config)
         self.lock = take_ownership(OsFileSystem(), config.data_dir) if config.data_dir is not None else None
         self.host = advertised_host(config.bind)
-        self.children = ShardProcesses(config, shard_count, logging_choices, supervisor_pid)
+        # The relay's unix sockets (a path under 108 bytes, so not inside any data dir).
+        self.runtime_dir = tempfile.mkdtemp(prefix="kevy-cluster-")
+        self.children = ShardProcesses(config, shard_count, logging_choices, supervisor_pid, self.runtime_dir)
         self.selector = selectors.DefaultSelector()
-        ports = [shard.config.port for shard in self.children.shards]
-        self.relay = MainPortRelay(self.selector, shard_count, self.host, ports, config.max_request_bytes,
-                                   self.request_stop)
+        paths = [shard.config.cluster_relay_socket for shard in self.children.shards]
+        self.relay = MainPortRelay(self.selector, shard_count, paths, config.max_request_bytes, self.request_stop)
         self.listener: socket.socket | None = None
 
     def request_stop(self, *_: Any) -> None:
@@ -215,6 +225,7 @@ class Supervisor:
             while not self.stopping:
                 for key, mask in self.selector.select(timeout=0.1):
                     key.data(mask)
+                self.relay.flush()
                 now = time.monotonic()
                 if now >= next_watch:
                     next_watch = now + 0.1
@@ -249,6 +260,7 @@ class Supervisor:
             self.selector.unregister(self.listener)
             self.listener.close()
         status = self.children.stop_all()
+        shutil.rmtree(self.runtime_dir, ignore_errors=True)
         if self.lock is not None:
             self.lock.release()
         return status

@@ -47,7 +47,8 @@ class ServerConfig:
         CLI runs the supervisor (`cluster_supervisor.py`); shard `i` serves at
         `cluster_port_base + i` (0: `port + 1 + i`).
     cluster_shard, cluster_supervisor_pid: set by the supervisor for the process serving
-        shard `cluster_shard` of `shard_count` (its `port` is that shard's cluster port).
+        shard `cluster_shard` of `shard_count` (its `port` is that shard's cluster port);
+        `cluster_relay_socket`: the unix socket it also accepts on, for the main-port relay.
     auto_rewrite_percentage, auto_rewrite_min_size_bytes, expiry_samples_per_tick: the store's.
     slowlog_log_slower_than_us, slowlog_max_len, notify_keyspace_events: the starting values
         of those CONFIG parameters.
@@ -73,6 +74,7 @@ class ServerConfig:
     cluster_port_base: int = attrs.field(default=0, validator=_port)
     cluster_shard: int | None = None
     cluster_supervisor_pid: int | None = None
+    cluster_relay_socket: str | None = None
     auto_rewrite_percentage: int = attrs.field(default=100, validator=attrs.validators.ge(0))
     auto_rewrite_min_size_bytes: int = attrs.field(default=64 * 1024 * 1024, validator=attrs.validators.ge(0))
     expiry_samples_per_tick: int = attrs.field(default=20, validator=_positive)

@@ -68,6 +68,8 @@ class EventLoop(Accepting, Output):
         self.holding: dict[Client, None] = {}
         self.resumable: deque[Client] = deque()
         self.listener: socket.socket | None = None
+        self.local_listener: socket.socket | None = None
+        self._local_listener_fd = -1
         self._listener_paused = False
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
@@ -122,6 +124,8 @@ class EventLoop(Accepting, Output):
                     self._read(client)
             elif fd == self._listener_fd:
                 self._accept()
+            elif fd == self._local_listener_fd:
+                self._accept(self.local_listener)
             elif fd == self._sync_notify_fd:
                 self._drain(self._sync_notify_reader)
                 synced = True

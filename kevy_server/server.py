@@ -406,6 +406,8 @@ class KevyServer:
 
     def _listen(self) -> None:
         self._port = self.loop.listen(self.config.bind, self.config.port)
+        if self.config.cluster_relay_socket is not None:
+            self.loop.listen_local(self.config.cluster_relay_socket)
         log.info("kevy-server listening on %s:%d (data dir %s)", self.config.bind, self._port, self.config.data_dir)
 
     def _run(self) -> None:
