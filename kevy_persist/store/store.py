@@ -535,4 +535,10 @@ def single_owner(store: Store) -> OwnedShards:
     if store._ticker is not None:
         store._ticker.stop()
         store._ticker = None
-    return OwnedShards(store._runner, store._clock)
+    return OwnedShards(store._runner, store._clock, lambda number: database_runner(store, number),
+                       store.databases.count)
+
+
+def database_runner(store: Store, number: int) -> ShardRunner:
+    """Database `number`'s shards (opened if need be), for the owner that drives them."""
+    return store.database(number)._runner
