@@ -15,6 +15,7 @@ from sim.workloads import (
     blocking_pops,
     core_log,
     core_save,
+    databases,
     durable_holes,
     kevy_commit_order,
     layout_meta,
@@ -40,6 +41,7 @@ def _registry() -> dict[str, Workload]:
         *layout_meta.workloads(), *reshard.workloads(), *transactions.workloads(), *streams.workloads(),
         *rdb_import.workloads(), *blocking_pops.workloads(),
         *background.workloads(), *kevy_commit_order.workloads(), *store_background.workloads(),
+        *databases.workloads(),
     ]
     return {workload.name: workload for workload in workloads}
 
