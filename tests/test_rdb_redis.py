@@ -40,7 +40,7 @@ from kevy_persist import Store, StoreConfig
 from kevy_persist.commands.replies import ErrorReply
 from kevy_persist.disk.clock import ManualClock, SystemClock
 from kevy_persist.disk.os_fs import OsFileSystem
-from kevy_persist.errors import CommandError, KevyError
+from kevy_persist.errors import CommandError
 from kevy_persist.layout.meta import ShardLayout
 from kevy_persist.layout.routing import Routing
 from kevy_persist.tools.rdb_export import export_rdb
