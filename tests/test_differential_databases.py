@@ -20,6 +20,8 @@ from differential_sessions import compare, lines
 from redis_oracle import redis_port  # noqa: F401 -- fixture
 from server_support import RawClient, running_server
 
+from kevy_persist.errors import LayoutError
+
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(120)]
 
 PROTOCOLS = pytest.mark.parametrize("protocol", [2, 3])
@@ -252,3 +254,40 @@ def test_commands_across_databases_are_refused_inside_multi(tmp_path) -> None:
         refused, copied = replies[-1]
         assert str(refused) == "ERR kevy runs a transaction within one database: COPY to another database is refused"
         assert copied == 1
+
+
+def test_redis_py_database_urls_and_restart_keep_every_database(tmp_path) -> None:
+    """Method: redis-py clients from `redis://host:port/N` URLs write into databases 0, 3
+    and 15 of a kevy-server; after a restart (and after SAVE and another restart) each URL
+    sees its own keys, INFO keyspace lists the three, and CONFIG GET databases says 16; a
+    server configured with fewer databases than the dir holds refuses to start."""
+    import redis
+
+    def write(port: int) -> None:
+        for number in (0, 3, 15):
+            client = redis.Redis.from_url(f"redis://127.0.0.1:{port}/{number}")
+            client.set("where", f"db{number}")
+            client.rpush("list", number)
+            client.close()
+
+    def read(port: int) -> dict:
+        seen = {}
+        for number in (0, 3, 15, 4):
+            client = redis.Redis.from_url(f"redis://127.0.0.1:{port}/{number}")
+            seen[number] = (client.get("where"), client.lrange("list", 0, -1))
+            client.close()
+        return seen
+
+    expected = {0: (b"db0", [b"0"]), 3: (b"db3", [b"3"]), 15: (b"db15", [b"15"]), 4: (None, [])}
+    with running_server(tmp_path / "data") as server:
+        write(server.port)
+        assert read(server.port) == expected
+    with running_server(tmp_path / "data") as server:
+        assert read(server.port) == expected
+        client = redis.Redis(port=server.port)
+        assert sorted(client.info("keyspace")) == ["db0", "db15", "db3"]
+        assert client.config_get("databases") == {"databases": "16"}
+        client.save()
+        client.close()
+    with pytest.raises(LayoutError, match="db-15"), running_server(tmp_path / "data", databases=4):
+        pass  # a dir holding database 15 is refused with 4 databases configured
