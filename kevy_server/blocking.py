@@ -36,6 +36,8 @@ from typing import Any
 
 from kevy_persist.commands import ErrorReply
 
+from .database_keys import database_of, raw_key, scoped
+
 __all__ = ["NOT_READY", "UNBLOCKED", "Blocking", "Waiter"]
 
 NOT_READY = object()
@@ -81,6 +83,9 @@ class Blocking:
     ) -> None:
         """Park `client` until one of `keys` serves it or `deadline_ms` (monotonic) passes."""
         assert client.blocked is None
+        # Registered as keys of the client's database (`database_keys`): a write to the same
+        # name in another database does not wake it.
+        keys = [scoped(client.database, key) for key in keys]
         waiter = Waiter(client, list(dict.fromkeys(keys)), deadline_ms, attempt, timeout_reply, exclusive)
         if not exclusive:
             self._shared_count += 1
@@ -93,7 +98,13 @@ class Blocking:
         self._count += 1
         self.server.refresh_observer()
 
-    def signal(self, key: bytes) -> None:
+    def signal_database(self, database: int) -> None:
+        """Every waited key of `database` may have changed (SWAPDB, FLUSHALL)."""
+        for key in self._by_key:
+            if database_of(key) == database:
+                self.ready_keys[key] = None
+
+    def signal(self, key: Any) -> None:
         if key in self._by_key:
             self.ready_keys[key] = None
 
@@ -110,7 +121,7 @@ class Blocking:
                 for waiter in list(queue):
                     if not waiter.active or (dry and waiter.exclusive):
                         continue
-                    reply = self.server.loop.attempt_for(waiter.client, waiter.attempt, key)
+                    reply = self.server.loop.attempt_for(waiter.client, waiter.attempt, raw_key(key))
                     if reply is NOT_READY:
                         if waiter.exclusive:
                             dry = True

@@ -83,13 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="close clients idle this many seconds (0: never)")
     parser.add_argument("--maxclients", type=int, default=None)
     parser.add_argument("--max-request-bytes", dest="max_request_bytes", type=int, default=None)
+    parser.add_argument("--databases", type=int, default=None,
+                        help="how many numbered databases SELECT may pick (default 16)")
     parser.add_argument("--log-level", dest="log_level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
 
 _CLI_FIELDS = ("port", "bind", "data_dir", "in_memory", "shard_count", "routing", "cluster", "appendfsync",
                "appendonly", "log_format", "requirepass", "aclfile", "protected_mode", "idle_timeout_s",
-               "maxclients", "max_request_bytes", "log_level")
+               "maxclients", "max_request_bytes", "log_level", "databases")
 
 
 def resolve(arguments: argparse.Namespace, environ: Mapping[str, str]) -> tuple[ServerConfig, dict[str, Any]]:

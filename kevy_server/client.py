@@ -34,6 +34,7 @@ class Client:
         "created_monotonic_ms", "last_interaction_monotonic_ms", "last_command", "commands_processed",
         "soft_limit_since_ms", "reading_paused", "gated", "registered_events", "unauthenticated_buffer",
         "monitoring", "reply_off", "skip_replies", "tracking", "user", "no_evict", "read_peak_bytes",
+        "database",
     )
 
     # True while CLIENT PAUSE holds commands back: every client then takes the checked path.
@@ -88,6 +89,7 @@ class Client:
         self.user: Any = None  # the ACL user (acl.User) once authenticated, or the default
         self.no_evict = False  # CLIENT NO-EVICT (kevy evicts nothing; shown by CLIENT LIST)
         self.read_peak_bytes = 0  # the largest recv so far (CLIENT LIST's rbp)
+        self.database = 0  # SELECT's database (CLIENT LIST's db); commands run there
         self.gated = not authenticated  # any reason a request cannot take the fast path
         self.update_gate()
 
@@ -96,7 +98,8 @@ class Client:
     def update_gate(self) -> None:
         """Recompute `gated`: True when a request must pass the slow checks (AUTH, MULTI,
         subscribed mode under RESP2, MONITOR, CLIENT REPLY, CLIENT TRACKING, an ACL user
-        with limits, CLIENT PAUSE). The loop's fast path tests this one flag."""
+        with limits, CLIENT PAUSE, a database other than 0: the dispatcher selects it).
+        The loop's fast path tests this one flag."""
         user = self.user
         self.gated = (
             not self.authenticated
@@ -108,6 +111,7 @@ class Client:
             or self.tracking is not None
             or (user is not None and not user.unrestricted)
             or Client.all_gated
+            or self.database != 0
         )
 
     def set_protocol(self, protocol: int) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 
 from kevy_persist import FsyncPolicy, Routing, StoreConfig
+from kevy_persist.layout.databases import DEFAULT_DATABASE_COUNT
 from kevy_persist.store.config import MetricEvent
 
 DEFAULT_MAX_REQUEST_BYTES = 512 * 1024 * 1024
@@ -82,6 +83,7 @@ class ServerConfig:
     slowlog_max_len: int = attrs.field(default=128, validator=attrs.validators.ge(0))
     notify_keyspace_events: str = ""
     config_file: str | None = None
+    databases: int = attrs.field(default=DEFAULT_DATABASE_COUNT, validator=_positive)
 
     def cluster_port(self, index: int) -> int:
         """Where shard `index` serves in cluster mode."""
@@ -100,6 +102,7 @@ class ServerConfig:
             auto_rewrite_min_size_bytes=self.auto_rewrite_min_size_bytes,
             expiry_samples_per_tick=self.expiry_samples_per_tick,
             ticker="manual",  # the server's event loop runs the housekeeping
+            databases=self.databases,
             metrics=metrics,
         )
 

@@ -57,12 +57,18 @@ def echo(server: Any, client: Any, argv: list[bytes]) -> Any:
     return argv[1]
 
 
-@verb("SELECT", 2, "fast")
+@verb("SELECT", 2, "fast no-multi")
 def select(server: Any, client: Any, argv: list[bytes]) -> Any:
     database = parse_integer(argv[1])
     if database is None:
         return NOT_AN_INTEGER
-    return OK if database == 0 else ErrorReply("ERR DB index is out of range")
+    if not 0 <= database < server.store.databases.count:
+        return ErrorReply("ERR DB index is out of range")
+    if server.config.cluster and database != 0:
+        return ErrorReply("ERR SELECT is not allowed in cluster mode")
+    client.database = database
+    client.update_gate()
+    return OK
 
 
 @verb("AUTH", -2, "no-auth fast")
@@ -135,7 +141,7 @@ def quit_command(server: Any, client: Any, argv: list[bytes]) -> Any:
 @verb("RESET", 1, "no-auth transaction subscribed fast")
 def reset(server: Any, client: Any, argv: list[bytes]) -> Any:
     """Back to a fresh connection's state: no MULTI, no watches, no subscriptions, no
-    MONITOR, no tracking, replies on, no-evict off, RESP2, no name, and the default user
+    MONITOR, no tracking, replies on, no-evict off, database 0, RESP2, no name, the default user
     (not authenticated when it needs a password)."""
     end_transaction(server, client)
     server.pubsub.unsubscribe_everything(client)
@@ -145,6 +151,7 @@ def reset(server: Any, client: Any, argv: list[bytes]) -> Any:
     client.skip_replies = 0
     client.no_evict = False
     client.name = None
+    client.database = 0
     client.set_protocol(2)
     client.user, client.authenticated = server.acl.initial_user()
     client.update_gate()

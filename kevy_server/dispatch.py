@@ -87,7 +87,15 @@ class Dispatcher:
             tracking = client.tracking
             if tracking is not None:
                 self.server.tracking.current = client  # NOLOOP, and its own invalidations after the reply
-            reply = self._slow(client, argv)
+            owned = self.owned
+            if client.database:
+                owned.select(client.database)  # a client in another database is always gated
+                try:
+                    reply = self._slow(client, argv)
+                finally:
+                    owned.select(0)
+            else:
+                reply = self._slow(client, argv)
             if tracking is not None:
                 reply = self.server.tracking.after_command(client, argv, reply)
             if client.reply_off or client.skip_replies:
@@ -163,6 +171,8 @@ class Dispatcher:
     def _run_on(self, argv: list[bytes], shard_index: int | None) -> Any:
         if shard_index is not None:
             return self.owned.execute(shard_index, argv)
+        if self.owned.selected:
+            return self.owned.execute_routed(argv)
         return self.run_data(argv)
 
 

@@ -151,14 +151,14 @@ def _stats_section(server: Any) -> list[tuple[str, Any]]:
 
 
 def _keyspace_section(server: Any) -> list[tuple[str, Any]]:
-    keys, expires = server.store.key_counts()
-    return [("db0", f"keys={keys},expires={expires},avg_ttl={average_ttl_ms(server)}")] if keys else []
+    return [(f"db{database}", f"keys={keys},expires={expires},avg_ttl={average_ttl_ms(server, database)}")
+            for database, keys, expires in server.store.database_key_counts()]
 
 
 AVERAGE_TTL_SAMPLE = 10_000
 
 
-def average_ttl_ms(server: Any) -> int:
+def average_ttl_ms(server: Any, database: int = 0) -> int:
     """The mean remaining TTL (ms) of the keys that have one: exact up to 10,000 such keys
     per shard, else over 10,000 of them spread evenly along the shard's table (Redis
     estimates it from the keys its expiry cycle samples). Keys past their deadline that
@@ -166,8 +166,8 @@ def average_ttl_ms(server: Any) -> int:
     owned = server.owned
     now_ms = owned.context.now_ms
     total = counted = 0
-    for shard in owned.shards:
-        deadlines = shard.keyspace.deadline_items()
+    for slot in owned.database_slots(database):
+        deadlines = owned.shards[slot].keyspace.deadline_items()
         size = len(deadlines)
         if not size:
             continue
@@ -207,7 +207,7 @@ def _parameters(server: Any) -> dict[str, str]:
         "dir": os.path.abspath(config.data_dir) if config.data_dir is not None else "",
         "port": str(server.port),
         "bind": config.bind,
-        "databases": "1",
+        "databases": str(server.store.databases.count),
         "maxclients": str(server.maxclients),
         "requirepass": server.requirepass or "",
         "protected-mode": "yes" if server.protected_mode else "no",
@@ -354,7 +354,7 @@ def client_line(server: Any, client: Any) -> str:
     chunks = len(client.output) + sum(len(chunks) for _, chunks in client.held) + (1 if client.unsent else 0)
     return (
         f"id={client.client_id} addr={client.address} laddr={client.local_address} fd={client.fd} "
-        f"name={name} age={age_s} idle={idle_s} flags={client.flags()} db=0 sub={len(client.channels)} "
+        f"name={name} age={age_s} idle={idle_s} flags={client.flags()} db={client.database} sub={len(client.channels)} "
         f"psub={len(client.patterns)} ssub={len(client.shard_channels)} multi={multi} qbuf={query_bytes} "
         f"qbuf-free={max(0, READ_BUFFER_BYTES - query_bytes)} argv-mem=0 multi-mem={multi_bytes} "
         f"rbs={READ_BUFFER_BYTES} rbp={client.read_peak_bytes} obl=0 oll={chunks} omem={output_bytes} "

@@ -34,7 +34,7 @@ from kevy_persist.commands.subcommands import CONTAINERS
 from . import command_data
 from .key_specs import IncompleteSpecs, InvalidKeys, flags_for_position, keys_with_flags
 from .replies import ReplyMap
-from .verbs import SUBCOMMANDS, VERBS, subcommands, verb, dispatch_subcommand
+from .verbs import SUBCOMMANDS, VERBS, dispatch_subcommand, subcommands, verb
 
 __all__ = ["implemented_commands", "implemented_subcommands", "lookup", "request_keys"]
 

@@ -26,9 +26,9 @@ import heapq
 import logging
 import select
 import socket
-from time import perf_counter_ns
 from collections import deque
 from collections.abc import Callable
+from time import perf_counter_ns
 from typing import Any
 
 from kevy_persist import FsyncPolicy
@@ -333,13 +333,18 @@ class EventLoop(Accepting, Output):
     def attempt_for(self, client: Client, attempt: Callable[[bytes], Any], key: bytes) -> Any:
         """Try to serve a blocked `client` from `key`; when served, its reply joins this
         turn's output (tracked like any reply whose command logged records)."""
-        logged = self.owned.logged_shards
+        owned = self.owned
+        logged = owned.logged_shards
         mark = len(logged)
+        previous = owned.selected
+        owned.select(client.database)  # the waiter's database (`attempt` routes by key there)
         try:
             reply = attempt(key)
         except Exception as error:  # noqa: BLE001 -- a bug costs this client a reply, not the loop
             log.exception("serving a blocked client failed")
             reply = ErrorReply(f"ERR internal error: {type(error).__name__}")
+        finally:
+            owned.select(previous)
         if reply is NOT_READY:
             return reply
         try:

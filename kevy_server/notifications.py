@@ -1,7 +1,7 @@
 """Keyspace notifications (`notify-keyspace-events`), as Redis 7.0 publishes them.
 
-Flags: `K` (keyspace channel `__keyspace@0__:<key>`, message = event), `E` (keyevent channel
-`__keyevent@0__:<event>`, message = key), and the classes `g` generic, `$` string, `l` list,
+Flags: `K` (keyspace channel `__keyspace@<db>__:<key>`, message = event), `E` (keyevent
+channel `__keyevent@<db>__:<event>`, message = key; `<db>` the database changed), and the classes `g` generic, `$` string, `l` list,
 `s` set, `h` hash, `z` sorted set, `x` expired, `e` evicted, `t` stream, `d` module, `m` key
 miss, `n` new key; `A` = `g$lshzxetd`. `flags_to_text` writes them back the way Redis's
 CONFIG GET does (`KEA` -> `AKE`).
@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from kevy_persist.commands.key_positions import command_keys
+
+from .database_keys import scoped
 
 __all__ = ["Notifications", "events_for", "flags_from_text", "flags_to_text"]
 
@@ -141,27 +143,28 @@ class Notifications:
     def enabled(self) -> bool:
         return bool(self.flags & (KEYSPACE | KEYEVENT))
 
-    def publish(self, kind: str, event: bytes, key: bytes) -> None:
+    def publish(self, kind: str, event: bytes, key: bytes, database: int = 0) -> None:
         flags = self.flags
         if not flags & _CLASS_BITS[kind]:
             return
         pubsub = self.server.pubsub
         if flags & KEYSPACE:
-            pubsub.publish(b"__keyspace@0__:" + key, event)
+            pubsub.publish(b"__keyspace@%d__:" % database + key, event)
         if flags & KEYEVENT:
-            pubsub.publish(b"__keyevent@0__:" + event, key)
+            pubsub.publish(b"__keyevent@%d__:" % database + event, key)
 
-    def changed(self, argv: Sequence[bytes], expired: list[bytes], records: Sequence[Sequence[bytes]]) -> None:
+    def changed(self, argv: Sequence[bytes], expired: list[bytes], records: Sequence[Sequence[bytes]],
+                database: int = 0) -> None:
         for key in expired:
-            self.publish("x", b"expired", key)
+            self.publish("x", b"expired", key, database)
         if records:
             owned = self.server.owned
 
             def exists(key: bytes) -> bool:
-                return owned.shards[owned.shard_for_key(key)].keyspace.peek(key) is not None
+                return owned.keyspace_of(database, key).peek(key) is not None
 
             removed = self.removed_keys
             for kind, event, key in events_for(argv, records, exists):
-                if removed is not None and event == b"del" and key not in removed:
+                if removed is not None and event == b"del" and scoped(database, key) not in removed:
                     continue  # DEL of a key that did not exist: Redis notifies nothing
-                self.publish(kind, event, key)
+                self.publish(kind, event, key, database)

@@ -22,8 +22,8 @@ from typing import Any
 from kevy_persist.commands import ErrorReply
 from kevy_persist.commands.glob import glob_match
 
-from .replies import Multiple, Push, encode2, encode3
 from . import command_data
+from .replies import Multiple, Push, encode2, encode3
 from .verbs import subcommand_arity, subcommands, unknown_subcommand, verb
 
 __all__ = ["PubSub"]

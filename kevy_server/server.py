@@ -35,6 +35,7 @@ from typing import Any
 from kevy_persist import FsyncPolicy, KevyError, Store
 from kevy_persist.commands.key_positions import command_keys
 from kevy_persist.store.config import MetricEvent
+from kevy_persist.store.owned import UNOPENED
 from kevy_persist.store.store import single_owner
 
 from . import (  # noqa: F401 -- verbs
@@ -44,6 +45,7 @@ from . import (  # noqa: F401 -- verbs
     client_admin,
     cluster_commands,
     connection_commands,
+    database_commands,
     diagnostics,
     introspection,
     key_introspection,
@@ -64,6 +66,7 @@ from .client_admin import Pause
 from .cluster_topology import ClusterTopology, advertised_host
 from .command_stats import CommandStats
 from .config import ServerConfig
+from .database_keys import database_of, raw_key, scoped
 from .dispatch import Dispatcher
 from .info_sections import memory_figures
 from .limits import DEFAULT_OUTPUT_LIMITS, cap_maxclients, over_limit
@@ -207,7 +210,8 @@ class KevyServer:
         return self._closed_commands + sum(client.commands_processed for client in self.loop.clients.values())
 
     def refusing_shards(self) -> list[int]:
-        return [index for index, shard in enumerate(self.owned.shards) if shard.failure is not None]
+        return [index for index, shard in enumerate(self.owned.shards)
+                if shard.failure is not None and shard.failure is not UNOPENED]
 
     @property
     def port(self) -> int:
@@ -272,20 +276,23 @@ class KevyServer:
             self.output_limit_disconnections += 1
             self.loop.close_client(client, "output buffer limit")
 
-    def existing_keys(self, argv: list[bytes]) -> list[bytes]:
+    def existing_keys(self, argv: list[bytes]) -> list[Any]:
         """The keys DEL / UNLINK (their arguments) or FLUSHALL / FLUSHDB (every watched key)
-        would remove, among those that exist now."""
+        would remove in the selected database, among those that exist now (as scoped keys,
+        `database_keys`)."""
         owned = self.owned
+        database = owned.selected
         name = argv[0].upper()
         if name in (b"FLUSHALL", b"FLUSHDB"):
-            candidates = self.watches.watched_keys()
+            candidates = [key for key in self.watches.watched_keys() if database_of(key) == database]
         else:
-            candidates = command_keys(argv)
+            candidates = [scoped(database, key) for key in command_keys(argv)]
         now_ms = owned.context.now_ms
         found = []
         for key in dict.fromkeys(candidates):
-            keyspace = owned.shards[owned.shard_for_key(key)].keyspace
-            if keyspace.peek(key) is not None and not keyspace.is_expired(key, now_ms):
+            raw = raw_key(key)
+            keyspace = owned.keyspace_of(database, raw)
+            if keyspace.peek(raw) is not None and not keyspace.is_expired(raw, now_ms):
                 found.append(key)
         return found
 
@@ -297,21 +304,22 @@ class KevyServer:
     def _changed(self, index: int, argv: Any, expired: list[bytes], records: Any) -> None:
         watches, blocking, tracking = self.watches, self.blocking, self.tracking
         tracked = tracking.active
+        database = self.owned.slot_databases[index]
         for key in expired:
-            watches.touched(key)
-            blocking.signal(key)
+            watches.touched(scoped(database, key))
+            blocking.signal(scoped(database, key))
             if tracked:
-                tracking.touched(key)
+                tracking.touched(key)  # tracking is about key names, in every database (Redis's)
         for record in records:
             for key in command_keys(list(record)):
-                watches.touched(key)
-                blocking.signal(key)
+                watches.touched(scoped(database, key))
+                blocking.signal(scoped(database, key))
                 if tracked:
                     tracking.touched(key)
             if tracked and record and record[0].upper() in (b"FLUSHALL", b"FLUSHDB"):
                 tracking.flushed(self.loop.turns)
         if self.notifications.enabled:
-            self.notifications.changed(argv, expired, records)
+            self.notifications.changed(argv, expired, records, database)
 
     # -- settings -------------------------------------------------------------------------------
 
@@ -364,11 +372,11 @@ class KevyServer:
         owned = self.owned
         self._ops_samples.append((now_ms, self.commands_processed()))
         if not self.pause.active:  # Redis reaps nothing while clients are paused
-            for index in range(owned.shard_count):
+            for index in range(owned.slot_count):
                 owned.expire_step(index)
         if self.blocking.ready_keys:
             self.blocking.serve_ready()
-        for index in range(owned.shard_count):
+        for index in range(owned.slot_count):
             if owned.rewrite_due(index):
                 self.loop.quiesce()
                 try:
@@ -376,7 +384,7 @@ class KevyServer:
                 except KevyError as error:
                     log.error("auto-rewrite of shard %d failed: %s", index, error)
         if owned.config.appendfsync is FsyncPolicy.EVERYSEC and not self.loop.durability.pending:
-            due = frozenset(index for index in range(owned.shard_count) if owned.sync_due(index))
+            due = frozenset(index for index in range(owned.slot_count) if owned.sync_due(index))
             if due:
                 self.loop.durability.request(due, [], [])
         if self.idle_timeout_s and now_ms // 1000 != (now_ms - 100) // 1000:

@@ -35,6 +35,8 @@ import tomllib
 from collections.abc import Mapping
 from typing import Any
 
+from kevy_persist.layout.databases import MAX_DATABASE_COUNT
+
 __all__ = ["SettingsError", "environment_settings", "file_settings", "find_config_file", "merge"]
 
 _OFF = ("0", "off", "false", "no")
@@ -175,6 +177,8 @@ def _server(settings: dict[str, Any], key: str, value: Any, where: str) -> None:
         settings["log_format"] = value
     elif key == "in_memory":
         settings["in_memory"] = _typed(value, bool, where)
+    elif key == "databases":
+        settings["databases"] = _range(_typed(value, int, where), 1, MAX_DATABASE_COUNT, where)
     else:
         raise SettingsError(f"{where}: unknown [server] key")
 

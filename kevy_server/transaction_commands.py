@@ -21,6 +21,7 @@ from typing import Any
 from kevy_persist.commands import ErrorReply
 from kevy_persist.commands.key_positions import command_keys
 from kevy_persist.commands.replies import OK
+from kevy_persist.commands.table import lookup_spec
 
 from .replies import NULL_ARRAY
 from .verbs import VERBS, verb
@@ -90,12 +91,14 @@ def exec_command(server: Any, client: Any, argv: list[bytes]) -> Any:
     if not queued:
         return []
     owned = server.owned
+    if not owned.is_open(owned.selected) and any(_writes(queued_argv) for queued_argv in queued):
+        owned.open_selected()  # before the block: its records must land in the real shard's buffer
     indexes = {owned.shard_for_key(key) for queued_argv in queued for key in transaction_keys(queued_argv)}
     if len(indexes) > 1:
         return ErrorReply(CROSSSLOT)
     if owned.shard_count > 1 and any(queued_argv[0].upper() in _STORE_WIDE for queued_argv in queued):
         return ErrorReply(f"{CROSSSLOT} (a store-wide command cannot run in a transaction on a sharded store)")
-    index = indexes.pop() if indexes else 0
+    index = indexes.pop() if indexes else owned.base
     dispatcher = server.dispatcher
     start = owned.begin_block(index)
     dispatcher.in_exec = True
@@ -104,3 +107,8 @@ def exec_command(server: Any, client: Any, argv: list[bytes]) -> Any:
     finally:
         dispatcher.in_exec = False
         owned.end_block(index, start)
+
+
+def _writes(argv: list[bytes]) -> bool:
+    spec = lookup_spec(argv[0])
+    return spec is not None and spec.writes

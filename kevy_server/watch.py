@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .database_keys import database_of, raw_key, scoped
+
 __all__ = ["Watches"]
 
 
@@ -35,17 +37,27 @@ class Watches:
     def watched_key_count(self) -> int:
         return len(self._watchers)
 
-    def watched_keys(self) -> list[bytes]:
+    def watched_keys(self) -> list[Any]:
         return list(self._watchers)
 
+    def touch_database(self, database: int) -> None:
+        """Every watched key of `database` changed (SWAPDB), as Redis's touchAllWatchedKeysInDb."""
+        for key in self.watched_keys():
+            if database_of(key) == database:
+                for client in self._watchers[key]:
+                    client.watch_dirty = True
+
     def watch(self, client: Any, keys: list[bytes]) -> None:
+        """Watch `keys` of the client's database (held as `database_keys.scoped` keys)."""
         owned = self.server.owned
         now_ms = owned.context.now_ms
-        for key in keys:
+        database = client.database
+        for raw in keys:
+            key = scoped(database, raw)
             if key in client.watched:
                 continue
-            keyspace = owned.shards[owned.shard_for_key(key)].keyspace
-            client.watched[key] = keyspace.peek(key) is not None and keyspace.is_expired(key, now_ms)
+            keyspace = owned.keyspace_of(database, raw)
+            client.watched[key] = keyspace.peek(raw) is not None and keyspace.is_expired(raw, now_ms)
             self._watchers.setdefault(key, {})[client] = None
         self.server.refresh_observer()
 
@@ -60,13 +72,14 @@ class Watches:
         client.watch_dirty = False
         self.server.refresh_observer()
 
-    def touched(self, key: bytes) -> None:
+    def touched(self, key: Any) -> None:
+        """`key` (a scoped key) changed."""
         watchers = self._watchers.get(key)
         if not watchers or self.counted_before:
             return
         owned = self.server.owned
         for client in watchers:
-            if client.watched.get(key) and owned.shards[owned.shard_for_key(key)].keyspace.peek(key) is None:
+            if client.watched.get(key) and owned.keyspace_of(database_of(key), raw_key(key)).peek(raw_key(key)) is None:
                 client.watched[key] = False  # the expired key was deleted: logically no change
                 continue
             client.watch_dirty = True
@@ -88,8 +101,9 @@ class Watches:
         for key, expired_when_watched in client.watched.items():
             if expired_when_watched:
                 continue
-            keyspace = owned.shards[owned.shard_for_key(key)].keyspace
-            if keyspace.peek(key) is not None and keyspace.is_expired(key, now_ms):
+            raw = raw_key(key)
+            keyspace = owned.keyspace_of(database_of(key), raw)
+            if keyspace.peek(raw) is not None and keyspace.is_expired(raw, now_ms):
                 return True
         return False
 

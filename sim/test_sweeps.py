@@ -36,6 +36,23 @@ HEAVY_DEFAULT = {"strict": Limits(64, 16), "ext4-ordered": Limits(32, 8), "weake
 HEAVY_DEFAULT_NESTED = Limits(2, 1)
 
 
+# SWAPDB's workloads: a SWAPDB is hundreds of steps (temps in two dirs, the journal, two
+# roll-forwards) and each recovery opens three databases, so their full default sweeps take
+# minutes: they run in the exhaustive tier, and the default tier runs a small sample of
+# `swapdb-1shard` (`test_swapdb_sample_finds_no_violation`, about 20 s).
+SLOW_PREFIXES = ("swapdb",)
+SWAPDB_SAMPLE = {  # profile -> (limits, nested limits, nested crashes on)
+    "strict": (Limits(16, 4), Limits(2, 1), True),
+    "ext4-ordered": (Limits(8, 2), Limits(1, 1), True),
+    "weakest": (Limits(4, 2), Limits(1, 1), False),
+}
+
+
+def _tiered(workload):
+    marks = [pytest.mark.exhaustive] if workload.name.startswith(SLOW_PREFIXES) else []
+    return pytest.param(workload, marks=marks, id=workload.name)
+
+
 def default_limits(workload, profile: str) -> tuple[Limits, Limits]:
     if workload.name.startswith(HEAVY_PREFIXES):
         return HEAVY_DEFAULT[profile], HEAVY_DEFAULT_NESTED
@@ -60,7 +77,7 @@ def _skip_unavailable(workload) -> None:
 def _fault_cases():
     for workload in CORE_WORKLOADS:
         for fault in workload.fault_kinds:
-            marks = []
+            marks = [pytest.mark.exhaustive] if workload.name.startswith(SLOW_PREFIXES) else []
             bug = KNOWN_BUGS.get((workload.name, fault))
             if bug:
                 marks.append(pytest.mark.xfail(strict=True, reason=f"known core bug: {bug}"))
@@ -68,7 +85,7 @@ def _fault_cases():
 
 
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
-@pytest.mark.parametrize("workload", CORE_WORKLOADS, ids=lambda workload: workload.name)
+@pytest.mark.parametrize("workload", [_tiered(workload) for workload in CORE_WORKLOADS])
 def test_default_sweep_finds_no_violation(workload, profile):
     """Method: one sweep, seed 0, moderate caps, nested crashes on; zero violations."""
     _skip_unavailable(workload)
@@ -76,6 +93,16 @@ def test_default_sweep_finds_no_violation(workload, profile):
     result = sweep(SweepConfig(workload.name, profile, limits=limits, nested_limits=nested_limits))
     assert result.violation_count == 0, format_summary(result)
     assert result.cuts > 0 and result.distinct_images > 0
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_swapdb_sample_finds_no_violation(profile):
+    """Method: `swapdb-1shard`, seed 0, every cut with a few images each (see SWAPDB_SAMPLE);
+    zero violations. The full sweeps: `pytest -m exhaustive sim/test_sweeps.py -k swapdb`."""
+    limits, nested_limits, nested = SWAPDB_SAMPLE[profile]
+    result = sweep(SweepConfig("swapdb-1shard", profile, limits=limits, nested_limits=nested_limits, nested=nested))
+    assert result.violation_count == 0, format_summary(result)
+    assert result.cuts > 100  # every step of both SWAPDBs and the MOVE / COPY protocol is cut
 
 
 @pytest.mark.parametrize("workload, fault", list(_fault_cases()))

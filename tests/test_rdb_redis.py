@@ -40,7 +40,7 @@ from kevy_persist import Store, StoreConfig
 from kevy_persist.commands.replies import ErrorReply
 from kevy_persist.disk.clock import ManualClock, SystemClock
 from kevy_persist.disk.os_fs import OsFileSystem
-from kevy_persist.errors import CommandError, KevyError
+from kevy_persist.errors import CommandError
 from kevy_persist.layout.meta import ShardLayout
 from kevy_persist.layout.routing import Routing
 from kevy_persist.tools.rdb_export import export_rdb
@@ -216,21 +216,39 @@ def test_an_rdb_saved_by_redis_imports_with_the_same_keyspace(tmp_path: Path, th
         assert keyspace_content(store.execute, exact_streams=False) == expected
 
 
-def test_keys_in_other_databases_need_a_choice(tmp_path: Path) -> None:
+def test_every_database_of_a_redis_rdb_is_imported_and_exported_back(tmp_path: Path) -> None:
+    """Method: Redis writes keys in databases 0, 1 and 15; import-rdb builds DIR and
+    DIR/db-1, DIR/db-15 (`--db N` still imports one database as database 0); the store sees
+    each key in its database; export-rdb writes them back with SELECTDB, and Redis, loading
+    that file, has each key in its database again."""
     redis_dir = tmp_path / "redis"
     redis_dir.mkdir()
     with RedisServer(redis_dir) as server:
         server.call("SET", "in-zero", "0")
-        server.call("SELECT", "1")
-        server.call("SET", "in-one", "1")
+        for database in ("1", "15"):
+            server.call("SELECT", database)
+            server.call("RPUSH", f"in-{database}", "x", "y")
         server.call("SAVE")
     rdb_path = str(redis_dir / "dump.rdb")
-    with pytest.raises(KevyError, match=r"databases 0 \(1 keys\), 1 \(1 keys\)"):
-        import_rdb(OsFileSystem(), rdb_path, str(tmp_path / "refused"), ShardLayout(1), SystemClock())
-    report = import_rdb(OsFileSystem(), rdb_path, str(tmp_path / "kevy"), ShardLayout(1), SystemClock(), database=1)
-    assert report.skipped_other_databases == {0: 1}
-    with open_store(tmp_path / "kevy", 1) as store:
-        assert store.execute("KEYS", "*") == [b"in-one"]
+    report = import_rdb(OsFileSystem(), rdb_path, str(tmp_path / "kevy"), ShardLayout(2), SystemClock())
+    assert report.key_count == 3 and report.database is None and report.skipped_other_databases == {}
+    with open_store(tmp_path / "kevy", 2) as store:
+        assert store.execute("KEYS", "*") == [b"in-zero"]
+        assert store.database(1).execute("LRANGE", "in-1", 0, -1) == [b"x", b"y"]
+        assert store.database(15).execute("KEYS", "*") == [b"in-15"]
+    one = import_rdb(OsFileSystem(), rdb_path, str(tmp_path / "one"), ShardLayout(1), SystemClock(), database=1)
+    assert one.skipped_other_databases == {0: 1, 15: 1}
+    with open_store(tmp_path / "one", 1) as store:
+        assert store.execute("KEYS", "*") == [b"in-1"]
+    back_dir = tmp_path / "back"
+    back_dir.mkdir()
+    export_rdb(OsFileSystem(), str(tmp_path / "kevy"), str(back_dir / "dump.rdb"), SystemClock())
+    with RedisServer(back_dir) as server:
+        assert server.call("KEYS", "*") == [b"in-zero"]
+        server.call("SELECT", "15")
+        assert server.call("LRANGE", "in-15", "0", "-1") == [b"x", b"y"]
+        server.call("SELECT", "1")
+        assert server.call("KEYS", "*") == [b"in-1"]
 
 
 def _restore_all(source_call, target_call, keys: list[bytes]) -> None:

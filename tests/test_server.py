@@ -55,7 +55,7 @@ def test_raw_replies_are_exact_resp2_bytes(server) -> None:
             (b"*4\r\n$4\r\nZADD\r\n$1\r\nz\r\n$3\r\n2.5\r\n$1\r\nm\r\n", b":1\r\n"),
             (b"*3\r\n$6\r\nZSCORE\r\n$1\r\nz\r\n$1\r\nm\r\n", b"$3\r\n2.5\r\n"),
             (b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n", b"+OK\r\n"),
-            (b"*2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n", b"-ERR DB index is out of range\r\n"),
+            (b"*2\r\n$6\r\nSELECT\r\n$2\r\n16\r\n", b"-ERR DB index is out of range\r\n"),
             (b"*1\r\n$6\r\nNOSUCH\r\n", b"-ERR unknown command 'NOSUCH', with args beginning with: \r\n"),
         ]
         for request, expected in expectations:

@@ -21,6 +21,7 @@ from kevy_persist.engine import aof, snapshot
 from kevy_persist.engine.shard_opening import load_shard_read_only
 from kevy_persist.errors import KevyError
 from kevy_persist.layout import names as layout_names
+from kevy_persist.layout.databases import MOVE_JOURNAL_NAME, SWAP_JOURNAL_NAME, parse_database_dir
 from kevy_persist.layout.meta import read_layout
 from kevy_persist.layout.ownership import LOCK_NAME, current_owner, describe_owner, shard_lock_name
 from kevy_persist.layout.routing import Router
@@ -131,7 +132,11 @@ def check_data_dir(fs: FileSystem, directory: str) -> IntegrityReport:
         layout_names.log_name(i) for i in range(shard_layout.shard_count)
     } | {"shards.meta", "reshard.journal", LOCK_NAME} | {shard_lock_name(i) for i in range(shard_layout.shard_count)}
     for name in fs.list_dir(directory):
-        if name not in known:
+        if name in (SWAP_JOURNAL_NAME, MOVE_JOURNAL_NAME):
+            findings.append(Finding(join(directory, name), False, "an interrupted SWAPDB or MOVE; the next open finishes it"))
+        elif parse_database_dir(name) is not None:
+            continue  # another database's dir (checked on its own by `kevy-persist check`)
+        elif name not in known:
             findings.append(Finding(join(directory, name), False, f"not part of the layout ({layout_names.classify(name).role.value})"))
     return IntegrityReport(directory, tuple(findings))
 

@@ -21,6 +21,15 @@ them with the error instead of acknowledging them.
 Lifecycle calls (save, rewrite, shutdown, appendfsync) still go through the `Store`, from the
 owner's thread, after `write_pending` and with no `sync` in flight.
 
+Databases: the owner drives every open database's shards as one flat list of *slots*:
+database 0's shards first, then a block of empty in-memory stand-ins that every database
+not yet written points at (a read there sees an empty database), then each database opened
+since, in the order it was opened. `select(n)` picks the database the following commands
+run in (`shard_for_key`, `execute_routed` and the multi-shard handlers work within it);
+`bases[n]` is its first slot, so a slot never changes database and the loop's per-shard
+write and fsync bookkeeping needs no change. The first write to a stand-in opens the
+database (`Store.database`) and re-runs the command on its real shard.
+
 `observer`, when set, is called after every command (and every expiry) that changed a shard,
 with the shard index, the command, the keys reaped by expiry and the command's log records: what the
 server needs for WATCH, blocked clients and keyspace notifications, at no cost when unset.
@@ -52,6 +61,7 @@ from kevy_persist.formats.log_markers import (
 )
 from kevy_persist.formats.resp import encode_command
 from kevy_persist.store import multishard
+from kevy_persist.store.runtime import GroupCommit
 from kevy_persist.store.shard_runner import ShardRunner, emit
 
 __all__ = ["CROSSSLOT", "OwnedShards", "encode_frame"]
@@ -82,16 +92,37 @@ def encode_frame(argv: Sequence[bytes]) -> bytes:
         return encode_command(argv)
 
 
+UNOPENED = "the database was never written (a stand-in: the first write opens it)"
+
+
 class OwnedShards:
     """The shards of one store, driven by a single thread (see the module docstring)."""
 
-    def __init__(self, runner: ShardRunner, clock: Clock) -> None:
+    def __init__(self, runner: ShardRunner, clock: Clock, open_database: Callable[[int], ShardRunner] | None = None,
+                 database_count: int = 1) -> None:
         self.runner = runner
-        self.shards: list[Shard] = runner.shards
+        count = runner.shard_count
+        self.shards: list[Shard] = list(runner.shards)
+        self.group_commits = list(runner.group_commits)
         self.router = runner.router
         self._clock = clock
         self.context = runner.context()  # one context, refreshed by `refresh_clock`
         self.pending = [bytearray() for _ in self.shards]
+        # The selected database, its first slot, and each database's first slot.
+        self.selected = 0
+        self.base = 0
+        self.bases = [0] + [count] * (database_count - 1)
+        self.slot_databases = [0] * count  # slot -> database (stand-ins: -1)
+        self.runners: dict[int, ShardRunner] = {0: runner}
+        self._open_database = open_database
+        if database_count > 1:
+            for index in range(count):
+                stand_in = Shard.in_memory(clock, index)
+                stand_in.failure = UNOPENED
+                self.shards.append(stand_in)
+                self.group_commits.append(GroupCommit(stand_in.sync_log))
+                self.pending.append(bytearray())
+                self.slot_databases.append(-1)
         self.observer: Observer | None = None
         # Shard index per command that logged since the last `write_pending` (in order), so
         # the caller can tell which replies depend on which shard's write.
@@ -100,6 +131,12 @@ class OwnedShards:
 
     @property
     def shard_count(self) -> int:
+        """Shards per database (the layout)."""
+        return self.runner.shard_count
+
+    @property
+    def slot_count(self) -> int:
+        """Slots of every database (housekeeping runs over all of them)."""
         return len(self.shards)
 
     @property
@@ -134,6 +171,8 @@ class OwnedShards:
             return ErrorReply(wrong_arity(argv[0]))
         shard = self.shards[index]
         if writes and shard.failure is not None:
+            if shard.failure is UNOPENED:
+                return self.execute(self._open_selected(index), argv)
             return ErrorReply(str(WritesRefusedError(index, shard.failure)))
         # The reserved-key check looks at key positions only when some argument has a NUL at
         # all, which one C-level join and search answer for the whole argv.
@@ -176,24 +215,73 @@ class OwnedShards:
             context.blocking = previous
 
     def execute_routed(self, argv: list[bytes]) -> Any:
-        """Route `argv` by its keys (as `Store.execute_argv` does) and run it."""
-        if len(self.shards) == 1:
-            return self.execute(0, argv)
+        """Route `argv` by its keys (as `Store.execute_argv` does) within the selected
+        database, and run it."""
+        if self.runner.shard_count == 1:
+            return self.execute(self.base, argv)
         handler = multishard.HANDLERS.get(argv[0].upper())
         if handler is not None:
             return handler(self, argv)  # the handlers call `run` / `locked` below
         indexes = {self.router.shard_for_key(key) for key in command_keys(argv)}
         if len(indexes) > 1:
             return ErrorReply(CROSSSLOT)
-        return self.execute(indexes.pop() if indexes else 0, argv)
+        return self.execute(self.base + (indexes.pop() if indexes else 0), argv)
 
     def shard_for_key(self, key: bytes) -> int:
-        return self.router.shard_for_key(key)
+        """The slot of `key` in the selected database."""
+        return self.base + self.router.shard_for_key(key)
 
-    # The two calls `multishard`'s handlers make on their runner. Nothing needs locking: the
-    # owner is the only thread, so a multi-shard command is as atomic as one turn of it.
+    # -- databases ----------------------------------------------------------------------------
+
+    def select(self, database: int) -> None:
+        """The database the following commands run in (the caller restores 0 after)."""
+        self.selected = database
+        self.base = self.bases[database]
+
+    def keyspace_of(self, database: int, key: bytes) -> Any:
+        return self.shards[self.bases[database] + self.router.shard_for_key(key)].keyspace
+
+    def database_slots(self, database: int) -> range:
+        base = self.bases[database]
+        return range(base, base + self.runner.shard_count)
+
+    def is_open(self, database: int) -> bool:
+        return database == 0 or self.bases[database] != self.runner.shard_count
+
+    def open_selected(self) -> None:
+        """Open the selected database if it is still a stand-in (EXEC does, before a block)."""
+        if not self.is_open(self.selected):
+            self._open_selected(self.base)
+
+    def _open_selected(self, slot: int) -> int:
+        """The first write to a stand-in: open the selected database; `slot`'s real slot."""
+        assert self._open_database is not None and self.selected != 0
+        self.attach(self.selected, self._open_database(self.selected))
+        return self.base + (slot - self.runner.shard_count)
+
+    def attach(self, database: int, runner: ShardRunner) -> None:
+        """Give `database` (opened by the store) slots of its own, or refresh them (SWAPDB
+        reopened its shards): its records of the turn were written (the caller quiesced)."""
+        if self.is_open(database):
+            for slot, shard, group_commit in zip(self.database_slots(database), runner.shards, runner.group_commits):
+                assert not self.pending[slot], "a database's shards are replaced only between turns"
+                self.shards[slot] = shard
+                self.group_commits[slot] = group_commit
+            return
+        self.runners[database] = runner
+        self.bases[database] = len(self.shards)
+        self.shards.extend(runner.shards)
+        self.group_commits.extend(runner.group_commits)
+        self.pending.extend(bytearray() for _ in runner.shards)
+        self.slot_databases.extend([database] * runner.shard_count)
+        if self.selected == database:
+            self.base = self.bases[database]
+
+    # The two calls `multishard`'s handlers make on their runner, with shard indexes of the
+    # selected database. Nothing needs locking: the owner is the only thread, so a
+    # multi-shard command is as atomic as one turn of it.
     def run(self, index: int, argv: list[bytes]) -> Any:
-        return self.execute(index, argv)
+        return self.execute(self.base + index, argv)
 
     def locked(self, indexes: list[int]) -> _Batch:
         return _Batch(self)
@@ -334,7 +422,7 @@ class OwnedShards:
         shard = self.shards[index]
         started_ms = self._clock.monotonic_ms()
         writer_before = shard.writer
-        group_commit = self.runner.group_commits[index]
+        group_commit = self.group_commits[index]
         try:
             shard.rewrite_log()
         except KevyError as error:
@@ -363,7 +451,7 @@ class _Batch:
         pass
 
     def execute(self, index: int, argv: list[bytes]) -> Any:
-        reply = self._owner.execute(index, argv)
+        reply = self._owner.execute(self._owner.base + index, argv)
         self._replies.append(reply)
         return reply
 

@@ -552,4 +552,14 @@ def single_owner(store: Store) -> OwnedShards:
     if store._ticker is not None:
         store._ticker.stop()
         store._ticker = None
-    return OwnedShards(store._runner, store._clock)
+    owned = OwnedShards(store._runner, store._clock, lambda number: database_runner(store, number),
+                        store.databases.count)
+    for number, database in store.databases.opened():
+        if number:
+            owned.attach(number, database._runner)  # the databases whose dirs the open found
+    return owned
+
+
+def database_runner(store: Store, number: int) -> ShardRunner:
+    """Database `number`'s shards (opened if need be), for the owner that drives them."""
+    return store.database(number)._runner

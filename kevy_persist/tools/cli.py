@@ -28,9 +28,11 @@ from kevy_persist.disk.os_fs import OsFileSystem
 from kevy_persist.engine.integrity import check_data_dir
 from kevy_persist.engine.shard_opening import load_shard_read_only
 from kevy_persist.errors import KevyError
+from kevy_persist.layout.databases import parse_database_dir
 from kevy_persist.layout.meta import LayoutSource, ShardLayout, read_layout
 from kevy_persist.layout.ownership import current_owner, describe_owner
 from kevy_persist.layout.routing import Routing
+from kevy_persist.reshard.swapdb import database_directory
 from kevy_persist.tools.logical_dump import render_entries
 
 
@@ -64,7 +66,35 @@ def dump(directory: str, shards: int | None, routing: str | None, now_ms: int | 
             entry for entry in reading.keyspace.iter_entries() if entry[3] is None or entry[3] > now_ms
         )
     rendered = render_entries(entries)
-    return {"routing": layout.routing.value, "shards": layout.shard_count, **rendered}
+    result = {"routing": layout.routing.value, "shards": layout.shard_count, **rendered}
+    others = _database_dirs(directory)
+    if others:  # a dir that never used another database dumps exactly as before
+        result["databases"] = {
+            str(number): {"keys": dump(database_directory(directory, number), layout.shard_count,
+                                       layout.routing.value, now_ms)["keys"]}
+            for number in others
+        }
+    return result
+
+
+def _database_dirs(directory: str) -> list[int]:
+    """The numbers of the `db-{n}/` dirs (databases 1..) that `directory` holds."""
+    return sorted(number for number in map(parse_database_dir, OsFileSystem().list_dir(directory)) if number)
+
+
+def check_every_database(directory: str) -> tuple[bool, str, dict[str, Any]]:
+    """`check` of the dir and of each `db-{n}/` in it: (damaged, text, JSON)."""
+    report = check_data_dir(OsFileSystem(), directory)
+    damaged, text, as_json = report.damaged, report.as_text(), report.as_json()
+    others = _database_dirs(directory)
+    if others:
+        as_json["databases"] = {}
+    for number in others:
+        other = check_data_dir(OsFileSystem(), database_directory(directory, number))
+        damaged = damaged or other.damaged
+        text += f"database {number}:\n" + other.as_text()
+        as_json["databases"][str(number)] = other.as_json()
+    return damaged, text, as_json
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,13 +120,13 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write("\n")
             return 0
         if arguments.command == "check":
-            report = check_data_dir(OsFileSystem(), arguments.directory)
+            damaged, text, as_json = check_every_database(arguments.directory)
             if arguments.json:
-                json.dump(report.as_json(), sys.stdout, indent=1)
+                json.dump(as_json, sys.stdout, indent=1)
                 sys.stdout.write("\n")
             else:
-                sys.stdout.write(report.as_text())
-            return 1 if report.damaged else 0
+                sys.stdout.write(text)
+            return 1 if damaged else 0
         return arguments.run(arguments)
     except KevyError as error:
         print(f"kevy-persist: {error}", file=sys.stderr)

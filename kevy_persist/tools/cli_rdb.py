@@ -1,15 +1,17 @@
 """`kevy-persist export-rdb` / `import-rdb`: the bridge between kevy data dirs and Redis RDB files.
 
     kevy-persist export-rdb DIR OUT.rdb [--compress]
-        write every live key of every shard of DIR, with its TTL, to OUT.rdb (RDB version
-        10, loadable by Redis 7.0 and later); a durable replace of OUT.rdb. DIR is only read.
+        write every live key of every shard of every database of DIR, with its TTL, to
+        OUT.rdb (RDB version 10, loadable by Redis 7.0 and later; SELECTDB per database); a
+        durable replace of OUT.rdb. DIR is only read.
     kevy-persist import-rdb IN.rdb DIR [--shards N] [--routing kevyhash|slots] [--db N]
-        build a new data dir DIR (empty or missing) from a Redis RDB file of version 6 to 10;
-        all of it or, after a crash, none of it.
+        build a new data dir DIR (empty or missing) from a Redis RDB file of version 6 to 10:
+        database n of the file becomes DIR/db-n/ (0: DIR itself), or with --db N only that
+        one, as database 0; each database all of it or, after a crash, none of it.
 
 A progress bar is drawn on a terminal for large files; one summary line is printed. Exit
 status: 0 done, 2 refused (a `KevyError`: a corrupt or unsupported file, a non-empty target,
-keys in several databases without --db...), with the error on stderr.
+a database past the 16 kevy keeps without --db...), with the error on stderr.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ def add_rdb_commands(subparsers: Any) -> None:
     import_parser.add_argument(
         "--routing", choices=[routing.value for routing in Routing], default=Routing.KEVYHASH.value
     )
-    import_parser.add_argument("--db", type=int, default=None, help="the database to import (default: 0, "
-                               "and a file with keys in other databases is refused)")
+    import_parser.add_argument("--db", type=int, default=None, help="import only this database, as database 0 "
+                               "(default: every database as itself)")
     import_parser.set_defaults(run=run_import)
 
 

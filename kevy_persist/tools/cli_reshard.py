@@ -1,4 +1,5 @@
-"""`kevy-persist reshard DIR --shards N [--routing kevyhash|slots]`: re-shard a data dir offline.
+"""`kevy-persist reshard DIR --shards N [--routing kevyhash|slots]`: re-shard a data dir offline,
+every database of it (DIR itself, then each `DIR/db-{n}/`, all to the same layout).
 
 Exactly what opening the dir with that layout does (`reshard.reconcile_layout`): finish or
 discard an interrupted re-shard, then re-home every key if the recorded layout differs. A
@@ -20,12 +21,14 @@ from typing import Any
 from kevy_persist.disk.clock import SystemClock
 from kevy_persist.disk.os_fs import OsFileSystem
 from kevy_persist.errors import KevyError
+from kevy_persist.layout.databases import parse_database_dir
 from kevy_persist.layout.meta import LayoutSource, ShardLayout, read_layout, write_layout
 from kevy_persist.layout.ownership import take_ownership
 from kevy_persist.layout.routing import Routing
 from kevy_persist.reshard.progress import TerminalProgress
 from kevy_persist.reshard.reconcile import reconcile_layout, summary_line
 from kevy_persist.reshard.recovery import InterruptedOutcome
+from kevy_persist.reshard.swapdb import database_directory, recover_interrupted_swap
 
 
 def add_reshard_command(subparsers: Any) -> None:
@@ -57,23 +60,32 @@ def run_reshard(arguments: argparse.Namespace) -> int:
 
 
 def _reshard_owned(fs: OsFileSystem, directory: str, arguments: argparse.Namespace) -> int:
+    """Database 0 (the dir), then every `db-{n}/` with the same layout, as an open does; a
+    committed SWAPDB is finished first (its temps in two dirs are data, not stale temps)."""
     try:
+        recover_interrupted_swap(fs, directory)
         recorded = read_layout(fs, directory).layout
         routing = Routing(arguments.routing) if arguments.routing else (recorded.routing if recorded else Routing.KEVYHASH)
         requested = ShardLayout(arguments.shards, routing)
-        report = reconcile_layout(fs, directory, requested, SystemClock(), progress=TerminalProgress.for_stderr())
+        numbers = sorted(number for number in map(parse_database_dir, fs.list_dir(directory)) if number)
+        for number in [0, *numbers]:
+            _reshard_one(fs, database_directory(directory, number), requested, "" if not number else f"database {number}: ")
     except (KevyError, ValueError) as error:
         print(f"kevy-persist reshard: {error}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _reshard_one(fs: OsFileSystem, directory: str, requested: ShardLayout, label: str) -> None:
+    report = reconcile_layout(fs, directory, requested, SystemClock(), progress=TerminalProgress.for_stderr())
     if report.recovery.outcome is InterruptedOutcome.ROLLED_FORWARD:
-        print(f"finished an interrupted re-shard to {report.recovery.journal.shard_count} shards")
+        print(f"{label}finished an interrupted re-shard to {report.recovery.journal.shard_count} shards")
     elif report.recovery.outcome is InterruptedOutcome.DISCARDED:
-        print(f"discarded an uncommitted re-shard attempt ({', '.join(report.recovery.removed)})")
+        print(f"{label}discarded an uncommitted re-shard attempt ({', '.join(report.recovery.removed)})")
     if report.reshard is not None:
-        print(summary_line(report.reshard))
+        print(label + summary_line(report.reshard))
     elif report.found.source in (LayoutSource.FRESH, LayoutSource.LEGACY):
         write_layout(fs, directory, requested)
-        print(f"recorded the layout: {requested.shard_count} shards ({requested.routing.value})")
+        print(f"{label}recorded the layout: {requested.shard_count} shards ({requested.routing.value})")
     else:
-        print(f"already {requested.shard_count} shards ({requested.routing.value}); nothing to do")
-    return 0
+        print(f"{label}already {requested.shard_count} shards ({requested.routing.value}); nothing to do")

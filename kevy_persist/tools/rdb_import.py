@@ -4,14 +4,16 @@ The file is read whole and decoded (`formats.rdb_decode`: every encoding Redis 7
 typed errors naming path, offset and reason for anything else) before anything is written.
 Then, as Redis does when it loads: keys whose deadline has passed are dropped, empty
 collections (older Redis versions wrote some) are skipped, FUNCTION2 libraries are not loaded
-(kevy runs no functions) -- each counted in the report. kevy keeps one database: a file with
-keys in another database than 0 is refused unless `database` names the one to import (the
-others are then counted as skipped). Keys starting with `\\0KEVY` (reserved for kevy's log
+(kevy runs no functions) -- each counted in the report. Every database of the file is
+imported as itself (database n into `DIR/db-{n}/`; one past the `databases` count is
+refused), or with `database` only that one, as database 0 (the others counted as skipped). Keys starting with `\\0KEVY` (reserved for kevy's log
 markers) are refused.
 
-Every key is routed by the target layout and the shards are written by
+Every key is routed by the target layout and each database's shards are written by
 `reshard.fresh_install` in one commit: the directory must be empty (or missing), and after
-any crash it holds all of the keys or none of them. Deadlines stay absolute unix ms.
+any crash each database holds all of its keys or none of them (database 0 is installed
+first, then the others in number order: a crash between two leaves the later ones out, and
+the next import into that dir is refused as not empty). Deadlines stay absolute unix ms.
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ from kevy_persist.errors import KevyError, LayoutError
 from kevy_persist.formats.log_markers import RESERVED_KEY_PREFIX
 from kevy_persist.formats.rdb_decode import DecodedRdb, Record, decode_rdb
 from kevy_persist.formats.records import ValueKind
+from kevy_persist.layout.databases import DEFAULT_DATABASE_COUNT
 from kevy_persist.layout.meta import ShardLayout
 from kevy_persist.layout.routing import router_for
 from kevy_persist.reshard.fresh_install import install_fresh_layout
 from kevy_persist.reshard.protocol import PhaseListener
+from kevy_persist.reshard.swapdb import database_directory
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -44,7 +48,7 @@ class ImportReport:
     directory: str
     layout: ShardLayout
     rdb_version: int
-    database: int
+    database: int | None  # the one imported (`--db N`), None: every database as itself
     key_count: int
     keys_per_shard: tuple[int, ...]
     expires_count: int
@@ -57,18 +61,18 @@ class ImportReport:
     elapsed_ms: int
 
 
-def _choose_database(decoded: DecodedRdb, path: str, database: int | None) -> tuple[int, dict[int, int]]:
+def _choose_databases(decoded: DecodedRdb, path: str, database: int | None,
+                      database_count: int) -> tuple[dict[int, int], dict[int, int]]:
+    """{RDB database: kevy database} to import, and the skipped ones' key counts: every
+    database as itself (None), or the one `database` names as database 0 (`--db N`)."""
     counts = {index: len(records) for index, records in decoded.databases.items()}
-    if database is None:
-        others = sorted(index for index in counts if index != 0)
-        if others:
-            listing = ", ".join(f"{index} ({counts[index]} keys)" for index in sorted(counts))
-            raise KevyError(
-                f"{path}: keys in databases {listing}; kevy keeps one database: "
-                "choose the one to import with --db N"
-            )
-        database = 0
-    return database, {index: count for index, count in counts.items() if index != database}
+    if database is not None:
+        return {database: 0}, {index: count for index, count in counts.items() if index != database}
+    beyond = sorted(index for index in counts if index >= database_count)
+    if beyond:
+        raise KevyError(f"{path}: keys in database {beyond[0]}, beyond the {database_count} databases kevy "
+                        "keeps; choose the one to import with --db N")
+    return {index: index for index in sorted(set(counts) | {0})}, {}
 
 
 def route_records(records: list[Record], layout: ShardLayout, now_ms: int, path: str) -> tuple[list[list[Any]], int, int]:
@@ -114,6 +118,7 @@ def import_rdb(
     clock: Clock,
     *,
     database: int | None = None,
+    database_count: int = DEFAULT_DATABASE_COUNT,
     progress: ProgressCallback | None = None,
     listener: PhaseListener | None = None,
 ) -> ImportReport:
@@ -127,19 +132,33 @@ def import_rdb(
     # The bar's first half is the decode (by bytes read), the second the shards written.
     decode_progress = None if progress is None else (lambda done, _: progress(done // 2, total))
     decoded = decode_rdb(data, rdb_path, progress=decode_progress)
-    chosen, skipped_databases = _choose_database(decoded, rdb_path, database)
+    chosen, skipped_databases = _choose_databases(decoded, rdb_path, database, database_count)
     # The records hold no reference cycles: a collection pass over a million of them while
     # they are routed and written would find nothing, so the collector waits.
     collector_was_enabled = gc.isenabled()
     gc.disable()
+    keys_per_shard = [0] * layout.shard_count
+    expired = expires = written_bytes = 0
     try:
-        shards, expired, expires = route_records(decoded.databases.get(chosen, []), layout, clock.now_ms(), rdb_path)
+        routed = {}
+        for source, target in chosen.items():
+            routed[target] = route_records(decoded.databases.get(source, []), layout, clock.now_ms(), rdb_path)
         version, empty, functions = decoded.version, decoded.empty_keys_skipped, len(decoded.functions)
         del decoded
         shard_written = None if progress is None else (
             lambda index: progress(total // 2 + total * (index + 1) // (2 * layout.shard_count), total))
-        install = install_fresh_layout(
-            fs, directory, layout, shards, clock, listener=listener, shard_written=shard_written)
+        # Database 0 first (its install needs the dir empty), then each other one in its
+        # `db-{n}/`: every database is installed in one commit of its own.
+        for target in sorted(routed):
+            shards, dropped, with_ttl = routed.pop(target)
+            install = install_fresh_layout(fs, database_directory(directory, target), layout, shards, clock,
+                                           listener=listener if target == 0 else None,
+                                           shard_written=shard_written if target == 0 else None)
+            written_bytes += install.written_bytes
+            expired += dropped
+            expires += with_ttl
+            for index, shard in enumerate(shards):
+                keys_per_shard[index] += len(shard)
     finally:
         if collector_was_enabled:
             gc.enable()
@@ -150,18 +169,22 @@ def import_rdb(
         directory=directory,
         layout=layout,
         rdb_version=version,
-        database=chosen,
-        key_count=sum(map(len, shards)),
-        keys_per_shard=tuple(map(len, shards)),
+        database=min(chosen) if len(chosen) == 1 else None,
+        key_count=sum(keys_per_shard),
+        keys_per_shard=tuple(keys_per_shard),
         expires_count=expires,
         skipped_expired=expired,
         skipped_empty=empty,
         skipped_other_databases=skipped_databases,
         skipped_functions=functions,
         source_bytes=len(data),
-        written_bytes=install.written_bytes,
+        written_bytes=written_bytes,
         elapsed_ms=clock.monotonic_ms() - started_ms,
     )
+
+
+def _which(report: ImportReport) -> str:
+    return "every database" if report.database is None else f"database {report.database}"
 
 
 def summary_line(report: ImportReport) -> str:
@@ -177,7 +200,7 @@ def summary_line(report: ImportReport) -> str:
     ]
     return (
         f"imported {report.key_count} keys ({report.expires_count} with a TTL) from {report.path} "
-        f"(RDB {report.rdb_version}, database {report.database}) into {report.directory}: "
+        f"(RDB {report.rdb_version}, {_which(report)}) into {report.directory}: "
         f"{report.layout.shard_count} shard{'s' if report.layout.shard_count != 1 else ''} ({report.layout.routing.value}), {report.written_bytes} bytes "
         f"in {report.elapsed_ms} ms" + (f"; skipped {', '.join(skipped)}" if skipped else "")
     )

@@ -15,6 +15,7 @@ from sim.workloads import (
     blocking_pops,
     core_log,
     core_save,
+    databases,
     durable_holes,
     group_commit,
     kevy_commit_order,
@@ -42,6 +43,7 @@ def _registry() -> dict[str, Workload]:
         *rdb_import.workloads(), *blocking_pops.workloads(),
         *background.workloads(), *kevy_commit_order.workloads(), *store_background.workloads(),
         *group_commit.workloads(),
+        *databases.workloads(),
     ]
     return {workload.name: workload for workload in workloads}
 
