@@ -34,6 +34,7 @@ class Client:
         "created_monotonic_ms", "last_interaction_monotonic_ms", "last_command", "commands_processed",
         "soft_limit_since_ms", "reading_paused", "gated", "registered_events", "unauthenticated_buffer",
         "monitoring", "reply_off", "skip_replies", "tracking", "user", "no_evict", "read_peak_bytes",
+        "replica_link", "replconf",
     )
 
     # True while CLIENT PAUSE holds commands back: every client then takes the checked path.
@@ -88,6 +89,8 @@ class Client:
         self.user: Any = None  # the ACL user (acl.User) once authenticated, or the default
         self.no_evict = False  # CLIENT NO-EVICT (kevy evicts nothing; shown by CLIENT LIST)
         self.read_peak_bytes = 0  # the largest recv so far (CLIENT LIST's rbp)
+        self.replica_link: Any = None  # a replication_master.ReplicaLink once it sent PSYNC / SYNC
+        self.replconf: dict[str, Any] | None = None  # what REPLCONF said (listening-port, capa...)
         self.gated = not authenticated  # any reason a request cannot take the fast path
         self.update_gate()
 
@@ -131,6 +134,8 @@ class Client:
         b (blocked), t (tracking), R (tracking with a broken redirect), B (broadcast
         tracking), d (dirty CAS), c (close after the reply), e (no-evict); N when none."""
         letters = ""
+        if self.replica_link is not None:
+            letters += "S"
         if self.monitoring:
             letters += "O"
         if self.in_pubsub_mode():

@@ -48,6 +48,7 @@ from . import (  # noqa: F401 -- verbs
     migrate,
     monitor,
     pubsub,
+    replication_commands,
     restricted_commands,
     server_commands,
     stream_blocking,
@@ -66,6 +67,8 @@ from .limits import DEFAULT_OUTPUT_LIMITS, cap_maxclients, over_limit
 from .loop import NO_REPLY, EventLoop, monotonic_ms
 from . import notifications
 from .notifications import Notifications
+from .replication_master import ReplicationMaster
+from .replication_replica import ReplicaOfMaster
 from .watch import Watches
 
 __all__ = ["KevyServer"]
@@ -141,6 +144,8 @@ class KevyServer:
             self.refresh_observer()
         self.dispatcher = Dispatcher(self)
         self.loop = EventLoop(self)
+        self.master = ReplicationMaster(self)
+        self.upstream = ReplicaOfMaster(self)  # following a Redis master (REPLICAOF) or idle
         self._port: int | None = None
         self._thread: threading.Thread | None = None
         self._shutdown_started = False
@@ -243,6 +248,8 @@ class KevyServer:
         self.monitors.remove(client)
         self.pause.forget(client)
         self.tracking.forget(client)
+        if client.replica_link is not None:
+            self.master.forget(client)
 
     def output_size(self, client: Client) -> int:
         """Bytes owed to `client`: unsent, held for an fsync, and produced this turn."""
@@ -282,12 +289,17 @@ class KevyServer:
 
     def refresh_observer(self) -> None:
         """The store tells the loop about changes only while someone needs to know."""
-        wanted = self.watches.active or self.blocking.active or self.notifications.enabled or self.tracking.active
+        wanted = (self.watches.active or self.blocking.active or self.notifications.enabled or self.tracking.active
+                  or self.master.active)
         self.owned.observer = self._changed if wanted else None
 
     def _changed(self, index: int, argv: Any, expired: list[bytes], records: Any) -> None:
         watches, blocking, tracking = self.watches, self.blocking, self.tracking
         tracked = tracking.active
+        if self.master.active:
+            self.master.propagate(expired, records)
+            if not (watches.active or blocking.active or tracked or self.notifications.enabled):
+                return
         for key in expired:
             watches.touched(key)
             blocking.signal(key)
@@ -354,7 +366,8 @@ class KevyServer:
     def tick(self, now_ms: int) -> None:
         owned = self.owned
         self._ops_samples.append((now_ms, self.commands_processed()))
-        if not self.pause.active:  # Redis reaps nothing while clients are paused
+        if not self.pause.active and not self.upstream.active:
+            # Redis reaps nothing while clients are paused; a replica waits for its master's DEL
             for index in range(owned.shard_count):
                 owned.expire_step(index)
         if self.blocking.ready_keys:
@@ -370,14 +383,16 @@ class KevyServer:
             due = frozenset(index for index in range(owned.shard_count) if owned.sync_due(index))
             if due:
                 self.loop.durability.request(due, [], [])
+        self.master.tick(now_ms)
+        self.upstream.tick(now_ms)
         if self.idle_timeout_s and now_ms // 1000 != (now_ms - 100) // 1000:
             self._close_idle_clients(now_ms)
 
     def _close_idle_clients(self, now_ms: int) -> None:
         limit_ms = self.idle_timeout_s * 1000
         for client in list(self.loop.clients.values()):
-            if client.blocked is not None or client.in_pubsub_mode():
-                continue  # Redis never times out subscribers or blocked clients
+            if client.blocked is not None or client.in_pubsub_mode() or client.replica_link is not None:
+                continue  # Redis never times out subscribers, blocked clients or replicas
             if now_ms - client.last_interaction_monotonic_ms > limit_ms:
                 self.loop.close_client(client, "idle timeout")
 
@@ -397,6 +412,8 @@ class KevyServer:
 
     def _listen(self) -> None:
         self._port = self.loop.listen(self.config.bind, self.config.port)
+        if self.config.replicaof is not None:
+            self.upstream.follow(*self.config.replicaof)
         log.info("kevy-server listening on %s:%d (data dir %s)", self.config.bind, self._port, self.config.data_dir)
 
     def _run(self) -> None:
