@@ -39,7 +39,8 @@ def replication_fields(server: Any) -> list[tuple[str, Any]]:
     fields.append(("connected_slaves", len(online)))
     for number, link in enumerate(online):
         lag = (now_ms - link.ack_monotonic_ms) // 1000 if link.ack_monotonic_ms else 0
-        fields.append((f"slave{number}", f"ip={link.host},port={link.listening_port},state={link.state},"
+        state = "online" if link.state == "online_on_ack" else link.state  # Redis shows it online
+        fields.append((f"slave{number}", f"ip={link.host},port={link.listening_port},state={state},"
                                          f"offset={link.ack_offset},lag={lag}"))
     replid = master.replid
     offset = master.offset

@@ -22,7 +22,8 @@ A replica's life (`ReplicaLink.state`, Redis's names):
    as `$EOF:<mark>` ... `<mark>` to a replica that announced `capa eof`, else as one
    `$<length>` bulk once it is complete (SYNC, the pre-PSYNC protocol, too, without the
    +FULLRESYNC line). The stream written meanwhile waits in the link and follows the RDB;
-   then the link is `online` and receives the stream as it is produced.
+   then the link is `online` and receives the stream as it is produced (after an EOF-marked
+   RDB, from the replica's first ACK on: it looks for the mark at the end of a read).
 3. The replica sends `REPLCONF ACK <offset>` every second: its offset and lag for INFO and
    ROLE, and what WAIT counts (`REPLCONF GETACK *` asks for an ACK at once).
 Replies to a replica leave with the turn's other replies: under `appendfsync always` the
@@ -50,6 +51,9 @@ GETACK = [b"REPLCONF", b"GETACK", b"*"]
 # A syncing replica takes RDB chunks while less than this is waiting for its socket.
 SEND_AHEAD_BYTES = 4 * 1024 * 1024
 WAIT_BGSAVE, SEND_BULK, ONLINE = "wait_bgsave", "send_bulk", "online"
+# The RDB went out with an EOF mark: the stream waits for the replica's first ACK, since the
+# replica finds the mark only at the end of what it reads (Redis's repl_put_online_on_ack).
+ONLINE_ON_ACK = "online_on_ack"
 
 
 class ReplicaLink:
@@ -230,21 +234,25 @@ class ReplicationMaster:
                 log.error("the RDB for replica %s failed: %s", link.host, snapshot.error)
                 server.loop.close_client(client, "replication snapshot failed")
                 continue
+            snapshot.release()
+            link.snapshot = None
             if link.eof_mark is not None:
                 for chunk in rest:
                     emit(client, chunk)
                 emit(client, link.eof_mark)
+                link.state = ONLINE_ON_ACK
             else:
                 body = b"".join(link.held_chunks + rest)
                 link.held_chunks = []
                 emit(client, b"$%d\r\n" % len(body) + body)
-            snapshot.release()
-            link.snapshot = None
-            link.state = ONLINE
-            if link.pending:
-                emit(client, bytes(link.pending))
-                link.pending = bytearray()
-            log.info("replica %s:%d is online (full resync)", link.host, link.listening_port)
+                self._put_online(link)
+
+    def _put_online(self, link: ReplicaLink) -> None:
+        link.state = ONLINE
+        if link.pending:
+            self.server.loop.emit(link.client, bytes(link.pending))
+            link.pending = bytearray()
+        log.info("replica %s:%d is online (full resync)", link.host, link.listening_port)
 
     def forget(self, client: Any) -> None:
         link = self.links.pop(client, None)
@@ -261,6 +269,8 @@ class ReplicationMaster:
         link = self.links.get(client)
         if link is None:
             return
+        if link.state == ONLINE_ON_ACK:
+            self._put_online(link)
         link.ack_offset = max(link.ack_offset, offset)
         link.ack_monotonic_ms = self.server.loop.now_ms
         self._serve_waiters()

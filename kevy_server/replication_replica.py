@@ -244,6 +244,8 @@ class ReplicaOfMaster:
     # -- handshake ------------------------------------------------------------------------------
 
     def _line(self) -> bytes | None:
+        while self._buffer[:1] == b"\n":  # the master's keepalive newlines
+            del self._buffer[:1]
         end = self._buffer.find(b"\r\n")
         if end < 0:
             return None
@@ -302,8 +304,6 @@ class ReplicaOfMaster:
     def _transfer_step(self) -> bool:
         transfer = self._transfer
         if transfer["size"] is None and transfer["mark"] is None:
-            while self._buffer[:1] == b"\n":  # the master's keepalive newlines
-                del self._buffer[:1]
             line = self._line()
             if line is None:
                 return False
