@@ -307,6 +307,11 @@ class ReplicationMaster:
 
     # -- housekeeping -----------------------------------------------------------------------------
 
+    def resize_backlog(self, size_bytes: int) -> None:
+        self.backlog_size_bytes = size_bytes
+        if self.backlog is not None:
+            self.backlog.resize(size_bytes)
+
     def tick(self, now_ms: int) -> None:
         if self.links and now_ms - self._last_ping_ms >= self.ping_period_s * 1000:
             self._last_ping_ms = now_ms
