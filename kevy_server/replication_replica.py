@@ -341,12 +341,16 @@ class ReplicaOfMaster:
             log.warning("replication: the master's databases %s are not kept (kevy holds database 0)", others)
         server = self.server
         server.loop.quiesce()
-        loaded, skipped = replace_dataset(server.owned, decoded.databases.get(0, []))
+        owned = server.owned
+        loaded, skipped = replace_dataset(owned.shards, owned.shard_for_key, decoded.databases.get(0, []))
         server.tracking.flushed(server.loop.turns)
         try:
             server.save()
         except KevyError as error:
-            log.error("replication: saving the loaded dataset failed: %s", error)
+            # The files still hold the old dataset: applying the stream over it would log a
+            # mix, so the link drops and the next attempt syncs (and saves) again.
+            self._drop_link(f"saving the loaded dataset failed: {error}")
+            return
         log.info("replication: loaded %d keys from %s:%d (%d reserved keys skipped)", loaded, self.host, self.port,
                  skipped)
         self.offset = offset

@@ -19,6 +19,7 @@ from sim.workloads import (
     kevy_commit_order,
     layout_meta,
     rdb_import,
+    replica_sync,
     reshard,
     store_background,
     streams,
@@ -38,7 +39,7 @@ def _registry() -> dict[str, Workload]:
         toy.ToyWorkload(broken="retry-fsync-after-eio"),
         *core_log.workloads(), *core_save.workloads(), *torn_open.workloads(), *durable_holes.workloads(),
         *layout_meta.workloads(), *reshard.workloads(), *transactions.workloads(), *streams.workloads(),
-        *rdb_import.workloads(), *blocking_pops.workloads(),
+        *rdb_import.workloads(), *blocking_pops.workloads(), *replica_sync.workloads(),
         *background.workloads(), *kevy_commit_order.workloads(), *store_background.workloads(),
     ]
     return {workload.name: workload for workload in workloads}
