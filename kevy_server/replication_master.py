@@ -172,6 +172,8 @@ class ReplicationMaster:
         client.replica_link = link
         if self.backlog is None:
             self.backlog = Backlog(self.backlog_size_bytes, self.offset)
+        if not self.links:
+            self._last_ping_ms = self.server.loop.now_ms  # the first PING one period from now
         self.links[client] = link
         self.server.refresh_observer()
         loop = self.server.loop

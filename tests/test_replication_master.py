@@ -17,7 +17,7 @@ import threading
 import pytest
 import redis
 from redis_processes import free_port, keyspace_dump, preload, redis_process, start_redis, wait_until, write_mix
-from server_support import client, running_server
+from server_support import client, running_server, spawn_server
 
 pytestmark = pytest.mark.redis
 
@@ -128,3 +128,42 @@ def test_wait_role_and_info_count_the_replicas(tmp_path) -> None:
             with pytest.raises(redis.ResponseError, match="Unrecognized REPLCONF option: bogus"):
                 kevy.execute_command("REPLCONF", "bogus", "1")
             assert kevy.execute_command("REPLCONF", "listening-port", "1") == b"OK"
+
+
+def test_a_failover_to_the_redis_replica_loses_nothing_wait_acknowledged(tmp_path) -> None:
+    """kevy (a child process, `appendfsync always`) is killed with SIGKILL while a writer
+    runs; the Redis replica is promoted; every write whose WAIT 1 answered 1 is there."""
+    process, port = spawn_server(["--dir", str(tmp_path / "kevy"), "--appendfsync", "always"])
+    try:
+        kevy = redis.Redis(port=port, socket_timeout=20)
+        with redis_process("--replicaof", "127.0.0.1", str(port)) as replica:
+            wait_until(lambda: _online(kevy, 1), "the replica to be online")
+            acknowledged: list[int] = []
+
+            def write() -> None:
+                writer = redis.Redis(port=port, socket_timeout=20)
+                try:
+                    for number in range(100_000):
+                        writer.incr("counter")
+                        writer.rpush("log", number)
+                        if writer.execute_command("WAIT", 1, 5000) == 1:
+                            acknowledged.append(number)
+                except redis.ConnectionError:
+                    return  # the master was killed under it
+
+            thread = threading.Thread(target=write)
+            thread.start()
+            wait_until(lambda: len(acknowledged) >= 100, "a hundred acknowledged writes")
+            process.kill()
+            thread.join(timeout=30)
+            process.wait(timeout=20)
+            promoted = replica.client()
+            promoted.execute_command("REPLICAOF", "NO", "ONE")
+            log = [int(item) for item in promoted.lrange("log", 0, -1)]
+            assert log == list(range(len(log))), "a prefix of the writes, in order"
+            assert acknowledged[-1] < len(log), "every write WAIT acknowledged survived the failover"
+            assert int(promoted.get("counter")) >= len(acknowledged)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=20)
