@@ -40,8 +40,8 @@ def replication_fields(server: Any) -> list[tuple[str, Any]]:
     for number, link in enumerate(online):
         lag = (now_ms - link.ack_monotonic_ms) // 1000 if link.ack_monotonic_ms else 0
         state = "online" if link.state == "online_on_ack" else link.state  # Redis shows it online
-        fields.append((f"slave{number}", f"ip={link.host},port={link.listening_port},state={state},"
-                                         f"offset={link.ack_offset},lag={lag}"))
+        line = f"ip={link.host},port={link.listening_port},state={state},offset={link.ack_offset},lag={lag}"
+        fields.append((f"slave{number}", line))
     replid = master.replid
     offset = master.offset
     if upstream.active:
