@@ -96,26 +96,39 @@ def wait_until(predicate: Callable[[], Any], what: str = "the condition", timeou
         time.sleep(0.05)
 
 
+_READERS = {
+    b"string": lambda pipe, key: pipe.get(key),
+    b"hash": lambda pipe, key: pipe.hgetall(key),
+    b"list": lambda pipe, key: pipe.lrange(key, 0, -1),
+    b"set": lambda pipe, key: pipe.smembers(key),
+    b"zset": lambda pipe, key: pipe.zrange(key, 0, -1, withscores=True),
+    b"stream": lambda pipe, key: pipe.xrange(key),
+}
+
+
 def keyspace_dump(client: redis.Redis) -> dict[bytes, Any]:
-    """Every key's type and value (TTLs as present/absent) over RESP: what a test compares."""
+    """Every key's type and value (TTLs as present/absent) over RESP: what a test compares.
+    Pipelined (one round trip per stage), so a few thousand keys take a moment."""
+    keys = list(client.scan_iter(count=1000))
+    with client.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.type(key)
+        kinds = pipe.execute()
+    with client.pipeline(transaction=False) as pipe:
+        for key, kind in zip(keys, kinds):
+            reader = _READERS.get(kind)
+            if reader is None:
+                pipe.exists(key)
+            else:
+                reader(pipe, key)
+            pipe.pttl(key)
+        answers = pipe.execute()
     result: dict[bytes, Any] = {}
-    for key in client.scan_iter(count=1000):
-        kind = client.type(key)
-        if kind == b"string":
-            value: Any = client.get(key)
-        elif kind == b"hash":
-            value = client.hgetall(key)
-        elif kind == b"list":
-            value = client.lrange(key, 0, -1)
-        elif kind == b"set":
-            value = sorted(client.smembers(key))
-        elif kind == b"zset":
-            value = client.zrange(key, 0, -1, withscores=True)
-        elif kind == b"stream":
-            value = client.xrange(key)
-        else:
-            value = None
-        result[key] = (kind, value, client.pttl(key) > 0)
+    for index, (key, kind) in enumerate(zip(keys, kinds)):
+        value, ttl = answers[2 * index], answers[2 * index + 1]
+        if kind == b"set":
+            value = sorted(value)
+        result[key] = (kind, value, ttl > 0)
     return result
 
 

@@ -35,8 +35,8 @@ def _online(kevy: redis.Redis, count: int) -> bool:
 def test_redis_replica_of_kevy_converges_under_concurrent_writes_and_follows(tmp_path) -> None:
     with running_server(tmp_path / "kevy") as server:
         kevy = client(server)
-        preload(kevy, 3000)
-        writer = threading.Thread(target=write_mix, args=(client(server), 1, 1500))
+        preload(kevy, 1200)
+        writer = threading.Thread(target=write_mix, args=(client(server), 1, 1000))
         popped: list = []
         popper = threading.Thread(target=lambda: popped.append(client(server).blpop("queue", timeout=20)))
         popper.start()

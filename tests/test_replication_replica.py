@@ -30,11 +30,11 @@ def _connected(kevy: redis.Redis) -> bool:
 def test_kevy_replica_of_redis_converges_refuses_writes_and_survives_a_restart(tmp_path) -> None:
     with redis_process(*MASTER_OPTIONS) as master:
         upstream = master.client()
-        preload(upstream, 3000)
+        preload(upstream, 1200)
         with running_server(tmp_path / "kevy") as server:
             kevy = client(server)
             kevy.set("stale", "dropped by the full sync")
-            writer = threading.Thread(target=write_mix, args=(master.client(), 7, 1500))
+            writer = threading.Thread(target=write_mix, args=(master.client(), 7, 1000))
             writer.start()
             assert kevy.execute_command("REPLICAOF", "127.0.0.1", str(master.port)) == b"OK"
             assert kevy.execute_command("REPLICAOF", "127.0.0.1", str(master.port)) == \
