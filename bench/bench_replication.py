@@ -17,7 +17,10 @@ and once with one replica attached and online; req/s and the master's CPU µs pe
 (`/proc/<pid>/stat`), for kevy and for Redis. Ratios: kevy / Redis (times and CPU: above 1
 means kevy is slower), and with-replica / without for each side (the cost of the stream).
 
-    python bench/bench_replication.py [--keys 200000] [--requests 100000] [--repeat 1]
+Each side runs `--repeat` times, interleaved (kevy, Redis, Redis on disk, again...), and the
+tables show the medians, so load from other programs on a shared machine weighs on both.
+
+    python bench/bench_replication.py [--keys 200000] [--requests 100000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import csv
 import io
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -154,16 +158,33 @@ def _redis_master(disk: bool) -> Iterator[tuple[int, subprocess.Popen]]:
         yield redis.port, redis.process
 
 
+def _medians(results: list[dict]) -> dict:
+    """The median of every figure over the runs (pairs element by element)."""
+    merged: dict = {}
+    for name in results[0]:
+        values = [result[name] for result in results]
+        if isinstance(values[0], tuple):
+            merged[name] = tuple(statistics.median(value[index] for value in values) for index in range(2))
+        else:
+            merged[name] = statistics.median(values)
+    return merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=200_000)
     parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per side, interleaved; medians shown")
     arguments = parser.parse_args()
     print(machine_summary())
-    print(f"keys {arguments.keys}, SET requests {arguments.requests} (-c 50, 64-byte values)\n")
-    ours = run_side("kevy", arguments.keys, arguments.requests)
-    theirs = run_side("redis", arguments.keys, arguments.requests)
-    on_disk = run_side("redis-disk", arguments.keys, 0)
+    print(f"keys {arguments.keys}, SET requests {arguments.requests} (-c 50, 64-byte values), "
+          f"median of {arguments.repeat} interleaved runs per side\n")
+    runs: dict[str, list[dict]] = {"kevy": [], "redis": [], "redis-disk": []}
+    for _ in range(arguments.repeat):
+        runs["kevy"].append(run_side("kevy", arguments.keys, arguments.requests))
+        runs["redis"].append(run_side("redis", arguments.keys, arguments.requests))
+        runs["redis-disk"].append(run_side("redis-disk", arguments.keys, 0))
+    ours, theirs, on_disk = (_medians(runs[name]) for name in ("kevy", "redis", "redis-disk"))
     print_table(
         ["full sync of N keys", "kevy → redis", "redis → redis (diskless)", "ratio", "redis → redis (disk)",
          "ratio"],

@@ -332,6 +332,8 @@ def config_set(server: Any, arguments: list[bytes]) -> Any:
 
 
 def client_type(client: Any) -> str:
+    if client.replica_link is not None:
+        return "slave"
     return "pubsub" if client.in_pubsub_mode() else "normal"
 
 
