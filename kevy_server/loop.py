@@ -437,6 +437,7 @@ class EventLoop(Accepting, Output):
         self.server.record_fsync_failure(index, reason)
         if self.owned.config.appendfsync is FsyncPolicy.ALWAYS:
             self.owned.after_failed_sync(index)
+            self.server.master.disconnect_all("an fsync failed")  # the stream holds undone writes
 
     def quiesce(self) -> None:
         """Write every pending record and wait for every fsync; release held replies.

@@ -256,6 +256,24 @@ class ReplicationMaster:
             link.pending = bytearray()
         log.info("replica %s:%d is online (full resync)", link.host, link.listening_port)
 
+    def disconnect_all(self, reason: str) -> None:
+        """Close every replica link before more of the stream leaves (the master undid writes
+        it already propagated); the backlog restarts under a new id, so they resync fully."""
+        if self.backlog is None:
+            return
+        for link in list(self.links.values()):
+            log.warning("replica %s:%d disconnected: %s", link.host, link.listening_port, reason)
+            self.server.loop.close_client(link.client, reason)
+        self.new_history()
+
+    def new_history(self) -> None:
+        """A new replication id; nothing of the old history can be continued."""
+        self.replid = secrets.token_hex(20)
+        self.replid2 = "0" * 40
+        self.second_offset = -1
+        self.backlog = Backlog(self.backlog_size_bytes, self.offset)
+        self._selected = False
+
     def forget(self, client: Any) -> None:
         link = self.links.pop(client, None)
         if link is None:

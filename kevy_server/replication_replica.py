@@ -131,11 +131,9 @@ class ReplicaOfMaster:
         same = self.active and host == self.host and port == self.port
         if same:
             return
-        self._drop_link()
+        self._drop_link()  # leaves CONNECT (a link was up or being made) or NONE
         if self.phase is LinkPhase.NONE:
             self._move(LinkPhase.CONNECT)
-        else:
-            self.phase = LinkPhase.CONNECT
         self.host, self.port = host, port
         self.master_replid, self.offset = None, -1
         self.down_since_ms = self.server.loop.now_ms
@@ -148,10 +146,14 @@ class ReplicaOfMaster:
         if not self.active:
             return
         self._drop_link()
-        self.phase = LinkPhase.NONE
+        self._move(LinkPhase.NONE)
         self.server.dispatcher.set_read_only(False)
         self.server.master.promoted(self.master_replid, self.offset)
         self.host, self.port = None, 0
+
+    def close(self) -> None:
+        """The server stops: close the link (the server stays a replica in its settings)."""
+        self._drop_link()
 
     # -- the connection -------------------------------------------------------------------------
 

@@ -169,6 +169,9 @@ class KevyServer:
 
     def record_write_failure(self, index: int, reason: str) -> None:
         self._record_metric(MetricEvent("write_error", index, {"reason": reason}))
+        # The shard undoes the refused writes in memory; the stream already holds them, so
+        # replicas are dropped before it leaves: they come back by a full resync.
+        self.master.disconnect_all("a log write failed")
 
     def metric_counts(self) -> dict[str, int]:
         with self._lock:
@@ -445,6 +448,7 @@ class KevyServer:
     def _finish(self) -> None:
         try:
             self.loop.close_listener()
+            self.upstream.close()
             self.loop.drain(monotonic_ms() + self.config.drain_timeout_ms)
             if self._save_at_shutdown:
                 self.save()

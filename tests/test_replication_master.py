@@ -167,3 +167,29 @@ def test_a_failover_to_the_redis_replica_loses_nothing_wait_acknowledged(tmp_pat
         if process.poll() is None:
             process.kill()
         process.wait(timeout=20)
+
+
+@pytest.mark.parametrize("failure", ["write", "fsync"])
+def test_a_write_the_master_refused_never_reaches_a_replica(tmp_path, failure) -> None:
+    """Under `always` a refused write is undone on the master: its replicas are dropped before
+    the stream that holds it leaves, and come back by a full resync of the undone state."""
+    from test_refused_writes import FailingFileSystem, _open
+
+    fs = FailingFileSystem()
+    store = _open(tmp_path / "kevy", fs, appendfsync="always")
+    with running_server(tmp_path / "kevy", store=store) as server:
+        kevy = client(server)
+        kevy.set("k", "before")
+        with redis_process("--replicaof", "127.0.0.1", str(server.port)) as replica:
+            wait_until(lambda: _online(kevy, 1), "the replica to be online")
+            assert kevy.execute_command("WAIT", 1, 20000) == 1
+            setattr(fs, f"fail_next_{failure}", True)
+            with pytest.raises(redis.ResponseError, match="MISCONF"):
+                kevy.set("k", "refused")
+            assert replica.client().get("k") == b"before"
+            kevy.save()  # fresh files: the shard takes writes again
+            kevy.set("after", "1")
+            wait_until(lambda: _stats(kevy)["sync_full"] == 2 and _online(kevy, 1), "the replica's new full sync")
+            assert kevy.execute_command("WAIT", 1, 20000) == 1
+            assert keyspace_dump(replica.client()) == keyspace_dump(kevy)
+            assert replica.client().get("k") == b"before"
