@@ -170,12 +170,13 @@ def _medians(results: list[dict]) -> dict:
     return merged
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[list[str]]:
+    """Run, print both tables; their rows (the full-sync table's first) for the smoke test."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=200_000)
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs per side, interleaved; medians shown")
-    arguments = parser.parse_args()
+    arguments = parser.parse_args(argv)
     print(machine_summary())
     print(f"keys {arguments.keys}, SET requests {arguments.requests} (-c 50, 64-byte values), "
           f"median of {arguments.repeat} interleaved runs per side\n")
@@ -185,18 +186,16 @@ def main() -> None:
         runs["redis"].append(run_side("redis", arguments.keys, arguments.requests))
         runs["redis-disk"].append(run_side("redis-disk", arguments.keys, 0))
     ours, theirs, on_disk = (_medians(runs[name]) for name in ("kevy", "redis", "redis-disk"))
-    print_table(
-        ["full sync of N keys", "kevy → redis", "redis → redis (diskless)", "ratio", "redis → redis (disk)",
-         "ratio"],
-        [
+    sync_rows = [
             ["seconds until the replica is up", f"{ours['sync_s']:.2f}", f"{theirs['sync_s']:.2f}",
              ratio(ours["sync_s"], theirs["sync_s"]), f"{on_disk['sync_s']:.2f}",
              ratio(ours["sync_s"], on_disk["sync_s"])],
             ["master CPU seconds", f"{ours['sync_cpu_s']:.2f}", f"{theirs['sync_cpu_s']:.2f}",
              ratio(ours["sync_cpu_s"], theirs["sync_cpu_s"]), f"{on_disk['sync_cpu_s']:.2f}",
              ratio(ours["sync_cpu_s"], on_disk["sync_cpu_s"])],
-        ],
-    )
+    ]
+    print_table(["full sync of N keys", "kevy → redis", "redis → redis (diskless)", "ratio",
+                 "redis → redis (disk)", "ratio"], sync_rows)
     print()
     rows = []
     for label, key in (("no replica", "without"), ("one replica", "with")):
@@ -209,6 +208,7 @@ def main() -> None:
     rows.append(["CPU µs/request with / without", ratio(ours["with"][1], ours["without"][1]),
                  ratio(theirs["with"][1], theirs["without"][1]), ""])
     print_table(["steady state", "kevy master", "redis master", "kevy / redis"], rows)
+    return sync_rows + rows
 
 
 if __name__ == "__main__":
