@@ -196,9 +196,11 @@ class ReplicationMaster:
             link.capabilities.discard(b"eof")  # SYNC: the old protocol, a length-prefixed RDB
         link.ack_offset = self.offset
         self._selected = False  # the stream after this snapshot starts with SELECT 0
-        aux = [(b"redis-ver", b"7.0.15"), (b"redis-bits", b"64"), (b"ctime", b"%d" % (self.server.owned.context.now_ms // 1000)),
-               (b"aof-base", b"0"), (b"repl-stream-db", b"0"), (b"repl-id", self.replid.encode()),
-               (b"repl-offset", b"%d" % self.offset)]
+        aux = [
+            (b"redis-ver", b"7.0.15"), (b"redis-bits", b"64"),
+            (b"ctime", b"%d" % (self.server.owned.context.now_ms // 1000)), (b"aof-base", b"0"),
+            (b"repl-stream-db", b"0"), (b"repl-id", self.replid.encode()), (b"repl-offset", b"%d" % self.offset),
+        ]
         link.snapshot = SnapshotStream.freeze(self.server.owned, aux, loop.wake)
         link.state = SEND_BULK
         if b"eof" in link.capabilities:

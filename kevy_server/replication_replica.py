@@ -22,12 +22,9 @@ Any failure (a refused connect, an error reply to PSYNC, a closed or silent link
 A full sync replaces the dataset: the RDB is decoded by kevy's importer
 (`formats.rdb_decode`), loaded into every shard (`store.dataset_replace`) and saved at once
 (a snapshot and a fresh log per shard), so the files never hold a mix. The stream's commands
-then run through the store like a client's (`Dispatcher.run_store_command`): logged as kevy
-logs them and durable per the local fsync policy, WATCH, blocked clients and keyspace events
-see them. `offset` counts the stream's bytes as the master numbers them (a master writes every
-command as a canonical multibulk frame, whose size is known from the command); `REPLCONF ACK <offset>` goes up every second and at
-once for `REPLCONF GETACK`. MULTI ... EXEC from the master runs as one piece. Commands for a
-database other than 0 are skipped (kevy holds one), with a warning.
+then run through the store (`replication_stream.py`). `offset` counts the stream's bytes as
+the master numbers them; `REPLCONF ACK <offset>` goes up every second and at once for
+`REPLCONF GETACK`.
 """
 
 from __future__ import annotations
@@ -38,13 +35,12 @@ import select
 import socket
 from typing import Any
 
-import hiredis
-
 from kevy_persist import KevyError
-from kevy_persist.commands import ErrorReply
 from kevy_persist.formats.rdb_decode import decode_rdb
 from kevy_persist.store.dataset_replace import replace_dataset
 from kevy_persist.store.owned import encode_frame
+
+from .replication_stream import StreamApplier
 
 __all__ = ["LinkPhase", "ReplicaOfMaster"]
 
@@ -99,10 +95,8 @@ class ReplicaOfMaster:
         self._sock: socket.socket | None = None
         self._buffer = bytearray()
         self._outgoing = bytearray()
-        self._reader: Any = None
+        self._applier: StreamApplier | None = None
         self._transfer: dict[str, Any] = {}
-        self._transaction: list[list[bytes]] | None = None
-        self._database = 0
         self._last_ack_ms = 0
         self._last_attempt_ms = -RETRY_PERIOD_MS
 
@@ -183,7 +177,7 @@ class ReplicaOfMaster:
             self._sock.close()
             self._sock = None
         self._transfer = {}
-        self._transaction = None
+        self._applier = None
         self.sync_in_progress = False
         if self.phase not in (LinkPhase.NONE, LinkPhase.CONNECT):
             self._move(LinkPhase.CONNECT)
@@ -362,66 +356,21 @@ class ReplicaOfMaster:
         self._move(LinkPhase.CONNECTED)
         self.sync_in_progress = False
         self.down_since_ms = None
-        self._reader = hiredis.Reader()
-        self._database = 0
+        self._applier = StreamApplier(self.server, self._send_ack, self._advance)
         self._send_ack()
 
     # -- the command stream ---------------------------------------------------------------------
 
     def _stream(self, data: bytes) -> None:
-        reader = self._reader
-        reader.feed(data)
-        while True:
-            try:
-                argv = reader.gets()
-            except hiredis.ProtocolError as error:
-                self._drop_link(f"protocol error in the stream: {error}")
-                return
-            if argv is False:
-                break
-            if not isinstance(argv, list) or not argv:
-                continue
-            # A master writes every command as a canonical multibulk frame, so its size in
-            # the stream is the size of that frame (hiredis does not report bytes consumed).
-            size = len(encode_frame(argv))
-            self._apply(argv)
-            self.offset += size
-            if self._sock is None:
-                return
+        assert self._applier is not None
+        error = self._applier.feed(data)
+        if error is not None:
+            self._drop_link(error)
 
-    def _apply(self, argv: list[bytes]) -> None:
-        name = argv[0].upper()
-        if name == b"PING":
-            return
-        if name == b"REPLCONF":
-            if len(argv) > 1 and argv[1].upper() == b"GETACK":
-                self._send_ack()
-            return
-        if name == b"SELECT":
-            self._database = int(argv[1]) if len(argv) > 1 and argv[1].isdigit() else 0
-            return
-        if self._database != 0:
-            return
-        if name == b"MULTI":
-            self._transaction = []
-            return
-        if name == b"EXEC" and self._transaction is not None:
-            commands, self._transaction = self._transaction, None
-            for command in commands:
-                self._run(command)
-            return
-        if self._transaction is not None:
-            self._transaction.append(argv)
-            return
-        self._run(argv)
-
-    def _run(self, argv: list[bytes]) -> None:
-        server = self.server
-        reply = server.dispatcher.run_store_command(argv)
-        if isinstance(reply, ErrorReply):
-            log.warning("replication: the master's %s failed here: %s", argv[0][:32], reply.message)
-        if server.blocking.ready_keys:
-            server.blocking.serve_ready()
+    def _advance(self, size: int) -> bool:
+        """One command of `size` stream bytes was applied; False once the link is gone."""
+        self.offset += size
+        return self._sock is not None
 
     def _send_ack(self) -> None:
         self._last_ack_ms = self.server.loop.now_ms
