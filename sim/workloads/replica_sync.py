@@ -25,9 +25,8 @@ from kevy_persist.disk.clock import ManualClock
 from kevy_persist.errors import KevyError
 from kevy_persist.formats.records import ValueKind
 from sim import model
-from sim.checkers import PrefixChecker
 from sim.workloads.base import DATA_DIR, Workload
-from sim.workloads.core_log import ShardDriver, core_missing, open_data_shard, shard_state
+from sim.workloads.core_log import LogWorkload, ShardDriver, open_data_shard
 
 SYNCS = (
     (b"FULLSYNC", b"counter:0", b"40", b"text:1", b"from-master", b"other", b"x"),
@@ -35,14 +34,16 @@ SYNCS = (
 )
 
 
-class ReplicaFullSyncWorkload(Workload):
-    name = "replica-full-sync-always"
-    summary = "a replica's full sync (replace the dataset, then SAVE) between stream commands"
+class ReplicaFullSyncWorkload(LogWorkload):
+    """`LogWorkload`'s recovery and oracle (open_shard; PrefixChecker), with full syncs."""
+
     operation_count = 7
     fault_kinds = ("eio", "enospc", "short-write")
 
-    def skip_reason(self) -> str | None:
-        return core_missing()
+    def __init__(self) -> None:
+        super().__init__("always")
+        self.name = "replica-full-sync-always"
+        self.summary = "a replica's full sync (replace the dataset, then SAVE) between stream commands"
 
     def operations(self, seed: int) -> list:
         operations = model.random_operations(seed, self.operation_count - 2)
@@ -73,12 +74,6 @@ class ReplicaFullSyncWorkload(Workload):
                 history.fail(index)
                 return  # the link drops: nothing more is applied over the old files
             history.require(index + 1)
-
-    def recover(self, fs) -> object:
-        return shard_state(open_data_shard(fs, ManualClock(), "always"))
-
-    def checker(self, operations, *, bitflip: bool):
-        return PrefixChecker(operations, bitflip=bitflip)
 
 
 def workloads() -> list[Workload]:
