@@ -9,6 +9,9 @@ acts on, with Redis's checks and texts:
   `tracking-table-max-keys` (0: unbounded), `acllog-max-len`;
 - `maxmemory` and `maxmemory-policy`: kevy never evicts, so only 0 and `noeviction` are
   accepted (anything else is refused with that reason, rather than accepted and ignored);
+- `repl-backlog-size` (bytes, memory units accepted; the backlog keeps the newest that many
+  from then on) and `repl-ping-replica-period` (seconds, >= 1); `replicaof` is read only
+  (REPLICAOF changes it);
 - the encoding thresholds OBJECT ENCODING answers from (`*-max-listpack-*`,
   `set-max-intset-entries`...): read only, at Redis 7.0's defaults.
 """
@@ -34,7 +37,7 @@ _RANGES = {
     "acllog-max-len": 0,
 }
 ADMIN_SETTINGS = frozenset(_RANGES) | {"latency-tracking", "latency-tracking-info-percentiles", "maxmemory",
-                                        "maxmemory-policy"}
+                                        "maxmemory-policy", "repl-backlog-size", "repl-ping-replica-period"}
 _MEMORY_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
 
 
@@ -51,6 +54,9 @@ def admin_parameters(server: Any) -> dict[str, str]:
         "maxmemory": "0",
         "maxmemory-policy": "noeviction",
         "maxmemory-samples": "5",
+        "repl-backlog-size": str(server.master.backlog_size_bytes),
+        "repl-ping-replica-period": str(server.master.ping_period_s),
+        "replicaof": f"{server.upstream.host} {server.upstream.port}" if server.upstream.active else "",
         **ENCODING_PARAMETERS,
     }
 
@@ -82,11 +88,20 @@ def check_admin_setting(name: str, value: str, current: str) -> tuple[ErrorReply
         if any(not 0.0 <= part <= 100.0 for part in values):
             return _refusal(name, "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"), None
         return None, values
-    if name == "maxmemory":
+    if name == "repl-ping-replica-period":
+        if not value.isdigit() or not 1 <= int(value) <= 2147483647:
+            return _refusal(name, "argument must be between 1 and 2147483647 inclusive"), None
+        return None, int(value)
+    if name in ("maxmemory", "repl-backlog-size"):
         lowered = value.lower()
         digits = lowered.rstrip("bkmg")
         if not digits.isdigit() or lowered[len(digits):] not in _MEMORY_UNITS:
             return _refusal(name, "argument must be a memory value"), None
+        if name == "repl-backlog-size":
+            size = int(digits) * _MEMORY_UNITS[lowered[len(digits):]]
+            if size < 1:
+                return _refusal(name, "argument must be between 1 and 9223372036854775807 inclusive"), None
+            return None, size
         if int(digits) != 0:
             return _refusal(name, "kevy-server never evicts keys: maxmemory can only be 0"), None
         return None, 0
@@ -114,3 +129,7 @@ def apply_admin_setting(server: Any, name: str, value: Any) -> None:
         server.tracking.max_keys = value
     elif name == "acllog-max-len":
         server.acl.log_max_length = value
+    elif name == "repl-backlog-size":
+        server.master.resize_backlog(value)
+    elif name == "repl-ping-replica-period":
+        server.master.ping_period_s = value

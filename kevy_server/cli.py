@@ -54,6 +54,13 @@ def _yes_no(text: str) -> bool:
     return text.lower() == "yes"
 
 
+def _host_port(text: str) -> tuple[str, int]:
+    parts = text.split()
+    if len(parts) != 2 or not parts[1].isdigit() or not 0 < int(parts[1]) < 65536:
+        raise argparse.ArgumentTypeError('expected "HOST PORT"')
+    return parts[0], int(parts[1])
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Every option defaults to None (not given), so the environment and the file can fill it."""
     parser = argparse.ArgumentParser(prog="kevy-server", description="Redis-compatible server over a kevy data dir.")
@@ -85,13 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-request-bytes", dest="max_request_bytes", type=int, default=None)
     parser.add_argument("--databases", type=int, default=None,
                         help="how many numbered databases SELECT may pick (default 16)")
+    parser.add_argument("--replicaof", dest="replicaof", type=_host_port, default=None, metavar='"HOST PORT"',
+                        help="follow this Redis master from the start (REPLICAOF)")
+    parser.add_argument("--repl-backlog-size", dest="repl_backlog_size_bytes", type=int, default=None,
+                        help="bytes of the replication stream kept for replicas that reconnect (default 1 MiB)")
+    parser.add_argument("--repl-ping-replica-period", dest="repl_ping_replica_period_s", type=int, default=None,
+                        help="seconds between the PINGs sent to replicas (default 10)")
     parser.add_argument("--log-level", dest="log_level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
 
 _CLI_FIELDS = ("port", "bind", "data_dir", "in_memory", "shard_count", "routing", "cluster", "appendfsync",
                "appendonly", "log_format", "requirepass", "aclfile", "protected_mode", "idle_timeout_s",
-               "maxclients", "max_request_bytes", "log_level", "databases")
+               "maxclients", "max_request_bytes", "log_level", "databases", "replicaof", "repl_backlog_size_bytes",
+               "repl_ping_replica_period_s")
 
 
 def resolve(arguments: argparse.Namespace, environ: Mapping[str, str]) -> tuple[ServerConfig, dict[str, Any]]:

@@ -35,6 +35,7 @@ class Client:
         "soft_limit_since_ms", "reading_paused", "gated", "registered_events", "unauthenticated_buffer",
         "monitoring", "reply_off", "skip_replies", "tracking", "user", "no_evict", "read_peak_bytes",
         "database",
+        "replica_link", "replconf",
     )
 
     # True while CLIENT PAUSE holds commands back: every client then takes the checked path.
@@ -90,6 +91,8 @@ class Client:
         self.no_evict = False  # CLIENT NO-EVICT (kevy evicts nothing; shown by CLIENT LIST)
         self.read_peak_bytes = 0  # the largest recv so far (CLIENT LIST's rbp)
         self.database = 0  # SELECT's database (CLIENT LIST's db); commands run there
+        self.replica_link: Any = None  # a replication_master.ReplicaLink once it sent PSYNC / SYNC
+        self.replconf: dict[str, Any] | None = None  # what REPLCONF said (listening-port, capa...)
         self.gated = not authenticated  # any reason a request cannot take the fast path
         self.update_gate()
 
@@ -135,6 +138,8 @@ class Client:
         b (blocked), t (tracking), R (tracking with a broken redirect), B (broadcast
         tracking), d (dirty CAS), c (close after the reply), e (no-evict); N when none."""
         letters = ""
+        if self.replica_link is not None:
+            letters += "S"
         if self.monitoring:
             letters += "O"
         if self.in_pubsub_mode():

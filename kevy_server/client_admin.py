@@ -27,6 +27,7 @@ from kevy_persist.commands.replies import OK
 
 from .client import Client
 from .connection_commands import CLIENT_SUBCOMMANDS, SYNTAX_ERROR, parse_integer
+from .info import client_type
 from .introspection import lookup
 from .loop import NO_REPLY
 
@@ -176,10 +177,6 @@ def _close(server: Any, caller: Any, target: Any) -> None:
         target.close_reason = "killed by CLIENT KILL"
     else:
         server.loop.close_client(target, "killed by CLIENT KILL")
-
-
-def client_type(client: Any) -> str:
-    return "pubsub" if client.in_pubsub_mode() else "normal"
 
 
 def user_name(client: Any) -> bytes:

@@ -54,6 +54,9 @@ class ServerConfig:
     slowlog_log_slower_than_us, slowlog_max_len, notify_keyspace_events: the starting values
         of those CONFIG parameters.
     config_file: the TOML file the settings were read from (INFO's config_file), if any.
+    replicaof: (host, port) of a Redis master to follow from the start (`--replicaof`).
+    repl_backlog_size_bytes, repl_ping_replica_period_s: Redis's `repl-backlog-size` and
+        `repl-ping-replica-period` for the replicas that follow this server.
     """
 
     port: int = attrs.field(default=6379, validator=_port)
@@ -88,6 +91,9 @@ class ServerConfig:
     def cluster_port(self, index: int) -> int:
         """Where shard `index` serves in cluster mode."""
         return (self.cluster_port_base or self.port + 1) + index
+    replicaof: tuple[str, int] | None = None
+    repl_backlog_size_bytes: int = attrs.field(default=1024 * 1024, validator=_positive)
+    repl_ping_replica_period_s: int = attrs.field(default=10, validator=_positive)
 
     def store_config(self, metrics: Any = None) -> StoreConfig:
         """The embedded store's configuration for this server (`metrics`: a MetricEvent sink)."""

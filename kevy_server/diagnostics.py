@@ -1,4 +1,5 @@
-"""SLOWLOG, LATENCY, ROLE and WAIT, over what `command_stats.py` records.
+"""SLOWLOG and LATENCY, over what `command_stats.py` records (ROLE and WAIT:
+`replication_commands.py`).
 
 - SLOWLOG GET [count] (10 by default, -1 all; newest first), LEN, RESET, HELP: Redis's
   entries and errors; what is logged and when is `command_stats.py`'s.
@@ -11,10 +12,6 @@
   a column of bars (Redis draws sparklines; the figures are the same). HISTOGRAM is the
   cumulative power-of-two histogram of `latency-tracking` (empty while it is off, kevy's
   default).
-- ROLE: `[master, 0, []]` -- kevy has no replicas yet.
-- WAIT numreplicas timeout: 0 replicas acknowledge anything, so it answers 0 at once when 0
-  replicas are asked for, and otherwise when the timeout passes (forever for 0, as Redis
-  does with no replica; CLIENT UNBLOCK ends it); inside MULTI it answers at once.
 """
 
 from __future__ import annotations
@@ -185,30 +182,3 @@ LATENCY_SUBCOMMANDS = subcommands("latency", {
 @verb("LATENCY", -2, "admin")
 def latency_command(server: Any, client: Any, argv: list[bytes]) -> Any:
     return dispatch_subcommand(server, client, argv, LATENCY_SUBCOMMANDS)
-
-
-# -- ROLE and WAIT --------------------------------------------------------------------------------
-
-
-@verb("ROLE", 1, "fast")
-def role(server: Any, client: Any, argv: list[bytes]) -> Any:
-    return [b"master", 0, []]
-
-
-@verb("WAIT", 3, "")
-def wait(server: Any, client: Any, argv: list[bytes]) -> Any:
-    replicas = parse_integer(argv[1])
-    timeout_ms = parse_integer(argv[2])
-    if replicas is None or timeout_ms is None:
-        return ErrorReply("ERR value is not an integer or out of range")
-    if timeout_ms < 0:
-        return ErrorReply("ERR timeout is negative")
-    if replicas <= 0 or server.dispatcher.in_exec:
-        return 0
-    deadline_ms = None if timeout_ms == 0 else server.loop.now_ms + timeout_ms
-    server.blocking.block(client, [], deadline_ms, _never, 0)
-    return NO_REPLY
-
-
-def _never(key: bytes) -> Any:
-    raise AssertionError("WAIT waits on no key")

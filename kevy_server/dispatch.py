@@ -13,6 +13,7 @@ Everything else takes `_slow`, which follows Redis 7.0's `processCommand`:
    in cluster mode (`server.cluster`), keys of several slots answer CROSSSLOT and a slot of
    another shard MOVED (`cluster_topology.py`); the fast path makes the same check;
 4. in RESP2 subscribed mode only the subscribe family, PING, QUIT and RESET run;
+   on a replica, a write is refused with READONLY (before subscribed mode and MULTI, as Redis);
 5. during CLIENT PAUSE a command the pause holds waits (`client_admin.Pause`);
 6. inside MULTI: `no-multi` verbs are refused, the transaction verbs run at once, the rest
    is queued (QUEUED);
@@ -49,6 +50,7 @@ log = logging.getLogger("kevy_server")
 
 NOAUTH = ErrorReply("NOAUTH Authentication required.")
 NOT_IN_MULTI = ErrorReply("ERR Command not allowed inside a transaction")
+READONLY = ErrorReply("READONLY You can't write against a read only replica.")
 # Store commands the WATCH bookkeeping must see before they run (they never take the fast path).
 _WATCH_BEFORE = frozenset({b"FLUSHALL", b"FLUSHDB", b"DEL", b"UNLINK"})
 
@@ -66,7 +68,8 @@ class Dispatcher:
     def __init__(self, server: Any) -> None:
         self.server = server
         self.owned = server.owned
-        self._fast = _fast_names()
+        self._all_fast = self._fast = _fast_names()
+        self._read_only = False
         if self.owned.shard_count == 1:
             self.run_data = functools.partial(self.owned.execute, 0)
         else:
@@ -76,6 +79,14 @@ class Dispatcher:
             self.run_data = _redirecting(self.cluster, self.run_data)
         self.in_exec = False  # EXEC is running its queue (blocking verbs must not block)
         self.refused = False  # the last error reply was a refusal before running (statistics)
+
+    def set_read_only(self, read_only: bool) -> None:
+        """A replica refuses clients' writes: they leave the fast path for the READONLY check."""
+        self._read_only = read_only
+        if read_only:
+            self._fast = frozenset(name for name in self._all_fast if not COMMAND_TABLE[name.lower()].writes)
+        else:
+            self._fast = self._all_fast
 
     def handle(self, client: Any, argv: list[bytes]) -> Any:
         client.commands_processed += 1
@@ -133,6 +144,8 @@ class Dispatcher:
             redirect = self.cluster.redirect(verb.key_arguments(argv) if verb is not None else command_keys(argv))
             if redirect is not None:
                 return self._refuse(client, redirect)
+        if self._read_only and (("write" in flags) if verb is not None else spec.writes):
+            return self._refuse(client, READONLY)
         if client.protocol == 2 and client.in_pubsub_mode() and "subscribed" not in flags:
             lower = name.decode("utf-8", "replace").lower()
             return self._refuse(client, ErrorReply(

@@ -142,6 +142,9 @@ def _stats_section(server: Any) -> list[tuple[str, Any]]:
         ("total_commands_processed", server.commands_processed()),
         ("rejected_connections", server.rejected_connections),
         ("expired_keys", counts.get("expired_keys", 0)),
+        ("sync_full", server.master.full_syncs),
+        ("sync_partial_ok", server.master.partial_syncs_ok),
+        ("sync_partial_err", server.master.partial_syncs_err),
         ("pubsub_channels", pubsub.channel_count()),
         ("pubsub_patterns", pubsub.pattern_count()),
         ("pubsubshard_channels", pubsub.shard_channel_count()),
@@ -329,6 +332,8 @@ def config_set(server: Any, arguments: list[bytes]) -> Any:
 
 
 def client_type(client: Any) -> str:
+    if client.replica_link is not None:
+        return "slave"
     return "pubsub" if client.in_pubsub_mode() else "normal"
 
 

@@ -9,8 +9,7 @@ Every figure is measured, none is a placeholder:
   the highest `used_memory` INFO or the ticker saw, `used_memory_startup` the value when
   the server started (so `used_memory_dataset` is what the data and clients added);
   `maxmemory` is 0 and `maxmemory_policy` noeviction: kevy never evicts;
-- replication: `role:master` with no replicas (`connected_slaves:0`), a replication id
-  drawn at start, offsets 0;
+- replication: `replication_info.replication_fields` (role, replicas, offsets, backlog);
 - cpu: getrusage of the process, its children, and the loop's own thread;
 - commandstats / errorstats / latencystats: `command_stats.py` (latencystats lists only
   commands with a histogram, i.e. with `latency-tracking yes`);
@@ -21,16 +20,13 @@ from __future__ import annotations
 
 import os
 import resource
-import secrets
 import time
 from typing import Any
 
 from .command_stats import CALLS, FAILED, HISTOGRAM, NAME, REJECTED, TOTAL_NS
+from .replication_info import replication_fields
 
 __all__ = ["EXTRA_FIELDS", "SECTIONS", "human_bytes", "memory_figures"]
-
-REPLICATION_ID = secrets.token_hex(20)
-
 
 def human_bytes(size: int) -> str:
     """Redis's bytesToHuman: 1.08M, 512B, 2.00G..."""
@@ -107,19 +103,7 @@ def _memory(server: Any) -> list[tuple[str, Any]]:
 
 
 def _replication(server: Any) -> list[tuple[str, Any]]:
-    return [
-        ("role", "master"),
-        ("connected_slaves", 0),
-        ("master_failover_state", "no-failover"),
-        ("master_replid", REPLICATION_ID),
-        ("master_replid2", "0" * 40),
-        ("master_repl_offset", 0),
-        ("second_repl_offset", -1),
-        ("repl_backlog_active", 0),
-        ("repl_backlog_size", 1048576),
-        ("repl_backlog_first_byte_offset", 0),
-        ("repl_backlog_histlen", 0),
-    ]
+    return replication_fields(server)
 
 
 def _cpu(server: Any) -> list[tuple[str, Any]]:

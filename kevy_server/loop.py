@@ -91,6 +91,8 @@ class EventLoop(Accepting, Output):
         self.input_bytes = 0  # INFO's total_net_input_bytes / total_reads_processed
         self.reads = 0
         self._last_accept_warning_ms = -10_000
+        # Other descriptors the loop serves (the link to a master this server replicates).
+        self._watched: dict[int, Callable[[int], None]] = {}
 
     def wake(self) -> None:
         """Interrupt the wait (any thread, signal handlers included)."""
@@ -102,6 +104,21 @@ class EventLoop(Accepting, Output):
     def add_timer(self, delay_ms: int, callback: Callable[[], None]) -> None:
         self._timer_sequence += 1
         heapq.heappush(self._timers, (self.now_ms + delay_ms, self._timer_sequence, callback))
+
+    def watch_descriptor(self, fd: int, events: int, callback: Callable[[int], None]) -> None:
+        """Serve `fd` from now on: `callback(mask)` runs in the turn it is ready."""
+        if fd in self._watched:
+            self.poller.modify(fd, events)
+        else:
+            self.poller.register(fd, events)
+        self._watched[fd] = callback
+
+    def unwatch_descriptor(self, fd: int) -> None:
+        if self._watched.pop(fd, None) is not None:
+            try:
+                self.poller.unregister(fd)
+            except (OSError, ValueError):
+                pass
 
     def run(self) -> None:
         while not self.stop_requested:
@@ -129,10 +146,14 @@ class EventLoop(Accepting, Output):
             elif fd == self._sync_notify_fd:
                 self._drain(self._sync_notify_reader)
                 synced = True
+            elif fd in self._watched:
+                self._watched[fd](mask)
             else:
                 self._drain(self._wake_reader)
         if self.resumable:
             self._resume_unblocked()
+        if self.server.master.links:
+            self.server.master.pump()
         self.end_turn()
         if synced:
             self._absorb_syncs()
@@ -425,6 +446,7 @@ class EventLoop(Accepting, Output):
         self.server.record_fsync_failure(index, reason)
         if self.owned.config.appendfsync is FsyncPolicy.ALWAYS:
             self.owned.after_failed_sync(index)
+            self.server.master.disconnect_all("an fsync failed")  # the stream holds undone writes
 
     def quiesce(self) -> None:
         """Write every pending record and wait for every fsync; release held replies.

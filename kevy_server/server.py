@@ -53,6 +53,7 @@ from . import (  # noqa: F401 -- verbs
     monitor,
     notifications,
     pubsub,
+    replication_commands,
     restricted_commands,
     server_commands,
     stream_blocking,
@@ -72,6 +73,8 @@ from .info_sections import memory_figures
 from .limits import DEFAULT_OUTPUT_LIMITS, cap_maxclients, over_limit
 from .loop import NO_REPLY, EventLoop, monotonic_ms
 from .notifications import Notifications
+from .replication_master import ReplicationMaster
+from .replication_replica import ReplicaOfMaster
 from .watch import Watches
 
 __all__ = ["KevyServer"]
@@ -152,6 +155,8 @@ class KevyServer:
             self.refresh_observer()
         self.dispatcher = Dispatcher(self)
         self.loop = EventLoop(self)
+        self.master = ReplicationMaster(self)
+        self.upstream = ReplicaOfMaster(self)  # following a Redis master (REPLICAOF) or idle
         self._port: int | None = None
         self._thread: threading.Thread | None = None
         self._shutdown_started = False
@@ -176,6 +181,9 @@ class KevyServer:
 
     def record_write_failure(self, index: int, reason: str) -> None:
         self._record_metric(MetricEvent("write_error", index, {"reason": reason}))
+        # The shard undoes the refused writes in memory; the stream already holds them, so
+        # replicas are dropped before it leaves: they come back by a full resync.
+        self.master.disconnect_all("a log write failed")
 
     def metric_counts(self) -> dict[str, int]:
         with self._lock:
@@ -256,6 +264,8 @@ class KevyServer:
         self.monitors.remove(client)
         self.pause.forget(client)
         self.tracking.forget(client)
+        if client.replica_link is not None:
+            self.master.forget(client)
 
     def output_size(self, client: Client) -> int:
         """Bytes owed to `client`: unsent, held for an fsync, and produced this turn."""
@@ -298,13 +308,18 @@ class KevyServer:
 
     def refresh_observer(self) -> None:
         """The store tells the loop about changes only while someone needs to know."""
-        wanted = self.watches.active or self.blocking.active or self.notifications.enabled or self.tracking.active
+        wanted = (self.watches.active or self.blocking.active or self.notifications.enabled or self.tracking.active
+                  or self.master.active)
         self.owned.observer = self._changed if wanted else None
 
     def _changed(self, index: int, argv: Any, expired: list[bytes], records: Any) -> None:
         watches, blocking, tracking = self.watches, self.blocking, self.tracking
         tracked = tracking.active
         database = self.owned.slot_databases[index]
+        if self.master.active:
+            self.master.propagate(expired, records, database)
+            if not (watches.active or blocking.active or tracked or self.notifications.enabled):
+                return
         for key in expired:
             watches.touched(scoped(database, key))
             blocking.signal(scoped(database, key))
@@ -371,7 +386,8 @@ class KevyServer:
     def tick(self, now_ms: int) -> None:
         owned = self.owned
         self._ops_samples.append((now_ms, self.commands_processed()))
-        if not self.pause.active:  # Redis reaps nothing while clients are paused
+        if not self.pause.active and not self.upstream.active:
+            # Redis reaps nothing while clients are paused; a replica waits for its master's DEL
             for index in range(owned.slot_count):
                 owned.expire_step(index)
         if self.blocking.ready_keys:
@@ -387,14 +403,16 @@ class KevyServer:
             due = frozenset(index for index in range(owned.slot_count) if owned.sync_due(index))
             if due:
                 self.loop.durability.request(due, [], [])
+        self.master.tick(now_ms)
+        self.upstream.tick(now_ms)
         if self.idle_timeout_s and now_ms // 1000 != (now_ms - 100) // 1000:
             self._close_idle_clients(now_ms)
 
     def _close_idle_clients(self, now_ms: int) -> None:
         limit_ms = self.idle_timeout_s * 1000
         for client in list(self.loop.clients.values()):
-            if client.blocked is not None or client.in_pubsub_mode():
-                continue  # Redis never times out subscribers or blocked clients
+            if client.blocked is not None or client.in_pubsub_mode() or client.replica_link is not None:
+                continue  # Redis never times out subscribers, blocked clients or replicas
             if now_ms - client.last_interaction_monotonic_ms > limit_ms:
                 self.loop.close_client(client, "idle timeout")
 
@@ -416,6 +434,8 @@ class KevyServer:
         self._port = self.loop.listen(self.config.bind, self.config.port)
         if self.config.cluster_relay_socket is not None:
             self.loop.listen_local(self.config.cluster_relay_socket)
+        if self.config.replicaof is not None:
+            self.upstream.follow(*self.config.replicaof)
         log.info("kevy-server listening on %s:%d (data dir %s)", self.config.bind, self._port, self.config.data_dir)
 
     def _run(self) -> None:
@@ -448,6 +468,7 @@ class KevyServer:
     def _finish(self) -> None:
         try:
             self.loop.close_listener()
+            self.upstream.close()
             self.loop.drain(monotonic_ms() + self.config.drain_timeout_ms)
             if self._save_at_shutdown:
                 self.save()

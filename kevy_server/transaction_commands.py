@@ -102,11 +102,13 @@ def exec_command(server: Any, client: Any, argv: list[bytes]) -> Any:
     dispatcher = server.dispatcher
     start = owned.begin_block(index)
     dispatcher.in_exec = True
+    server.master.begin_transaction()
     try:
         return [dispatcher.run_queued(client, queued_argv, index) for queued_argv in queued]
     finally:
         dispatcher.in_exec = False
         owned.end_block(index, start)
+        server.master.end_transaction()
 
 
 def _writes(argv: list[bytes]) -> bool:

@@ -1,7 +1,8 @@
 """The oracle's model: a plain-dict interpreter of acknowledged writes, and the history.
 
 What it models. A workload's operations are argv lists of a few non-idempotent commands
-(`INCR`, `APPEND`, `LPUSH`, plus `SET`, `DEL` and `RPOP`), chosen so that applying one twice or
+(`INCR`, `APPEND`, `LPUSH`, plus `SET`, `DEL` and `RPOP`, and `FULLSYNC k v ...`: a replica's full
+sync, after which the dataset is exactly those pairs), chosen so that applying one twice or
 skipping one leaves a visibly different state, and the stream commands of the `streams-*`
 workloads (interpreted by `sim.stream_model`). `states_by_prefix(operations)` gives the state
 after every prefix of the history, computed with Python dicts, bytes and tuples only -- never
@@ -34,7 +35,10 @@ def apply(model: dict[bytes, object], argv: Sequence[bytes]) -> None:
     if verb in STREAM_VERBS:
         apply_stream(model, argv)
         return
-    if verb == b"SET":
+    if verb == b"FULLSYNC":  # a replica's full sync: the dataset becomes exactly these pairs
+        model.clear()
+        model.update(zip(argv[1::2], argv[2::2]))
+    elif verb == b"SET":
         model[argv[1]] = argv[2]
     elif verb == b"DEL":
         for key in argv[1:]:

@@ -133,3 +133,14 @@ def test_bench_bgsave_saves_under_writes_and_restarts() -> None:
     for row in rows[:3]:
         assert row[1].endswith(" ms") and row[3].endswith("%") and row[7].endswith("%"), row
     assert all(_RATIO.match(row[5]) for row in rows[3:]), rows[3:]
+
+
+def test_bench_replication_syncs_a_replica_from_kevy_and_from_redis() -> None:
+    """2,000 keys and 2,000 SETs: every replica reaches DBSIZE N (the script waits for it)."""
+    import bench_replication
+
+    rows = bench_replication.main(["--keys", "2000", "--requests", "2000", "--repeat", "1"])
+    by_name = {row[0]: row for row in rows}
+    assert float(by_name["seconds until the replica is up"][1]) > 0
+    for name in ("SET req/s, no replica", "SET req/s, one replica"):
+        assert _RATIO.match(by_name[name][3]), by_name[name]

@@ -71,26 +71,26 @@ def test_migrate_answers_and_moves_keys_like_redis(tmp_path) -> None:
 
 
 def test_migrate_errors_from_the_target_and_the_network_are_redis_texts(tmp_path) -> None:
-    with redis_process("--requirepass", "secret") as locked, redis_process() as source:
-        with running_server(tmp_path / "kevy") as server:
-            kevy = client(server)
-            reference = source.client()
-            for connection in (kevy, reference):
-                connection.set("k", "v")
-            dead_port = free_port()
-            cases = [
-                ["MIGRATE", "127.0.0.1", str(locked.port), "k", "0", "1000"],  # NOAUTH on SELECT
-                ["MIGRATE", "127.0.0.1", str(locked.port), "k", "0", "1000", "COPY", "AUTH", "wrong"],
-                ["MIGRATE", "127.0.0.1", str(locked.port), "k", "0", "1000", "COPY", "AUTH2", "default", "wrong"],
-                ["MIGRATE", "127.0.0.1", str(locked.port), "k", "99", "1000", "COPY", "AUTH", "secret"],
-                ["MIGRATE", "127.0.0.1", str(dead_port), "k", "0", "1000"],
-                ["MIGRATE", "127.0.0.1", str(locked.port), "k", "0", "1000", "COPY", "AUTH2", "default", "secret"],
-                ["MIGRATE", "127.0.0.1", str(locked.port), "k", "0", "1000", "AUTH", "secret", "REPLACE"],
-            ]
-            for call in cases:
-                assert _run(kevy, call, "", 0) == _run(reference, call, "", 0), call
-            assert locked.client(password="secret").get("k") == b"v"
-            assert kevy.exists("k") == 0
+    with redis_process("--requirepass", "secret") as locked, redis_process() as source, \
+            running_server(tmp_path / "kevy") as server:
+        kevy = client(server)
+        reference = source.client()
+        for connection in (kevy, reference):
+            connection.set("k", "v")
+        dead_port = free_port()
+        cases = [
+            ["MIGRATE", "127.0.0.1", str(locked.port), "k", "0", "1000"],  # NOAUTH on SELECT
+            ["MIGRATE", "127.0.0.1", str(locked.port), "k", "0", "1000", "COPY", "AUTH", "wrong"],
+            ["MIGRATE", "127.0.0.1", str(locked.port), "k", "0", "1000", "COPY", "AUTH2", "default", "wrong"],
+            ["MIGRATE", "127.0.0.1", str(locked.port), "k", "99", "1000", "COPY", "AUTH", "secret"],
+            ["MIGRATE", "127.0.0.1", str(dead_port), "k", "0", "1000"],
+            ["MIGRATE", "127.0.0.1", str(locked.port), "k", "0", "1000", "COPY", "AUTH2", "default", "secret"],
+            ["MIGRATE", "127.0.0.1", str(locked.port), "k", "0", "1000", "AUTH", "secret", "REPLACE"],
+        ]
+        for call in cases:
+            assert _run(kevy, call, "", 0) == _run(reference, call, "", 0), call
+        assert locked.client(password="secret").get("k") == b"v"
+        assert kevy.exists("k") == 0
 
 
 def test_restore_asking_is_restore(tmp_path) -> None:
