@@ -12,8 +12,10 @@ import attrs
 
 from kevy_persist import FsyncPolicy, Routing, StoreConfig
 from kevy_persist.store.config import MetricEvent
+from kevy_persist.store.save_points import save_points_from_config
 
 DEFAULT_MAX_REQUEST_BYTES = 512 * 1024 * 1024
+REDIS_DEFAULT_SAVE = "3600 1 300 100 60 10000"
 
 
 def _positive(instance: Any, attribute: attrs.Attribute, value: int) -> None:
@@ -45,6 +47,11 @@ class ServerConfig:
     aclfile: the file ACL users are read from at start and by ACL LOAD, written by ACL SAVE.
     cluster, cluster_port_base: single-node cluster mode (kevy's `--cluster`, `[cluster]`).
     auto_rewrite_percentage, auto_rewrite_min_size_bytes, expiry_samples_per_tick: the store's.
+    save_points: Redis's `save` (`"3600 1 300 100 60 10000"`, Redis's default; `""`: none): a
+        background save starts when a point is due; with the log off, a shutdown saves.
+    stop_writes_on_bgsave_error: Redis's: refuse writes (MISCONF) after a failed background
+        save while save points are configured, until a save succeeds.
+    background_worker: where a background job serializes ("thread", "fork"; the store's).
     slowlog_log_slower_than_us, slowlog_max_len, notify_keyspace_events: the starting values
         of those CONFIG parameters.
     config_file: the TOML file the settings were read from (INFO's config_file), if any.
@@ -74,6 +81,9 @@ class ServerConfig:
     slowlog_max_len: int = attrs.field(default=128, validator=attrs.validators.ge(0))
     notify_keyspace_events: str = ""
     config_file: str | None = None
+    save_points: tuple[tuple[int, int], ...] = attrs.field(default=REDIS_DEFAULT_SAVE, converter=save_points_from_config)
+    stop_writes_on_bgsave_error: bool = True
+    background_worker: str = attrs.field(default="thread", validator=attrs.validators.in_(("thread", "fork")))
 
     def store_config(self, metrics: Any = None) -> StoreConfig:
         """The embedded store's configuration for this server (`metrics`: a MetricEvent sink)."""
@@ -87,6 +97,8 @@ class ServerConfig:
             auto_rewrite_percentage=self.auto_rewrite_percentage,
             auto_rewrite_min_size_bytes=self.auto_rewrite_min_size_bytes,
             expiry_samples_per_tick=self.expiry_samples_per_tick,
+            save_points=self.save_points,
+            background_worker=self.background_worker,
             ticker="manual",  # the server's event loop runs the housekeeping
             metrics=metrics,
         )

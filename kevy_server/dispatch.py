@@ -9,8 +9,10 @@ Everything else takes `_slow`, which follows Redis 7.0's `processCommand`:
 1. unknown command, then wrong arity (both flag an open transaction, so EXEC aborts);
 2. NOAUTH before AUTH for everything not flagged `no-auth`;
 3. an ACL user with limits: NOPERM for a command, key or channel it may not use (`acl.py`);
-   a MONITOR client may not touch the keyspace;
-4. in RESP2 subscribed mode only the subscribe family, PING, QUIT and RESET run;
+   a MONITOR client may not touch the keyspace; while a failed BGSAVE stops writes
+   (`persistence.py`), MISCONF for Redis's write commands and PING;
+4. in RESP2 subscribed mode only the subscribe family, PING, QUIT and RESET run; while the
+   data dir opens, LOADING for every command Redis does not flag `loading` (`loading.py`);
 5. during CLIENT PAUSE a command the pause holds waits (`client_admin.Pause`);
 6. inside MULTI: `no-multi` verbs are refused, the transaction verbs run at once, the rest
    is queued (QUEUED);
@@ -38,6 +40,7 @@ from kevy_persist.commands.table import lookup_spec
 
 from .client_admin import silence
 from .monitor import KEYSPACE_REFUSAL, touches_keyspace
+from .persistence import command_is, refused_by_misconf
 from .verbs import VERBS
 
 __all__ = ["NOAUTH", "Dispatcher"]
@@ -50,6 +53,7 @@ NOT_IN_MULTI = ErrorReply("ERR Command not allowed inside a transaction")
 _WATCH_BEFORE = frozenset({b"FLUSHALL", b"FLUSHDB", b"DEL", b"UNLINK"})
 
 
+@functools.cache
 def _fast_names() -> frozenset[bytes]:
     names = set()
     for name in COMMAND_TABLE:
@@ -60,16 +64,24 @@ def _fast_names() -> frozenset[bytes]:
 
 
 class Dispatcher:
-    def __init__(self, server: Any) -> None:
+    def __init__(self, server: Any, loading_refusal: ErrorReply | None = None) -> None:
         self.server = server
         self.owned = server.owned
-        self._fast = _fast_names()
+        # Refusals that every client's commands must pass (LOADING, MISCONF): while one is
+        # set, nothing takes the fast path.
+        self.loading_refusal = loading_refusal
+        self.write_refusal: ErrorReply | None = None
+        self._fast = _fast_names() if loading_refusal is None else frozenset()
         if self.owned.shard_count == 1:
             self.run_data = functools.partial(self.owned.execute, 0)
         else:
             self.run_data = self.owned.execute_routed
         self.in_exec = False  # EXEC is running its queue (blocking verbs must not block)
         self.refused = False  # the last error reply was a refusal before running (statistics)
+
+    def set_write_refusal(self, refusal: ErrorReply | None) -> None:
+        self.write_refusal = refusal
+        self._fast = _fast_names() if refusal is None and self.loading_refusal is None else frozenset()
 
     def handle(self, client: Any, argv: list[bytes]) -> Any:
         client.commands_processed += 1
@@ -115,12 +127,16 @@ class Dispatcher:
                 return self._refuse(client, denied)
         if client.monitoring and touches_keyspace(argv):
             return self._refuse(client, KEYSPACE_REFUSAL)
+        if self.write_refusal is not None and refused_by_misconf(argv):
+            return self._refuse(client, self.write_refusal)
         if client.protocol == 2 and client.in_pubsub_mode() and "subscribed" not in flags:
             lower = name.decode("utf-8", "replace").lower()
             return self._refuse(client, ErrorReply(
                 f"ERR Can't execute '{lower}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
                 "are allowed in this context"
             ))
+        if self.loading_refusal is not None and not command_is(argv, "loading"):
+            return self._refuse(client, self.loading_refusal)
         pause = self.server.pause
         if pause.mode is not None and pause.holds(client, argv):
             return pause.postpone(client, argv)

@@ -14,6 +14,10 @@ at a time pays for a copy-on-write view and a tee. Where each step runs:
 - commit or abort: on the driver -- whoever calls `poll()`: the store's ticker, a server's
   event loop through `Store.poll_background()`, or a caller waiting for a job -- under the
   shard's lock and the group commit's exclusive section (no fsync of the live log in flight).
+  An owner that runs its own fsyncs (kevy-server's loop) polls with `may_commit=False` while
+  one is in flight (jobs may start, none ends), and learns that a worker finished from
+  `wakeup` (called on a thread worker's thread; a forked child is seen by polling) and
+  `commit_ready()`.
 
 Redis's rules for a request while another job runs: BGSAVE during a BGSAVE is refused
 (`ERR Background save already in progress`); during a BGREWRITEAOF it is refused unless
@@ -90,13 +94,15 @@ class BackgroundJobs:
         self._active: ActiveJob | None = None
         self._driving = False
         self._pass_ids = itertools.count(1)
+        self.wakeup: Any = None  # called (on the worker's thread) when a worker has finished
         now_ms = clock.now_ms()
         self.records = [JobRecord(last_save_ms=now_ms) for _ in runner.shards]
 
     # -- requests ---------------------------------------------------------------------------
 
-    def request_bgsave(self, schedule: bool = False) -> str:
-        """BGSAVE [SCHEDULE]: "started" or "scheduled", or CommandError with Redis's text."""
+    def request_bgsave(self, schedule: bool = False, *, may_commit: bool = True) -> str:
+        """BGSAVE [SCHEDULE]: "started" or "scheduled", or CommandError with Redis's text
+        (`may_commit` as for `poll`)."""
         with self._condition:
             if self.running_or_queued(JobKind.SNAPSHOT, scheduled=False):
                 raise CommandError(BGSAVE_IN_PROGRESS)
@@ -107,10 +113,10 @@ class BackgroundJobs:
                     self._enqueue(JobKind.SNAPSHOT, self._snapshot_shards(), scheduled=True, reason="requested")
                 return "scheduled"
             self._enqueue(JobKind.SNAPSHOT, self._snapshot_shards(), scheduled=False, reason="requested")
-        self.poll()
+        self.poll(may_commit=may_commit)
         return "started"
 
-    def request_bgrewriteaof(self) -> str:
+    def request_bgrewriteaof(self, *, may_commit: bool = True) -> str:
         """BGREWRITEAOF: "started" or "scheduled", or CommandError with Redis's text."""
         with self._condition:
             if self.running_or_queued(JobKind.REWRITE, scheduled=False):
@@ -120,7 +126,7 @@ class BackgroundJobs:
                     self._enqueue(JobKind.REWRITE, self._log_shards(), scheduled=True, reason="requested")
                 return "scheduled"
             self._enqueue(JobKind.REWRITE, self._log_shards(), scheduled=False, reason="requested")
-        self.poll()
+        self.poll(may_commit=may_commit)
         return "started"
 
     def _snapshot_shards(self) -> list[int]:
@@ -140,16 +146,19 @@ class BackgroundJobs:
 
     # -- driving ----------------------------------------------------------------------------
 
-    def poll(self) -> None:
+    def poll(self, *, may_commit: bool = True) -> None:
         """Drive the jobs: finish a job whose worker is done (commit or abort, on the owner),
         start the next one, evaluate save points and auto-rewrite. In `inline` mode, one step.
-        A second caller while one drives returns at once."""
+        A second caller while one drives returns at once. `may_commit=False`: a running job
+        is left alone (its owner has an fsync of the live log in flight); only a start.
+        """
         with self._condition:
             if self._driving or self._runner.closed:
                 return
             self._driving = True
         try:
-            self._drive()
+            if may_commit or self._active is None:
+                self._drive()
         finally:
             with self._condition:
                 self._driving = False
@@ -236,7 +245,8 @@ class BackgroundJobs:
             hold = precise_seconds() - started
         active = ActiveJob(request, job, worker, self._clock.monotonic_ms(), hold)
         if self._worker == "thread":
-            active.worker = WorkerThread(lambda: self._work_off_lock(active), name=f"kevy-{request.kind.value}-{index}")
+            active.worker = WorkerThread(lambda: self._work_off_lock(active), name=f"kevy-{request.kind.value}-{index}",
+                                         finished=self.wakeup)
         with self._condition:
             self._active = active
         if self._worker == "thread":
@@ -366,6 +376,16 @@ class BackgroundJobs:
             grown = [shard.index for shard in self._runner.shards if shard.failure is None and shard.rewrite_due(config)]
             if grown:
                 self._enqueue(JobKind.REWRITE, grown, scheduled=False, reason="auto")
+
+    def commit_ready(self) -> bool:
+        """A job's off-the-lock work is over: the next `poll()` ends it (commit or abort); an
+        inline job always has a step to run."""
+        active = self._active
+        return active is not None and (active.worker is None or active.worker.done)
+
+    def busy(self) -> bool:
+        """A job runs or waits (an owner evaluates nothing else meanwhile)."""
+        return self._active is not None or bool(self._queue)
 
     # -- waiting and cancelling -------------------------------------------------------------
 

@@ -42,7 +42,7 @@ from kevy_persist.store.background import BackgroundJobs
 from kevy_persist.store.background_api import BackgroundCommands
 from kevy_persist.store.config import StoreConfig
 from kevy_persist.store.fork_worker import ForkedChild
-from kevy_persist.store.opening import open_store_shards
+from kevy_persist.store.opening import OpenProgress, open_store_shards
 from kevy_persist.store.owned import OwnedShards
 from kevy_persist.store.pattern_routing import pattern_shards
 from kevy_persist.store.runtime import Ticker
@@ -128,15 +128,19 @@ class Store(TypedCommands, BackgroundCommands):
 
     @classmethod
     def open(
-        cls, config: StoreConfig | None = None, *, file_system: FileSystem | None = None, clock: Clock | None = None
+        cls, config: StoreConfig | None = None, *, file_system: FileSystem | None = None, clock: Clock | None = None,
+        progress: OpenProgress | None = None,
     ) -> Store:
-        """Recover every shard of `config.data_dir` (or start empty in memory) and open it."""
+        """Recover every shard of `config.data_dir` (or start empty in memory) and open it.
+
+        `progress(done_bytes, total_bytes)`, when given, is called as the shards' snapshots
+        and logs are read (about every MiB; on the opening thread): a server's LOADING."""
         config = config or StoreConfig()
         clock = clock or SystemClock()
         if config.background_worker == "fork" and not isinstance(file_system or OsFileSystem(), OsFileSystem):
             raise ValueError("background_worker='fork' needs the real file system (a forked child writes the files)")
         started_ms = clock.monotonic_ms()
-        opened = open_store_shards(config, file_system, clock)
+        opened = open_store_shards(config, file_system, clock, progress)
         shards = opened.shards
         # From here on the config names the layout the store has, not "what the dir records".
         config = attrs.evolve(config, shard_count=opened.layout.shard_count, routing=opened.layout.routing)
