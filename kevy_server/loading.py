@@ -61,6 +61,8 @@ class Loading:
         self.total_bytes = 0
         self.cancelled = False
         self._thread: threading.Thread | None = None
+        # How the store is opened (a test may wrap it to hold the open at a progress report).
+        self.open_store: Callable[..., Store] = Store.open
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._open, name="kevy-open", daemon=True)
@@ -76,7 +78,7 @@ class Loading:
         store: Store | None = None
         error: BaseException | None = None
         try:
-            store = Store.open(self._store_config, progress=self._progress)
+            store = self.open_store(self._store_config, progress=self._progress)
         except BaseException as failure:  # noqa: BLE001 -- handed to the loop, which stops the server
             error = failure
         if self.cancelled and store is not None:

@@ -6,7 +6,7 @@ Where each step of a job runs (the store's job protocol, `kevy_persist/store/bac
   pending record of the turn has been written (`EventLoop.write_pending_now`): the frozen view
   must equal the log's end offset. Inside EXEC the records of the block are still pending
   (a crash-atomic block cannot be cut), so the verb answers "scheduled", as Redis does there,
-  and the driver starts the job after the turn;
+  and the driver starts the job right after the turn (a call handed to the loop);
 - serialize, install, tee copies -- on the store's worker thread, while the loop serves;
 - commit -- on the loop, in `drive`, with no fsync of a live log in flight: while the loop's
   fsync thread works (`durability.pending`), the store is polled with `may_commit=False`;
@@ -76,6 +76,7 @@ class Persistence:
             if self.bgsave_running():
                 return ErrorReply("ERR Background save already in progress")
             self.deferred_bgsave = True
+            self.server.loop.call_soon_threadsafe(self.drive)  # after this turn's write
             return BGSAVE_SCHEDULED
         self.server.loop.write_pending_now()
         try:
@@ -90,6 +91,7 @@ class Persistence:
             if any(info.aof_rewrite_in_progress for info in store.persistence_info()):
                 return ErrorReply("ERR Background append only file rewriting already in progress")
             self.deferred_rewrite = True
+            self.server.loop.call_soon_threadsafe(self.drive)
             return REWRITE_SCHEDULED
         self.server.loop.write_pending_now()
         try:

@@ -52,7 +52,8 @@ def redis_fields(server: Any) -> list[tuple[str, Any]]:
         ("rdb_saves", counts.get("save", 0) + sum(info.bgsaves for info in infos)),
         ("aof_enabled", aof_enabled),
         ("aof_rewrite_in_progress", int(any(info.aof_rewrite_in_progress for info in infos))),
-        ("aof_rewrite_scheduled", int(any(info.aof_rewrite_scheduled for info in infos))),
+        ("aof_rewrite_scheduled", int(server.persistence.deferred_rewrite
+                                      or any(info.aof_rewrite_scheduled for info in infos))),
         ("aof_last_rewrite_time_sec", _total_seconds(info.aof_last_rewrite_time_sec for info in infos)),
         ("aof_current_rewrite_time_sec", _total_seconds(info.aof_current_rewrite_time_sec for info in infos)),
         ("aof_last_bgrewrite_status", _status(info.aof_last_bgrewrite_status for info in infos)),
