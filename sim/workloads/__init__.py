@@ -18,6 +18,7 @@ from sim.workloads import (
     durable_holes,
     kevy_commit_order,
     layout_meta,
+    owned_background,
     rdb_import,
     reshard,
     store_background,
@@ -40,6 +41,7 @@ def _registry() -> dict[str, Workload]:
         *layout_meta.workloads(), *reshard.workloads(), *transactions.workloads(), *streams.workloads(),
         *rdb_import.workloads(), *blocking_pops.workloads(),
         *background.workloads(), *kevy_commit_order.workloads(), *store_background.workloads(),
+        *owned_background.workloads(),
     ]
     return {workload.name: workload for workload in workloads}
 

@@ -1,0 +1,124 @@
+"""Background jobs driven the way kevy-server's loop drives them: through the single-owner path
+(`owned-background-always`, `-everysec`, `-no`).
+
+What runs. The schedule of `store-background-*` (two shards, a write between every step of a
+BGSAVE and of the BGREWRITEAOF queued behind it, `background_worker="inline"`), but every
+operation goes as the server's loop sends it (`kevy_server/loop.py`, `persistence.py`):
+- `CMD` / `MULTI`: `OwnedShards.execute_routed` (a block between `begin_block` and
+  `end_block`), then one `write_pending` -- the turn's write -- and under `always` one
+  `sync` per written shard before the write counts as acknowledged;
+- `BGSAVE` / `BGREWRITEAOF`: `write_pending` first (the freeze must see the log's end), then
+  `Store.bgsave(may_commit=False)` / `bgrewriteaof(may_commit=False)`;
+- `TICK`: the clock moves 400 ms; under `everysec` the due shards are synced (the loop's fsync
+  thread, here in line: a commit never overlaps it, as the server waits for it first); then
+  `poll_background()` -- a commit when the job is ready, else `may_commit=False`.
+Shutdown as the server's: `Store.shutdown(save=None)` after the last write.
+
+What must survive: as in `store-background-*` (every acknowledged write under `always`; under
+`everysec` what a tick left synced and everything 2 s old; a committed job makes its shard
+durable to that point; everything after a shutdown that returned), judged per shard by
+`sim.sharded_checker`.
+"""
+
+from __future__ import annotations
+
+from kevy_persist.commands import ErrorReply
+from kevy_persist.disk.clock import ManualClock
+from kevy_persist.errors import KevyError
+from sim.workloads.base import DATA_DIR
+from sim.workloads.store_background import SHARD_COUNT, StoreBackgroundWorkload, commands_of, shard_of_key
+
+
+class OwnedBackgroundWorkload(StoreBackgroundWorkload):
+    def __init__(self, policy: str) -> None:
+        super().__init__(policy)
+        self.name = f"owned-background-{policy}"
+        self.summary = (f"BGSAVE then BGREWRITEAOF on {SHARD_COUNT} shards through the single-owner path "
+                        f"(kevy-server's loop), a write between steps, {policy}")
+
+    def run(self, fs, operations, history) -> None:
+        from kevy_persist.store.store import single_owner
+
+        fs.make_dirs(DATA_DIR)
+        clock = ManualClock()
+        events: list = []
+        try:
+            store = self.open_store(fs, clock, events.append)
+        except KevyError:
+            return
+        owned = single_owner(store)
+        acknowledged_at_ms: list[tuple[int, int]] = []
+        unreliable = False
+        for index, operation in enumerate(operations):
+            history.begin(index)
+            events.clear()
+            owned.refresh_clock()
+            try:
+                failed = self._issue_owned(store, owned, clock, operation)
+            except KevyError:
+                failed = True
+            if failed:
+                history.fail(index)
+                unreliable = True
+                continue
+            for event in events:
+                if event.name == "job_committed":
+                    history.require_shard(event.shard_index, index + 1)
+                unreliable = unreliable or event.name in ("fsync_error", "job_failed")
+            if operation[0] in (b"CMD", b"MULTI"):
+                if self.policy == "always":
+                    history.require(index + 1)
+                acknowledged_at_ms.append((clock.monotonic_ms(), index + 1))
+            if operation[0] == b"TICK" and self.policy == "everysec" and not unreliable:
+                if not any(owned.dirty(shard) for shard in range(owned.shard_count)):
+                    history.require(index + 1)
+                for acknowledged_ms, count in acknowledged_at_ms:
+                    if clock.monotonic_ms() - acknowledged_ms >= 2000:
+                        history.require(count)
+        try:
+            store.shutdown(save=None)
+        except KevyError:
+            return
+        history.require(history.issued)
+
+    def _issue_owned(self, store, owned, clock, operation: tuple) -> bool:
+        """Run one operation as the loop would; True when its write was refused (MISCONF)."""
+        kind = operation[0]
+        if kind in (b"BGSAVE", b"BGREWRITEAOF"):
+            owned.write_pending()
+            if kind == b"BGSAVE":
+                store.bgsave(may_commit=False)
+            else:
+                store.bgrewriteaof(may_commit=False)
+            return False
+        if kind == b"TICK":
+            clock.advance(400)
+            owned.refresh_clock()
+            if self.policy == "everysec":
+                for shard in range(owned.shard_count):
+                    if owned.sync_due(shard):
+                        owned.sync(shard)
+            if store.background_commit_ready():
+                store.poll_background()
+            else:
+                store.poll_background(may_commit=False)
+            return False
+        commands = commands_of(operation)
+        shard = shard_of_key(commands[0][1])
+        if kind == b"MULTI":
+            start = owned.begin_block(shard)
+            replies = [owned.execute(shard, argv) for argv in commands]
+            owned.end_block(shard, start)
+        else:
+            replies = [owned.execute_routed(commands[0])]
+        written, failed = owned.write_pending()
+        if failed or any(isinstance(reply, ErrorReply) for reply in replies):
+            return True
+        if self.policy == "always":
+            for index in written:
+                owned.sync(index)
+        return False
+
+
+def workloads() -> list[OwnedBackgroundWorkload]:
+    return [OwnedBackgroundWorkload("always"), OwnedBackgroundWorkload("everysec"), OwnedBackgroundWorkload("no")]
