@@ -25,6 +25,7 @@ text, until a save (SAVE, or a BGSAVE that succeeds) clears it.
 from __future__ import annotations
 
 import logging
+from time import perf_counter_ns
 from typing import Any
 
 from kevy_persist import KevyError
@@ -59,6 +60,10 @@ class Persistence:
         self.deferred_rewrite = False
         self.refusing_writes = False
         self._failures_seen = 0
+        # The loop's time spent inside the jobs' owner steps (freeze, tee tail, commit, and
+        # the wait for an fsync in flight before a commit): INFO's background_loop_hold_us.
+        self.loop_hold_ns = 0
+        self.loop_hold_max_ns = 0
 
     def attach(self, store: Any) -> None:
         """Take over `store`'s background jobs (at start, or when the data dir has opened)."""
@@ -79,10 +84,13 @@ class Persistence:
             self.server.loop.call_soon_threadsafe(self.drive)  # after this turn's write
             return BGSAVE_SCHEDULED
         self.server.loop.write_pending_now()
+        started = perf_counter_ns()
         try:
             outcome = store.bgsave(schedule, may_commit=False)
         except CommandError as error:
             return ErrorReply(error.message)
+        finally:
+            self._held(perf_counter_ns() - started)
         return BGSAVE_STARTED if outcome == "started" else BGSAVE_SCHEDULED
 
     def bgrewriteaof(self) -> Any:
@@ -94,10 +102,13 @@ class Persistence:
             self.server.loop.call_soon_threadsafe(self.drive)
             return REWRITE_SCHEDULED
         self.server.loop.write_pending_now()
+        started = perf_counter_ns()
         try:
             outcome = store.bgrewriteaof(may_commit=False)
         except CommandError as error:
             return ErrorReply(error.message)
+        finally:
+            self._held(perf_counter_ns() - started)
         return REWRITE_STARTED if outcome == "started" else REWRITE_SCHEDULED
 
     def bgsave_running(self) -> bool:
@@ -121,8 +132,11 @@ class Persistence:
         if server.loading is not None or store is None:
             return
         loop = server.loop
+        busy_before = store.background_busy()
+        started = 0
         try:
             loop.write_pending_now()  # a job may be frozen below
+            started = perf_counter_ns()
             if store.background_commit_ready():
                 if loop.durability.pending:
                     loop.quiesce()  # the commit swaps the live log: no fsync of it in flight
@@ -132,7 +146,13 @@ class Persistence:
             self._start_deferred(store)
         except KevyError as error:
             log.error("background job driver: %s", error)
+        if busy_before or store.background_busy():
+            self._held(perf_counter_ns() - started)
         self.update_refusal()
+
+    def _held(self, elapsed_ns: int) -> None:
+        self.loop_hold_ns += elapsed_ns
+        self.loop_hold_max_ns = max(self.loop_hold_max_ns, elapsed_ns)
 
     def _start_deferred(self, store: Any) -> None:
         for wanted, start in ((self.deferred_bgsave, lambda: store.bgsave(True, may_commit=False)),

@@ -88,6 +88,8 @@ def kevy_fields(server: Any) -> list[tuple[str, Any]]:
         ("log_writes", server.loop.log_writes),
         ("log_fsync_rounds", server.loop.durability.sync_rounds),
         ("bgsave_writes_refused", int(server.persistence.refusing_writes)),
+        ("background_loop_hold_us", server.persistence.loop_hold_ns // 1000),
+        ("background_loop_hold_max_us", server.persistence.loop_hold_max_ns // 1000),
         ("open_elapsed_ms", report.elapsed_ms),
         ("open_replayed_commands", report.replayed_commands),
         ("open_replayed_bytes", report.replayed_bytes),
