@@ -36,7 +36,7 @@ from typing import Any
 import attrs
 
 from kevy_persist.disk.clock import Clock
-from kevy_persist.engine.background_job import BackgroundJob, JobCancelledError
+from kevy_persist.engine.background_job import BackgroundJob, JobCancelledError, free_in_chunks
 from kevy_persist.engine.background_protocol import JobKind, Phase
 from kevy_persist.errors import CommandError, KevyError
 from kevy_persist.store import save_points
@@ -52,7 +52,7 @@ BGSAVE_BLOCKED = (
 REWRITE_IN_PROGRESS = "ERR Background append only file rewriting already in progress"
 # The tee is copied again while a copy took more than this many bytes: what is left for the
 # commit (on the owner, under the lock) is then small.
-COPY_AGAIN_BYTES = 256 * 1024
+COPY_AGAIN_BYTES = 64 * 1024
 MAX_COPY_ROUNDS = 8
 # The pacing of the thread worker charges one chunk at most this much CPU (see `_pacer`).
 MAX_CHUNK_CPU_SECONDS = 0.02
@@ -264,6 +264,11 @@ class BackgroundJobs:
         started = precise_seconds()
         active.job.serialize(between_chunks=active.pace)
         active.serialize_seconds = precise_seconds() - started
+        # The view is read no more: end the copy-on-write and free its maps here, in chunks,
+        # rather than on the driver at the commit (a server's loop would stall for it).
+        with self._runner.locks[active.job.shard.index]:
+            frozen = active.job.release_view()
+        free_in_chunks(frozen, active.pace)
         self._install_and_copy(active)
 
     def _pacer(self, active: ActiveJob) -> DutyCyclePacer:
@@ -315,14 +320,24 @@ class BackgroundJobs:
             else:
                 group_commit.reset(shard.synced_offset)
         hold = precise_seconds() - started
-        job.close_retired_files()  # off the lock: the replaced log's blocks are freed here
+        self._close_retired(job)
         self._finished(active, error, commit_hold_seconds=hold)
 
     def _abort(self, active: ActiveJob, error: BaseException) -> None:
         with self._runner.locks[active.job.shard.index]:
             active.job.abort(error)
-        active.job.close_retired_files()
+        self._close_retired(active.job)
         self._finished(active, error, commit_hold_seconds=0.0)
+
+    def _close_retired(self, job: BackgroundJob) -> None:
+        """Off the lock: the replaced log's last close frees its blocks (tens of ms for a big
+        file). With a worker that runs on a thread of its own (the close releases the
+        interpreter), so the driver -- a server's event loop -- does not wait for it; inline
+        (deterministic runs) here."""
+        if self._worker == "inline":
+            job.close_retired_files()
+        else:
+            WorkerThread(job.close_retired_files, name="kevy-close-retired").start()
 
     def _finished(self, active: ActiveJob, error: BaseException | None, *, commit_hold_seconds: float) -> None:
         job = active.job
