@@ -76,40 +76,34 @@ class Persistence:
     # -- the verbs ----------------------------------------------------------------------------
 
     def bgsave(self, schedule: bool) -> Any:
-        store = self.server.store
         if self.server.dispatcher.in_exec:
             if self.bgsave_running():
                 return ErrorReply("ERR Background save already in progress")
             self.deferred_bgsave = True
             self.server.loop.call_soon_threadsafe(self.drive)  # after this turn's write
             return BGSAVE_SCHEDULED
-        self.server.loop.write_pending_now()
-        started = perf_counter_ns()
-        try:
-            outcome = store.bgsave(schedule, may_commit=False)
-        except CommandError as error:
-            return ErrorReply(error.message)
-        finally:
-            self._held(perf_counter_ns() - started)
-        return BGSAVE_STARTED if outcome == "started" else BGSAVE_SCHEDULED
+        return self._request(lambda store: store.bgsave(schedule, may_commit=False), BGSAVE_STARTED, BGSAVE_SCHEDULED)
 
     def bgrewriteaof(self) -> Any:
-        store = self.server.store
         if self.server.dispatcher.in_exec:
-            if any(info.aof_rewrite_in_progress for info in store.persistence_info()):
+            if any(info.aof_rewrite_in_progress for info in self.server.store.persistence_info()):
                 return ErrorReply("ERR Background append only file rewriting already in progress")
             self.deferred_rewrite = True
             self.server.loop.call_soon_threadsafe(self.drive)
             return REWRITE_SCHEDULED
+        return self._request(lambda store: store.bgrewriteaof(may_commit=False), REWRITE_STARTED, REWRITE_SCHEDULED)
+
+    def _request(self, start: Any, started_reply: Any, scheduled_reply: Any) -> Any:
+        """Write the turn's pending records, then ask the store (the freeze may run now)."""
         self.server.loop.write_pending_now()
-        started = perf_counter_ns()
+        began = perf_counter_ns()
         try:
-            outcome = store.bgrewriteaof(may_commit=False)
+            outcome = start(self.server.store)
         except CommandError as error:
             return ErrorReply(error.message)
         finally:
-            self._held(perf_counter_ns() - started)
-        return REWRITE_STARTED if outcome == "started" else REWRITE_SCHEDULED
+            self._held(perf_counter_ns() - began)
+        return started_reply if outcome == "started" else scheduled_reply
 
     def bgsave_running(self) -> bool:
         return any(info.rdb_bgsave_in_progress for info in self.server.store.persistence_info())

@@ -28,7 +28,9 @@ from kevy_persist.store.save_points import INVALID, parse_save_points
 
 __all__ = ["SETTINGS", "apply_setting", "check_setting", "kevy_fields", "redis_fields"]
 
-SETTINGS = frozenset({"save", "stop-writes-on-bgsave-error", "auto-aof-rewrite-percentage", "auto-aof-rewrite-min-size"})
+SETTINGS = frozenset({
+    "save", "stop-writes-on-bgsave-error", "auto-aof-rewrite-percentage", "auto-aof-rewrite-min-size",
+})
 _MEMORY = re.compile(r"([0-9]+)(b|k|kb|m|mb|g|gb)?", re.IGNORECASE)
 _UNITS = {None: 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
 _INT_MAX = 2147483647

@@ -22,14 +22,15 @@ import os
 import threading
 import time
 
+import attrs
 import pytest
 import redis
+from redis_oracle import redis_port  # noqa: F401 -- a fixture
+from server_support import RawClient, client, running_server
 
 from kevy_persist import Store, StoreConfig
 from kevy_server import KevyServer, ServerConfig
 from kevy_server.persistence import MISCONF_BGSAVE
-from redis_oracle import redis_port  # noqa: F401 -- fixture
-from server_support import RawClient, client, running_server
 
 POLL_LIMIT_S = 60.0
 
@@ -209,7 +210,7 @@ def test_shutdown_save_leaves_a_snapshot_the_next_open_loads(tmp_path) -> None:
         assert store.execute("LLEN", "list") == 500
 
 
-def test_info_persistence_has_redis_fields_in_redis_order(tmp_path, redis_port) -> None:
+def test_info_persistence_has_redis_fields_in_redis_order(tmp_path, redis_port) -> None:  # noqa: F811
     """Every Redis field kevy reports is one redis-server 7.0 reports, in the same order."""
     reference = redis.Redis(port=redis_port, protocol=2)
     redis_names = list(reference.info("persistence"))
@@ -341,3 +342,19 @@ def test_a_shutdown_while_loading_cancels_the_open(tmp_path) -> None:
     assert server.wait_stopped(15)
     with Store.open(StoreConfig(data_dir=str(data_dir), ticker="manual")) as store:  # the lock was released
         assert store.execute("DBSIZE") == 2000
+
+
+def test_a_shutdown_without_an_option_lets_the_store_snapshot_a_long_log(tmp_path) -> None:
+    """SHUTDOWN (no option) and SIGTERM pass `save=None`: the store saves a shard whose log
+    reached its threshold (1 byte here), so the next open replays nothing."""
+    data_dir = tmp_path / "data"
+    config = ServerConfig(port=0, data_dir=str(data_dir), save_points="")
+    store = Store.open(attrs.evolve(config.store_config(), shutdown_snapshot_min_log_bytes=1))
+    server = KevyServer(config, store=store)
+    server.start()
+    r = client(server)
+    for index in range(300):
+        r.rpush("list", index)
+    assert server.shutdown(timeout_s=15)  # what SIGTERM calls
+    with Store.open(StoreConfig(data_dir=str(data_dir), ticker="manual")) as reopened:
+        assert reopened.open_report.replayed_commands == 0 and reopened.execute("LLEN", "list") == 300

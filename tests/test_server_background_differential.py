@@ -22,7 +22,6 @@ from collections.abc import Iterator
 import hiredis
 import pytest
 import redis
-
 from redis_oracle import redis_server_path
 from server_support import RawClient, running_server
 
@@ -59,7 +58,8 @@ def _wait_idle(port: int) -> None:
     deadline = time.monotonic() + 60
     while True:
         info = r.info("persistence")
-        if (info["rdb_bgsave_in_progress"], info["aof_rewrite_in_progress"], info["aof_rewrite_scheduled"]) == (0, 0, 0):
+        busy = (info["rdb_bgsave_in_progress"], info["aof_rewrite_in_progress"], info["aof_rewrite_scheduled"])
+        if busy == (0, 0, 0):
             return
         assert time.monotonic() < deadline, info
         time.sleep(0.02)

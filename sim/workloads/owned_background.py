@@ -12,7 +12,8 @@ operation goes as the server's loop sends it (`kevy_server/loop.py`, `persistenc
 - `TICK`: the clock moves 400 ms; under `everysec` the due shards are synced (the loop's fsync
   thread, here in line: a commit never overlaps it, as the server waits for it first); then
   `poll_background()` -- a commit when the job is ready, else `may_commit=False`.
-Shutdown as the server's: `Store.shutdown(save=None)` after the last write.
+Shutdown as the server's: `Store.shutdown()` (save=None) after the last write; the history
+bookkeeping is `store-background`'s (`StoreBackgroundWorkload.run`), only `issuer` differs.
 
 What must survive: as in `store-background-*` (every acknowledged write under `always`; under
 `everysec` what a tick left synced and everything 2 s old; a committed job makes its shard
@@ -23,9 +24,7 @@ durable to that point; everything after a shutdown that returned), judged per sh
 from __future__ import annotations
 
 from kevy_persist.commands import ErrorReply
-from kevy_persist.disk.clock import ManualClock
 from kevy_persist.errors import KevyError
-from sim.workloads.base import DATA_DIR
 from sim.workloads.store_background import SHARD_COUNT, StoreBackgroundWorkload, commands_of, shard_of_key
 
 
@@ -40,50 +39,17 @@ class OwnedBackgroundWorkload(StoreBackgroundWorkload):
         self.summary = (f"BGSAVE then BGREWRITEAOF on {SHARD_COUNT} shards through the single-owner path "
                         f"(kevy-server's loop), a write between steps, {policy}")
 
-    def run(self, fs, operations, history) -> None:
+    def issuer(self, store, clock):
         from kevy_persist.store.store import single_owner
 
-        fs.make_dirs(DATA_DIR)
-        clock = ManualClock()
-        events: list = []
-        try:
-            store = self.open_store(fs, clock, events.append)
-        except KevyError:
-            return
         owned = single_owner(store)
-        acknowledged_at_ms: list[tuple[int, int]] = []
-        unreliable = False
-        for index, operation in enumerate(operations):
-            history.begin(index)
-            events.clear()
+
+        def issue(operation: tuple) -> None:
             owned.refresh_clock()
-            try:
-                failed = self._issue_owned(store, owned, clock, operation)
-            except KevyError:
-                failed = True
-            if failed:
-                history.fail(index)
-                unreliable = True
-                continue
-            for event in events:
-                if event.name == "job_committed":
-                    history.require_shard(event.shard_index, index + 1)
-                unreliable = unreliable or event.name in ("fsync_error", "job_failed")
-            if operation[0] in (b"CMD", b"MULTI"):
-                if self.policy == "always":
-                    history.require(index + 1)
-                acknowledged_at_ms.append((clock.monotonic_ms(), index + 1))
-            if operation[0] == b"TICK" and self.policy == "everysec" and not unreliable:
-                if not any(owned.dirty(shard) for shard in range(owned.shard_count)):
-                    history.require(index + 1)
-                for acknowledged_ms, count in acknowledged_at_ms:
-                    if clock.monotonic_ms() - acknowledged_ms >= 2000:
-                        history.require(count)
-        try:
-            store.shutdown(save=None)
-        except KevyError:
-            return
-        history.require(history.issued)
+            if self._issue_owned(store, owned, clock, operation):
+                raise KevyError("the write was refused (MISCONF)")
+
+        return issue
 
     def _issue_owned(self, store, owned, clock, operation: tuple) -> bool:
         """Run one operation as the loop would; True when its write was refused (MISCONF)."""
