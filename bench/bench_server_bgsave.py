@@ -1,8 +1,8 @@
 """BGSAVE of N keys against kevy-server and redis-server side by side, and their restart times.
 
-Each side is a real server process on loopback (kevy-server: `python -m kevy_server`, thread
-worker; redis-server 7.0), logs on with `appendfsync everysec`, no save points (the bench
-asks for the saves). Data: N keys `key:%012d` with 64-byte seeded random values, pipelined in.
+Each side is a real server process on loopback (kevy-server: `python -m kevy_server`, once
+per `--workers` value of `--background-worker`; redis-server 7.0), logs on with `appendfsync
+everysec`, no save points (the bench asks for the saves). Data: N keys `key:%012d` with 64-byte seeded random values, pipelined in.
 
 Per side, in one run:
 1. fill, then SHUTDOWN NOSAVE and start again on the same dir: **restart from the log only**
@@ -25,7 +25,7 @@ Per side, in one run:
 Ratios are kevy / Redis (times: above 1 means kevy is slower). The machine may be shared
 with other programs; the table header prints the load average.
 
-    python bench/bench_server_bgsave.py [--keys 1000000] [--seconds 3] [--no-redis]
+    python bench/bench_server_bgsave.py [--keys 1000000] [--seconds 3] [--workers thread,fork] [--no-redis]
 """
 
 from __future__ import annotations
@@ -72,8 +72,9 @@ class Side:
 class Server:
     """One server process on a data dir (kevy or Redis), started and stopped by the bench."""
 
-    def __init__(self, kind: str, directory: str) -> None:
+    def __init__(self, kind: str, directory: str, worker: str = "thread") -> None:
         self.kind = kind
+        self.worker = worker
         self.directory = directory
         self.port = free_loopback_port()
         self.process: subprocess.Popen | None = None
@@ -83,7 +84,8 @@ class Server:
         started = time.perf_counter()
         if self.kind == "kevy":
             arguments = [sys.executable, "-m", "kevy_server", "--port", str(self.port), "--dir", self.directory,
-                         "--appendfsync", "everysec", "--save", "", "--appendonly", "yes" if log_on else "no"]
+                         "--appendfsync", "everysec", "--save", "", "--appendonly", "yes" if log_on else "no",
+                         "--background-worker", self.worker]
             output = open(os.path.join(self.directory, "..", f"kevy-{self.port}.log"), "w")  # noqa: SIM115
         else:
             arguments = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.directory,
@@ -170,12 +172,12 @@ def _hold_figures(server: Server) -> tuple[float, float | None]:
     return int(server.info("stats")["latest_fork_usec"]) / 1e3, None
 
 
-def measure(kind: str, key_count: int, seconds: float) -> Side:
+def measure(kind: str, key_count: int, seconds: float, worker: str = "thread") -> Side:
     root = tempfile.mkdtemp(prefix=f"kevy-bench-server-bgsave-{kind}-")
     directory = os.path.join(root, "data")
     os.makedirs(directory)
     try:
-        server = Server(kind, directory)
+        server = Server(kind, directory, worker)
         server.start()
         fill_seconds = _fill(server, key_count)
         server.stop_without_saving()
@@ -226,7 +228,7 @@ def measure(kind: str, key_count: int, seconds: float) -> Side:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return Side(
-        name=kind, fill_seconds=fill_seconds, restart_log_seconds=restart_log_seconds,
+        name=f"kevy ({worker})" if kind == "kevy" else kind, fill_seconds=fill_seconds, restart_log_seconds=restart_log_seconds,
         restart_log_cpu_seconds=restart_log_cpu, restart_log_open_ms=restart_log_open_ms,
         full_save_seconds=full_save_seconds, bgsave_seconds=bgsave_seconds, hold_ms=hold_ms, hold_max_ms=hold_max_ms,
         without=without, during=during,
@@ -247,11 +249,12 @@ def main(argv: list[str] | None = None) -> list[list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--workers", default="thread,fork", help="kevy-server's --background-worker values to run")
     parser.add_argument("--no-redis", action="store_true")
     arguments = parser.parse_args(argv)
     print(f"# kevy-server vs redis-server: BGSAVE of {arguments.keys:,} keys with a writer running; "
           f"{machine_summary()}")
-    sides = [measure("kevy", arguments.keys, arguments.seconds)]
+    sides = [measure("kevy", arguments.keys, arguments.seconds, worker) for worker in arguments.workers.split(",")]
     if not arguments.no_redis:
         sides.append(measure("redis", arguments.keys, arguments.seconds))
     rows = []
@@ -274,7 +277,7 @@ def main(argv: list[str] | None = None) -> list[list[str]]:
         ("snapshot", "restart_snapshot_seconds", "restart_snapshot_cpu_seconds", "restart_snapshot_open_ms"),
     ):
         ours = sides[0]
-        theirs = sides[1] if len(sides) > 1 else None
+        theirs = sides[-1] if sides[-1].name == "redis" else None
         restart_rows.append([
             label, f"{getattr(ours, wall):.2f} s (open {getattr(ours, open_ms) / 1e3:.2f} s)",
             f"{getattr(ours, cpu):.2f} s",
@@ -286,8 +289,7 @@ def main(argv: list[str] | None = None) -> list[list[str]]:
     print(f"\n# restart of {arguments.keys:,} keys: process start until PING answers PONG")
     print_table(["from", "kevy-server wall", "kevy CPU", "redis wall", "wall kevy/redis", "redis CPU",
                  "CPU kevy/redis"], restart_rows)
-    print(f"\n(fill: kevy {sides[0].fill_seconds:.1f} s" + (f", redis {sides[1].fill_seconds:.1f} s" if len(sides) > 1
-                                                                else "") + ", pipelined 1000 deep)")
+    print("\n(fill, pipelined 1000 deep: " + ", ".join(f"{side.name} {side.fill_seconds:.1f} s" for side in sides) + ")")
     return rows + restart_rows
 
 

@@ -7,6 +7,7 @@
                 [--protected-mode yes|no] [--timeout SECONDS] [--maxclients N]
                 [--max-request-bytes N] [--in-memory] [--log-level LEVEL]
                 [--save "3600 1 300 100 60 10000"] [--stop-writes-on-bgsave-error yes|no]
+                [--background-worker thread|fork]
 
 Settings come from the command line, then the environment (`KEVY_BIND`, `KEVY_PORT`,
 `KEVY_THREADS`, `KEVY_DIR`, `KEVY_AOF`, `KEVY_CLUSTER`), then a TOML file (`--config`, or
@@ -89,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", dest="log_level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--save", dest="save_points", default=None, metavar='"SECONDS CHANGES ..."',
                         help='Redis\'s save points (default "3600 1 300 100 60 10000"; "" for none)')
+    parser.add_argument("--background-worker", dest="background_worker", choices=("thread", "fork"), default=None,
+                        help="where BGSAVE/BGREWRITEAOF serialize: a thread (default) or a forked child")
     parser.add_argument("--stop-writes-on-bgsave-error", dest="stop_writes_on_bgsave_error", type=_yes_no,
                         default=None, metavar="yes|no", help="refuse writes after a failed BGSAVE (default yes)")
     return parser
@@ -96,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 _CLI_FIELDS = ("port", "bind", "data_dir", "in_memory", "shard_count", "routing", "cluster", "appendfsync",
                "appendonly", "log_format", "requirepass", "aclfile", "protected_mode", "idle_timeout_s",
-               "maxclients", "max_request_bytes", "log_level", "save_points", "stop_writes_on_bgsave_error")
+               "maxclients", "max_request_bytes", "log_level", "save_points", "stop_writes_on_bgsave_error",
+               "background_worker")
 
 
 def resolve(arguments: argparse.Namespace, environ: Mapping[str, str]) -> tuple[ServerConfig, dict[str, Any]]:

@@ -47,11 +47,12 @@ def wait_until_idle(r: redis.Redis) -> dict:
         time.sleep(0.02)
 
 
-def test_bgsave_while_clients_write_then_restart_loads_the_snapshot_with_everything(tmp_path) -> None:
+@pytest.mark.parametrize("worker", ["thread", "fork"])
+def test_bgsave_while_clients_write_then_restart_loads_the_snapshot_with_everything(tmp_path, worker) -> None:
     """20,000 keys, BGSAVE, a second client writing through the job, more writes after it;
     NOSAVE shutdown; the reopened dir has every key and loaded the snapshot."""
     data_dir = tmp_path / "data"
-    with running_server(data_dir, shard_count=2, save_points="") as server:
+    with running_server(data_dir, shard_count=2, save_points="", background_worker=worker) as server:
         r = client(server)
         pipe = r.pipeline(transaction=False)
         for index in range(20_000):

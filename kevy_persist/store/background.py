@@ -8,8 +8,8 @@ at a time pays for a copy-on-write view and a tee. Where each step runs:
 - freeze: on the caller that starts the job, under the shard's lock;
 - serialize, install the snapshot, copy the tee: on a worker (`background_worker`): `"thread"` (a daemon thread
   in this process; it yields the GIL between chunks), `"fork"` (a forked child writes the
-  temp from its copy of memory, `store/fork_worker.py`; the tee is then copied by the
-  driver, off the lock), or `"inline"` (no worker: each `poll()` runs exactly one step, for
+  temp from its copy of memory, `store/fork_worker.py`; a thread then installs it and copies
+  the tee, off the lock), or `"inline"` (no worker: each `poll()` runs exactly one step, for
   deterministic tests and the crash simulator);
 - commit or abort: on the driver -- whoever calls `poll()`: the store's ticker, a server's
   event loop through `Store.poll_background()`, or a caller waiting for a job -- under the
@@ -188,13 +188,19 @@ class BackgroundJobs:
             self._abort(active, active.worker.error or JobCancelledError("cancelled"))
             return True
         try:
-            if self._worker == "fork":
+            if self._worker == "fork" and job.phase is Phase.FROZEN:
+                # The child wrote the temp. Installing it and copying the tee of the whole
+                # save -- seconds of writes -- go to a thread, as the thread worker does them,
+                # not to the driver (a server's event loop); the commit follows when it is done.
                 job.adopt_serialized()
-                self._install_and_copy(active)
-            else:
-                # Log written since the worker's last copy (it may have finished a tick ago):
-                # copied here, off the lock, so the commit only writes the last few.
-                self._copy_tee(active)
+                active.pace = self._pacer(active)
+                active.worker = WorkerThread(lambda: self._install_and_copy(active),
+                                             name=f"kevy-{job.kind.value}-copy-{job.shard.index}", finished=self.wakeup)
+                active.worker.start()
+                return False
+            # Log written since the worker's last copy (it may have finished a tick ago):
+            # copied here, off the lock, so the commit only writes the last few.
+            self._copy_tee(active)
         except KevyError as error:
             self._abort(active, error)
             return True
