@@ -2,7 +2,8 @@
 
 Each side is a real server process on loopback (kevy-server: `python -m kevy_server`, once
 per `--workers` value of `--background-worker`; redis-server 7.0), logs on with `appendfsync
-everysec`, no save points (the bench asks for the saves). Data: N keys `key:%012d` with 64-byte seeded random values, pipelined in.
+everysec`, no save points (the bench asks for the saves). Data: N keys `key:%012d` with
+64-byte seeded random values, pipelined in.
 
 Per side, in one run:
 1. fill, then SHUTDOWN NOSAVE and start again on the same dir: **restart from the log only**
@@ -228,7 +229,8 @@ def measure(kind: str, key_count: int, seconds: float, worker: str = "thread") -
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return Side(
-        name=f"kevy ({worker})" if kind == "kevy" else kind, fill_seconds=fill_seconds, restart_log_seconds=restart_log_seconds,
+        name=f"kevy ({worker})" if kind == "kevy" else kind, fill_seconds=fill_seconds,
+        restart_log_seconds=restart_log_seconds,
         restart_log_cpu_seconds=restart_log_cpu, restart_log_open_ms=restart_log_open_ms,
         full_save_seconds=full_save_seconds, bgsave_seconds=bgsave_seconds, hold_ms=hold_ms, hold_max_ms=hold_max_ms,
         without=without, during=during,
@@ -289,7 +291,8 @@ def main(argv: list[str] | None = None) -> list[list[str]]:
     print(f"\n# restart of {arguments.keys:,} keys: process start until PING answers PONG")
     print_table(["from", "kevy-server wall", "kevy CPU", "redis wall", "wall kevy/redis", "redis CPU",
                  "CPU kevy/redis"], restart_rows)
-    print("\n(fill, pipelined 1000 deep: " + ", ".join(f"{side.name} {side.fill_seconds:.1f} s" for side in sides) + ")")
+    fills = ", ".join(f"{side.name} {side.fill_seconds:.1f} s" for side in sides)
+    print(f"\n(fill, pipelined 1000 deep: {fills})")
     return rows + restart_rows
 
 
