@@ -6,6 +6,8 @@
                 [--log-format 1|2] [--requirepass PASSWORD] [--aclfile FILE]
                 [--protected-mode yes|no] [--timeout SECONDS] [--maxclients N]
                 [--max-request-bytes N] [--in-memory] [--log-level LEVEL]
+                [--save "3600 1 300 100 60 10000"] [--stop-writes-on-bgsave-error yes|no]
+                [--background-worker thread|fork]
 
 Settings come from the command line, then the environment (`KEVY_BIND`, `KEVY_PORT`,
 `KEVY_THREADS`, `KEVY_DIR`, `KEVY_AOF`, `KEVY_CLUSTER`), then a TOML file (`--config`, or
@@ -14,9 +16,12 @@ defaults -- the Rust kevy's interface and precedence (`settings.py` has the file
 Without a shard count the layout recorded in the dir's `shards.meta` is used (one shard by
 KevyHash for a new dir; 0, kevy's "automatic", gives a new dir one shard per CPU); a count
 or routing other than the recorded one re-shards the dir at start (as the Rust kevy does),
-with progress lines in the log. SIGTERM and SIGINT
-shut down gracefully: connections are drained and every log fsynced (a snapshot is also
-saved when the log is off, since nothing else would keep the data). Exit status 0 after a
+with progress lines in the log. The port is open while the data dir opens: commands get
+`-LOADING` meanwhile (INFO, CONFIG, CLIENT, HELLO, AUTH, SHUTDOWN run, as in Redis), with a
+progress line every few seconds, then "ready to accept connections". SIGTERM and SIGINT
+shut down gracefully: connections are drained and every log fsynced; a shard whose log is
+long gets a snapshot first (so the next start loads it instead of replaying the log), and
+with the log off every shard is saved when save points are set (Redis's rule). Exit status 0 after a
 clean shutdown, 1 when the store reported a failure while closing, 2 when the server could
 not start (bad options or settings, unusable data dir, port in use, a bad aclfile).
 """
@@ -99,13 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repl-ping-replica-period", dest="repl_ping_replica_period_s", type=int, default=None,
                         help="seconds between the PINGs sent to replicas (default 10)")
     parser.add_argument("--log-level", dest="log_level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--save", dest="save_points", default=None, metavar='"SECONDS CHANGES ..."',
+                        help='Redis\'s save points (default "3600 1 300 100 60 10000"; "" for none)')
+    parser.add_argument("--background-worker", dest="background_worker", choices=("thread", "fork"), default=None,
+                        help="where BGSAVE/BGREWRITEAOF serialize: a thread (default) or a forked child")
+    parser.add_argument("--stop-writes-on-bgsave-error", dest="stop_writes_on_bgsave_error", type=_yes_no,
+                        default=None, metavar="yes|no", help="refuse writes after a failed BGSAVE (default yes)")
     return parser
 
 
 _CLI_FIELDS = ("port", "bind", "data_dir", "in_memory", "shard_count", "routing", "cluster", "appendfsync",
                "appendonly", "log_format", "requirepass", "aclfile", "protected_mode", "idle_timeout_s",
                "maxclients", "max_request_bytes", "log_level", "databases", "replicaof", "repl_backlog_size_bytes",
-               "repl_ping_replica_period_s")
+               "repl_ping_replica_period_s", "save_points",
+               "stop_writes_on_bgsave_error", "background_worker")
 
 
 def resolve(arguments: argparse.Namespace, environ: Mapping[str, str]) -> tuple[ServerConfig, dict[str, Any]]:
@@ -170,19 +182,14 @@ def run_server(config: ServerConfig) -> int:
     try:
         if config.data_dir is not None:
             os.makedirs(config.data_dir, exist_ok=True)
-        server = KevyServer(config)
+        server = KevyServer(config, open_in_background=True)
     except (KevyError, ValueError, OSError, AclFileError) as error:
         print(f"kevy-server: cannot start: {error}", file=sys.stderr)
         return 2
-    report = server.store.open_report
-    log.info("opened %d shard(s) (%s): replayed %d commands (%d bytes), dropped %d bytes in %d ms",
-             server.store.shard_count, server.store.config.routing.value, report.replayed_commands,
-             report.replayed_bytes, report.dropped_bytes, report.elapsed_ms)
-    save_on_signal = not config.appendonly
 
     def on_signal(number: int, frame: object) -> None:
         log.info("signal %d: shutting down", number)
-        server.request_shutdown(save=save_on_signal)
+        server.request_shutdown(save=None)  # the store decides: a long log gets a snapshot
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -191,6 +198,9 @@ def run_server(config: ServerConfig) -> int:
     except OSError as error:
         print(f"kevy-server: cannot listen on {config.bind}:{config.port}: {error}", file=sys.stderr)
         server.store.shutdown()
+        return 2
+    if server.open_error is not None:
+        print(f"kevy-server: cannot start: {server.open_error}", file=sys.stderr)
         return 2
     return 1 if server.shutdown_error is not None or server.loop_error is not None else 0
 

@@ -13,8 +13,10 @@ import attrs
 from kevy_persist import FsyncPolicy, Routing, StoreConfig
 from kevy_persist.layout.databases import DEFAULT_DATABASE_COUNT
 from kevy_persist.store.config import MetricEvent
+from kevy_persist.store.save_points import save_points_from_config
 
 DEFAULT_MAX_REQUEST_BYTES = 512 * 1024 * 1024
+REDIS_DEFAULT_SAVE = "3600 1 300 100 60 10000"
 
 
 def _positive(instance: Any, attribute: attrs.Attribute, value: int) -> None:
@@ -51,6 +53,11 @@ class ServerConfig:
         shard `cluster_shard` of `shard_count` (its `port` is that shard's cluster port);
         `cluster_relay_socket`: the unix socket it also accepts on, for the main-port relay.
     auto_rewrite_percentage, auto_rewrite_min_size_bytes, expiry_samples_per_tick: the store's.
+    save_points: Redis's `save` (`"3600 1 300 100 60 10000"`, Redis's default; `""`: none): a
+        background save starts when a point is due; with the log off, a shutdown saves.
+    stop_writes_on_bgsave_error: Redis's: refuse writes (MISCONF) after a failed background
+        save while save points are configured, until a save succeeds.
+    background_worker: where a background job serializes ("thread", "fork"; the store's).
     slowlog_log_slower_than_us, slowlog_max_len, notify_keyspace_events: the starting values
         of those CONFIG parameters.
     config_file: the TOML file the settings were read from (INFO's config_file), if any.
@@ -94,6 +101,9 @@ class ServerConfig:
     replicaof: tuple[str, int] | None = None
     repl_backlog_size_bytes: int = attrs.field(default=1024 * 1024, validator=_positive)
     repl_ping_replica_period_s: int = attrs.field(default=10, validator=_positive)
+    save_points: tuple[tuple[int, int], ...] = attrs.field(default=REDIS_DEFAULT_SAVE, converter=save_points_from_config)
+    stop_writes_on_bgsave_error: bool = True
+    background_worker: str = attrs.field(default="thread", validator=attrs.validators.in_(("thread", "fork")))
 
     def store_config(self, metrics: Any = None) -> StoreConfig:
         """The embedded store's configuration for this server (`metrics`: a MetricEvent sink)."""
@@ -107,6 +117,8 @@ class ServerConfig:
             auto_rewrite_percentage=self.auto_rewrite_percentage,
             auto_rewrite_min_size_bytes=self.auto_rewrite_min_size_bytes,
             expiry_samples_per_tick=self.expiry_samples_per_tick,
+            save_points=self.save_points,
+            background_worker=self.background_worker,
             ticker="manual",  # the server's event loop runs the housekeeping
             databases=self.databases,
             metrics=metrics,

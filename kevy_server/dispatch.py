@@ -9,10 +9,12 @@ Everything else takes `_slow`, which follows Redis 7.0's `processCommand`:
 1. unknown command, then wrong arity (both flag an open transaction, so EXEC aborts);
 2. NOAUTH before AUTH for everything not flagged `no-auth`;
 3. an ACL user with limits: NOPERM for a command, key or channel it may not use (`acl.py`);
-   a MONITOR client may not touch the keyspace;
+   a MONITOR client may not touch the keyspace; while a failed BGSAVE stops writes
+   (`persistence.py`), MISCONF for Redis's write commands and PING;
    in cluster mode (`server.cluster`), keys of several slots answer CROSSSLOT and a slot of
    another shard MOVED (`cluster_topology.py`); the fast path makes the same check;
-4. in RESP2 subscribed mode only the subscribe family, PING, QUIT and RESET run;
+4. in RESP2 subscribed mode only the subscribe family, PING, QUIT and RESET run; while the
+   data dir opens, LOADING for every command Redis does not flag `loading` (`loading.py`);
    on a replica, a write is refused with READONLY (before subscribed mode and MULTI, as Redis);
 5. during CLIENT PAUSE a command the pause holds waits (`client_admin.Pause`);
 6. inside MULTI: `no-multi` verbs are refused, the transaction verbs run at once, the rest
@@ -42,6 +44,7 @@ from kevy_persist.commands.table import lookup_spec
 
 from .client_admin import silence
 from .monitor import KEYSPACE_REFUSAL, touches_keyspace
+from .persistence import command_is, refused_by_misconf
 from .verbs import VERBS
 
 __all__ = ["NOAUTH", "Dispatcher"]
@@ -55,6 +58,7 @@ READONLY = ErrorReply("READONLY You can't write against a read only replica.")
 _WATCH_BEFORE = frozenset({b"FLUSHALL", b"FLUSHDB", b"DEL", b"UNLINK"})
 
 
+@functools.cache
 def _fast_names() -> frozenset[bytes]:
     names = set()
     for name in COMMAND_TABLE:
@@ -65,11 +69,16 @@ def _fast_names() -> frozenset[bytes]:
 
 
 class Dispatcher:
-    def __init__(self, server: Any) -> None:
+    def __init__(self, server: Any, loading_refusal: ErrorReply | None = None) -> None:
         self.server = server
         self.owned = server.owned
-        self._all_fast = self._fast = _fast_names()
+        # Refusals that every client's commands must pass (LOADING, MISCONF): while one is
+        # set, nothing takes the fast path; on a replica, no write does.
+        self.loading_refusal = loading_refusal
+        self.write_refusal: ErrorReply | None = None
+        self._all_fast = _fast_names()
         self._read_only = False
+        self._refresh_fast()
         if self.owned.shard_count == 1:
             self.run_data = functools.partial(self.owned.execute, 0)
         else:
@@ -80,13 +89,13 @@ class Dispatcher:
         self.in_exec = False  # EXEC is running its queue (blocking verbs must not block)
         self.refused = False  # the last error reply was a refusal before running (statistics)
 
-    def set_read_only(self, read_only: bool) -> None:
-        """A replica refuses clients' writes: they leave the fast path for the READONLY check."""
-        self._read_only = read_only
-        if read_only:
-            self._fast = frozenset(name for name in self._all_fast if not COMMAND_TABLE[name.lower()].writes)
-        else:
-            self._fast = self._all_fast
+        # Refusals that every client's commands must pass (LOADING, MISCONF): while one is
+        # set, nothing takes the fast path; on a replica, no write does.
+        self.loading_refusal = loading_refusal
+        self.write_refusal: ErrorReply | None = None
+        self._all_fast = _fast_names()
+        self._read_only = False
+        self._refresh_fast()
 
     def handle(self, client: Any, argv: list[bytes]) -> Any:
         client.commands_processed += 1
@@ -140,6 +149,8 @@ class Dispatcher:
                 return self._refuse(client, denied)
         if client.monitoring and touches_keyspace(argv):
             return self._refuse(client, KEYSPACE_REFUSAL)
+        if self.write_refusal is not None and refused_by_misconf(argv):
+            return self._refuse(client, self.write_refusal)
         if self.cluster is not None:
             redirect = self.cluster.redirect(verb.key_arguments(argv) if verb is not None else command_keys(argv))
             if redirect is not None:
@@ -152,6 +163,8 @@ class Dispatcher:
                 f"ERR Can't execute '{lower}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
                 "are allowed in this context"
             ))
+        if self.loading_refusal is not None and not command_is(argv, "loading"):
+            return self._refuse(client, self.loading_refusal)
         pause = self.server.pause
         if pause.mode is not None and pause.holds(client, argv):
             return pause.postpone(client, argv)

@@ -11,8 +11,10 @@ channels and patterns).
 CONFIG SET changes what can change at run time: `requirepass`, `maxclients`, `appendfsync`
 (the store switches every shard's policy), `timeout`, `notify-keyspace-events`,
 `client-output-buffer-limit`, `protected-mode`, the slow log, latency and tracking settings
-(`admin_settings.py`), and `appendonly` / `save` / `dir` only to the value they already have (the store fixes its data dir and log when it opens; other values
-are refused with an error). A CONFIG SET of several parameters applies all of them or none.
+(`admin_settings.py`), the persistence settings `save`, `stop-writes-on-bgsave-error`,
+`auto-aof-rewrite-percentage`, `auto-aof-rewrite-min-size` (`persistence_info.py`), and
+`appendonly` / `dir` only to the value they already have (the store fixes its data dir and
+log when it opens; other values are refused with an error). A CONFIG SET of several parameters applies all of them or none.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from typing import Any
 from kevy_persist.commands import ErrorReply
 from kevy_persist.commands.replies import OK
 
-from . import command_data, info_sections, limits, notifications
+from kevy_persist.store.save_points import format_save_points
+
+from . import command_data, info_sections, limits, notifications, persistence_info
 from .admin_settings import ADMIN_SETTINGS, admin_parameters, check_admin_setting
 
 READ_BUFFER_BYTES = 64 * 1024  # what the loop asks of one recv
@@ -101,37 +105,7 @@ def _clients_section(server: Any) -> list[tuple[str, Any]]:
 
 
 def _persistence_section(server: Any) -> list[tuple[str, Any]]:
-    store = server.store
-    report = store.open_report
-    counts = server.metric_counts()
-    config = server.config
-    statuses = store.write_status()
-    refusing = [status.index for status in statuses if status.refusing_reason is not None]
-    return [
-        ("loading", 0),
-        ("data_dir", config.data_dir if config.data_dir is not None else "(in memory)"),
-        ("shards", store.shard_count),
-        ("routing", store.config.routing.value),
-        ("aof_enabled", int(config.appendonly)),
-        ("appendfsync", server.store.config.appendfsync.value),
-        ("log_format", config.log_format),
-        ("rdb_last_save_time", server.last_save_unix),
-        ("rdb_saves", counts.get("save", 0)),
-        ("aof_rewrites", counts.get("rewrite", 0)),
-        # err while a shard refuses writes (MISCONF), ok again once a save gave it fresh files
-        ("aof_last_write_status", "err" if refusing else "ok"),
-        ("aof_refusing_shards", ",".join(map(str, refusing))),
-        ("aof_write_errors", sum(status.write_errors for status in statuses)),
-        ("fsync_errors", sum(status.fsync_errors for status in statuses)),
-        ("log_writes", server.loop.log_writes),
-        ("log_fsync_rounds", server.loop.durability.sync_rounds),
-        ("open_elapsed_ms", report.elapsed_ms),
-        ("open_replayed_commands", report.replayed_commands),
-        ("open_replayed_bytes", report.replayed_bytes),
-        ("open_dropped_bytes", report.dropped_bytes),
-        ("open_discarded_transaction_bytes", report.discarded_transaction_bytes),
-        ("open_corruption_found", int(report.corruption_found)),
-    ]
+    return persistence_info.redis_fields(server) + persistence_info.kevy_fields(server)
 
 
 def _stats_section(server: Any) -> list[tuple[str, Any]]:
@@ -206,7 +180,10 @@ def _parameters(server: Any) -> dict[str, str]:
     return {
         "appendfsync": server.store.config.appendfsync.value,
         "appendonly": "yes" if config.appendonly else "no",
-        "save": "",  # no automatic save points: SAVE/BGSAVE on request, the log otherwise
+        "save": format_save_points(server.store.config.save_points),
+        "stop-writes-on-bgsave-error": "yes" if server.persistence.stop_writes_on_bgsave_error else "no",
+        "auto-aof-rewrite-percentage": str(server.store.config.auto_rewrite_percentage),
+        "auto-aof-rewrite-min-size": str(server.store.config.auto_rewrite_min_size_bytes),
         "dir": os.path.abspath(config.data_dir) if config.data_dir is not None else "",
         "port": str(server.port),
         "bind": config.bind,
@@ -240,8 +217,10 @@ def live_settings(server: Any) -> dict[str, dict[str, Any]]:
         },
         "persistence": {
             "aof": config.appendonly, "appendfsync": server.store.config.appendfsync.value,
-            "auto_aof_rewrite_percentage": config.auto_rewrite_percentage,
-            "auto_aof_rewrite_min_size": config.auto_rewrite_min_size_bytes,
+            "auto_aof_rewrite_percentage": server.store.config.auto_rewrite_percentage,
+            "auto_aof_rewrite_min_size": server.store.config.auto_rewrite_min_size_bytes,
+            "save": format_save_points(server.store.config.save_points),
+            "stop_writes_on_bgsave_error": server.persistence.stop_writes_on_bgsave_error,
         },
         "notification": {"notify_keyspace_events": notifications.flags_to_text(server.notifications.flags)},
         "slowlog": {"slower_than_micros": stats.slowlog_threshold_us, "max_len": stats.slowlog_max_length},
@@ -303,6 +282,8 @@ def _check(server: Any, name: str, value: str, current: str) -> tuple[ErrorReply
         return None, parsed
     if name == "requirepass":
         return None, value or None
+    if name in persistence_info.SETTINGS:
+        return persistence_info.check_setting(name, value)
     if name in ADMIN_SETTINGS:
         return check_admin_setting(name, value, current)
     if value.lower() != current.lower():

@@ -12,9 +12,11 @@ One turn (`turn`):
    turn's replies behind it; then send each client's replies of the turn in one `send`.
 
 Timers run between turns: the ticker (`hz` 10: active expiry, the `everysec` fsync, the
-auto-rewrite check, idle-client timeouts, output-buffer soft limits) and blocked clients'
-deadlines. Nothing here blocks on the disk except SAVE, a log rewrite and shutdown, which
-wait for the fsync thread first.
+background jobs' driver -- save points, auto-rewrite, commits --, idle-client timeouts,
+output-buffer soft limits) and blocked clients' deadlines. Other threads hand work to the
+loop with `call_soon_threadsafe` (a background job's worker finished, the data dir finished
+opening): it runs after the turn in hand. Nothing here blocks on the disk except SAVE, a
+background job's commit, a policy switch and shutdown, which wait for the fsync thread first.
 
 Sending, holding and closing clients live in `output.py`, the listener in `accepting.py`
 (both mixed into `EventLoop`).
@@ -81,8 +83,11 @@ class EventLoop(Accepting, Output):
         self._sync_notify_writer = sync_notify_writer
         self._listener_fd = -1
         self.poller.register(self._sync_notify_reader.fileno(), _IN)
-        self.durability = Durability(SyncWorker(self.owned.sync, sync_notify_writer), self._sync_failed)
+        # Through `self.owned` at each call: the server may adopt another store (after LOADING).
+        self.durability = Durability(SyncWorker(lambda index: self.owned.sync(index), sync_notify_writer),
+                                     self._sync_failed)
         self._timers: list[tuple[int, int, Callable[[], None]]] = []
+        self._calls: deque[Callable[[], None]] = deque()  # from other threads (call_soon_threadsafe)
         self._timer_sequence = 0
         self.now_ms = monotonic_ms()
         self.stop_requested = False
@@ -100,6 +105,26 @@ class EventLoop(Accepting, Output):
             self._wake_writer.send(b"w")
         except (BlockingIOError, OSError):
             pass  # already woken, or closed
+
+    def call_soon_threadsafe(self, callback: Callable[[], None]) -> None:
+        """Run `callback` on the loop after its current turn (any thread)."""
+        self._calls.append(callback)
+        self.wake()
+
+    def take_calls(self) -> list[Callable[[], None]]:
+        """The calls handed over and not run yet (a shutdown runs them itself)."""
+        calls = list(self._calls)
+        self._calls.clear()
+        return calls
+
+    def _run_calls(self) -> None:
+        while self._calls:
+            callback = self._calls.popleft()
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 -- a failed hand-over must not stop the loop
+                log.exception("a call handed to the loop failed")
+        self.end_turn()
 
     def add_timer(self, delay_ms: int, callback: Callable[[], None]) -> None:
         self._timer_sequence += 1
@@ -157,6 +182,8 @@ class EventLoop(Accepting, Output):
         self.end_turn()
         if synced:
             self._absorb_syncs()
+        if self._calls:
+            self._run_calls()
         if (self._timers and self._timers[0][0] <= self.now_ms) or self.server.blocking.active:
             self._run_timers()
 
@@ -447,6 +474,14 @@ class EventLoop(Accepting, Output):
         if self.owned.config.appendfsync is FsyncPolicy.ALWAYS:
             self.owned.after_failed_sync(index)
             self.server.master.disconnect_all("an fsync failed")  # the stream holds undone writes
+
+    def write_pending_now(self) -> None:
+        """Write every shard's pending records now (mid-turn, without waiting for an fsync):
+        a background job is frozen only when the log holds everything the keyspace shows.
+        Under `always` the turn's replies still wait for the fsync this requests (`end_turn`
+        holds them behind the last unfinished sync)."""
+        if self.owned.has_pending():
+            self._write_turn(self.owned.config.appendfsync is FsyncPolicy.ALWAYS)
 
     def quiesce(self) -> None:
         """Write every pending record and wait for every fsync; release held replies.

@@ -5,11 +5,16 @@ Threads: the loop (`loop.py`) owns every socket, every client and -- through
 runs the loop on its own thread (tests, embedding); `serve_forever()` runs it on the caller's
 (the CLI's main thread, so SIGTERM's handler can wake it).
 
-Lifecycle: `request_shutdown()` (SHUTDOWN, SIGTERM, SIGINT; callable from any thread) makes
+Lifecycle: with `open_in_background=True` (the CLI) the server listens while the data dir
+opens and answers LOADING meanwhile (`loading.py`), then adopts the store between two turns.
+`request_shutdown()` (SHUTDOWN, SIGTERM, SIGINT; callable from any thread) makes
 the loop stop after the turn in hand. It then stops accepting, stops reading, writes and
 fsyncs every pending record, sends every reply it owes (waiting up to `drain_timeout_ms` for
-slow readers), closes the connections, optionally SAVEs, and calls `Store.shutdown()`, which
-fsyncs every log. `wait_stopped()` returns once that is done.
+slow readers), closes the connections, and calls `Store.shutdown(save=...)`, which cancels a
+background job, saves the shards the request asks for (None: a shard whose log is long, so
+the next start loads a snapshot) and fsyncs every log. `wait_stopped()` returns once that is
+done. Background jobs (`persistence.py`) are driven by the loop's ticker and by their
+workers' wake-ups.
 
 Guarantees:
 - A reply a client has received for a write is covered by the store's policy: the turn's
@@ -28,9 +33,10 @@ import ipaddress
 import logging
 import secrets
 import threading
-import time
 from collections import deque
 from typing import Any
+
+import attrs
 
 from kevy_persist import FsyncPolicy, KevyError, Store
 from kevy_persist.commands.key_positions import command_keys
@@ -52,6 +58,7 @@ from . import (  # noqa: F401 -- verbs
     migrate,
     monitor,
     notifications,
+    persistence_info,
     pubsub,
     replication_commands,
     restricted_commands,
@@ -71,8 +78,10 @@ from .database_keys import database_of, raw_key, scoped
 from .dispatch import Dispatcher
 from .info_sections import memory_figures
 from .limits import DEFAULT_OUTPUT_LIMITS, cap_maxclients, over_limit
+from .loading import LOADING_REPLY, Loading
 from .loop import NO_REPLY, EventLoop, monotonic_ms
 from .notifications import Notifications
+from .persistence import Persistence
 from .replication_master import ReplicationMaster
 from .replication_replica import ReplicaOfMaster
 from .watch import Watches
@@ -102,7 +111,7 @@ class KevyServer:
 
     no_reply = NO_REPLY
 
-    def __init__(self, config: ServerConfig, store: Store | None = None) -> None:
+    def __init__(self, config: ServerConfig, store: Store | None = None, *, open_in_background: bool = False) -> None:
         self.config = config
         self.requirepass = config.requirepass  # CONFIG SET may change these
         self.protected_mode = config.protected_mode
@@ -117,20 +126,31 @@ class KevyServer:
             self.acl.set_requirepass(config.requirepass)
         self._lock = threading.Lock()
         self._metric_counts: dict[str, int] = {}
+        self.loading: Loading | None = None
+        self.open_error: BaseException | None = None
         self.cluster = _cluster_topology(config)
-        if store is None and self.cluster is not None:
+        if store is None and self.cluster is not None:  # one shard of a cluster-mode dir
             assert config.cluster_supervisor_pid is not None
             store = Store.open_member(config.store_config(metrics=self._record_metric), self.cluster.shard_index,
                                       config.cluster_supervisor_pid)
+        elif store is None and open_in_background:
+            # Until the data dir is open: an empty in-memory store no command reaches (the
+            # dispatcher's LOADING gate refuses all that could), see `loading.py`.
+            # It starts from the server's settings: what differs at the hand-over was CONFIG SET.
+            store = Store.open(attrs.evolve(config.store_config(), data_dir=None, shard_count=1, routing=None,
+                                            log_enabled=False))
+            self.loading = Loading(config.store_config(metrics=self._record_metric), self._loaded,
+                                   self._hand_to_loop)
         self.store = store if store is not None else Store.open(config.store_config(metrics=self._record_metric))
         self.owned = single_owner(self.store)
+        self.persistence = Persistence(self, config.stop_writes_on_bgsave_error)
+        self.persistence.attach(self.store)
         self.started_monotonic_ms = monotonic_ms()
         self.run_id = secrets.token_hex(20)
         self.memory_startup_bytes, _ = memory_figures()
         self.memory_peak_bytes = self.memory_startup_bytes
         # (monotonic ms, commands processed) every 100 ms: INFO's instantaneous_ops_per_sec
         self._ops_samples: deque[tuple[int, int]] = deque(maxlen=16)
-        self.last_save_unix = int(time.time())
         self.connections_received = 0
         self.rejected_connections = 0
         self.output_limit_disconnections = 0
@@ -153,14 +173,14 @@ class KevyServer:
                 raise ValueError(f"notify-keyspace-events: invalid flags {config.notify_keyspace_events!r}")
             self.notifications.flags = flags
             self.refresh_observer()
-        self.dispatcher = Dispatcher(self)
+        self.dispatcher = Dispatcher(self, LOADING_REPLY if self.loading is not None else None)
         self.loop = EventLoop(self)
         self.master = ReplicationMaster(self)
         self.upstream = ReplicaOfMaster(self)  # following a Redis master (REPLICAOF) or idle
         self._port: int | None = None
         self._thread: threading.Thread | None = None
         self._shutdown_started = False
-        self._save_at_shutdown = False
+        self._save_at_shutdown: bool | None = None
         self._stopped = threading.Event()
         self.shutdown_error: BaseException | None = None
         self.loop_error: BaseException | None = None  # the loop died of a bug (exit status 1)
@@ -361,18 +381,73 @@ class KevyServer:
             self.output_limits = value
         elif name in ADMIN_SETTINGS:
             apply_admin_setting(self, name, value)
+        elif name in persistence_info.SETTINGS:
+            persistence_info.apply_setting(self, name, value)
 
     # -- persistence verbs ----------------------------------------------------------------------
 
     def save(self) -> None:
-        """Synchronous SAVE of every shard; records the time for LASTSAVE."""
+        """Synchronous SAVE of every shard (the store records the time for LASTSAVE)."""
         self.loop.quiesce()
         self.store.save()
-        self.last_save_unix = int(time.time())
 
-    def rewrite_log(self) -> None:
-        self.loop.quiesce()
-        self.store.rewrite_log()
+    @property
+    def last_save_unix(self) -> int:
+        return self.store.last_save_unix()
+
+    # -- opening in the background (`loading.py`) ----------------------------------------------
+
+    def _hand_to_loop(self, callback: Any) -> None:
+        self.loop.call_soon_threadsafe(callback)
+
+    def _loaded(self, store: Store | None, error: BaseException | None) -> None:
+        """On the loop, between turns: the data dir has opened (or failed to)."""
+        if self.loading is None:
+            return
+        if self._shutdown_started:  # stopping: nothing was served from it, nothing to save
+            self.loading = None
+            if store is not None:
+                store.shutdown(save=False)
+            return
+        if error is not None or store is None:
+            self.loading = None
+            if not isinstance(error, KevyError) or "cancelled" not in str(error):
+                log.error("cannot open the data dir %s: %s", self.config.data_dir, error)
+            self.open_error = error
+            self.request_shutdown(save=False)
+            return
+        self.adopt_store(store)
+
+    def adopt_store(self, store: Store) -> None:
+        """Serve `store` from now on (replacing the loading placeholder); see `loading.py`."""
+        placeholder, self.store = self.store, store
+        if store.config.appendfsync is not placeholder.config.appendfsync:
+            store.set_appendfsync(placeholder.config.appendfsync)  # a CONFIG SET during the load
+        if placeholder.config.save_points != store.config.save_points:
+            store.set_save_points(placeholder.config.save_points)
+        store.set_auto_rewrite(placeholder.config.auto_rewrite_percentage,
+                               placeholder.config.auto_rewrite_min_size_bytes)
+        placeholder.shutdown(save=False)
+        self.owned = single_owner(store)
+        self.loop.owned = self.owned
+        self.persistence.attach(store)
+        read_only = self.dispatcher.read_only
+        self.dispatcher = Dispatcher(self)
+        self.dispatcher.set_read_only(read_only)
+        self.watches.dataset_replaced()
+        self.refresh_observer()
+        self.loading = None
+        self._log_opened()
+        if self.config.replicaof is not None and not self.upstream.active:
+            self.upstream.follow(*self.config.replicaof)  # only now: its RDB replaces the opened data
+
+    def _log_opened(self) -> None:
+        report = self.store.open_report
+        log.info("opened %d shard(s) (%s): replayed %d commands (%d bytes), dropped %d bytes in %d ms",
+                 self.store.shard_count, self.store.config.routing.value, report.replayed_commands,
+                 report.replayed_bytes, report.dropped_bytes, report.elapsed_ms)
+        log.info("kevy-server listening on %s:%d (data dir %s)", self.config.bind, self._port, self.config.data_dir)
+        log.info("ready to accept connections")
 
     # -- housekeeping (the loop's ticker, 10 times a second) ------------------------------------
 
@@ -392,13 +467,8 @@ class KevyServer:
                 owned.expire_step(index)
         if self.blocking.ready_keys:
             self.blocking.serve_ready()
-        for index in range(owned.slot_count):
-            if owned.rewrite_due(index):
-                self.loop.quiesce()
-                try:
-                    owned.rewrite(index)
-                except KevyError as error:
-                    log.error("auto-rewrite of shard %d failed: %s", index, error)
+        if self.loading is None:
+            self.persistence.drive()  # commits, save points, auto-rewrite (never while a job runs)
         if owned.config.appendfsync is FsyncPolicy.EVERYSEC and not self.loop.durability.pending:
             due = frozenset(index for index in range(owned.slot_count) if owned.sync_due(index))
             if due:
@@ -424,19 +494,27 @@ class KevyServer:
         self._listen()
         self._thread = threading.Thread(target=self._run, name="kevy-loop", daemon=True)
         self._thread.start()
+        if self.loading is not None:
+            self.loading.start()
 
     def serve_forever(self) -> None:
         """Bind and listen, then run the loop here until a shutdown has completed."""
         self._listen()
+        if self.loading is not None:
+            self.loading.start()
         self._run()
 
     def _listen(self) -> None:
         self._port = self.loop.listen(self.config.bind, self.config.port)
         if self.config.cluster_relay_socket is not None:
             self.loop.listen_local(self.config.cluster_relay_socket)
-        if self.config.replicaof is not None:
+        if self.config.replicaof is not None and self.loading is None:
             self.upstream.follow(*self.config.replicaof)
-        log.info("kevy-server listening on %s:%d (data dir %s)", self.config.bind, self._port, self.config.data_dir)
+        if self.loading is not None:
+            log.info("kevy-server accepting on %s:%d, answering LOADING while the data dir %s opens",
+                     self.config.bind, self._port, self.config.data_dir)
+        else:
+            self._log_opened()
 
     def _run(self) -> None:
         try:
@@ -447,7 +525,7 @@ class KevyServer:
         finally:
             self._finish()
 
-    def request_shutdown(self, save: bool = False) -> None:
+    def request_shutdown(self, save: bool | None = None) -> None:
         """Stop after the current turn (any thread, signal handlers included)."""
         with self._lock:
             if self._shutdown_started:
@@ -457,7 +535,7 @@ class KevyServer:
         self.loop.stop_requested = True
         self.loop.wake()
 
-    def shutdown(self, save: bool = False, timeout_s: float | None = None) -> bool:
+    def shutdown(self, save: bool | None = None, timeout_s: float | None = None) -> bool:
         """Request a shutdown and wait for it; True once the store is shut down."""
         self.request_shutdown(save)
         return self.wait_stopped(timeout_s)
@@ -470,11 +548,6 @@ class KevyServer:
             self.loop.close_listener()
             self.upstream.close()
             self.loop.drain(monotonic_ms() + self.config.drain_timeout_ms)
-            if self._save_at_shutdown:
-                self.save()
-        except KevyError as error:
-            log.error("save at shutdown failed: %s", error)
-            self.shutdown_error = error
         except Exception as error:  # noqa: BLE001
             log.exception("draining failed")
             self.shutdown_error = error
@@ -484,13 +557,25 @@ class KevyServer:
             except Exception:  # noqa: BLE001
                 log.exception("closing the loop failed")
             try:
-                self.store.shutdown()
+                self._stop_loading()
+                self.store.shutdown(save=self._save_at_shutdown)
             except KevyError as error:
                 log.error("store shutdown reported: %s", error)
                 self.shutdown_error = self.shutdown_error or error
             finally:
                 self._stopped.set()
                 log.info("kevy-server stopped")
+
+
+    def _stop_loading(self) -> None:
+        """A stop during the load: cancel the open, close what it may have opened meanwhile."""
+        loading = self.loading
+        if loading is None:
+            return
+        loading.cancel_and_wait()
+        for callback in self.loop.take_calls():  # the open's hand-over, if it got that far
+            callback()
+        self.loading = None
 
 
 def _address_text(address: Any) -> str:

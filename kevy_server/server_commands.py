@@ -2,13 +2,18 @@
 
 What the persistence verbs promise:
 - SAVE: synchronous snapshot of every shard, then a fresh log; OK once the files are durable
-  (the loop first writes every pending record and waits for the fsync in flight).
-- BGSAVE / BGREWRITEAOF: run synchronously here (the client waits) and then answer the Redis
-  texts "Background saving started" / "Background append only file rewriting started".
-- SHUTDOWN [NOSAVE|SAVE]: SAVE first when asked (or by default when the log is off, since
-  nothing else would keep the data); then the server stops accepting, drains connections and
-  calls `Store.shutdown()`, which fsyncs every log. The client gets no reply (the connection
-  closes), as with Redis. A failed save answers an error and the server keeps running.
+  (the loop first writes every pending record and waits for the fsync in flight). Refused
+  with Redis's `ERR Background save already in progress` while a BGSAVE runs.
+- BGSAVE [SCHEDULE] / BGREWRITEAOF: start a background job (`persistence.py`) and answer at
+  once with Redis 7.0's texts: started, scheduled (BGREWRITEAOF during a BGSAVE, BGSAVE
+  SCHEDULE during a rewrite, either inside EXEC), or the in-progress errors.
+- LASTSAVE: the unix time of the last successful save (SAVE or BGSAVE) of every shard.
+- SHUTDOWN [NOSAVE|SAVE]: SAVE first when asked (a failed save answers an error and the
+  server keeps running); then the server stops accepting, drains connections and calls
+  `Store.shutdown(save=...)`: False after NOSAVE (or after the SAVE just made), None
+  without an option (the store saves a shard whose log is long, or every shard when the
+  log is off and save points are set -- Redis's rule). The client gets no reply (the
+  connection closes), as with Redis.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import time
 from typing import Any
 
 from kevy_persist import KevyError
-from kevy_persist.commands import ErrorReply, SimpleString
+from kevy_persist.commands import ErrorReply
 from kevy_persist.commands.replies import OK
 
 from . import command_data, info
@@ -81,24 +86,22 @@ def config(server: Any, client: Any, argv: list[bytes]) -> Any:
 
 @verb("SAVE", 1, "admin no-multi")
 def save(server: Any, client: Any, argv: list[bytes]) -> Any:
-    server.save()
-    return OK
+    refusal = server.persistence.save()
+    return OK if refusal is None else refusal
 
 
 @verb("BGSAVE", -1, "admin")
 def bgsave(server: Any, client: Any, argv: list[bytes]) -> Any:
     if len(argv) > 2 or (len(argv) == 2 and argv[1].upper() != b"SCHEDULE"):
         return SYNTAX_ERROR
-    server.save()  # synchronous: see the module docstring
-    return SimpleString("Background saving started")
+    return server.persistence.bgsave(schedule=len(argv) == 2)
 
 
 @verb("BGREWRITEAOF", 1, "admin")
 def bgrewriteaof(server: Any, client: Any, argv: list[bytes]) -> Any:
     if not server.config.appendonly:
         return ErrorReply("ERR the append only file is off (appendonly no)")
-    server.rewrite_log()  # synchronous: see the module docstring
-    return SimpleString("Background append only file rewriting started")
+    return server.persistence.bgrewriteaof()
 
 
 @verb("LASTSAVE", 1, "fast")
@@ -123,13 +126,14 @@ def shutdown(server: Any, client: Any, argv: list[bytes]) -> Any:
             save_requested = False
         elif option not in (b"NOW", b"FORCE", b"ABORT"):
             return SYNTAX_ERROR
-    if save_requested is None:
-        save_requested = not server.config.appendonly
-    if save_requested:
+    if save_requested and server.persistence.bgsave_running():
+        pass  # the store's shutdown cancels the BGSAVE, then saves (Redis kills its child)
+    elif save_requested:
         try:
             server.save()
         except KevyError:
             return ErrorReply("ERR Errors trying to SHUTDOWN. Check logs.")
-    server.request_shutdown(save=False)
+        save_requested = False  # saved just now: the store need not save again
+    server.request_shutdown(save=save_requested)
     client.closing = True
     return NO_REPLY

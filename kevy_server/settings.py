@@ -6,12 +6,15 @@ what it sets.
 
 - Environment (kevy's names): `KEVY_BIND`, `KEVY_PORT` (0..65535), `KEVY_THREADS` (the shard
   count, a non-negative integer; 0: automatic), `KEVY_DIR`, `KEVY_AOF` and `KEVY_CLUSTER`
-  (off for 0/off/false/no, on for anything else, as kevy reads them). Other variables are
+  (off for 0/off/false/no, on for anything else, as kevy reads them), and kevy-server's
+  `KEVY_SAVE` (Redis's save points, `"3600 1 300 100"`; `""` for none). Other variables are
   ignored.
 - File: `--config FILE`, or else the first of `$KEVY_DIR/kevy.toml`, `./kevy.toml`,
   `/etc/kevy/kevy.toml` that exists (kevy's search), read with the standard library's
   `tomllib`. kevy's keys: [server] bind, port, threads, data_dir; [persistence] aof,
-  appendfsync, auto_aof_rewrite_percentage, auto_aof_rewrite_min_size (bytes or "64mb");
+  appendfsync, auto_aof_rewrite_percentage, auto_aof_rewrite_min_size (bytes or "64mb"),
+  and kevy-server's save ("3600 1 300 100", Redis's save points) and
+  stop_writes_on_bgsave_error (boolean);
   [memory] maxmemory, maxmemory_policy; [expiry] hz, sample; [log] level, output;
   [notification] notify_keyspace_events; [slowlog] slower_than_micros, max_len; [cluster]
   enabled, port_base; [advanced] (kevy's Rust scheduler knobs: accepted, no effect here);
@@ -36,6 +39,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kevy_persist.layout.databases import MAX_DATABASE_COUNT
+from kevy_persist.store.save_points import parse_save_points
 
 __all__ = ["SettingsError", "environment_settings", "file_settings", "find_config_file", "merge"]
 
@@ -75,6 +79,8 @@ def environment_settings(environ: Mapping[str, str]) -> dict[str, Any]:
         settings["appendonly"] = environ["KEVY_AOF"] not in _OFF
     if "KEVY_CLUSTER" in environ:
         settings["cluster"] = environ["KEVY_CLUSTER"] not in _OFF
+    if "KEVY_SAVE" in environ:
+        settings["save_points"] = _save_points(environ["KEVY_SAVE"], "[env] KEVY_SAVE")
     return settings
 
 
@@ -195,8 +201,21 @@ def _persistence(settings: dict[str, Any], key: str, value: Any, where: str) -> 
         settings["auto_rewrite_percentage"] = _range(_typed(value, int, where), 0, 4294967295, where)
     elif key == "auto_aof_rewrite_min_size":
         settings["auto_rewrite_min_size_bytes"] = _size(value, where)
+    elif key == "save":
+        settings["save_points"] = _save_points(_typed(value, str, where), where)
+    elif key == "stop_writes_on_bgsave_error":
+        settings["stop_writes_on_bgsave_error"] = _typed(value, bool, where)
     else:
         raise SettingsError(f"{where}: unknown [persistence] key")
+
+
+def _save_points(text: str, where: str) -> str:
+    """Redis's `save` text, checked here so a bad one is refused naming its source."""
+    try:
+        parse_save_points(text)
+    except ValueError:
+        raise SettingsError(f"{where}: invalid save points {text!r} (pairs of seconds and changes)") from None
+    return text
 
 
 def _memory(settings: dict[str, Any], key: str, value: Any, where: str) -> None:

@@ -84,6 +84,13 @@ class Watches:
                 continue
             client.watch_dirty = True
 
+    def dataset_replaced(self) -> None:
+        """The server adopted the store its data dir opened into (keys watched during LOADING
+        were watched in the empty placeholder): every watcher's EXEC aborts."""
+        for watchers in self._watchers.values():
+            for client in watchers:
+                client.watch_dirty = True
+
     def before_command(self, removed: list[bytes]) -> None:
         """FLUSHALL / FLUSHDB / DEL / UNLINK are about to remove `removed` (keys that exist):
         touch the watched ones, and let the command's own records touch nothing more."""

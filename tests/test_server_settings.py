@@ -208,3 +208,37 @@ def test_config_rewrite_writes_the_live_settings_into_the_file(tmp_path) -> None
     with running_server(tmp_path / "other") as plain:
         with pytest.raises(redis.ResponseError, match="running without a config file"):
             redis.Redis(port=plain.port).execute_command("CONFIG", "REWRITE")
+
+
+def test_save_points_come_from_the_command_line_environment_and_file(tmp_path) -> None:
+    """`--save`, `KEVY_SAVE` and `[persistence] save` in kevy's precedence; Redis's default
+    when none is given; a bad one is refused naming its source."""
+    assert settings([])[0].save_points == ((3600, 1), (300, 100), (60, 10000))
+    toml = tmp_path / "kevy.toml"
+    toml.write_text('[persistence]\nsave = "900 1"\nstop_writes_on_bgsave_error = false\n')
+    from_file, _ = settings(["--config", str(toml)])
+    assert from_file.save_points == ((900, 1),) and from_file.stop_writes_on_bgsave_error is False
+    from_environment, _ = settings(["--config", str(toml)], {"KEVY_SAVE": "60 5"})
+    assert from_environment.save_points == ((60, 5),)
+    from_command_line, _ = settings(["--config", str(toml), "--save", "", "--stop-writes-on-bgsave-error", "yes"],
+                                    {"KEVY_SAVE": "60 5"})
+    assert from_command_line.save_points == () and from_command_line.stop_writes_on_bgsave_error is True
+    with pytest.raises(SettingsError, match="KEVY_SAVE"):
+        settings([], {"KEVY_SAVE": "60"})
+    toml.write_text('[persistence]\nsave = "x 1"\n')
+    with pytest.raises(SettingsError, match=r"\[persistence\]\.save"):
+        settings(["--config", str(toml)])
+
+
+def test_config_rewrite_keeps_the_save_points(tmp_path) -> None:
+    from server_support import running_server
+
+    toml = tmp_path / "kevy.toml"
+    toml.write_text("[server]\nthreads = 1\n")
+    with running_server(tmp_path / "data", config_file=str(toml)) as server:
+        r = redis.Redis(port=server.port, protocol=2)
+        r.config_set("save", "120 7")
+        r.config_set("auto-aof-rewrite-percentage", 40)
+        assert r.execute_command("CONFIG", "REWRITE") == b"OK"
+    config, _ = settings(["--config", str(toml)])
+    assert config.save_points == ((120, 7),) and config.auto_rewrite_percentage == 40

@@ -203,6 +203,15 @@ class BackgroundJob:
         temp.close()
         return temp.end_offset
 
+    def release_view(self) -> tuple[dict, dict] | None:
+        """Owner, after `serialize`: the view is no longer read, so the keyspace stops copying
+        on write now rather than at the commit; returns the frozen maps for the caller to
+        free off the lock (`free_in_chunks`), or None when there was no view."""
+        assert self.phase is not Phase.FROZEN, "the view is still being serialized"
+        if self.view is None:
+            return None
+        return self.view.release()
+
     # -- 3. install the snapshot (off the lock) ---------------------------------------------
 
     def install_snapshot(self) -> None:
@@ -390,6 +399,23 @@ class _FrozenMemory:
 
     def close(self) -> None:
         self._maps = None
+
+
+FREE_CHUNK_ENTRIES = 20_000
+
+
+def free_in_chunks(frozen: tuple[dict, dict] | None, between_chunks: BetweenChunks | None = None) -> None:
+    """Drop a released view's maps a chunk of entries at a time: freeing a million entries in
+    one call holds the interpreter for tens of milliseconds, which other threads (a server's
+    event loop) would wait out; `between_chunks` lets them in."""
+    if frozen is None:
+        return
+    for frozen_map in frozen:
+        while frozen_map:
+            for _ in range(min(FREE_CHUNK_ENTRIES, len(frozen_map))):
+                frozen_map.popitem()
+            if between_chunks is not None:
+                between_chunks()
 
 
 def _remove_quietly(fs: FileSystem, path: str) -> None:

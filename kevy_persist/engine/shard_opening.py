@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -37,6 +38,11 @@ from kevy_persist.formats.positions import LogIdentity, LogKind
 from kevy_persist.layout import names as layout_names
 
 LOGGER = logging.getLogger("kevy_persist.engine.shard_opening")
+# An open reports its progress (bytes of the shard's files read) about this often.
+PROGRESS_STEP_BYTES = 1 << 20
+_NEVER = 1 << 62
+
+OpenProgress = Callable[[int], None]  # bytes of this shard's snapshot and log read so far
 
 
 def _load_snapshot(file_system: FileSystem, path: str, now_ms: int) -> tuple[Any, dict[bytes, bytes]]:
@@ -137,7 +143,8 @@ class _ReplayWhileScanning:
     marker, or a legacy log's first command) settles the replay plan, every later one is
     replayed as it is read, from the plan's start offset on."""
 
-    def __init__(self, log_path: str, loaded: Any, strings: dict[bytes, bytes], now_ms: int) -> None:
+    def __init__(self, log_path: str, loaded: Any, strings: dict[bytes, bytes], now_ms: int,
+                 progress: OpenProgress | None = None) -> None:
         self.log_path = log_path
         self.loaded = loaded
         self.strings = strings
@@ -147,6 +154,15 @@ class _ReplayWhileScanning:
         self.snapshot_keys = 0
         self.replayer: TransactionReplayer | None = None
         self.replayed_bytes = 0
+        # One comparison per record: without a callback the next report is never due.
+        self._progress = progress
+        self._snapshot_bytes = loaded.size_bytes if loaded is not None else 0
+        self._next_report_offset = PROGRESS_STEP_BYTES if progress is not None else _NEVER
+
+    def report(self, end: int) -> None:
+        assert self._progress is not None
+        self._next_report_offset = end + PROGRESS_STEP_BYTES
+        self._progress(self._snapshot_bytes + end)
 
     def start(self, log_present: bool, identity: LogIdentity | None) -> None:
         self.plan = _plan(self.log_path, self.loaded, log_present, identity)
@@ -155,6 +171,8 @@ class _ReplayWhileScanning:
             self.replayer = TransactionReplayer(replayer_for(self.keyspace, self.now_ms))
 
     def __call__(self, start: int, end: int, argv: list[bytes]) -> None:
+        if end >= self._next_report_offset:
+            self.report(end)
         if self.plan is None:
             marker = parse_epoch_marker(argv)  # the scan has checked a marker's form already
             self.start(True, _identity(marker))
@@ -170,16 +188,22 @@ class _ReplayWhileScanning:
         self.replayed_bytes += end - start
 
 
-def open_shard(file_system: FileSystem, clock: Clock, options: ShardOptions) -> Shard:
-    """Recover shard `options.index` of `options.directory` and open it for appends."""
+def open_shard(file_system: FileSystem, clock: Clock, options: ShardOptions,
+               progress: OpenProgress | None = None) -> Shard:
+    """Recover shard `options.index` of `options.directory` and open it for appends.
+
+    `progress(bytes)` is called with the bytes of the shard's snapshot and log read so far:
+    once the snapshot is loaded, then about every MiB of log replayed (a server's LOADING)."""
     snapshot_path = join(options.directory, layout_names.snapshot_name(options.file_index))
     log_path = join(options.directory, layout_names.log_name(options.file_index))
     loaded, strings = _load_snapshot(file_system, snapshot_path, clock.now_ms())
+    if progress is not None and loaded is not None:
+        progress(loaded.size_bytes)
     log_present = options.log_enabled and file_system.exists(log_path)
     writer = None
     log_report = None
     identity = None
-    rebuild = _ReplayWhileScanning(log_path, loaded, strings, clock.now_ms())
+    rebuild = _ReplayWhileScanning(log_path, loaded, strings, clock.now_ms(), progress)
     if log_present:
         writer, log_report = aof.open_log(
             file_system, log_path, clock,

@@ -8,12 +8,16 @@ at a time pays for a copy-on-write view and a tee. Where each step runs:
 - freeze: on the caller that starts the job, under the shard's lock;
 - serialize, install the snapshot, copy the tee: on a worker (`background_worker`): `"thread"` (a daemon thread
   in this process; it yields the GIL between chunks), `"fork"` (a forked child writes the
-  temp from its copy of memory, `store/fork_worker.py`; the tee is then copied by the
-  driver, off the lock), or `"inline"` (no worker: each `poll()` runs exactly one step, for
+  temp from its copy of memory, `store/fork_worker.py`; a thread then installs it and copies
+  the tee, off the lock), or `"inline"` (no worker: each `poll()` runs exactly one step, for
   deterministic tests and the crash simulator);
 - commit or abort: on the driver -- whoever calls `poll()`: the store's ticker, a server's
   event loop through `Store.poll_background()`, or a caller waiting for a job -- under the
   shard's lock and the group commit's exclusive section (no fsync of the live log in flight).
+  An owner that runs its own fsyncs (kevy-server's loop) polls with `may_commit=False` while
+  one is in flight (jobs may start, none ends), and learns that a worker finished from
+  `wakeup` (called on a thread worker's thread; a forked child is seen by polling) and
+  `commit_ready()`.
 
 Redis's rules for a request while another job runs: BGSAVE during a BGSAVE is refused
 (`ERR Background save already in progress`); during a BGREWRITEAOF it is refused unless
@@ -32,7 +36,7 @@ from typing import Any
 import attrs
 
 from kevy_persist.disk.clock import Clock
-from kevy_persist.engine.background_job import BackgroundJob, JobCancelledError
+from kevy_persist.engine.background_job import BackgroundJob, JobCancelledError, free_in_chunks
 from kevy_persist.engine.background_protocol import JobKind, Phase
 from kevy_persist.errors import CommandError, KevyError
 from kevy_persist.store import save_points
@@ -57,7 +61,7 @@ BGSAVE_BLOCKED = (
 REWRITE_IN_PROGRESS = "ERR Background append only file rewriting already in progress"
 # The tee is copied again while a copy took more than this many bytes: what is left for the
 # commit (on the owner, under the lock) is then small.
-COPY_AGAIN_BYTES = 256 * 1024
+COPY_AGAIN_BYTES = 64 * 1024
 MAX_COPY_ROUNDS = 8
 # The pacing of the thread worker charges one chunk at most this much CPU (see `_pacer`).
 MAX_CHUNK_CPU_SECONDS = 0.02
@@ -99,13 +103,15 @@ class BackgroundJobs:
         self._active: ActiveJob | None = None
         self._driving = False
         self._pass_ids = itertools.count(1)
+        self.wakeup: Any = None  # called (on the worker's thread) when a worker has finished
         now_ms = clock.now_ms()
         self.records = [JobRecord(last_save_ms=now_ms) for _ in runner.shards]
 
     # -- requests ---------------------------------------------------------------------------
 
-    def request_bgsave(self, schedule: bool = False) -> str:
-        """BGSAVE [SCHEDULE]: "started" or "scheduled", or CommandError with Redis's text."""
+    def request_bgsave(self, schedule: bool = False, *, may_commit: bool = True) -> str:
+        """BGSAVE [SCHEDULE]: "started" or "scheduled", or CommandError with Redis's text
+        (`may_commit` as for `poll`)."""
         with self._condition:
             if self.running_or_queued(JobKind.SNAPSHOT, scheduled=False):
                 raise CommandError(BGSAVE_IN_PROGRESS)
@@ -116,10 +122,10 @@ class BackgroundJobs:
                     self._enqueue(JobKind.SNAPSHOT, self._snapshot_shards(), scheduled=True, reason="requested")
                 return "scheduled"
             self._enqueue(JobKind.SNAPSHOT, self._snapshot_shards(), scheduled=False, reason="requested")
-        self.poll()
+        self.poll(may_commit=may_commit)
         return "started"
 
-    def request_bgrewriteaof(self) -> str:
+    def request_bgrewriteaof(self, *, may_commit: bool = True) -> str:
         """BGREWRITEAOF: "started" or "scheduled", or CommandError with Redis's text."""
         with self._condition:
             if self.running_or_queued(JobKind.REWRITE, scheduled=False):
@@ -129,7 +135,7 @@ class BackgroundJobs:
                     self._enqueue(JobKind.REWRITE, self._log_shards(), scheduled=True, reason="requested")
                 return "scheduled"
             self._enqueue(JobKind.REWRITE, self._log_shards(), scheduled=False, reason="requested")
-        self.poll()
+        self.poll(may_commit=may_commit)
         return "started"
 
     def _snapshot_shards(self) -> list[int]:
@@ -149,16 +155,19 @@ class BackgroundJobs:
 
     # -- driving ----------------------------------------------------------------------------
 
-    def poll(self) -> None:
+    def poll(self, *, may_commit: bool = True) -> None:
         """Drive the jobs: finish a job whose worker is done (commit or abort, on the owner),
         start the next one, evaluate save points and auto-rewrite. In `inline` mode, one step.
-        A second caller while one drives returns at once."""
+        A second caller while one drives returns at once. `may_commit=False`: a running job
+        is left alone (its owner has an fsync of the live log in flight); only a start.
+        """
         with self._condition:
             if self._driving or self._runner.closed:
                 return
             self._driving = True
         try:
-            self._drive()
+            if may_commit or self._active is None:
+                self._drive()
         finally:
             with self._condition:
                 self._driving = False
@@ -188,13 +197,19 @@ class BackgroundJobs:
             self._abort(active, active.worker.error or JobCancelledError("cancelled"))
             return True
         try:
-            if self._worker == "fork":
+            if self._worker == "fork" and job.phase is Phase.FROZEN:
+                # The child wrote the temp. Installing it and copying the tee of the whole
+                # save -- seconds of writes -- go to a thread, as the thread worker does them,
+                # not to the driver (a server's event loop); the commit follows when it is done.
                 job.adopt_serialized()
-                self._install_and_copy(active)
-            else:
-                # Log written since the worker's last copy (it may have finished a tick ago):
-                # copied here, off the lock, so the commit only writes the last few.
-                self._copy_tee(active)
+                active.pace = self._pacer(active)
+                active.worker = WorkerThread(lambda: self._install_and_copy(active),
+                                             name=f"kevy-{job.kind.value}-copy-{job.shard.index}", finished=self.wakeup)
+                active.worker.start()
+                return False
+            # Log written since the worker's last copy (it may have finished a tick ago):
+            # copied here, off the lock, so the commit only writes the last few.
+            self._copy_tee(active)
         except KevyError as error:
             self._abort(active, error)
             return True
@@ -245,7 +260,8 @@ class BackgroundJobs:
             hold = precise_seconds() - started
         active = ActiveJob(request, job, worker, self._clock.monotonic_ms(), hold)
         if self._worker == "thread":
-            active.worker = WorkerThread(lambda: self._work_off_lock(active), name=f"kevy-{request.kind.value}-{index}")
+            active.worker = WorkerThread(lambda: self._work_off_lock(active), name=f"kevy-{request.kind.value}-{index}",
+                                         finished=self.wakeup)
         with self._condition:
             self._active = active
         if self._worker == "thread":
@@ -263,6 +279,11 @@ class BackgroundJobs:
         started = precise_seconds()
         active.job.serialize(between_chunks=active.pace)
         active.serialize_seconds = precise_seconds() - started
+        # The view is read no more: end the copy-on-write and free its maps here, in chunks,
+        # rather than on the driver at the commit (a server's loop would stall for it).
+        with self._runner.locks[active.job.shard.index]:
+            frozen = active.job.release_view()
+        free_in_chunks(frozen, active.pace)
         self._install_and_copy(active)
 
     def _pacer(self, active: ActiveJob) -> DutyCyclePacer:
@@ -314,14 +335,24 @@ class BackgroundJobs:
             else:
                 group_commit.reset(shard.synced_offset)
         hold = precise_seconds() - started
-        job.close_retired_files()  # off the lock: the replaced log's blocks are freed here
+        self._close_retired(job)
         self._finished(active, error, commit_hold_seconds=hold)
 
     def _abort(self, active: ActiveJob, error: BaseException) -> None:
         with self._runner.locks[active.job.shard.index]:
             active.job.abort(error)
-        active.job.close_retired_files()
+        self._close_retired(active.job)
         self._finished(active, error, commit_hold_seconds=0.0)
+
+    def _close_retired(self, job: BackgroundJob) -> None:
+        """Off the lock: the replaced log's last close frees its blocks (tens of ms for a big
+        file). With a worker that runs on a thread of its own (the close releases the
+        interpreter), so the driver -- a server's event loop -- does not wait for it; inline
+        (deterministic runs) here."""
+        if self._worker == "inline":
+            job.close_retired_files()
+        else:
+            WorkerThread(job.close_retired_files, name="kevy-close-retired").start()
 
     def _finished(self, active: ActiveJob, error: BaseException | None, *, commit_hold_seconds: float) -> None:
         job = active.job
@@ -375,6 +406,16 @@ class BackgroundJobs:
             grown = [shard.index for shard in self._runner.shards if shard.failure is None and shard.rewrite_due(config)]
             if grown:
                 self._enqueue(JobKind.REWRITE, grown, scheduled=False, reason="auto")
+
+    def commit_ready(self) -> bool:
+        """A job's off-the-lock work is over: the next `poll()` ends it (commit or abort); an
+        inline job always has a step to run."""
+        active = self._active
+        return active is not None and (active.worker is None or active.worker.done)
+
+    def busy(self) -> bool:
+        """A job runs or waits (an owner evaluates nothing else meanwhile)."""
+        return self._active is not None or bool(self._queue)
 
     # -- waiting and cancelling -------------------------------------------------------------
 

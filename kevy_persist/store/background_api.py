@@ -16,6 +16,12 @@ What a front-end wires to them (Redis's verbs and fields):
 Completion is driven, not pushed: a job's worker finishes the off-the-lock steps and the
 next `poll_background()` (the ticker's, or a server loop's) commits it on the owner.
 `wait_background()` drives until nothing runs or waits (tests, tools, a SAVE).
+
+An owner that runs its own fsyncs of the live logs (kevy-server's loop, through
+`OwnedShards`) passes `may_commit=False` while one is in flight: a job may then start (the
+freeze needs no pause of the fsync) but none is committed (the commit swaps the live log).
+It learns that a worker finished from `set_background_wakeup(callback)` -- called on the
+worker's thread -- and `background_commit_ready()`, then commits with no fsync in flight.
 """
 
 from __future__ import annotations
@@ -47,30 +53,48 @@ class BackgroundCommands:
     def _dependents(self) -> list[Any]:
         raise NotImplementedError
 
-    def bgsave(self, schedule: bool = False) -> str:
-        """Start a background save of every shard (one at a time); see the module table."""
+    def bgsave(self, schedule: bool = False, *, may_commit: bool = True) -> str:
+        """Start a background save of every shard (one at a time), in every open database;
+        see the module table."""
         self._check_open()
-        answer = self._background.request_bgsave(schedule)
+        answer = self._background.request_bgsave(schedule, may_commit=may_commit)
         for database in self._dependents():
             with contextlib.suppress(CommandError):  # that database's own job already runs
-                database.bgsave(schedule=True)
+                database.bgsave(schedule=True, may_commit=may_commit)
         return answer
 
-    def bgrewriteaof(self) -> str:
+    def bgrewriteaof(self, *, may_commit: bool = True) -> str:
         """Start a background rewrite of every shard's log (one at a time)."""
         self._check_open()
-        answer = self._background.request_bgrewriteaof()
+        answer = self._background.request_bgrewriteaof(may_commit=may_commit)
         for database in self._dependents():
             with contextlib.suppress(CommandError):
-                database.bgrewriteaof()
+                database.bgrewriteaof(may_commit=may_commit)
         return answer
 
-    def poll_background(self) -> None:
+    def poll_background(self, *, may_commit: bool = True) -> None:
         """Drive the background jobs once (commit what finished, start what is due)."""
         self._check_open()
-        self._background.poll()
+        self._background.poll(may_commit=may_commit)
         for database in self._dependents():
-            database.poll_background()
+            database.poll_background(may_commit=may_commit)
+
+    def background_commit_ready(self) -> bool:
+        """A job's worker has finished (in any open database): the next `poll_background()`
+        commits (or aborts) it."""
+        return self._background.commit_ready() or any(database.background_commit_ready()
+                                                      for database in self._dependents())
+
+    def background_busy(self) -> bool:
+        """A background job runs or waits (in any open database)."""
+        return self._background.busy() or any(database.background_busy() for database in self._dependents())
+
+    def set_background_wakeup(self, callback: Callable[[], None] | None) -> None:
+        """`callback()` runs on a worker's thread when its off-the-lock work is over (an event
+        loop's wake-up; it must only hand the news over, never drive the store itself)."""
+        self._background.wakeup = callback
+        for database in self._dependents():
+            database.set_background_wakeup(callback)
 
     def wait_background(self) -> None:
         """Drive the background jobs until none runs or waits."""
@@ -96,6 +120,23 @@ class BackgroundCommands:
         self.config = attrs.evolve(self.config, save_points=checked)  # type: ignore[attr-defined]
         for database in self._dependents():
             database.set_save_points(checked)
+
+    def set_auto_rewrite(self, percentage: int | None = None, min_size_bytes: int | None = None) -> None:
+        """CONFIG SET auto-aof-rewrite-percentage / -min-size (evaluated only while no job
+        runs or waits; 0 percent disables)."""
+        self._check_open()
+        changes: dict[str, int] = {}
+        if percentage is not None:
+            if percentage < 0:
+                raise ValueError("auto_rewrite_percentage must be >= 0")
+            changes["auto_rewrite_percentage"] = percentage
+        if min_size_bytes is not None:
+            if min_size_bytes < 0:
+                raise ValueError("auto_rewrite_min_size_bytes must be >= 0")
+            changes["auto_rewrite_min_size_bytes"] = min_size_bytes
+        self.config = attrs.evolve(self.config, **changes)  # type: ignore[attr-defined]
+        for database in self._dependents():
+            database.set_auto_rewrite(percentage, min_size_bytes)
 
     # -- for SAVE, the synchronous rewrite and shutdown -------------------------------------
 

@@ -14,6 +14,9 @@
 4. refuse a layout under which most sampled keys sit in the wrong shard, and record the layout
    of a fresh or legacy dir.
 
+Progress: `progress(done_bytes, total_bytes)` counts the bytes of every shard's snapshot and
+log read so far against their sizes at step 3 (what a server's INFO `loading_*` shows).
+
 This is the store's job, not the engine's: the engine opens one shard and never calls up into
 re-shard.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+from collections.abc import Callable
 
 import attrs
 
@@ -38,6 +42,8 @@ from kevy_persist.reshard.progress import LoggedProgress
 from kevy_persist.reshard.reconcile import LayoutRequest, ReconcileReport, ReshardReport, reconcile_layout
 from kevy_persist.reshard.swapdb import recover_interrupted_swap
 from kevy_persist.store.config import StoreConfig
+
+OpenProgress = Callable[[int, int], None]  # (bytes of the shards' files read, their total)
 
 
 def _refuse_stray_files(directory: str, reading: meta.LayoutReading) -> None:
@@ -64,7 +70,8 @@ class OpenedShards:
     lock: FileLock | None
 
 
-def open_store_shards(config: StoreConfig, file_system: FileSystem | None, clock: Clock) -> OpenedShards:
+def open_store_shards(config: StoreConfig, file_system: FileSystem | None, clock: Clock,
+                      progress: OpenProgress | None = None) -> OpenedShards:
     """Own the data dir, reconcile its layout with the config and open every shard."""
     request = LayoutRequest(config.shard_count, config.routing)
     if config.data_dir is None:
@@ -76,7 +83,7 @@ def open_store_shards(config: StoreConfig, file_system: FileSystem | None, clock
     file_system.make_dirs(directory)
     lock = take_ownership(file_system, directory)
     try:
-        shards, reconciled = _open_owned(config, file_system, clock, directory, request)
+        shards, reconciled = _open_owned(config, file_system, clock, directory, request, progress)
     except BaseException:
         lock.release()
         raise
@@ -132,7 +139,8 @@ def reopen_shards(config: StoreConfig, file_system: FileSystem, clock: Clock, co
 
 
 def _open_owned(
-    config: StoreConfig, file_system: FileSystem, clock: Clock, directory: str, request: LayoutRequest
+    config: StoreConfig, file_system: FileSystem, clock: Clock, directory: str, request: LayoutRequest,
+    progress: OpenProgress | None,
 ) -> tuple[list[Shard], ReconcileReport]:
     _remove_stale_temps(file_system, directory)
     # A committed SWAPDB is finished before any dir's own re-shard recovery runs: after its
@@ -148,14 +156,43 @@ def _open_owned(
     layout = reconciled.layout
     _refuse_stray_files(directory, meta.read_layout(file_system, directory))
     shards: list[Shard] = []
+    counter = _ProgressCounter(file_system, directory, layout.shard_count, progress) if progress is not None else None
     try:
         for index in range(layout.shard_count):
-            shards.append(open_shard(file_system, clock, shard_options(config, directory, index)))
+            shard_progress = counter.for_shard(index) if counter is not None else None
+            shards.append(open_shard(file_system, clock, shard_options(config, directory, index), shard_progress))
         _refuse_misrouted_keys(directory, shards, layout)
     except BaseException:
         _close_all(shards)  # a later shard (or the routing check) refused
         raise
     return shards, reconciled
+
+
+class _ProgressCounter:
+    """Sums the shards' progress into (done, total) bytes of every snapshot and log."""
+
+    def __init__(self, file_system: FileSystem, directory: str, shard_count: int, progress: OpenProgress) -> None:
+        self._progress = progress
+        self._sizes = []
+        for index in range(shard_count):
+            size = 0
+            for name in (names.snapshot_name(index), names.log_name(index)):
+                path = join(directory, name)
+                if file_system.exists(path):
+                    size += file_system.size(path)
+            self._sizes.append(size)
+        self.total_bytes = sum(self._sizes)
+        self._done_before = 0  # the shards opened already
+        progress(0, self.total_bytes)
+
+    def for_shard(self, index: int) -> Callable[[int], None]:
+        self._done_before = sum(self._sizes[:index])
+
+        def report(done_bytes: int) -> None:
+            done = self._done_before + min(done_bytes, self._sizes[index])
+            self._progress(done, self.total_bytes)
+
+        return report
 
 
 ROUTING_SAMPLE_KEYS = 32

@@ -19,7 +19,10 @@ A buffer that cannot be written puts its shard in the refusing state (MISCONF) a
 them with the error instead of acknowledging them.
 
 Lifecycle calls (save, rewrite, shutdown, appendfsync) still go through the `Store`, from the
-owner's thread, after `write_pending` and with no `sync` in flight.
+owner's thread, after `write_pending` and with no `sync` in flight. Background jobs too
+(`Store.bgsave` / `bgrewriteaof` / `poll_background`): a job is frozen only with every buffer
+written (the view must equal the log's end offset), and committed only with no `sync` in
+flight (`may_commit=False` otherwise); its worker serializes while the owner keeps appending.
 
 Databases: the owner drives every open database's shards as one flat list of *slots*:
 database 0's shards first, then a block of empty in-memory stand-ins that every database
@@ -186,6 +189,7 @@ class OwnedShards:
             reply, records = ErrorReply(error.message), ()
         expired = keyspace.take_expired_keys()
         if records or expired:
+            shard.changes_since_save += 1  # save points and INFO's rdb_changes_since_last_save
             writer = shard.writer
             if writer is not None:
                 if not expired and len(records) == 1 and writer.format_version == 2 and not self._open_blocks:
@@ -406,6 +410,7 @@ class OwnedShards:
         expired = keyspace.take_expired_keys()
         if not expired:
             return 0
+        shard.changes_since_save += len(expired)
         if shard.writer is not None and shard.failure is None:
             self._encode(index, expired, ())
         if self.observer is not None:

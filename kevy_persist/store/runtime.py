@@ -229,8 +229,10 @@ def new_random_source(seed: int | None = None) -> random.Random:
 class WorkerThread:
     """Runs `work()` once on a daemon thread; `done`, `wait()` and the exception it raised."""
 
-    def __init__(self, work: Callable[[], None], name: str = "kevy-background") -> None:
+    def __init__(self, work: Callable[[], None], name: str = "kevy-background",
+                 finished: Callable[[], None] | None = None) -> None:
         self._work = work
+        self._on_finished = finished  # told on this thread once `done` is True (an owner's wake-up)
         self._finished = threading.Event()
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -245,6 +247,8 @@ class WorkerThread:
             self.error = error
         finally:
             self._finished.set()
+            if self._on_finished is not None:
+                self._on_finished()
 
     @property
     def done(self) -> bool:

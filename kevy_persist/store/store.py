@@ -45,7 +45,7 @@ from kevy_persist.store.config import StoreConfig
 from kevy_persist.store.database_lifecycle import open_existing_databases, swap_databases
 from kevy_persist.store.databases import DatabaseSet
 from kevy_persist.store.fork_worker import ForkedChild
-from kevy_persist.store.opening import OpenedShards, open_member_shard, open_store_shards
+from kevy_persist.store.opening import OpenedShards, OpenProgress, open_member_shard, open_store_shards
 from kevy_persist.store.owned import OwnedShards
 from kevy_persist.store.pattern_routing import pattern_shards
 from kevy_persist.store.runtime import Ticker
@@ -137,16 +137,20 @@ class Store(TypedCommands, BackgroundCommands):
 
     @classmethod
     def open(
-        cls, config: StoreConfig | None = None, *, file_system: FileSystem | None = None, clock: Clock | None = None
+        cls, config: StoreConfig | None = None, *, file_system: FileSystem | None = None, clock: Clock | None = None,
+        progress: OpenProgress | None = None,
     ) -> Store:
-        """Recover every shard of `config.data_dir` (or start empty in memory) and open it."""
+        """Recover every shard of `config.data_dir` (or start empty in memory) and open it.
+
+        `progress(done_bytes, total_bytes)`, when given, is called as the shards' snapshots
+        and logs are read (about every MiB; on the opening thread): a server's LOADING."""
         config = config or StoreConfig()
         clock = clock or SystemClock()
         if config.background_worker == "fork" and not isinstance(file_system or OsFileSystem(), OsFileSystem):
             raise ValueError("background_worker='fork' needs the real file system (a forked child writes the files)")
         if config.data_dir is not None and file_system is None:
             file_system = OsFileSystem()
-        store = cls._open(config, file_system, clock)
+        store = cls._open(config, file_system, clock, progress=progress)
         try:
             open_existing_databases(store)
         except BaseException:
@@ -156,9 +160,9 @@ class Store(TypedCommands, BackgroundCommands):
 
     @classmethod
     def _open(cls, config: StoreConfig, file_system: FileSystem | None, clock: Clock,
-              root: Store | None = None, database_number: int = 0) -> Store:
+              root: Store | None = None, database_number: int = 0, progress: OpenProgress | None = None) -> Store:
         started_ms = clock.monotonic_ms()
-        opened = open_store_shards(config, file_system, clock)
+        opened = open_store_shards(config, file_system, clock, progress)
         return cls._from_opened(config, opened, clock, started_ms, file_system, root, database_number)
 
     @classmethod

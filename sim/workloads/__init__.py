@@ -20,6 +20,7 @@ from sim.workloads import (
     group_commit,
     kevy_commit_order,
     layout_meta,
+    owned_background,
     rdb_import,
     replica_sync,
     reshard,
@@ -45,6 +46,7 @@ def _registry() -> dict[str, Workload]:
         *background.workloads(), *kevy_commit_order.workloads(), *store_background.workloads(),
         *group_commit.workloads(),
         *databases.workloads(),
+        *owned_background.workloads(),
     ]
     return {workload.name: workload for workload in workloads}
 

@@ -130,13 +130,14 @@ class StoreBackgroundWorkload(Workload):
             store = self.open_store(fs, clock, events.append)
         except KevyError:
             return
+        issue = self.issuer(store, clock)
         acknowledged_at_ms: list[tuple[int, int]] = []
         unreliable = False  # after a failed write or fsync the policy promises nothing more
         for index, operation in enumerate(operations):
             history.begin(index)
             events.clear()
             try:
-                self._issue(store, clock, operation)
+                issue(operation)
             except KevyError:
                 history.fail(index)
                 unreliable = True
@@ -162,6 +163,10 @@ class StoreBackgroundWorkload(Workload):
         except KevyError:
             return
         history.require(history.issued)
+
+    def issuer(self, store, clock):
+        """How an operation reaches the store (the owned variant drives it as a server does)."""
+        return lambda operation: self._issue(store, clock, operation)
 
     def _issue(self, store, clock, operation: tuple) -> None:
         kind = operation[0]
