@@ -89,12 +89,25 @@ class Dispatcher:
         self.in_exec = False  # EXEC is running its queue (blocking verbs must not block)
         self.refused = False  # the last error reply was a refusal before running (statistics)
 
-        # Refusals that every client's commands must pass (LOADING, MISCONF): while one is
-        # set, nothing takes the fast path; on a replica, no write does.
-        self.loading_refusal = loading_refusal
-        self.write_refusal: ErrorReply | None = None
-        self._all_fast = _fast_names()
-        self._read_only = False
+    def _refresh_fast(self) -> None:
+        if self.loading_refusal is not None or self.write_refusal is not None:
+            self._fast = frozenset()
+        elif self._read_only:
+            self._fast = frozenset(name for name in self._all_fast if not COMMAND_TABLE[name.lower()].writes)
+        else:
+            self._fast = self._all_fast
+
+    @property
+    def read_only(self) -> bool:
+        return self._read_only
+
+    def set_read_only(self, read_only: bool) -> None:
+        """A replica refuses clients' writes: they leave the fast path for the READONLY check."""
+        self._read_only = read_only
+        self._refresh_fast()
+
+    def set_write_refusal(self, refusal: ErrorReply | None) -> None:
+        self.write_refusal = refusal
         self._refresh_fast()
 
     def handle(self, client: Any, argv: list[bytes]) -> Any:
