@@ -28,6 +28,9 @@ NOT_RUN = {
     "pip install -e . && kevy-server": "installs the package and serves until stopped (CI runs the test command)",
     "kevy-server --port 6379 --dir ./kevy-data --appendfsync always    # or: python -m kevy_server ...":
         "serves on the fixed port 6379 until stopped (tests/test_server*.py start servers on free ports)",
+    "kevy-server --cluster --shards 2 --port 7000 --dir ./kevy-data   # shards at 7001 and 7002":
+        "serves a cluster on fixed ports until stopped (tests/test_cluster.py starts one on free ports and "
+        "runs redis-cli -c and redis-benchmark --cluster against it)",
 }
 
 
