@@ -57,6 +57,26 @@ def test_redis_replica_of_kevy_converges_under_concurrent_writes_and_follows(tmp
         assert _stats(kevy)["sync_full"] == 1
 
 
+def test_a_redis_replica_gets_every_database_in_its_full_sync_and_the_stream(tmp_path) -> None:
+    """Keys in databases 0 and 3 before the replica attaches travel in the RDB (one SELECTDB
+    section each); later writes in databases 5, 0 and 3 (a transaction among them) travel
+    behind the SELECT of their database."""
+    with running_server(tmp_path / "kevy") as server:
+        databases = {number: client(server, db=number) for number in (0, 3, 5)}
+        databases[0].set("zero", "0")
+        databases[3].rpush("three", "a", "b")
+        with redis_process("--replicaof", "127.0.0.1", str(server.port)) as replica:
+            wait_until(lambda: _online(databases[0], 1), "the replica to be online")
+            databases[5].set("five", "5")
+            databases[0].incr("counter")
+            with databases[3].pipeline(transaction=True) as transaction:
+                transaction.sadd("set", "x").expire("three", 1000).execute()
+            assert databases[0].execute_command("WAIT", 1, 20000) == 1
+            for number, kevy in databases.items():
+                assert keyspace_dump(replica.client(db=number)) == keyspace_dump(kevy), number
+            assert keyspace_dump(replica.client(db=3)).keys() == {b"three", b"set"}
+
+
 def test_a_replica_that_restarts_or_loses_its_link_resumes_by_partial_resync(tmp_path) -> None:
     with running_server(tmp_path / "kevy") as server:
         kevy = client(server)
