@@ -27,6 +27,26 @@ def _connected(kevy: redis.Redis) -> bool:
     return kevy.execute_command("ROLE")[3] == b"connected"
 
 
+def test_kevy_replica_of_redis_holds_every_database_of_its_master(tmp_path) -> None:
+    """The master's RDB carries databases 0 and 2 (kevy's database 4 held a key the master does
+    not have: emptied by the full sync); its stream then writes in databases 2 and 7."""
+    with redis_process(*MASTER_OPTIONS) as master:
+        upstream = {number: master.client(db=number) for number in (0, 2, 4, 7)}
+        upstream[0].set("zero", "0")
+        upstream[2].hset("two", mapping={"f": "v"})
+        with running_server(tmp_path / "kevy") as server:
+            kevy = {number: client(server, db=number) for number in (0, 2, 4, 7)}
+            kevy[4].set("stale", "dropped by the full sync")
+            assert kevy[0].execute_command("REPLICAOF", "127.0.0.1", str(master.port)) == b"OK"
+            wait_until(lambda: _connected(kevy[0]), "kevy to finish its sync")
+            upstream[2].rpush("list", "a")
+            upstream[7].set("seven", "7")
+            assert upstream[0].execute_command("WAIT", 1, 20000) == 1
+            for number in (0, 2, 4, 7):
+                assert keyspace_dump(kevy[number]) == keyspace_dump(upstream[number]), number
+            assert kevy[4].dbsize() == 0 and kevy[2].dbsize() == 2
+
+
 def test_kevy_replica_of_redis_converges_refuses_writes_and_survives_a_restart(tmp_path) -> None:
     with redis_process(*MASTER_OPTIONS) as master:
         upstream = master.client()
