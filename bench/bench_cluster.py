@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import io
 import os
 import re
 import shutil
@@ -42,7 +40,12 @@ import time
 from collections.abc import Iterator, Sequence
 
 import attrs
-from bench_common import REDIS_BENCHMARK, machine_summary, print_table, process_cpu_seconds, ratio
+from bench_common import (
+    machine_summary,
+    print_table,
+    ratio,
+    run_redis_benchmark,
+)
 from redis_reference import RedisConnection, free_loopback_port
 
 KEYSPACE_SIZE = 100_000
@@ -167,17 +170,12 @@ def running_redis_cluster_node() -> Iterator[Target]:
 
 
 def benchmark(target: Target, test: str, requests: int, clients: int) -> Measurement:
-    arguments = [REDIS_BENCHMARK, "-h", "127.0.0.1", "-p", str(target.port), "-t", test, "-n", str(requests),
-                 "-c", str(clients), "-r", str(KEYSPACE_SIZE), "--csv"]
+    arguments = ["-h", "127.0.0.1", "-p", str(target.port), "-t", test, "-n", str(requests),
+                 "-c", str(clients), "-r", str(KEYSPACE_SIZE)]
     if target.cluster:
-        arguments.insert(1, "--cluster")
-    cpu_before = sum(process_cpu_seconds(pid) for pid in target.pids)
-    completed = subprocess.run(arguments, capture_output=True, text=True, check=True, timeout=1800)
-    cpu_seconds = sum(process_cpu_seconds(pid) for pid in target.pids) - cpu_before
-    table = completed.stdout[completed.stdout.index('"test"'):]
-    rows = list(csv.DictReader(io.StringIO(table)))
-    assert len(rows) == 1 and re.match(r"^[0-9.]+$", rows[0]["rps"]), completed.stdout
-    return Measurement(requests, float(rows[0]["rps"]), cpu_seconds)
+        arguments.insert(0, "--cluster")
+    run = run_redis_benchmark(arguments, requests, target.pids)
+    return Measurement(requests, run.requests_per_second, run.server_cpu_seconds)
 
 
 def measure_all(servers: Sequence[tuple[str, contextlib.AbstractContextManager]], tests: list[str], requests: int,

@@ -4,9 +4,12 @@
   seeded random values (incompressible, so Redis's LZF gains nothing either).
 - `run_threads`: runs `work(thread_index)` on `thread_count` threads released together by a
   barrier; the time is from the release until the last thread finished.
+- `run_redis_benchmark`: one `redis-benchmark --csv` run against a running server: its
+  requests per second, the server processes' CPU time over the run and the wall time. A run
+  shorter than redis-benchmark's millisecond clock makes it print `inf`; the rate is then
+  the requests over the wall time this side measured (process start included, so lower).
 - `redis_benchmark`: a fresh redis-server (extra arguments, e.g. the AOF policy) driven by
-  the C `redis-benchmark` client; its requests per second for one test and the server's CPU
-  time over the run (the client's CPU is not counted).
+  `run_redis_benchmark`; the client's CPU is not counted.
 - `run_threads_timed`: `run_threads` plus the CPU time this process spent meanwhile.
 - `process_cpu_seconds`: CPU time of a process (redis-server), to compare CPU seconds
   as well as wall seconds on a machine whose cores are shared.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import math
 import os
 import platform
 import random
@@ -31,7 +35,12 @@ import time
 from collections.abc import Callable, Sequence
 
 import attrs
-from redis_reference import REDIS_SERVER, RedisConnection, pipeline_commands, running_redis
+from redis_reference import (
+    REDIS_SERVER,
+    RedisConnection,
+    pipeline_commands,
+    running_redis,
+)
 
 REDIS_BENCHMARK = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"
 KEY_SIZE_BYTES = 16
@@ -90,6 +99,36 @@ class RedisBenchmarkResult:
         return self.server_cpu_seconds / self.requests * 1e6
 
 
+@attrs.frozen
+class RedisBenchmarkRun:
+    requests_per_second: float
+    server_cpu_seconds: float  # every listed server process, user + system
+    wall_seconds: float
+
+
+def run_redis_benchmark(
+    arguments: Sequence[str], requests: int, server_pids: Sequence[int], timeout: float = 1800
+) -> RedisBenchmarkRun:
+    """Run `redis-benchmark --csv ARGUMENTS` (one test) and read its single result row.
+
+    Lines before the CSV header (`--cluster` prints the cluster's nodes first) are skipped.
+    """
+    command = [REDIS_BENCHMARK, "--csv", *arguments]  # options before a custom command
+    cpu_before = sum(process_cpu_seconds(pid) for pid in server_pids)
+    started = time.perf_counter()
+    completed = subprocess.run(command, capture_output=True, text=True, check=True, timeout=timeout)
+    wall_seconds = time.perf_counter() - started
+    cpu_seconds = sum(process_cpu_seconds(pid) for pid in server_pids) - cpu_before
+    header = completed.stdout.find('"test"')
+    assert header >= 0, completed.stdout
+    rows = list(csv.DictReader(io.StringIO(completed.stdout[header:])))
+    assert len(rows) == 1, completed.stdout
+    rate = float(rows[0]["rps"])  # "inf" parses; anything else non-numeric raises here
+    if not math.isfinite(rate):
+        rate = requests / wall_seconds
+    return RedisBenchmarkRun(rate, cpu_seconds, wall_seconds)
+
+
 def redis_benchmark(
     test: str,
     requests: int,
@@ -116,16 +155,12 @@ def redis_benchmark(
             pipeline_commands(connection, commands, 1000)
             connection.close()
         arguments = [
-            REDIS_BENCHMARK, "-h", "127.0.0.1", "-p", str(redis.port), "-t", test,
+            "-h", "127.0.0.1", "-p", str(redis.port), "-t", test,
             "-n", str(requests), "-c", str(clients), "-P", str(pipeline),
-            "-d", str(value_size_bytes), "-r", str(keyspace_size), "--csv",
+            "-d", str(value_size_bytes), "-r", str(keyspace_size),
         ]
-        cpu_before = process_cpu_seconds(redis.process.pid)
-        completed = subprocess.run(arguments, capture_output=True, text=True, check=True, timeout=600)
-        server_cpu_seconds = process_cpu_seconds(redis.process.pid) - cpu_before
-    rows = list(csv.DictReader(io.StringIO(completed.stdout)))
-    assert len(rows) == 1, completed.stdout
-    return RedisBenchmarkResult(requests, float(rows[0]["rps"]), server_cpu_seconds)
+        run = run_redis_benchmark(arguments, requests, [redis.process.pid], timeout=600)
+    return RedisBenchmarkResult(requests, run.requests_per_second, run.server_cpu_seconds)
 
 
 def run_threads_timed(thread_count: int, work: Callable[[int], None]) -> tuple[float, float]:

@@ -26,8 +26,6 @@ tables show the medians, so load from other programs on a shared machine weighs 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import os
 import shutil
 import statistics
@@ -38,7 +36,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from bench_common import REDIS_BENCHMARK, machine_summary, print_table, process_cpu_seconds, ratio, string_dataset
+from bench_common import (
+    machine_summary,
+    print_table,
+    process_cpu_seconds,
+    ratio,
+    run_redis_benchmark,
+    string_dataset,
+)
 from redis_reference import (
     RedisConnection,
     free_loopback_port,
@@ -113,13 +118,10 @@ def full_sync(master_port: int, master_pid: int, key_count: int) -> tuple[float,
 
 def benchmark_sets(port: int, pid: int, requests: int) -> tuple[float, float]:
     """(req/s, the server's CPU µs per request) of `redis-benchmark -t set` against `port`."""
-    arguments = [REDIS_BENCHMARK, "-h", "127.0.0.1", "-p", str(port), "-t", "set", "-n", str(requests),
-                 "-c", "50", "-d", "64", "-r", "1000000", "--csv"]
-    cpu_before = process_cpu_seconds(pid)
-    completed = subprocess.run(arguments, capture_output=True, text=True, check=True, timeout=900)
-    cpu = process_cpu_seconds(pid) - cpu_before
-    rows = list(csv.DictReader(io.StringIO(completed.stdout)))
-    return float(rows[0]["rps"]), cpu / requests * 1e6
+    arguments = ["-h", "127.0.0.1", "-p", str(port), "-t", "set", "-n", str(requests),
+                 "-c", "50", "-d", "64", "-r", "1000000"]
+    run = run_redis_benchmark(arguments, requests, [pid], timeout=900)
+    return run.requests_per_second, run.server_cpu_seconds / requests * 1e6
 
 
 def steady_state(port: int, pid: int, requests: int) -> tuple[tuple[float, float], tuple[float, float]]:

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import io
 import os
 import re
 import shutil
@@ -33,11 +31,15 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 
 import attrs
-from bench_common import REDIS_BENCHMARK, machine_summary, print_table, process_cpu_seconds, ratio
+from bench_common import (
+    machine_summary,
+    print_table,
+    ratio,
+    run_redis_benchmark,
+)
 from redis_reference import running_redis
 
 TESTS = ("set", "get", "incr", "lpush", "hset", "zadd")
@@ -119,17 +121,11 @@ def _read_port(process: subprocess.Popen) -> int:
 
 def benchmark(server: Running, cell: Cell) -> Measurement:
     arguments = [
-        REDIS_BENCHMARK, "-h", "127.0.0.1", "-p", str(server.port), "-t", cell.test, "-n", str(cell.requests),
-        "-c", str(cell.clients), "-P", str(cell.depth), "-r", str(cell.keyspace_size), "--csv",
+        "-h", "127.0.0.1", "-p", str(server.port), "-t", cell.test, "-n", str(cell.requests),
+        "-c", str(cell.clients), "-P", str(cell.depth), "-r", str(cell.keyspace_size),
     ]
-    cpu_before = process_cpu_seconds(server.pid)
-    started = time.perf_counter()
-    completed = subprocess.run(arguments, capture_output=True, text=True, check=True, timeout=1800)
-    wall_seconds = time.perf_counter() - started
-    cpu_seconds = process_cpu_seconds(server.pid) - cpu_before
-    rows = list(csv.DictReader(io.StringIO(completed.stdout)))
-    assert len(rows) == 1 and re.match(r"^[0-9.]+$", rows[0]["rps"]), completed.stdout
-    return Measurement(cell.requests, float(rows[0]["rps"]), cpu_seconds, wall_seconds)
+    run = run_redis_benchmark(arguments, cell.requests, [server.pid])
+    return Measurement(cell.requests, run.requests_per_second, run.server_cpu_seconds, run.wall_seconds)
 
 
 def measure(cells: list[Cell], only_kevy: bool = False) -> dict[tuple[str, Cell], Measurement]:

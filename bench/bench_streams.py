@@ -39,19 +39,22 @@ value: incompressible), the same on both sides.
 from __future__ import annotations
 
 import argparse
-import csv
 import gc
-import io
 import os
 import random
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 
 import attrs
-from bench_common import REDIS_BENCHMARK, machine_summary, print_table, process_cpu_seconds, ratio
+from bench_common import (
+    machine_summary,
+    print_table,
+    process_cpu_seconds,
+    ratio,
+    run_redis_benchmark,
+)
 from bench_server import Running, running_kevy
 from redis_reference import RedisConnection, encode_command, running_redis
 
@@ -119,15 +122,11 @@ COMMANDS = {
 
 def benchmark(server: Running, command: list[str], requests: int, depth: int, keyspace_size: int) -> Measurement:
     arguments = [
-        REDIS_BENCHMARK, "-h", "127.0.0.1", "-p", str(server.port), "-n", str(requests), "-c", str(CLIENTS),
-        "-P", str(depth), "-r", str(keyspace_size), "--csv", *command,
+        "-h", "127.0.0.1", "-p", str(server.port), "-n", str(requests), "-c", str(CLIENTS),
+        "-P", str(depth), "-r", str(keyspace_size), *command,
     ]
-    cpu_before = process_cpu_seconds(server.pid)
-    completed = subprocess.run(arguments, capture_output=True, text=True, check=True, timeout=900)
-    cpu_seconds = process_cpu_seconds(server.pid) - cpu_before
-    rows = list(csv.DictReader(io.StringIO(completed.stdout)))
-    assert len(rows) == 1 and re.match(r"^[0-9.]+$", rows[0]["rps"]), completed.stdout
-    return Measurement(requests, float(rows[0]["rps"]), cpu_seconds)
+    run = run_redis_benchmark(arguments, requests, [server.pid], timeout=900)
+    return Measurement(requests, run.requests_per_second, run.server_cpu_seconds)
 
 
 def measure_throughput(server: Running, range_values: list[bytes], requests: int, pipelined: int) -> dict:

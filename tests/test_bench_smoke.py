@@ -144,3 +144,27 @@ def test_bench_replication_syncs_a_replica_from_kevy_and_from_redis() -> None:
     assert float(by_name["seconds until the replica is up"][1]) > 0
     for name in ("SET req/s, no replica", "SET req/s, one replica"):
         assert _RATIO.match(by_name[name][3]), by_name[name]
+
+
+def test_a_run_too_short_for_redis_benchmarks_clock_gets_a_rate_from_the_wall_time(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-benchmark prints rps "inf" when a run ends within its millisecond clock (CI saw it
+    with 400 pipelined XADDs); the runner then divides the requests by the wall time it measured."""
+    import os
+
+    import bench_common
+
+    fake = tmp_path / "redis-benchmark"
+    fake.write_text(
+        "#!/bin/sh\n"
+        "echo 'a cluster preamble line'\n"
+        "echo '\"test\",\"rps\",\"avg_latency_ms\"'\n"
+        "echo '\"XADD k * f v\",\"inf\",\"0.100\"'\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setattr(bench_common, "REDIS_BENCHMARK", str(fake))
+    run = bench_common.run_redis_benchmark(["-n", "400"], 400, [os.getpid()])
+    assert run.wall_seconds > 0
+    assert run.requests_per_second == pytest.approx(400 / run.wall_seconds)
+    assert run.server_cpu_seconds >= 0
