@@ -187,12 +187,26 @@ def sunsubscribe(server: Any, client: Any, argv: list[bytes]) -> Any:
 
 @verb("PUBLISH", 3, "pubsub fast")
 def publish(server: Any, client: Any, argv: list[bytes]) -> Any:
-    return server.pubsub.publish(argv[1], argv[2])
+    return publish_and_propagate(server, argv, from_master=False)
 
 
 @verb("SPUBLISH", 3, "pubsub fast", key_range=(1, 1, 1))
 def spublish(server: Any, client: Any, argv: list[bytes]) -> Any:
-    return server.pubsub.shard_publish(argv[1], argv[2])
+    return publish_and_propagate(server, argv, from_master=False)
+
+
+def publish_and_propagate(server: Any, argv: list[bytes], *, from_master: bool) -> int:
+    """Deliver PUBLISH / SPUBLISH here, then pass it to this server's replicas, as Redis does
+    outside cluster mode, so their subscribers get the message too. What a replica's own
+    clients publish stays local (Redis's replicas only pass on their master's stream);
+    what its master streams (`from_master`) goes down the chain."""
+    if argv[0].upper() == b"SPUBLISH":
+        deliveries = server.pubsub.shard_publish(argv[1], argv[2])
+    else:
+        deliveries = server.pubsub.publish(argv[1], argv[2])
+    if from_master or not server.upstream.active:
+        server.master.feed([argv], select=False)  # pub/sub ignores databases: no SELECT needed
+    return deliveries
 
 
 def _matching(names: dict[bytes, Any], argv: list[bytes]) -> list[bytes]:

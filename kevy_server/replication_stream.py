@@ -9,6 +9,8 @@ notifications, tracking and this server's own replicas see it. Per command:
 - `SELECT n` picks the database the following commands run in (one beyond the `databases`
   setting: its commands are skipped, with a warning once per switch);
 - `MULTI` ... `EXEC` is collected and run at once, so no client sees half of it;
+- `PUBLISH` / `SPUBLISH` are delivered to this server's subscribers (and passed on to its
+  own replicas), as a Redis replica does;
 - anything else runs through the store; a refusal (a cross-shard command on a sharded
   kevy, say) is logged as a warning -- the data then differs from the master's.
 The offset advances by the command's frame size: a master writes every command as a
@@ -26,10 +28,12 @@ import hiredis
 
 from kevy_persist.commands import ErrorReply
 from kevy_persist.store.owned import encode_frame
+from kevy_server.pubsub import publish_and_propagate
 
 __all__ = ["StreamApplier"]
 
 log = logging.getLogger("kevy_server")
+_PUBLISHING = (b"PUBLISH", b"SPUBLISH")
 
 
 class StreamApplier:
@@ -93,6 +97,9 @@ class StreamApplier:
 
     def _run(self, argv: list[bytes]) -> None:
         server = self._server
+        if argv[0].upper() in _PUBLISHING and len(argv) == 3:
+            publish_and_propagate(server, argv, from_master=True)  # delivered to this server's subscribers
+            return
         owned = server.owned
         owned.select(self._database)
         try:

@@ -96,6 +96,11 @@ def wait_until(predicate: Callable[[], Any], what: str = "the condition", timeou
         time.sleep(0.05)
 
 
+def next_message(subscriber: Any) -> dict:
+    """A redis-py PubSub's next message (subscribe confirmations skipped), within the wait."""
+    return wait_until(lambda: subscriber.get_message(ignore_subscribe_messages=True, timeout=0.1), "a message")
+
+
 _READERS = {
     b"string": lambda pipe, key: pipe.get(key),
     b"hash": lambda pipe, key: pipe.hgetall(key),

@@ -16,7 +16,7 @@ import threading
 
 import pytest
 import redis
-from redis_processes import free_port, keyspace_dump, preload, redis_process, start_redis, wait_until, write_mix
+from redis_processes import free_port, keyspace_dump, next_message, preload, redis_process, start_redis, wait_until, write_mix
 from server_support import client, running_server, spawn_server
 
 pytestmark = pytest.mark.redis
@@ -213,3 +213,24 @@ def test_a_write_the_master_refused_never_reaches_a_replica(tmp_path, failure) -
             assert kevy.execute_command("WAIT", 1, 20000) == 1
             assert keyspace_dump(replica.client()) == keyspace_dump(kevy)
             assert replica.client().get("k") == b"before"
+
+
+def test_publish_on_kevy_reaches_the_subscribers_of_a_redis_replica(tmp_path) -> None:
+    """Redis propagates PUBLISH to its replicas outside cluster mode; kevy's stream carries it,
+    so a subscriber on the Redis replica gets the message (and the replica stays in step)."""
+    with running_server(tmp_path / "kevy") as server:
+        kevy = client(server)
+        with redis_process("--replicaof", "127.0.0.1", str(server.port)) as replica:
+            wait_until(lambda: _online(kevy, 1), "the replica to be online")
+            subscriber = replica.client().pubsub()
+            subscriber.subscribe("news")
+            subscriber.psubscribe("n*")
+            assert kevy.publish("news", "hello") == 0  # nobody subscribes on kevy itself
+            received = [next_message(subscriber), next_message(subscriber)]
+            assert sorted((entry["type"], entry["channel"], entry["data"]) for entry in received) == [
+                ("message", b"news", b"hello"), ("pmessage", b"news", b"hello"),
+            ]
+            kevy.set("after", "1")
+            assert kevy.execute_command("WAIT", 1, 20000) == 1
+            assert replica.client().get("after") == b"1"
+            subscriber.close()

@@ -15,7 +15,7 @@ import threading
 
 import pytest
 import redis
-from redis_processes import keyspace_dump, preload, redis_process, wait_until, write_mix
+from redis_processes import keyspace_dump, next_message, preload, redis_process, wait_until, write_mix
 from server_support import client, running_server, spawn_server
 
 pytestmark = pytest.mark.redis
@@ -123,3 +123,28 @@ def test_the_replicaof_option_follows_from_the_start(tmp_path) -> None:
         finally:
             process.terminate()
             process.wait(timeout=20)
+
+
+def test_a_publish_on_the_redis_master_reaches_kevys_subscribers(tmp_path) -> None:
+    """A Redis master streams PUBLISH to its replicas; kevy delivers it to its own subscribers
+    (channel and pattern); a PUBLISH by kevy's own client is delivered here as well."""
+    with redis_process(*MASTER_OPTIONS) as master, running_server(tmp_path / "kevy") as server:
+        kevy = client(server)
+        assert kevy.execute_command("REPLICAOF", "127.0.0.1", str(master.port)) == b"OK"
+        wait_until(lambda: _connected(kevy), "kevy to finish its sync")
+        subscriber = client(server).pubsub()
+        subscriber.subscribe("news")
+        subscriber.psubscribe("n*")
+        assert kevy.execute_command("PUBSUB", "NUMSUB", "news") == [b"news", 1]
+        upstream = master.client()
+        assert upstream.publish("news", "from the master") == 0
+        received = [next_message(subscriber), next_message(subscriber)]
+        assert sorted((entry["type"], entry["channel"], entry["data"]) for entry in received) == [
+            ("message", b"news", b"from the master"), ("pmessage", b"news", b"from the master"),
+        ]
+        assert kevy.publish("news", "local") == 2  # delivered here ...
+        assert next_message(subscriber)["data"] == b"local"
+        upstream.set("after", "1")
+        assert upstream.execute_command("WAIT", 1, 20000) == 1
+        assert kevy.get("after") == b"1"
+        subscriber.close()
