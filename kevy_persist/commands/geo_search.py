@@ -166,13 +166,7 @@ def _collect(zset: ZSet, shape: Shape, limit: int) -> list[tuple[bytes, float, f
         minimum = geohash.align52(cell)
         maximum = geohash.align52(geohash.Cell(cell.bits + 1, cell.step))
         first, end = zset.index_range_by_score(float(minimum), False, float(maximum), True)
-        for member, score in zset.pairs_between(first, end):
-            position = geohash.position_of(score)
-            meters = geohash.within(shape, *position)
-            if meters is not None:
-                found.append((member, score, meters, position))
-            if found and limit and len(found) >= limit:
-                break
+        geohash.collect_within(shape, zset.pairs_between(first, end), found, limit)
         last = index
     return found
 

@@ -16,6 +16,7 @@ are dropped, as Redis drops them.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import attrs
 
@@ -262,6 +263,41 @@ def search_cells(shape: Shape) -> list[Cell | None]:
                 kept.update(dict.fromkeys(names))
     order = ("north", "south", "east", "west", "north_east", "north_west", "south_east", "south_west")
     return [centre, *(kept[name] for name in order)]
+
+
+def collect_within(shape: Shape, pairs: Iterable[tuple[bytes, float]], found: list, limit: int) -> None:
+    """Append (member, score, meters, position) of each pair inside `shape` to `found`,
+    stopping once it holds `limit` (0: no limit). GEOSEARCH's inner loop: for a radius,
+    `within`'s haversine is inlined with the centre's radians and cosine computed once (the
+    same double operations in the same order, so the distances are bit-for-bit `within`'s)."""
+    if shape.is_box:
+        for member, score in pairs:
+            position = position_of(score)
+            meters = within(shape, *position)
+            if meters is not None:
+                found.append((member, score, meters, position))
+                if limit and len(found) >= limit:
+                    return
+        return
+    to_radians, sin, cos, asin, sqrt, fabs = _DEGREES_TO_RADIANS, math.sin, math.cos, math.asin, math.sqrt, math.fabs
+    centre_longitude, centre_latitude = shape.longitude * to_radians, shape.latitude * to_radians
+    centre_cosine = cos(centre_latitude)
+    radius_meters = shape.radius * shape.unit_meters
+    for member, score in pairs:
+        position = position_of(score)
+        longitude, latitude = position
+        half_longitude = sin((longitude * to_radians - centre_longitude) / 2)
+        if half_longitude == 0.0:
+            meters = EARTH_RADIUS_METERS * fabs(latitude * to_radians - centre_latitude)
+        else:
+            latitude_radians = latitude * to_radians
+            half_latitude = sin((latitude_radians - centre_latitude) / 2)
+            a = half_latitude * half_latitude + centre_cosine * cos(latitude_radians) * half_longitude * half_longitude
+            meters = 2.0 * EARTH_RADIUS_METERS * asin(sqrt(a))
+        if meters <= radius_meters:
+            found.append((member, score, meters, position))
+            if limit and len(found) >= limit:
+                return
 
 
 def within(shape: Shape, longitude: float, latitude: float) -> float | None:
