@@ -50,13 +50,15 @@ def _changed(server: Any, database: int, key: bytes, event: bytes) -> None:
         server.notifications.publish("g", event, key, database)
 
 
-def _cross_database(server: Any, client: Any, argv: list[bytes]) -> Any:
+def _cross_database(server: Any, client: Any, argv: list[bytes], target: int) -> Any:
     """Run `argv` on the embedded store's database `client.database` (its handlers)."""
     server.loop.quiesce()
     try:
         return server.store.database(client.database).execute_argv(argv)
     finally:
         attach_databases(server)
+        for database in (client.database, target):  # a failed MOVE fences shards of both
+            server.owned.attach(database, database_runner(server.store, database))
 
 
 @verb("MOVE", 3, "write fast no-multi")
@@ -69,7 +71,7 @@ def move(server: Any, client: Any, argv: list[bytes]) -> Any:
         return ErrorReply(error.message)
     if target == client.database:
         return ErrorReply(SAME_OBJECT)
-    reply = _cross_database(server, client, argv)
+    reply = _cross_database(server, client, argv, target)
     if reply == 1:
         _changed(server, client.database, argv[1], b"move_from")
         _changed(server, target, argv[1], b"move_to")
@@ -91,7 +93,7 @@ def swapdb(server: Any, client: Any, argv: list[bytes]) -> Any:
         server.store.swap_databases(first, second)
     finally:
         attach_databases(server)
-        for database in {first, second}:  # their shards were reopened from the swapped files
+        for database in {first, second}:  # reopened from the swapped files (or fenced)
             server.owned.attach(database, database_runner(server.store, database))
     for database in (first, second):
         server.watches.touch_database(database)
@@ -113,7 +115,7 @@ def copy(server: Any, client: Any, argv: list[bytes]) -> Any:
         return ErrorReply("ERR Copying to another database is not allowed in cluster mode")
     if server.dispatcher.in_exec:
         return ErrorReply("ERR kevy runs a transaction within one database: COPY to another database is refused")
-    reply = _cross_database(server, client, argv)
+    reply = _cross_database(server, client, argv, target)
     if reply == 1:
         _changed(server, target, argv[2], b"copy_to")
     return reply
