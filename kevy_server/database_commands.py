@@ -21,10 +21,14 @@ from __future__ import annotations
 from typing import Any
 
 from kevy_persist.commands import ErrorReply
+from kevy_persist.commands.context import CommandError as ArgumentError  # the commands layer's
+from kevy_persist.commands.database_arguments import (
+    SAME_OBJECT,
+    database_index,
+    parse_copy_options,
+    without_database,
+)
 from kevy_persist.commands.replies import OK
-from kevy_persist.errors import CommandError
-from kevy_persist.store.database_commands import local_copy_argv, parse_copy
-from kevy_persist.store.databases import SAME_OBJECT, parse_database
 from kevy_persist.store.store import database_runner
 
 from .database_keys import scoped
@@ -66,9 +70,9 @@ def move(server: Any, client: Any, argv: list[bytes]) -> Any:
     if server.config.cluster:
         return ErrorReply("ERR MOVE is not allowed in cluster mode")
     try:
-        target = parse_database(argv[2], server.store.databases.count)
-    except CommandError as error:
-        return ErrorReply(error.message)
+        target = database_index(argv[2], server.store.databases.count)
+    except ArgumentError as error:
+        return error.reply()
     if target == client.database:
         return ErrorReply(SAME_OBJECT)
     reply = _cross_database(server, client, argv, target)
@@ -84,10 +88,10 @@ def swapdb(server: Any, client: Any, argv: list[bytes]) -> Any:
         return ErrorReply("ERR SWAPDB is not allowed in cluster mode")
     count = server.store.databases.count
     try:
-        first = parse_database(argv[1], count, "ERR invalid first DB index")
-        second = parse_database(argv[2], count, "ERR invalid second DB index")
-    except CommandError as error:
-        return ErrorReply(error.message)
+        first = database_index(argv[1], count, "ERR invalid first DB index")
+        second = database_index(argv[2], count, "ERR invalid second DB index")
+    except ArgumentError as error:
+        return error.reply()
     server.loop.quiesce()
     try:
         server.store.swap_databases(first, second)
@@ -104,13 +108,13 @@ def swapdb(server: Any, client: Any, argv: list[bytes]) -> Any:
 @verb("COPY", -3, "write")
 def copy(server: Any, client: Any, argv: list[bytes]) -> Any:
     try:
-        target, _ = parse_copy(argv, server.store.databases.count)
-    except CommandError as error:
-        return ErrorReply(error.message)
+        target = parse_copy_options(argv, server.store.databases.count).database
+    except ArgumentError as error:
+        return error.reply()
     if target is None or target == client.database:
         if target is not None and argv[1] == argv[2]:
             return ErrorReply(SAME_OBJECT)
-        return server.dispatcher.run_store_command(argv if target is None else local_copy_argv(argv))
+        return server.dispatcher.run_store_command(argv if target is None else without_database(argv))
     if server.config.cluster:
         return ErrorReply("ERR Copying to another database is not allowed in cluster mode")
     if server.dispatcher.in_exec:

@@ -36,16 +36,11 @@ from collections.abc import Callable
 from typing import Any
 
 from kevy_persist.commands import ErrorReply, SimpleString
-from kevy_persist.commands.numbers import parse_int
 from kevy_persist.disk.fs import FileSystem, join
 from kevy_persist.errors import CommandError, KevyError, LayoutError, StorageIOError
 from kevy_persist.layout.databases import MOVE_JOURNAL_NAME, MoveJournal, decode_move_journal, encode_move_journal
 from kevy_persist.store.database_fence import check_settled, fence
 from kevy_persist.store.runtime import new_lock
-
-OUT_OF_RANGE = "ERR DB index is out of range"
-NOT_INTEGER = "ERR value is not an integer or out of range"
-SAME_OBJECT = "ERR source and destination objects are the same"
 
 
 class DatabaseSet:
@@ -83,16 +78,6 @@ class DatabaseSet:
 
     def others(self) -> list[Any]:
         return [store for number, store in self.opened() if number != 0]
-
-
-def parse_database(text: bytes, count: int, not_integer: str = NOT_INTEGER) -> int:
-    """A database index as Redis reads one (`getIntFromObjectOrReply`, then `selectDb`)."""
-    value = parse_int(text)
-    if value is None:
-        raise CommandError(not_integer)
-    if not 0 <= value < count:
-        raise CommandError(OUT_OF_RANGE)
-    return value
 
 
 # -- two databases' shards under their locks ----------------------------------------------
