@@ -28,6 +28,11 @@ source (and that fsynced); either way the journal is then removed durably. Befor
 the target had no key (MOVE answers 0 otherwise) and nothing else ran until step 4, so
 "the target holds it" is exactly "step 2 survived": the key ends in one database, never in
 none and never in both. A torn journal was never acted on and is removed.
+
+A failure (not a crash) before step 2 was logged removes the journal durably and answers the
+error; from then on -- the RESTORE's fsync, the DEL, its fsync or the journal's removal
+failed -- the outcome is recovery's, and the key's shard in both databases is fenced, with
+every later MOVE and SWAPDB refused, until a restart (`database_fence`).
 """
 
 from __future__ import annotations
