@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kevy_persist.errors import KevyError, LayoutError
+from kevy_persist.errors import KevyError, LayoutError, WritesRefusedError
 from kevy_persist.layout.databases import parse_database_dir
 from kevy_persist.layout.meta import ShardLayout
 from kevy_persist.reshard import swapdb
@@ -71,6 +71,9 @@ def swap_databases(root: Any, first: int, second: int) -> None:
     try:
         for store in stores:
             store._check_open()
+            for index, shard in enumerate(store._runner.shards):
+                if shard.failure is not None:  # SWAPDB writes both: refused as any write is
+                    raise WritesRefusedError(index, shard.failure)
         if root.config.data_dir is None:
             _swap_in_memory(stores)
             return
@@ -88,8 +91,16 @@ def _swap_in_memory(stores: list[Any]) -> None:
 
 def _swap_on_disk(root: Any, stores: list[Any], first: int, second: int) -> None:
     layout = ShardLayout(root.config.shard_count, root.config.routing)
-    for store in stores:
-        _close_logs(store)
+    try:
+        for store in stores:
+            _close_logs(store)
+    except KevyError as error:
+        # No swap file was written, but some logs are closed and one could not be fsynced:
+        # each shard serves what its files hold (its refused writes undone) until a restart.
+        fence(root, f"SWAPDB failed before it began ({error})",
+              [(store, index, None) for store in stores for index in range(len(store._runner.shards))],
+              journal_left=False)
+        raise
     keyspaces = [[shard.keyspace for shard in store._runner.shards] for store in stores]
     try:
         swapdb.swap_databases(
