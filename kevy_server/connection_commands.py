@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from kevy_persist.commands import ErrorReply
+from kevy_persist.commands.context import CommandError as ArgumentError  # the commands layer's
+from kevy_persist.commands.database_arguments import database_index
 from kevy_persist.commands.replies import OK, PONG, SimpleString
 
 from . import command_data, info
@@ -59,11 +61,10 @@ def echo(server: Any, client: Any, argv: list[bytes]) -> Any:
 
 @verb("SELECT", 2, "fast no-multi")
 def select(server: Any, client: Any, argv: list[bytes]) -> Any:
-    database = parse_integer(argv[1])
-    if database is None:
-        return NOT_AN_INTEGER
-    if not 0 <= database < server.store.databases.count:
-        return ErrorReply("ERR DB index is out of range")
+    try:
+        database = database_index(argv[1], server.store.databases.count)
+    except ArgumentError as error:
+        return error.reply()
     if server.config.cluster and database != 0:
         return ErrorReply("ERR SELECT is not allowed in cluster mode")
     client.database = database

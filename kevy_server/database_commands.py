@@ -21,10 +21,14 @@ from __future__ import annotations
 from typing import Any
 
 from kevy_persist.commands import ErrorReply
+from kevy_persist.commands.context import CommandError as ArgumentError  # the commands layer's
+from kevy_persist.commands.database_arguments import (
+    SAME_OBJECT,
+    database_index,
+    parse_copy_options,
+    without_database,
+)
 from kevy_persist.commands.replies import OK
-from kevy_persist.errors import CommandError
-from kevy_persist.store.database_commands import local_copy_argv, parse_copy
-from kevy_persist.store.databases import SAME_OBJECT, parse_database
 from kevy_persist.store.store import database_runner
 
 from .database_keys import scoped
@@ -50,13 +54,15 @@ def _changed(server: Any, database: int, key: bytes, event: bytes) -> None:
         server.notifications.publish("g", event, key, database)
 
 
-def _cross_database(server: Any, client: Any, argv: list[bytes]) -> Any:
+def _cross_database(server: Any, client: Any, argv: list[bytes], target: int) -> Any:
     """Run `argv` on the embedded store's database `client.database` (its handlers)."""
     server.loop.quiesce()
     try:
         return server.store.database(client.database).execute_argv(argv)
     finally:
         attach_databases(server)
+        for database in (client.database, target):  # a failed MOVE fences shards of both
+            server.owned.attach(database, database_runner(server.store, database))
 
 
 @verb("MOVE", 3, "write fast no-multi")
@@ -64,12 +70,12 @@ def move(server: Any, client: Any, argv: list[bytes]) -> Any:
     if server.config.cluster:
         return ErrorReply("ERR MOVE is not allowed in cluster mode")
     try:
-        target = parse_database(argv[2], server.store.databases.count)
-    except CommandError as error:
-        return ErrorReply(error.message)
+        target = database_index(argv[2], server.store.databases.count)
+    except ArgumentError as error:
+        return error.reply()
     if target == client.database:
         return ErrorReply(SAME_OBJECT)
-    reply = _cross_database(server, client, argv)
+    reply = _cross_database(server, client, argv, target)
     if reply == 1:
         _changed(server, client.database, argv[1], b"move_from")
         _changed(server, target, argv[1], b"move_to")
@@ -82,16 +88,16 @@ def swapdb(server: Any, client: Any, argv: list[bytes]) -> Any:
         return ErrorReply("ERR SWAPDB is not allowed in cluster mode")
     count = server.store.databases.count
     try:
-        first = parse_database(argv[1], count, "ERR invalid first DB index")
-        second = parse_database(argv[2], count, "ERR invalid second DB index")
-    except CommandError as error:
-        return ErrorReply(error.message)
+        first = database_index(argv[1], count, "ERR invalid first DB index")
+        second = database_index(argv[2], count, "ERR invalid second DB index")
+    except ArgumentError as error:
+        return error.reply()
     server.loop.quiesce()
     try:
         server.store.swap_databases(first, second)
     finally:
         attach_databases(server)
-        for database in {first, second}:  # their shards were reopened from the swapped files
+        for database in {first, second}:  # reopened from the swapped files (or fenced)
             server.owned.attach(database, database_runner(server.store, database))
     for database in (first, second):
         server.watches.touch_database(database)
@@ -102,18 +108,18 @@ def swapdb(server: Any, client: Any, argv: list[bytes]) -> Any:
 @verb("COPY", -3, "write")
 def copy(server: Any, client: Any, argv: list[bytes]) -> Any:
     try:
-        target, _ = parse_copy(argv, server.store.databases.count)
-    except CommandError as error:
-        return ErrorReply(error.message)
+        target = parse_copy_options(argv, server.store.databases.count).database
+    except ArgumentError as error:
+        return error.reply()
     if target is None or target == client.database:
         if target is not None and argv[1] == argv[2]:
             return ErrorReply(SAME_OBJECT)
-        return server.dispatcher.run_store_command(argv if target is None else local_copy_argv(argv))
+        return server.dispatcher.run_store_command(argv if target is None else without_database(argv))
     if server.config.cluster:
         return ErrorReply("ERR Copying to another database is not allowed in cluster mode")
     if server.dispatcher.in_exec:
         return ErrorReply("ERR kevy runs a transaction within one database: COPY to another database is refused")
-    reply = _cross_database(server, client, argv)
+    reply = _cross_database(server, client, argv, target)
     if reply == 1:
         _changed(server, target, argv[2], b"copy_to")
     return reply

@@ -31,20 +31,7 @@ def _skip_unavailable(workload) -> None:
 DEFAULT_POINTS = 2  # injection points per kind in the default tier (first and last)
 
 
-# A known defect, open in issue 13: an fsync that fails inside MOVE leaves its journal and a
-# later MOVE overwrites it, so a fault can leave a key in two databases. Strict: the day
-# the fix lands these pass and the marker must go.
-_KNOWN_FAULT_DEFECT = pytest.mark.xfail(
-    strict=True, reason="issue 13: MOVE after a failed fsync (key in two databases)")
-
-
-def _door_fault_cases():
-    return [pytest.param(workload, id=workload.name,
-                         marks=[_KNOWN_FAULT_DEFECT] if workload.name.startswith("swapdb-") else [])
-            for workload in CORE_WORKLOADS]
-
-
-@pytest.mark.parametrize("workload", _door_fault_cases())
+@pytest.mark.parametrize("workload", CORE_WORKLOADS, ids=lambda workload: workload.name)
 def test_every_door_fault_at_sampled_points_finds_no_violation(workload):
     """Method: each kind of `ALL_DOOR_FAULTS` at its first and last injection point, strict
     profile, seed 0, nested crashes at the default caps; zero violations in all of them."""

@@ -91,3 +91,47 @@ def test_a_cut_transaction_block_is_dropped_by_a_save_not_a_truncate_in_place():
     assert not [step for step in fs.steps if step[1] == "truncate"]
     result = sweep(SweepConfig("open-block", "weakest", limits=Limits(48, 12), nested_limits=Limits(8, 4)))
     assert result.violation_count == 0
+
+
+# Issue 13, the databases' two-directory protocols (fixed by kevy_persist/store/database_fence.py):
+# a SWAPDB or MOVE that failed where its journal may be durable went on as if it had not.
+def test_a_swapdb_failed_after_its_commit_point_fences_until_a_restart():
+    """Found by the `swapdb-1shard` door-fault sweeps (before the fix:
+    `python -m sim replay --workload swapdb-1shard --profile strict --seed 0 --cut 159 --image 0 --fault eio@119`,
+    the recovered state held `b` in databases 0 and 1). `SWAPDB 0 2` failed after its commit
+    point (the fsync of the root's `reshard.journal`); the store reloaded both databases from
+    their old files and served them, so the next `SWAPDB 0 1` replaced the committed swap's
+    temps in the root dir and a crash rolled `swapdb.journal` (0 <-> 2) forward with database
+    1's keys. With the fence the failed swap's databases refuse writes and the store refuses
+    the next SWAPDB until a restart, so that cut no longer exists (the run ends sooner).
+    Method: every cut of that fault run (every image, nested crashes) has no violation, and
+    both later operations were refused."""
+    from sim.explorer import record, sweep
+    from sim.faults import parse_fault
+    from sim.workloads import workload_named
+
+    config = SweepConfig("swapdb-1shard", "strict", fault="eio@119", limits=Limits(), nested_limits=Limits(16, 8))
+    result = sweep(config)
+    assert result.cuts > 0 and result.violation_count == 0, [str(violation) for violation in result.violations[:3]]
+    workload = workload_named("swapdb-1shard")
+    recording = record(workload, workload.operations(0), config, parse_fault("eio@119"))
+    assert recording.failed == frozenset({2, 3, 4})  # the failed SWAPDB, the refused SWAPDB and SET
+
+
+def test_a_move_whose_delete_at_the_source_failed_keeps_its_journal():
+    """Found by the `swapdb-1shard` ENOSPC sweep of seed 24 (before the fix:
+    `python -m sim replay --workload swapdb-1shard --profile strict --seed 24 --cut 218 --image 0 --fault enospc@200`,
+    the recovered state held `a` in databases 0 and 1). `MOVE 0 a 1`'s DEL at the source was
+    refused (its log write failed) after the RESTORE in the target was durable; MOVE then
+    removed its journal, so nothing would ever delete the key at the source. Now the journal
+    stays for recovery and the two shards are fenced. Method: that replay line's verdict is
+    ok, and so is every cut of its fault run."""
+    line = ("python -m sim replay --workload swapdb-1shard --profile strict --seed 24 --cut 218 "
+            "--image 0 --fault enospc@200")
+    verdict = _replay_verdict(line)
+    assert verdict.ok, f"{verdict.kind}: {verdict.detail}\n{line}"
+    from sim.explorer import sweep
+
+    result = sweep(SweepConfig("swapdb-1shard", "strict", seed=24, fault="enospc@200", limits=Limits(),
+                               nested_limits=Limits(16, 8)))
+    assert result.violation_count == 0

@@ -5,7 +5,8 @@ same named connections to a fresh kevy-server and to the reference redis-server,
 reply parsed with its RESP type kept; the transcripts must be equal (client ids, addresses
 and times blanked). Covered: SELECT and its errors, keys per database, MOVE (with its TTL,
 onto an existing key, of a missing key, to the same database, bad indexes), COPY ... DB
-(REPLACE, same object, bad indexes), SWAPDB (with 0, with a never-written database, the
+(REPLACE, same object, bad indexes, the order of its option checks; indexes past the
+C `int` range, as Redis 7.0 reads them), SWAPDB (with 0, with a never-written database, the
 same index, bad indexes), FLUSHDB of one database and FLUSHALL of all, DBSIZE, KEYS, SCAN,
 INFO keyspace's per-database lines, CLIENT INFO / CLIENT LIST's `db=`, RESET back to
 database 0, HELLO keeping the database, WATCH per database, a blocking pop served only by
@@ -33,6 +34,7 @@ SELECT 16
 SELECT -1
 SELECT x
 SELECT 1.5
+SELECT 2147483648
 SELECT
 SELECT 3
 SET a in3
@@ -55,6 +57,7 @@ MOVE t 5
 MOVE a 16
 MOVE a -1
 MOVE a x
+MOVE a 4294967296
 MOVE l 0
 MOVE h 0 extra
 SELECT 5
@@ -72,6 +75,14 @@ COPY l x DB 16
 COPY l x DB y
 COPY l x DB
 COPY l x FOO
+COPY l x DB 16 FOO
+COPY l x DB -1
+COPY l x DB 99999999999999999999 REPLACE
+COPY l x REPLACE DB 0 DB 16
+COPY l l DB 3 DB 0
+COPY l x FOO DB 99
+COPY l x DB 4294967296
+COPY l x DB -2147483649
 SELECT 7
 LRANGE l2 0 -1
 LRANGE l 0 -1
@@ -90,6 +101,8 @@ SWAPDB 1 16
 SWAPDB x 1
 SWAPDB 1 x
 SWAPDB -1 1
+SWAPDB 4294967296 1
+SWAPDB 1 -4294967296
 SWAPDB 1
 SELECT 9
 FLUSHDB

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from kevy_persist.commands.access import NOTHING_LOGGED, integer_argument
 from kevy_persist.commands.context import NO_SUCH_KEY, SYNTAX, CommandContext, CommandError, CommandOutcome
+from kevy_persist.commands.database_arguments import SAME_OBJECT, parse_copy_options
 from kevy_persist.commands.glob import glob_match
 from kevy_persist.commands.numbers import INT64_MAX, INT64_MIN, parse_int
 from kevy_persist.commands.replies import OK, PONG, SimpleString
@@ -187,22 +188,12 @@ def renamenx_command(keyspace: Keyspace, argv: list[bytes], context: CommandCont
 @command("copy", -3, "write", 1, 2)
 def copy_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
     source, target = argv[1], argv[2]
-    replace = False
-    index = 3
-    while index < len(argv):
-        option = argv[index].upper()
-        if option == b"REPLACE":
-            replace = True
-        elif option == b"DB" and index + 1 < len(argv):
-            database = integer_argument(argv[index + 1])
-            if database != 0:
-                raise CommandError("ERR DB index is out of range")
-            index += 1
-        else:
-            raise CommandError(SYNTAX)
-        index += 1
+    # One keyspace is one database: a DB option can only name it (the store and the server
+    # send a COPY into another database across and strip the option from the rest), and a
+    # log written before kevy had databases may say `DB 0`.
+    replace = parse_copy_options(argv, 1).replace
     if source == target:
-        raise CommandError("ERR source and destination objects are the same")
+        raise CommandError(SAME_OBJECT)
     now_ms = context.lookup_now_ms
     value = keyspace.lookup(source, now_ms)
     if value is None:

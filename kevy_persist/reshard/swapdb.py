@@ -28,8 +28,11 @@ with a `reshard.journal` is finished by it, a dir with temps but no journal gets
 finished, a dir with neither is done. Every step decides from the names present, so
 recovery is idempotent and may itself be cut anywhere. The new shards have no log: opening
 them starts an epoch-1 log over a snapshot without a covered position (specs/reshard.md).
-An error (not a crash) before the commit point removes the temps (best effort) and
-re-raises; after it, the error propagates and the next open rolls forward.
+An error (not a crash) before the commit point retires the journal durably, removes the temps
+(best effort) and re-raises. An error after it -- or one before it whose journal could not be
+retired durably -- raises `UnsettledSwapError`: the disk may hold the swap committed and half
+finished, so the caller must serve nothing from these dirs' files and change neither until
+the next open has rolled it forward (`store.database_fence`).
 Proof: the simulator's `swapdb-*` workloads (sim/workloads/databases.py).
 """
 
@@ -66,6 +69,17 @@ def database_directory(root: str, database: int) -> str:
     return root if database == 0 else join(root, database_dir_name(database))
 
 
+class UnsettledSwapError(KevyError):
+    """The swap failed where its outcome is the next open's to decide: after the commit point
+    (`committed`), or before it when the journal could not be retired durably (it may come
+    back after a crash, and with it the commit). The cause is `__cause__`."""
+
+    def __init__(self, committed: bool, error: KevyError) -> None:
+        stage = "after its commit point" if committed else "and its journal could not be retired"
+        super().__init__(f"SWAPDB failed {stage} ({error})")
+        self.committed = committed
+
+
 @attrs.frozen
 class SwapReport:
     journal: SwapJournal
@@ -100,7 +114,6 @@ def swap_databases(
     first_dir, second_dir = database_directory(root, first), database_directory(root, second)
     journal = SwapJournal(clock.now_ms() * 1_000_000, first, second, layout.shard_count, layout.routing)
     written_bytes = 0
-    committed = False
     try:
         for directory in (first_dir, second_dir):
             _remove_temps(fs, directory)
@@ -111,27 +124,34 @@ def swap_databases(
         fs.fsync_dir(first_dir)
         fs.fsync_dir(second_dir)
         _write_journal_file(fs, join(root, SWAP_JOURNAL_NAME), encode_swap_journal(journal))
-        fs.fsync_dir(root)
-        committed = True
-    except BaseException:
-        if not committed:
-            _abandon(fs, root, (first_dir, second_dir))
+        fs.fsync_dir(root)  # the commit point
+    except KevyError as error:
+        if not _abandon(fs, root, (first_dir, second_dir)):
+            raise UnsettledSwapError(False, error) from error
         raise
-    finish_swap(fs, root, journal)
+    try:
+        finish_swap(fs, root, journal)
+    except KevyError as error:
+        raise UnsettledSwapError(True, error) from error
     return SwapReport(journal, written_bytes)
 
 
-def _abandon(fs: FileSystem, root: str, directories: tuple[str, str]) -> None:
+def _abandon(fs: FileSystem, root: str, directories: tuple[str, str]) -> bool:
     """Before the commit point: the journal's removal is made durable before the temps go
-    (a journal that came back without its temps would install nothing, but say "committed")."""
+    (a journal that came back without its temps would install nothing, but say "committed").
+    False when the journal may still be durable (its removal or that fsync_dir failed)."""
     try:
         if fs.exists(join(root, SWAP_JOURNAL_NAME)):
             fs.remove(join(root, SWAP_JOURNAL_NAME))
             fs.fsync_dir(root)
+    except KevyError:
+        return False
+    try:
         for directory in directories:
             _remove_temps(fs, directory)
     except KevyError:
-        pass  # the next open discards what is left: no journal means no commit
+        pass  # stale temps without a journal: the next open removes them
+    return True
 
 
 def finish_directory(fs: FileSystem, directory: str, journal: SwapJournal) -> bool:

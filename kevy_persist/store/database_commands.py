@@ -1,7 +1,8 @@
 """The commands about databases, as the embedded store answers them (Redis 7.0's texts).
 
 `Store.execute_argv` hands these names here before routing by key: SELECT, MOVE, SWAPDB,
-FLUSHALL, and COPY when it names a DB other than the store's own. Each handler gets the
+FLUSHALL, and COPY when it names a DB (its options are read by `commands.database_arguments`, the
+one parser every COPY uses). Each handler gets the
 store it was called on (database `store.database_number`) and the argv; the protocols are
 in `databases.py` (MOVE, COPY across databases) and `reshard/swapdb.py` (SWAPDB). A
 program's store has no connection to select a database with: SELECT answers OK for the
@@ -13,12 +14,17 @@ from __future__ import annotations
 from typing import Any
 
 from kevy_persist.commands import ErrorReply
+from kevy_persist.commands.context import CommandError as ArgumentError  # the commands layer's
 from kevy_persist.commands.context import wrong_arity
+from kevy_persist.commands.database_arguments import (
+    SAME_OBJECT,
+    database_index,
+    parse_copy_options,
+    without_database,
+)
 from kevy_persist.errors import CommandError, KevyError
 from kevy_persist.store import databases
-from kevy_persist.store.databases import NOT_INTEGER, SAME_OBJECT, ok, parse_database
-
-SYNTAX = "ERR syntax error"
+from kevy_persist.store.databases import ok
 
 
 def _arity(argv: list[bytes], arity: int) -> ErrorReply | None:
@@ -32,7 +38,7 @@ def select_command(store: Any, argv: list[bytes]) -> Any:
     refused = _arity(argv, 2)
     if refused is not None:
         return refused
-    database = parse_database(argv[1], store.root.databases.count)
+    database = database_index(argv[1], store.root.databases.count)
     if database == store.database_number:
         return ok()
     return ErrorReply("ERR an embedded store has no connection to SELECT with; use store.database(n)")
@@ -42,7 +48,7 @@ def move_command(store: Any, argv: list[bytes]) -> Any:
     refused = _arity(argv, 3)
     if refused is not None:
         return refused
-    target = parse_database(argv[2], store.root.databases.count)
+    target = database_index(argv[2], store.root.databases.count)
     if target == store.database_number:
         return ErrorReply(SAME_OBJECT)
     root = store.root
@@ -54,43 +60,10 @@ def swapdb_command(store: Any, argv: list[bytes]) -> Any:
     if refused is not None:
         return refused
     count = store.root.databases.count
-    first = parse_database(argv[1], count, "ERR invalid first DB index")
-    second = parse_database(argv[2], count, "ERR invalid second DB index")
+    first = database_index(argv[1], count, "ERR invalid first DB index")
+    second = database_index(argv[2], count, "ERR invalid second DB index")
     store.root.swap_databases(first, second)
     return ok()
-
-
-def parse_copy(argv: list[bytes], count: int) -> tuple[int | None, bool]:
-    """(the DB option's database or None, REPLACE), with Redis's checks in Redis's order."""
-    target: int | None = None
-    replace = False
-    index = 3
-    while index < len(argv):
-        option = argv[index].upper()
-        if option == b"REPLACE":
-            replace = True
-        elif option == b"DB" and index + 1 < len(argv):
-            target = parse_database(argv[index + 1], 1 << 62, NOT_INTEGER)  # the range comes second
-            index += 1
-        else:
-            raise CommandError(SYNTAX)
-        index += 1
-    if target is not None and target >= count:
-        raise CommandError(databases.OUT_OF_RANGE)
-    return target, replace
-
-
-def local_copy_argv(argv: list[bytes]) -> list[bytes]:
-    """COPY's argv without its DB option: what one database's shards run (and log)."""
-    kept = list(argv[:3])
-    index = 3
-    while index < len(argv):
-        if argv[index].upper() == b"DB":
-            index += 2
-            continue
-        kept.append(argv[index])
-        index += 1
-    return kept
 
 
 def copy_command(store: Any, argv: list[bytes]) -> Any:
@@ -98,12 +71,13 @@ def copy_command(store: Any, argv: list[bytes]) -> Any:
     refused = _arity(argv, -3)
     if refused is not None:
         return refused
-    target, replace = parse_copy(argv, store.root.databases.count)
+    options = parse_copy_options(argv, store.root.databases.count)
+    target = options.database
     if target is None or target == store.database_number:
         if target is not None and argv[1] == argv[2]:
             return ErrorReply(SAME_OBJECT)
-        return store.execute_local(local_copy_argv(argv))
-    return databases.copy_across(store, argv[1], store.root.databases.get(target), argv[2], replace)
+        return store.execute_local(without_database(argv))
+    return databases.copy_across(store, argv[1], store.root.databases.get(target), argv[2], options.replace)
 
 
 def flushall_command(store: Any, argv: list[bytes]) -> Any:
@@ -131,7 +105,7 @@ def run(store: Any, handler: Any, argv: list[bytes]) -> Any:
     """A handler's reply; its `CommandError` as an error reply (as the table's commands do)."""
     try:
         return handler(store, argv)
-    except CommandError as error:
+    except (CommandError, ArgumentError) as error:
         return ErrorReply(error.message)
     except KevyError as error:
         return ErrorReply(f"ERR {error}")

@@ -28,6 +28,11 @@ source (and that fsynced); either way the journal is then removed durably. Befor
 the target had no key (MOVE answers 0 otherwise) and nothing else ran until step 4, so
 "the target holds it" is exactly "step 2 survived": the key ends in one database, never in
 none and never in both. A torn journal was never acted on and is removed.
+
+A failure (not a crash) before step 2 was logged removes the journal durably and answers the
+error; from then on -- the RESTORE's fsync, the DEL, its fsync or the journal's removal
+failed -- the outcome is recovery's, and the key's shard in both databases is fenced, with
+every later MOVE and SWAPDB refused, until a restart (`database_fence`).
 """
 
 from __future__ import annotations
@@ -36,15 +41,11 @@ from collections.abc import Callable
 from typing import Any
 
 from kevy_persist.commands import ErrorReply, SimpleString
-from kevy_persist.commands.numbers import parse_int
 from kevy_persist.disk.fs import FileSystem, join
-from kevy_persist.errors import CommandError, LayoutError, StorageIOError
+from kevy_persist.errors import CommandError, KevyError, LayoutError, StorageIOError
 from kevy_persist.layout.databases import MOVE_JOURNAL_NAME, MoveJournal, decode_move_journal, encode_move_journal
+from kevy_persist.store.database_fence import check_settled, fence
 from kevy_persist.store.runtime import new_lock
-
-OUT_OF_RANGE = "ERR DB index is out of range"
-NOT_INTEGER = "ERR value is not an integer or out of range"
-SAME_OBJECT = "ERR source and destination objects are the same"
 
 
 class DatabaseSet:
@@ -53,6 +54,9 @@ class DatabaseSet:
     def __init__(self, root: Any, count: int, opener: Callable[[int], Any]) -> None:
         self.count = count
         self._stores: dict[int, Any] = {0: root}
+        # Why MOVE / SWAPDB are refused until a restart, once one failed where its journal
+        # may be durable (`database_fence`); None while every journal is settled.
+        self.unsettled: str | None = None
         self._lock = new_lock()
         self._opener = opener
 
@@ -79,16 +83,6 @@ class DatabaseSet:
 
     def others(self) -> list[Any]:
         return [store for number, store in self.opened() if number != 0]
-
-
-def parse_database(text: bytes, count: int, not_integer: str = NOT_INTEGER) -> int:
-    """A database index as Redis reads one (`getIntFromObjectOrReply`, then `selectDb`)."""
-    value = parse_int(text)
-    if value is None:
-        raise CommandError(not_integer)
-    if not 0 <= value < count:
-        raise CommandError(OUT_OF_RANGE)
-    return value
 
 
 # -- two databases' shards under their locks ----------------------------------------------
@@ -146,27 +140,46 @@ def copy_across(source: Any, source_key: bytes, target: Any, target_key: bytes, 
 
 
 def move(root: Any, source: Any, key: bytes, target: Any) -> Any:
-    """MOVE under the journal protocol of the module docstring: 1 when moved, else 0."""
+    """MOVE under the journal protocol of the module docstring: 1 when moved, else 0.
+
+    A failure the journal can still be retired after (its own write, or a RESTORE that was
+    refused and so logged nothing) leaves no journal and raises or answers the error; any
+    later one leaves the outcome to the next open's recovery and fences (`database_fence`)."""
+    check_settled(root)
     journaled = root._file_system is not None and root.config.log_enabled
     with _Pair(source, key, target, key) as pair:
         found = _payload(pair, key)
         if found is None or pair.on_target([b"EXISTS", key])[0]:
             return 0
         deadline, payload = found
-        if journaled:
-            _write_move_journal(root._file_system, root.config.data_dir,
-                                MoveJournal(source.database_number, target.database_number, key))
-        reply = pair.on_target([b"RESTORE", key, deadline, payload, b"ABSTTL", b"REPLACE"])[0]
-        if isinstance(reply, ErrorReply):
-            _finish_move(root, journaled)
-            return reply
-        if journaled:
+        if not journaled:
+            reply = pair.on_target([b"RESTORE", key, deadline, payload, b"ABSTTL", b"REPLACE"])[0]
+            if isinstance(reply, ErrorReply):
+                return reply
+            reply = pair.on_source([b"DEL", key])[0]
+            return reply if isinstance(reply, ErrorReply) else 1
+        fs, root_dir = root._file_system, root.config.data_dir
+        try:
+            _write_move_journal(fs, root_dir, MoveJournal(source.database_number, target.database_number, key))
+        except KevyError:
+            _retire_or_fence(root, pair)
+            raise
+        try:
+            reply = pair.on_target([b"RESTORE", key, deadline, payload, b"ABSTTL", b"REPLACE"])[0]
+            if isinstance(reply, ErrorReply):  # refused or invalid: nothing of it was logged
+                _retire_or_fence(root, pair)
+                return reply
             target._runner.group_commits[pair.target_index].sync_now()
-        reply = pair.on_source([b"DEL", key])[0]
-        if journaled:
+            reply = pair.on_source([b"DEL", key])[0]
+            if isinstance(reply, ErrorReply):
+                raise CommandError(str(reply))
             source._runner.group_commits[pair.source_index].sync_now()
-        _finish_move(root, journaled)
-    return reply if isinstance(reply, ErrorReply) else 1
+            _remove_move_journal(fs, root_dir)
+        except KevyError as error:
+            # The RESTORE may be durable and the DEL not: only recovery can tell.
+            _fence_move(root, pair, error)
+            raise
+    return 1
 
 
 def _write_move_journal(fs: FileSystem, root_dir: str, journal: MoveJournal) -> None:
@@ -179,10 +192,25 @@ def _write_move_journal(fs: FileSystem, root_dir: str, journal: MoveJournal) -> 
     fs.fsync_dir(root_dir)
 
 
-def _finish_move(root: Any, journaled: bool) -> None:
-    if journaled:
-        root._file_system.remove(join(root.config.data_dir, MOVE_JOURNAL_NAME))
-        root._file_system.fsync_dir(root.config.data_dir)
+def _remove_move_journal(fs: FileSystem, root_dir: str) -> None:
+    path = join(root_dir, MOVE_JOURNAL_NAME)
+    if fs.exists(path):
+        fs.remove(path)
+    fs.fsync_dir(root_dir)
+
+
+def _retire_or_fence(root: Any, pair: _Pair) -> None:
+    """Nothing but the journal was written: its removal, made durable, undoes the MOVE.
+    When that fails too the journal may come back after a crash, so fence."""
+    try:
+        _remove_move_journal(root._file_system, root.config.data_dir)
+    except KevyError as error:
+        _fence_move(root, pair, error)
+
+
+def _fence_move(root: Any, pair: _Pair, error: KevyError) -> None:
+    fence(root, f"MOVE failed with its journal left for recovery ({error})",
+          [(pair.target, pair.target_index, None), (pair.source, pair.source_index, None)])
 
 
 def recover_interrupted_move(root: Any) -> MoveJournal | None:
