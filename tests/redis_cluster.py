@@ -27,6 +27,7 @@ MASTERS = 3
 class RedisCluster:
     nodes: list[RedisProcess]
     slot_owner: list[int]  # slot -> the port of the master serving it
+    password: str | None = None
 
     def node_for_slot(self, slot: int) -> RedisProcess:
         return next(node for node in self.nodes if node.port == self.slot_owner[slot])
@@ -40,20 +41,23 @@ def redis_cli() -> str:
 
 
 @contextlib.contextmanager
-def redis_cluster() -> Iterator[RedisCluster]:
+def redis_cluster(password: str | None = None) -> Iterator[RedisCluster]:
+    """The cluster; with `password`, every node requires it (`requirepass`, `masterauth`)."""
     cli = redis_cli()
+    locked = ["--requirepass", password, "--masterauth", password] if password else []
+    auth = ["-a", password, "--no-auth-warning"] if password else []
     nodes: list[RedisProcess] = []
     try:
         for _ in range(MASTERS):
-            nodes.append(start_redis("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+            nodes.append(start_redis("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", *locked,
                                      port=_free_port_with_bus()))
         created = subprocess.run(
-            [cli, "--cluster", "create", *[f"127.0.0.1:{node.port}" for node in nodes], "--cluster-yes"],
+            [cli, *auth, "--cluster", "create", *[f"127.0.0.1:{node.port}" for node in nodes], "--cluster-yes"],
             check=False, capture_output=True, text=True, timeout=60)
         assert created.returncode == 0, created.stdout + created.stderr
         for node in nodes:
-            wait_until(lambda node=node: _settled(node), what=f"redis node {node.port} to see the cluster ok")
-        yield RedisCluster(nodes, _slot_owners(nodes[0]))
+            wait_until(lambda node=node: _settled(node, password), what=f"redis node {node.port} to see the cluster ok")
+        yield RedisCluster(nodes, _slot_owners(nodes[0], password), password)
     finally:
         for node in nodes:
             node.stop()
@@ -74,14 +78,14 @@ def _free_port_with_bus() -> int:
     raise AssertionError("no free port pair for a cluster node")
 
 
-def _settled(node: RedisProcess) -> bool:
-    info = node.client().execute_command("CLUSTER", "INFO").decode()
+def _settled(node: RedisProcess, password: str | None) -> bool:
+    info = node.client(password=password).execute_command("CLUSTER", "INFO").decode()
     return "cluster_state:ok" in info and f"cluster_known_nodes:{MASTERS}" in info
 
 
-def _slot_owners(node: RedisProcess) -> list[int]:
+def _slot_owners(node: RedisProcess, password: str | None) -> list[int]:
     owners = [0] * 16384
-    for first, last, master, *_replicas in node.client().execute_command("CLUSTER", "SLOTS"):
+    for first, last, master, *_replicas in node.client(password=password).execute_command("CLUSTER", "SLOTS"):
         for slot in range(first, last + 1):
             owners[slot] = int(master[1])
     assert all(owners), "every slot has a master"

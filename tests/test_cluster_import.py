@@ -15,7 +15,8 @@ key to the master owning the key's slot. Checked after each run:
   without `--cluster-replace` and overwrites with it;
 - `--cluster-replace` alone moves over the keys already there; a plain import (a move) into
   the emptied cluster moves everything; both empty kevy's database 0, logged: a restart of
-  kevy finds it empty, and database 1, which redis-cli does not import, is untouched.
+  kevy finds it empty, and database 1, which redis-cli does not import, is untouched;
+- with passwords on both sides: refused (NOAUTH) without `--cluster-from-pass`, complete with.
 """
 
 from __future__ import annotations
@@ -64,8 +65,9 @@ def _fill(kevy: redis.Redis, generation: int) -> None:
 
 def _import(cluster: RedisCluster, kevy_port: int, *flags: str) -> subprocess.CompletedProcess:
     node = cluster.nodes[0]
+    auth = ["-a", cluster.password, "--no-auth-warning"] if cluster.password else []
     return subprocess.run(
-        [redis_cli(), "--cluster", "import", f"127.0.0.1:{node.port}", "--cluster-from", f"127.0.0.1:{kevy_port}",
+        [redis_cli(), *auth, "--cluster", "import", f"127.0.0.1:{node.port}", "--cluster-from", f"127.0.0.1:{kevy_port}",
          *flags], check=False, capture_output=True, text=True, timeout=300)
 
 
@@ -84,7 +86,7 @@ def _deadlines(connection: redis.Redis, keys: list[bytes]) -> dict[bytes, int]:
 def _assert_arrived(cluster: RedisCluster, expected: dict[bytes, object], deadlines: dict[bytes, int],
                     started_ms: int, finished_ms: int) -> None:
     """Every expected key on the master owning its slot, nowhere else, value and deadline kept."""
-    held = {node.port: keyspace_dump(node.client()) for node in cluster.nodes}
+    held = {node.port: keyspace_dump(node.client(password=cluster.password)) for node in cluster.nodes}
     for key, value in expected.items():
         owner = cluster.slot_owner[key_slot(key)]
         assert held[owner].get(key) == value, key
@@ -92,7 +94,7 @@ def _assert_arrived(cluster: RedisCluster, expected: dict[bytes, object], deadli
             assert port == owner or key not in keys, (key, port)
     assert sum(len(keys) for keys in held.values()) == len(expected)
     for node in cluster.nodes:
-        arrived = _deadlines(node.client(), [key for key in held[node.port]])
+        arrived = _deadlines(node.client(password=cluster.password), list(held[node.port]))
         for key, deadline in arrived.items():
             if deadlines[key] < 0:
                 assert deadline == -1, key
@@ -160,3 +162,20 @@ def test_redis_cli_cluster_import_copies_replaces_and_moves_a_kevy_dataset(tmp_p
             assert kevy.dbsize() == 0, "the deletions were logged"
             kevy.execute_command("SELECT", "1")
             assert kevy.get("other-database") == b"stays"
+
+
+def test_cluster_import_with_passwords_on_both_sides(tmp_path) -> None:
+    """A kevy with `requirepass` (`--cluster-from-pass`) into a cluster that requires a
+    password (`-a`: redis-cli adds `AUTH pw` to each MIGRATE, which kevy sends the target)."""
+    with redis_cluster(password="cluster-secret") as cluster, \
+            running_server(tmp_path / "kevy", requirepass="kevy-secret") as server:
+        kevy = client(server, password="kevy-secret")
+        _fill(kevy, generation=1)
+        expected, deadlines = _snapshot(kevy)
+        refused = _import(cluster, server.port, "--cluster-copy")
+        assert refused.returncode != 0
+        assert "NOAUTH Authentication required." in refused.stdout + refused.stderr, _tail(refused)
+        result, started, finished = _timed_import(cluster, server.port, "--cluster-copy",
+                                                  "--cluster-from-pass", "kevy-secret")
+        assert result.returncode == 0, _tail(result)
+        _assert_arrived(cluster, expected, deadlines, started, finished)
