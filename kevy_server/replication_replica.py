@@ -9,7 +9,8 @@ bug and raises.
 |--------------|--------------|---------------------------------------------|----------------------|
 | CONNECT      | connect      | the next second's retry                     | CONNECTING           |
 | CONNECTING   | connecting   | the socket to become writable               | RECEIVE_PONG         |
-| RECEIVE_PONG | handshake    | +PONG (NOAUTH / NOPERM are fine, as Redis)  | RECEIVE_PORT         |
+| RECEIVE_PONG | handshake    | +PONG (NOAUTH / NOPERM are fine, as Redis)  | RECEIVE_AUTH / PORT  |
+| RECEIVE_AUTH | handshake    | AUTH [masteruser] masterauth's reply        | RECEIVE_PORT         |
 | RECEIVE_PORT | handshake    | REPLCONF listening-port's reply             | RECEIVE_CAPA         |
 | RECEIVE_CAPA | handshake    | REPLCONF capa eof capa psync2's reply       | RECEIVE_PSYNC        |
 | RECEIVE_PSYNC| handshake    | +FULLRESYNC id offset / +CONTINUE [id]      | TRANSFER / CONNECTED |
@@ -18,6 +19,9 @@ bug and raises.
 Any failure (a refused connect, an error reply to PSYNC, a closed or silent link for
 `repl-timeout`) goes back to CONNECT and the next second tries again, with
 `PSYNC <master replid> <offset + 1>` once a sync succeeded, so a dropped link resumes.
+With `masterauth` set (`--masterauth`, CONFIG SET; `masteruser` for an ACL user), the
+handshake sends `AUTH [masteruser] masterauth` after the PING, as Redis does; an error reply
+("Unable to AUTH to MASTER") drops the link, and each retry uses the settings of that moment.
 
 A full sync replaces the dataset: the RDB is decoded by kevy's importer
 (`formats.rdb_decode`), loaded into every shard (`store.dataset_replace`) and saved at once
@@ -57,6 +61,7 @@ class LinkPhase(enum.Enum):
     CONNECT = "connect"
     CONNECTING = "connecting"
     RECEIVE_PONG = "handshake"
+    RECEIVE_AUTH = "handshake-auth"
     RECEIVE_PORT = "handshake-port"
     RECEIVE_CAPA = "handshake-capa"
     RECEIVE_PSYNC = "handshake-psync"
@@ -69,14 +74,15 @@ TRANSITIONS: dict[LinkPhase, frozenset[LinkPhase]] = {
     _P.NONE: frozenset({_P.CONNECT}),
     _P.CONNECT: frozenset({_P.CONNECTING, _P.NONE}),
     _P.CONNECTING: frozenset({_P.RECEIVE_PONG, _P.CONNECT, _P.NONE}),
-    _P.RECEIVE_PONG: frozenset({_P.RECEIVE_PORT, _P.CONNECT, _P.NONE}),
+    _P.RECEIVE_PONG: frozenset({_P.RECEIVE_AUTH, _P.RECEIVE_PORT, _P.CONNECT, _P.NONE}),
+    _P.RECEIVE_AUTH: frozenset({_P.RECEIVE_PORT, _P.CONNECT, _P.NONE}),
     _P.RECEIVE_PORT: frozenset({_P.RECEIVE_CAPA, _P.CONNECT, _P.NONE}),
     _P.RECEIVE_CAPA: frozenset({_P.RECEIVE_PSYNC, _P.CONNECT, _P.NONE}),
     _P.RECEIVE_PSYNC: frozenset({_P.TRANSFER, _P.CONNECTED, _P.CONNECT, _P.NONE}),
     _P.TRANSFER: frozenset({_P.CONNECTED, _P.CONNECT, _P.NONE}),
     _P.CONNECTED: frozenset({_P.CONNECT, _P.NONE}),
 }
-_HANDSHAKE = frozenset({_P.RECEIVE_PONG, _P.RECEIVE_PORT, _P.RECEIVE_CAPA, _P.RECEIVE_PSYNC})
+_HANDSHAKE = frozenset({_P.RECEIVE_PONG, _P.RECEIVE_AUTH, _P.RECEIVE_PORT, _P.RECEIVE_CAPA, _P.RECEIVE_PSYNC})
 
 
 class ReplicaOfMaster:
@@ -90,6 +96,8 @@ class ReplicaOfMaster:
         self.master_replid: str | None = None  # known once a sync succeeded
         self.offset = -1  # the master's stream offset this replica has applied
         self.sync_in_progress = False
+        self.masterauth: str | None = server.config.masterauth  # CONFIG SET may change these
+        self.masteruser: str | None = server.config.masteruser
         self.down_since_ms: int | None = None
         self.last_io_ms = 0
         self._sock: socket.socket | None = None
@@ -257,6 +265,17 @@ class ReplicaOfMaster:
         if phase is LinkPhase.RECEIVE_PONG:
             if line.startswith(b"-") and not line.startswith((b"-NOAUTH", b"-NOPERM", b"-ERR operation not permitted")):
                 self._drop_link(f"error reply to PING: {line.decode('utf-8', 'replace')}")
+                return False
+            if self.masterauth is not None:
+                self._move(LinkPhase.RECEIVE_AUTH)
+                user = [self.masteruser.encode()] if self.masteruser is not None else []
+                self._send([b"AUTH", *user, self.masterauth.encode()])
+                return True
+            self._move(LinkPhase.RECEIVE_PORT)
+            self._send([b"REPLCONF", b"listening-port", b"%d" % self.server.port])
+        elif phase is LinkPhase.RECEIVE_AUTH:
+            if line.startswith(b"-"):
+                self._drop_link(f"Unable to AUTH to MASTER: {line[1:].decode('utf-8', 'replace')}")
                 return False
             self._move(LinkPhase.RECEIVE_PORT)
             self._send([b"REPLCONF", b"listening-port", b"%d" % self.server.port])
