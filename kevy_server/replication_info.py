@@ -37,6 +37,8 @@ def replication_fields(server: Any) -> list[tuple[str, Any]]:
         fields.append(("role", "master"))
     online = list(master.links.values())
     fields.append(("connected_slaves", len(online)))
+    if master.quorum.enabled:
+        fields.append(("min_slaves_good_slaves", master.quorum.good))
     for number, link in enumerate(online):
         lag = (now_ms - link.ack_monotonic_ms) // 1000 if link.ack_monotonic_ms else 0
         state = "online" if link.state == "online_on_ack" else link.state  # Redis shows it online

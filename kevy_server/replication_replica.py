@@ -41,9 +41,9 @@ from typing import Any
 
 from kevy_persist import KevyError
 from kevy_persist.formats.rdb_decode import decode_rdb
-from kevy_persist.store.dataset_replace import replace_dataset
 from kevy_persist.store.owned import encode_frame
 
+from .replication_load import replace_every_database
 from .replication_stream import StreamApplier
 
 __all__ = ["LinkPhase", "ReplicaOfMaster"]
@@ -151,6 +151,7 @@ class ReplicaOfMaster:
         self._move(LinkPhase.NONE)
         self.server.dispatcher.set_read_only(False)
         self.server.master.promoted(self.master_replid, self.offset)
+        self.server.master.quorum.refresh()  # a master again: min-replicas-to-write applies
         self.host, self.port = None, 0
 
     def close(self) -> None:
@@ -353,7 +354,7 @@ class ReplicaOfMaster:
             return
         server = self.server
         server.loop.quiesce()
-        loaded, skipped = _replace_every_database(server.owned, decoded.databases)
+        loaded, skipped = replace_every_database(server.owned, decoded.databases)
         server.tracking.flushed(server.loop.turns)
         try:
             server.save()
@@ -406,27 +407,3 @@ class ReplicaOfMaster:
         if self.phase is LinkPhase.CONNECTED and now_ms - self._last_ack_ms >= ACK_PERIOD_MS:
             self._send_ack()
 
-
-def _replace_every_database(owned: Any, databases: dict[int, list[Any]]) -> tuple[int, int]:
-    """Every database holds what the master's RDB holds for it (an open database the RDB
-    does not name is emptied; one not opened yet is opened only if it gets keys)."""
-    count = len(owned.bases)
-    beyond = sorted(number for number, records in databases.items() if number >= count and records)
-    if beyond:
-        log.warning("replication: the master's databases %s are beyond `databases %d` and not kept", beyond, count)
-    loaded = skipped = 0
-    previous = owned.selected
-    try:
-        for number in range(count):
-            records = databases.get(number, [])
-            if not owned.is_open(number):
-                if not records:
-                    continue
-                owned.select(number)
-                owned.open_selected()
-            slots = owned.database_slots(number)
-            done, left_out = replace_dataset([owned.shards[slot] for slot in slots], owned.router.shard_for_key, records)
-            loaded, skipped = loaded + done, skipped + left_out
-    finally:
-        owned.select(previous)
-    return loaded, skipped
