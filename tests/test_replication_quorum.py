@@ -49,7 +49,8 @@ def _calls(port: int) -> list[object]:
         call(first, "MULTI")
         call(first, "SET", "k", "v")
         call(first, "EXEC")
-        call(second, "CONFIG", "GET", "min-replicas-*")
+        pairs = second.call(encode_command([b"CONFIG", b"GET", b"min-replicas-*"]))
+        replies.append(dict(zip(pairs[::2], pairs[1::2])))  # Redis lists them in its dict's order
         for value in ("-1", "abc", "2147483648"):
             call(second, "CONFIG", "SET", "min-replicas-max-lag", value)
             call(second, "CONFIG", "SET", "min-replicas-to-write", value)
