@@ -1,6 +1,7 @@
 """INFO replication: Redis 7.0's fields, in its order, for a master and for a replica.
 
-A master lists `connected_slaves` and one `slaveN:ip=..,port=..,state=..,offset=..,lag=..`
+A master lists `connected_slaves` (then `min_slaves_good_slaves` while min-replicas-to-write
+is on, as Redis) and one `slaveN:ip=..,port=..,state=..,offset=..,lag=..`
 line per replica (state `wait_bgsave` / `send_bulk` / `online`, offset the last ACK, lag the
 seconds since it); a replica adds `master_host`, `master_port`, `master_link_status`,
 `master_last_io_seconds_ago`, `master_sync_in_progress`, its offsets and, while the link is

@@ -26,7 +26,8 @@ A replica's life (`ReplicaLink.state`, Redis's names):
    then the link is `online` and receives the stream as it is produced (after an EOF-marked
    RDB, from the replica's first ACK on: it looks for the mark at the end of a read).
 3. The replica sends `REPLCONF ACK <offset>` every second: its offset and lag for INFO and
-   ROLE, and what WAIT counts (`REPLCONF GETACK *` asks for an ACK at once).
+   ROLE, and what WAIT counts (`REPLCONF GETACK *` asks for an ACK at once); the ACK times
+   decide which replicas are good for min-replicas-to-write (`replication_quorum.py`).
 Replies to a replica leave with the turn's other replies: under `appendfsync always` the
 stream reaches replicas only after the fsync that made its records durable, so a replica
 never holds a write a master crash could take back.
