@@ -11,7 +11,9 @@ acts on, with Redis's checks and texts:
   accepted (anything else is refused with that reason, rather than accepted and ignored);
 - `repl-backlog-size` (bytes, memory units accepted; the backlog keeps the newest that many
   from then on) and `repl-ping-replica-period` (seconds, >= 1); `replicaof` is read only
-  (REPLICAOF changes it);
+  (REPLICAOF changes it); `masterauth` and `masteruser` (any text, "" for none: the next
+  connection to the master uses them); `min-replicas-to-write` and `min-replicas-max-lag`
+  (`replication_quorum.py`);
 - the encoding thresholds OBJECT ENCODING answers from (`*-max-listpack-*`,
   `set-max-intset-entries`...): read only, at Redis 7.0's defaults.
 """
@@ -23,6 +25,7 @@ from typing import Any
 from kevy_persist.commands import ErrorReply
 
 from .key_introspection import ENCODING_PARAMETERS
+from .replication_quorum import QUORUM_SETTINGS, check_quorum_setting
 
 __all__ = ["ADMIN_SETTINGS", "admin_parameters", "apply_admin_setting", "check_admin_setting"]
 
@@ -37,7 +40,8 @@ _RANGES = {
     "acllog-max-len": 0,
 }
 ADMIN_SETTINGS = frozenset(_RANGES) | {"latency-tracking", "latency-tracking-info-percentiles", "maxmemory",
-                                        "maxmemory-policy", "repl-backlog-size", "repl-ping-replica-period"}
+                                        "maxmemory-policy", "repl-backlog-size", "repl-ping-replica-period",
+                                        "masterauth", "masteruser"} | QUORUM_SETTINGS
 _MEMORY_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
 
 
@@ -57,6 +61,9 @@ def admin_parameters(server: Any) -> dict[str, str]:
         "repl-backlog-size": str(server.master.backlog_size_bytes),
         "repl-ping-replica-period": str(server.master.ping_period_s),
         "replicaof": f"{server.upstream.host} {server.upstream.port}" if server.upstream.active else "",
+        "masterauth": server.upstream.masterauth or "",
+        "masteruser": server.upstream.masteruser or "",
+        **server.master.quorum.parameters(),
         **ENCODING_PARAMETERS,
     }
 
@@ -76,6 +83,10 @@ def check_admin_setting(name: str, value: str, current: str) -> tuple[ErrorReply
         if not low <= number <= _LONG_MAX:
             return _refusal(name, f"argument must be between {low} and {_LONG_MAX} inclusive"), None
         return None, number
+    if name in ("masterauth", "masteruser"):
+        return None, value or None
+    if name in QUORUM_SETTINGS:
+        return check_quorum_setting(name, value)
     if name == "latency-tracking":
         if value.lower() not in ("yes", "no"):
             return _refusal(name, "argument must be 'yes' or 'no'"), None
@@ -133,3 +144,7 @@ def apply_admin_setting(server: Any, name: str, value: Any) -> None:
         server.master.resize_backlog(value)
     elif name == "repl-ping-replica-period":
         server.master.ping_period_s = value
+    elif name in ("masterauth", "masteruser"):
+        setattr(server.upstream, name, value)
+    elif name in QUORUM_SETTINGS:
+        server.master.quorum.apply(name, value)

@@ -7,7 +7,10 @@
                 [--protected-mode yes|no] [--timeout SECONDS] [--maxclients N]
                 [--max-request-bytes N] [--in-memory] [--log-level LEVEL]
                 [--save "3600 1 300 100 60 10000"] [--stop-writes-on-bgsave-error yes|no]
-                [--background-worker thread|fork]
+                [--background-worker thread|fork] [--replicaof "HOST PORT"]
+                [--masterauth PASSWORD] [--masteruser USER] [--repl-backlog-size BYTES]
+                [--repl-ping-replica-period SECONDS] [--min-replicas-to-write N]
+                [--min-replicas-max-lag SECONDS]
 
 Settings come from the command line, then the environment (`KEVY_BIND`, `KEVY_PORT`,
 `KEVY_THREADS`, `KEVY_DIR`, `KEVY_AOF`, `KEVY_CLUSTER`), then a TOML file (`--config`, or
@@ -99,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how many numbered databases SELECT may pick (default 16)")
     parser.add_argument("--replicaof", dest="replicaof", type=_host_port, default=None, metavar='"HOST PORT"',
                         help="follow this Redis master from the start (REPLICAOF)")
+    parser.add_argument("--masterauth", default=None, help="the password to AUTH with to the master")
+    parser.add_argument("--masteruser", default=None, help="the ACL user to AUTH as to the master (with --masterauth)")
+    parser.add_argument("--min-replicas-to-write", dest="min_replicas_to_write", type=int, default=None,
+                        help="refuse writes while fewer replicas are good (default 0: never)")
+    parser.add_argument("--min-replicas-max-lag", dest="min_replicas_max_lag_s", type=int, default=None,
+                        help="seconds since its last ACK within which a replica is good (default 10)")
     parser.add_argument("--repl-backlog-size", dest="repl_backlog_size_bytes", type=int, default=None,
                         help="bytes of the replication stream kept for replicas that reconnect (default 1 MiB)")
     parser.add_argument("--repl-ping-replica-period", dest="repl_ping_replica_period_s", type=int, default=None,
@@ -115,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 _CLI_FIELDS = ("port", "bind", "data_dir", "in_memory", "shard_count", "routing", "cluster", "appendfsync",
                "appendonly", "log_format", "requirepass", "aclfile", "protected_mode", "idle_timeout_s",
-               "maxclients", "max_request_bytes", "log_level", "databases", "replicaof", "repl_backlog_size_bytes",
+               "maxclients", "max_request_bytes", "log_level", "databases", "replicaof", "masterauth", "masteruser",
+               "min_replicas_to_write", "min_replicas_max_lag_s",
+               "repl_backlog_size_bytes",
                "repl_ping_replica_period_s", "save_points",
                "stop_writes_on_bgsave_error", "background_worker")
 

@@ -62,6 +62,9 @@ class ServerConfig:
         of those CONFIG parameters.
     config_file: the TOML file the settings were read from (INFO's config_file), if any.
     replicaof: (host, port) of a Redis master to follow from the start (`--replicaof`).
+    masterauth, masteruser: the password (and ACL user) this server AUTHs with to its master.
+    min_replicas_to_write, min_replicas_max_lag_s: Redis's: refuse writes (NOREPLICAS) while
+        fewer replicas than that have acknowledged within that many seconds (0: never).
     repl_backlog_size_bytes, repl_ping_replica_period_s: Redis's `repl-backlog-size` and
         `repl-ping-replica-period` for the replicas that follow this server.
     """
@@ -99,6 +102,10 @@ class ServerConfig:
         """Where shard `index` serves in cluster mode."""
         return (self.cluster_port_base or self.port + 1) + index
     replicaof: tuple[str, int] | None = None
+    masterauth: str | None = attrs.field(default=None, converter=lambda value: value or None)
+    masteruser: str | None = attrs.field(default=None, converter=lambda value: value or None)
+    min_replicas_to_write: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    min_replicas_max_lag_s: int = attrs.field(default=10, validator=attrs.validators.ge(0))
     repl_backlog_size_bytes: int = attrs.field(default=1024 * 1024, validator=_positive)
     repl_ping_replica_period_s: int = attrs.field(default=10, validator=_positive)
     save_points: tuple[tuple[int, int], ...] = attrs.field(default=REDIS_DEFAULT_SAVE, converter=save_points_from_config)

@@ -15,7 +15,9 @@ Everything else takes `_slow`, which follows Redis 7.0's `processCommand`:
    another shard MOVED (`cluster_topology.py`); the fast path makes the same check;
 4. in RESP2 subscribed mode only the subscribe family, PING, QUIT and RESET run; while the
    data dir opens, LOADING for every command Redis does not flag `loading` (`loading.py`);
-   on a replica, a write is refused with READONLY (before subscribed mode and MULTI, as Redis);
+   on a master with too few good replicas (`min-replicas-to-write`, `replication_quorum.py`)
+   a write is refused with NOREPLICAS, on a replica with READONLY (before subscribed mode
+   and MULTI, as Redis);
 5. during CLIENT PAUSE a command the pause holds waits (`client_admin.Pause`);
 6. inside MULTI: `no-multi` verbs are refused, the transaction verbs run at once, the rest
    is queued (QUEUED);
@@ -78,6 +80,7 @@ class Dispatcher:
         self.write_refusal: ErrorReply | None = None
         self._all_fast = _fast_names()
         self._read_only = False
+        self.replica_refusal: ErrorReply | None = None  # NOREPLICAS while too few replicas are good
         self._refresh_fast()
         if self.owned.shard_count == 1:
             self.run_data = functools.partial(self.owned.execute, 0)
@@ -92,7 +95,7 @@ class Dispatcher:
     def _refresh_fast(self) -> None:
         if self.loading_refusal is not None or self.write_refusal is not None:
             self._fast = frozenset()
-        elif self._read_only:
+        elif self._read_only or self.replica_refusal is not None:
             self._fast = frozenset(name for name in self._all_fast if not COMMAND_TABLE[name.lower()].writes)
         else:
             self._fast = self._all_fast
@@ -104,6 +107,11 @@ class Dispatcher:
     def set_read_only(self, read_only: bool) -> None:
         """A replica refuses clients' writes: they leave the fast path for the READONLY check."""
         self._read_only = read_only
+        self._refresh_fast()
+
+    def set_replica_refusal(self, refusal: ErrorReply | None) -> None:
+        """min-replicas-to-write: while set, writes leave the fast path and are refused."""
+        self.replica_refusal = refusal
         self._refresh_fast()
 
     def set_write_refusal(self, refusal: ErrorReply | None) -> None:
@@ -168,8 +176,9 @@ class Dispatcher:
             redirect = self.cluster.redirect(verb.key_arguments(argv) if verb is not None else command_keys(argv))
             if redirect is not None:
                 return self._refuse(client, redirect)
-        if self._read_only and (("write" in flags) if verb is not None else spec.writes):
-            return self._refuse(client, READONLY)
+        if (self._read_only or self.replica_refusal is not None) and (
+                ("write" in flags) if verb is not None else spec.writes):
+            return self._refuse(client, READONLY if self._read_only else self.replica_refusal)
         if client.protocol == 2 and client.in_pubsub_mode() and "subscribed" not in flags:
             lower = name.decode("utf-8", "replace").lower()
             return self._refuse(client, ErrorReply(

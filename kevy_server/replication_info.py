@@ -1,6 +1,7 @@
 """INFO replication: Redis 7.0's fields, in its order, for a master and for a replica.
 
-A master lists `connected_slaves` and one `slaveN:ip=..,port=..,state=..,offset=..,lag=..`
+A master lists `connected_slaves` (then `min_slaves_good_slaves` while min-replicas-to-write
+is on, as Redis) and one `slaveN:ip=..,port=..,state=..,offset=..,lag=..`
 line per replica (state `wait_bgsave` / `send_bulk` / `online`, offset the last ACK, lag the
 seconds since it); a replica adds `master_host`, `master_port`, `master_link_status`,
 `master_last_io_seconds_ago`, `master_sync_in_progress`, its offsets and, while the link is
@@ -37,6 +38,8 @@ def replication_fields(server: Any) -> list[tuple[str, Any]]:
         fields.append(("role", "master"))
     online = list(master.links.values())
     fields.append(("connected_slaves", len(online)))
+    if master.quorum.enabled:
+        fields.append(("min_slaves_good_slaves", master.quorum.good))
     for number, link in enumerate(online):
         lag = (now_ms - link.ack_monotonic_ms) // 1000 if link.ack_monotonic_ms else 0
         state = "online" if link.state == "online_on_ack" else link.state  # Redis shows it online

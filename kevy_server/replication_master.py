@@ -26,7 +26,8 @@ A replica's life (`ReplicaLink.state`, Redis's names):
    then the link is `online` and receives the stream as it is produced (after an EOF-marked
    RDB, from the replica's first ACK on: it looks for the mark at the end of a read).
 3. The replica sends `REPLCONF ACK <offset>` every second: its offset and lag for INFO and
-   ROLE, and what WAIT counts (`REPLCONF GETACK *` asks for an ACK at once).
+   ROLE, and what WAIT counts (`REPLCONF GETACK *` asks for an ACK at once); the ACK times
+   decide which replicas are good for min-replicas-to-write (`replication_quorum.py`).
 Replies to a replica leave with the turn's other replies: under `appendfsync always` the
 stream reaches replicas only after the fsync that made its records durable, so a replica
 never holds a write a master crash could take back.
@@ -41,6 +42,7 @@ from typing import Any
 from kevy_persist.store.owned import encode_frame
 
 from .replication_backlog import Backlog
+from .replication_quorum import WriteQuorum
 from .replication_snapshot import SnapshotStream
 
 __all__ = ["ReplicaLink", "ReplicationMaster"]
@@ -108,6 +110,7 @@ class ReplicationMaster:
         self.full_syncs = 0
         self.partial_syncs_ok = 0
         self.partial_syncs_err = 0
+        self.quorum = WriteQuorum(server)  # min-replicas-to-write
 
     @property
     def active(self) -> bool:
@@ -191,7 +194,9 @@ class ReplicationMaster:
             loop.emit(client, reply + since)
             link.state = ONLINE
             link.ack_offset = offset - 1
+            link.ack_monotonic_ms = loop.now_ms  # online counts as an ACK (Redis's repl_ack_time)
             self.partial_syncs_ok += 1
+            self.quorum.refresh()
             return
         if replid is not None and replid != b"?":
             self.partial_syncs_err += 1
@@ -259,6 +264,8 @@ class ReplicationMaster:
 
     def _put_online(self, link: ReplicaLink) -> None:
         link.state = ONLINE
+        link.ack_monotonic_ms = self.server.loop.now_ms
+        self.quorum.refresh()
         if link.pending:
             self.server.loop.emit(link.client, bytes(link.pending))
             link.pending = bytearray()
@@ -290,6 +297,7 @@ class ReplicationMaster:
             link.snapshot.release()
         self._wait_waiters = [waiter for waiter in self._wait_waiters if waiter[0] is not client]
         self.server.refresh_observer()
+        self.quorum.refresh()
 
     # -- acknowledgements and WAIT ----------------------------------------------------------------
 
@@ -302,6 +310,12 @@ class ReplicationMaster:
         link.ack_offset = max(link.ack_offset, offset)
         link.ack_monotonic_ms = self.server.loop.now_ms
         self._serve_waiters()
+
+    def good_replicas(self, max_lag_s: int) -> int:
+        """Online replicas whose last ACK is at most `max_lag_s` seconds old."""
+        now_ms = self.server.loop.now_ms
+        return sum(1 for link in self.links.values()
+                   if link.state == ONLINE and (now_ms - link.ack_monotonic_ms) // 1000 <= max_lag_s)
 
     def acknowledged(self, offset: int) -> int:
         return sum(1 for link in self.links.values() if link.state == ONLINE and link.ack_offset >= offset)
@@ -341,6 +355,8 @@ class ReplicationMaster:
             self.backlog.resize(size_bytes)
 
     def tick(self, now_ms: int) -> None:
+        if self.quorum.enabled or self.quorum.refusal is not None:
+            self.quorum.refresh()
         if self.links and now_ms - self._last_ping_ms >= self.ping_period_s * 1000:
             self._last_ping_ms = now_ms
             self.feed([[b"PING"]], select=False)

@@ -9,7 +9,8 @@ bug and raises.
 |--------------|--------------|---------------------------------------------|----------------------|
 | CONNECT      | connect      | the next second's retry                     | CONNECTING           |
 | CONNECTING   | connecting   | the socket to become writable               | RECEIVE_PONG         |
-| RECEIVE_PONG | handshake    | +PONG (NOAUTH / NOPERM are fine, as Redis)  | RECEIVE_PORT         |
+| RECEIVE_PONG | handshake    | +PONG (NOAUTH / NOPERM are fine, as Redis)  | RECEIVE_AUTH / PORT  |
+| RECEIVE_AUTH | handshake    | AUTH [masteruser] masterauth's reply        | RECEIVE_PORT         |
 | RECEIVE_PORT | handshake    | REPLCONF listening-port's reply             | RECEIVE_CAPA         |
 | RECEIVE_CAPA | handshake    | REPLCONF capa eof capa psync2's reply       | RECEIVE_PSYNC        |
 | RECEIVE_PSYNC| handshake    | +FULLRESYNC id offset / +CONTINUE [id]      | TRANSFER / CONNECTED |
@@ -18,6 +19,9 @@ bug and raises.
 Any failure (a refused connect, an error reply to PSYNC, a closed or silent link for
 `repl-timeout`) goes back to CONNECT and the next second tries again, with
 `PSYNC <master replid> <offset + 1>` once a sync succeeded, so a dropped link resumes.
+With `masterauth` set (`--masterauth`, CONFIG SET; `masteruser` for an ACL user), the
+handshake sends `AUTH [masteruser] masterauth` after the PING, as Redis does; an error reply
+("Unable to AUTH to MASTER") drops the link, and each retry uses the settings of that moment.
 
 A full sync replaces the dataset: the RDB is decoded by kevy's importer
 (`formats.rdb_decode`), loaded into every shard (`store.dataset_replace`) and saved at once
@@ -37,9 +41,9 @@ from typing import Any
 
 from kevy_persist import KevyError
 from kevy_persist.formats.rdb_decode import decode_rdb
-from kevy_persist.store.dataset_replace import replace_dataset
 from kevy_persist.store.owned import encode_frame
 
+from .replication_load import replace_every_database
 from .replication_stream import StreamApplier
 
 __all__ = ["LinkPhase", "ReplicaOfMaster"]
@@ -57,6 +61,7 @@ class LinkPhase(enum.Enum):
     CONNECT = "connect"
     CONNECTING = "connecting"
     RECEIVE_PONG = "handshake"
+    RECEIVE_AUTH = "handshake-auth"
     RECEIVE_PORT = "handshake-port"
     RECEIVE_CAPA = "handshake-capa"
     RECEIVE_PSYNC = "handshake-psync"
@@ -69,14 +74,15 @@ TRANSITIONS: dict[LinkPhase, frozenset[LinkPhase]] = {
     _P.NONE: frozenset({_P.CONNECT}),
     _P.CONNECT: frozenset({_P.CONNECTING, _P.NONE}),
     _P.CONNECTING: frozenset({_P.RECEIVE_PONG, _P.CONNECT, _P.NONE}),
-    _P.RECEIVE_PONG: frozenset({_P.RECEIVE_PORT, _P.CONNECT, _P.NONE}),
+    _P.RECEIVE_PONG: frozenset({_P.RECEIVE_AUTH, _P.RECEIVE_PORT, _P.CONNECT, _P.NONE}),
+    _P.RECEIVE_AUTH: frozenset({_P.RECEIVE_PORT, _P.CONNECT, _P.NONE}),
     _P.RECEIVE_PORT: frozenset({_P.RECEIVE_CAPA, _P.CONNECT, _P.NONE}),
     _P.RECEIVE_CAPA: frozenset({_P.RECEIVE_PSYNC, _P.CONNECT, _P.NONE}),
     _P.RECEIVE_PSYNC: frozenset({_P.TRANSFER, _P.CONNECTED, _P.CONNECT, _P.NONE}),
     _P.TRANSFER: frozenset({_P.CONNECTED, _P.CONNECT, _P.NONE}),
     _P.CONNECTED: frozenset({_P.CONNECT, _P.NONE}),
 }
-_HANDSHAKE = frozenset({_P.RECEIVE_PONG, _P.RECEIVE_PORT, _P.RECEIVE_CAPA, _P.RECEIVE_PSYNC})
+_HANDSHAKE = frozenset({_P.RECEIVE_PONG, _P.RECEIVE_AUTH, _P.RECEIVE_PORT, _P.RECEIVE_CAPA, _P.RECEIVE_PSYNC})
 
 
 class ReplicaOfMaster:
@@ -90,6 +96,8 @@ class ReplicaOfMaster:
         self.master_replid: str | None = None  # known once a sync succeeded
         self.offset = -1  # the master's stream offset this replica has applied
         self.sync_in_progress = False
+        self.masterauth: str | None = server.config.masterauth  # CONFIG SET may change these
+        self.masteruser: str | None = server.config.masteruser
         self.down_since_ms: int | None = None
         self.last_io_ms = 0
         self._sock: socket.socket | None = None
@@ -143,6 +151,7 @@ class ReplicaOfMaster:
         self._move(LinkPhase.NONE)
         self.server.dispatcher.set_read_only(False)
         self.server.master.promoted(self.master_replid, self.offset)
+        self.server.master.quorum.refresh()  # a master again: min-replicas-to-write applies
         self.host, self.port = None, 0
 
     def close(self) -> None:
@@ -258,6 +267,17 @@ class ReplicaOfMaster:
             if line.startswith(b"-") and not line.startswith((b"-NOAUTH", b"-NOPERM", b"-ERR operation not permitted")):
                 self._drop_link(f"error reply to PING: {line.decode('utf-8', 'replace')}")
                 return False
+            if self.masterauth is not None:
+                self._move(LinkPhase.RECEIVE_AUTH)
+                user = [self.masteruser.encode()] if self.masteruser is not None else []
+                self._send([b"AUTH", *user, self.masterauth.encode()])
+                return True
+            self._move(LinkPhase.RECEIVE_PORT)
+            self._send([b"REPLCONF", b"listening-port", b"%d" % self.server.port])
+        elif phase is LinkPhase.RECEIVE_AUTH:
+            if line.startswith(b"-"):
+                self._drop_link(f"Unable to AUTH to MASTER: {line[1:].decode('utf-8', 'replace')}")
+                return False
             self._move(LinkPhase.RECEIVE_PORT)
             self._send([b"REPLCONF", b"listening-port", b"%d" % self.server.port])
         elif phase is LinkPhase.RECEIVE_PORT:
@@ -334,7 +354,7 @@ class ReplicaOfMaster:
             return
         server = self.server
         server.loop.quiesce()
-        loaded, skipped = _replace_every_database(server.owned, decoded.databases)
+        loaded, skipped = replace_every_database(server.owned, decoded.databases)
         server.tracking.flushed(server.loop.turns)
         try:
             server.save()
@@ -387,27 +407,3 @@ class ReplicaOfMaster:
         if self.phase is LinkPhase.CONNECTED and now_ms - self._last_ack_ms >= ACK_PERIOD_MS:
             self._send_ack()
 
-
-def _replace_every_database(owned: Any, databases: dict[int, list[Any]]) -> tuple[int, int]:
-    """Every database holds what the master's RDB holds for it (an open database the RDB
-    does not name is emptied; one not opened yet is opened only if it gets keys)."""
-    count = len(owned.bases)
-    beyond = sorted(number for number, records in databases.items() if number >= count and records)
-    if beyond:
-        log.warning("replication: the master's databases %s are beyond `databases %d` and not kept", beyond, count)
-    loaded = skipped = 0
-    previous = owned.selected
-    try:
-        for number in range(count):
-            records = databases.get(number, [])
-            if not owned.is_open(number):
-                if not records:
-                    continue
-                owned.select(number)
-                owned.open_selected()
-            slots = owned.database_slots(number)
-            done, left_out = replace_dataset([owned.shards[slot] for slot in slots], owned.router.shard_for_key, records)
-            loaded, skipped = loaded + done, skipped + left_out
-    finally:
-        owned.select(previous)
-    return loaded, skipped

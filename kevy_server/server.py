@@ -177,6 +177,7 @@ class KevyServer:
         self.loop = EventLoop(self)
         self.master = ReplicationMaster(self)
         self.upstream = ReplicaOfMaster(self)  # following a Redis master (REPLICAOF) or idle
+        self.master.quorum.refresh()  # min-replicas-to-write from the start: no replica yet
         self._port: int | None = None
         self._thread: threading.Thread | None = None
         self._shutdown_started = False
@@ -434,6 +435,7 @@ class KevyServer:
         read_only = self.dispatcher.read_only
         self.dispatcher = Dispatcher(self)
         self.dispatcher.set_read_only(read_only)
+        self.master.quorum.refresh()
         self.watches.dataset_replaced()
         self.refresh_observer()
         self.loading = None

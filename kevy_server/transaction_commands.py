@@ -84,6 +84,9 @@ def exec_command(server: Any, client: Any, argv: list[bytes]) -> Any:
     queued, failed = client.queued, client.transaction_failed
     aborted_by_watch = not failed and server.watches.dirty(client)
     end_transaction(server, client)
+    refusal = server.dispatcher.replica_refusal  # NOREPLICAS refuses an EXEC that writes
+    if refusal is not None and any(_writes(queued_argv) for queued_argv in queued):
+        return ErrorReply(f"EXECABORT Transaction discarded because of: {refusal}")
     if failed:
         return EXECABORT
     if aborted_by_watch:

@@ -63,6 +63,18 @@ def test_threads_is_an_alias_of_shards_and_no_aof_of_appendonly_no(tmp_path) -> 
     assert automatic.shard_count == (os.cpu_count() or 1)
 
 
+def test_replication_options_of_the_command_line(tmp_path) -> None:
+    config, _ = settings(["--dir", str(tmp_path / "r"), "--masterauth", "pw", "--masteruser", "repl",
+                          "--min-replicas-to-write", "2", "--min-replicas-max-lag", "5"])
+    assert (config.masterauth, config.masteruser) == ("pw", "repl")
+    assert (config.min_replicas_to_write, config.min_replicas_max_lag_s) == (2, 5)
+    defaults, _ = settings(["--dir", str(tmp_path / "d")])
+    assert (defaults.masterauth, defaults.masteruser) == (None, None)
+    assert (defaults.min_replicas_to_write, defaults.min_replicas_max_lag_s) == (0, 10)
+    with pytest.raises(ValueError):
+        settings(["--dir", str(tmp_path / "n"), "--min-replicas-to-write", "-1"])
+
+
 def test_every_key_of_kevys_file_schema_is_read(tmp_path) -> None:
     toml = tmp_path / "kevy.toml"
     toml.write_text(

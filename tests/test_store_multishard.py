@@ -81,3 +81,21 @@ def test_every_key_pool_spans_all_three_shards() -> None:
     for routing in ("kevyhash", "slots"):
         store = Store.open(StoreConfig(shard_count=3, routing=routing, ticker="manual"))
         assert {store.shard_of(key) for key in KEYS} == {0, 1, 2}, routing
+
+
+def test_scan_cursors_fit_a_c_int_up_to_128_shards() -> None:
+    """Clients parse the cursor as a C int (redis-cli --cluster import: `atoi`, restarting at 0
+    on a negative value), so every cursor of a 128-shard walk stays below 2**31."""
+    store = Store.open(StoreConfig(shard_count=128, ticker="manual"), clock=ManualClock())
+    keys = {b"key:%d" % number for number in range(3000)}
+    store.execute_argv([b"MSET", *[part for key in sorted(keys) for part in (key, b"v")]])
+    found: set[bytes] = set()
+    cursor, largest = b"0", 0
+    while True:
+        cursor, batch = store.execute_argv([b"SCAN", cursor, b"COUNT", b"7"])
+        found.update(batch)
+        largest = max(largest, int(cursor))
+        if cursor == b"0":
+            break
+    assert found == keys
+    assert 2**24 < largest < 2**31, "the walk reached the high shards' cursors, all below 2**31"

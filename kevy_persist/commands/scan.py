@@ -1,13 +1,19 @@
 """SCAN: a cursor over the keys in CRC-32 order, cheap per call and complete.
 
 Redis's guarantee is kept: every key present from the start of a full iteration (cursor 0)
-to its end is returned at least once. A call with cursor 0 sorts the keys by (crc32, key)
+to its end is returned at least once. A call with cursor 0 sorts the keys by (hash, key)
 once and keeps that order for the keyspace; later calls bisect it, so one call costs
 O(log keys + COUNT) instead of O(keys). Keys created after the order was built are not
 visited by that iteration (allowed: they were not present from the start); keys deleted
 since are skipped. A newer cursor-0 call rebuilds the order, which still holds every key an
 older, unfinished iteration must return (they are present at every moment of it). The cursor
 is the hash of the next key to return, and keys sharing a hash are returned together.
+
+The hash is CRC-32's top 24 bits, so a cursor stays below 2**24 -- and the multi-shard cursor
+(`inner * shards + shard`, store/multishard.py) below 2**31 up to 128 shards: clients read
+cursors as C ints (redis-cli's `--cluster import` uses `atoi`, and restarts at 0 on a negative
+value, so a 32-bit cursor made it loop). Redis's own cursors are below its table size.
+A bucket then holds several keys only past millions of keys (about keys / 16.7M each).
 """
 
 from __future__ import annotations
@@ -23,12 +29,13 @@ from kevy_persist.commands.numbers import parse_int
 from kevy_persist.commands.table import command
 from kevy_persist.data.keyspace import KIND_BY_TYPE, Keyspace
 
-# keyspace -> (hashes, keys) in (crc32, key) order, built by the last cursor-0 SCAN.
+CURSOR_SHIFT = 8  # 32-bit CRC -> a 24-bit position
+# keyspace -> (hashes, keys) in (position, key) order, built by the last cursor-0 SCAN.
 _ORDERS: weakref.WeakKeyDictionary[Keyspace, tuple[list[int], list[bytes]]] = weakref.WeakKeyDictionary()
 
 
 def _build_order(keyspace: Keyspace) -> tuple[list[int], list[bytes]]:
-    positions = sorted(zip(map(zlib.crc32, keyspace.keys()), keyspace.keys()))
+    positions = sorted((zlib.crc32(key) >> CURSOR_SHIFT, key) for key in keyspace.keys())
     order = ([position[0] for position in positions], [position[1] for position in positions])
     _ORDERS[keyspace] = order
     return order
