@@ -74,6 +74,7 @@ _DEL = b"DEL"
 _RECORD_HEADER = struct.Struct("<II")
 _NUL = b"\x00"
 _pack_command = hiredis.pack_command
+_NONE_EXPIRED: list[bytes] = []  # never appended to: `execute`'s "nothing reaped"
 
 # name as sent (lower and upper case) -> (handler, arity, writes); other casings fall back.
 _DISPATCH: dict[bytes, tuple[Any, int, bool]] = {}
@@ -187,14 +188,20 @@ class OwnedShards:
             reply, records = outcome.reply, outcome.log
         except CommandError as error:
             reply, records = ErrorReply(error.message), ()
-        expired = keyspace.take_expired_keys()
+        # Tested before the call: most commands reap nothing.
+        expired = keyspace.take_expired_keys() if keyspace.expired_keys else _NONE_EXPIRED
         if records or expired:
             shard.changes_since_save += 1  # save points and INFO's rdb_changes_since_last_save
             writer = shard.writer
             if writer is not None:
                 if not expired and len(records) == 1 and writer.format_version == 2 and not self._open_blocks:
-                    # `_encode`'s common case, inline (this runs for every logged command).
-                    payload = encode_frame(records[0])
+                    # `_encode`'s common case, inline (this runs for every logged command),
+                    # `encode_frame` included.
+                    record = records[0]
+                    try:
+                        payload = _pack_command(tuple(record))
+                    except TypeError:
+                        payload = encode_command(record)
                     assert len(payload) <= MAX_RECORD_BYTES, "a record payload is at most 1 GiB"
                     self.logged_shards.append(index)
                     pending = self.pending[index]
