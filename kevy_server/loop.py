@@ -319,15 +319,17 @@ class EventLoop(Accepting, Output):
             reply = handle(client, argv)
             if reply is OK:  # the most common reply, the same bytes in RESP2 and RESP3
                 output.append(OK_BYTES)
-                if len(logged) != mark:
-                    slots.append((output, len(output) - 1, mark, len(logged)))
+                count = len(logged)
+                if count != mark:
+                    slots.append((output, len(output) - 1, mark, count))
             elif reply is not NO_REPLY:
                 try:
                     output.append(client.encode(reply))
                 except Exception:  # noqa: BLE001 -- a reply the encoder cannot render costs that reply, not the loop
                     output.append(_unencodable(reply))
-                if len(logged) != mark:
-                    slots.append((output, len(output) - 1, mark, len(logged)))
+                count = len(logged)
+                if count != mark:
+                    slots.append((output, len(output) - 1, mark, count))
             now = perf_counter_ns()
             elapsed = now - previous
             previous = now

@@ -76,10 +76,20 @@ _NUL = b"\x00"
 _pack_command = hiredis.pack_command
 _NONE_EXPIRED: list[bytes] = []  # never appended to: `execute`'s "nothing reaped"
 
-# name as sent (lower and upper case) -> (handler, arity, writes); other casings fall back.
-_DISPATCH: dict[bytes, tuple[Any, int, bool]] = {}
+# name as sent (lower and upper case) -> (handler, arity, writes, single_key); other casings
+# fall back. `single_key`: the command's only key is argv[1] (GET, SET, INCR, LPUSH, HSET...),
+# so the reserved-key check is one `startswith` of that argument.
+_DISPATCH: dict[bytes, tuple[Any, int, bool, bool]] = {}
+
+
+def _entry(spec: Any) -> tuple[Any, int, bool, bool]:
+    single_key = spec.key_finder is None and spec.first_key == 1 and spec.last_key == 1
+    assert not single_key or abs(spec.arity) >= 2, "the arity check must guarantee argv[1]"
+    return spec.handler, spec.arity, spec.writes, single_key
+
+
 for _name, _spec in COMMAND_TABLE.items():
-    _DISPATCH[_name] = _DISPATCH[_name.upper()] = (_spec.handler, _spec.arity, _spec.writes)
+    _DISPATCH[_name] = _DISPATCH[_name.upper()] = _entry(_spec)
 
 Observer = Callable[[int, Sequence[bytes], list[bytes], Sequence[list[bytes]]], None]
 
@@ -168,8 +178,8 @@ class OwnedShards:
             spec = lookup_spec(argv[0])
             if spec is None:
                 return ErrorReply(unknown_command_message(argv))
-            entry = (spec.handler, spec.arity, spec.writes)
-        handler, arity, writes = entry
+            entry = _entry(spec)
+        handler, arity, writes, single_key = entry
         argc = len(argv)
         if argc != arity and (arity > 0 or argc < -arity):
             return ErrorReply(wrong_arity(argv[0]))
@@ -178,9 +188,13 @@ class OwnedShards:
             if shard.failure is UNOPENED:
                 return self.execute(self._open_selected(index), argv)
             return ErrorReply(str(WritesRefusedError(index, shard.failure)))
-        # The reserved-key check looks at key positions only when some argument has a NUL at
-        # all, which one C-level join and search answer for the whole argv.
-        if _NUL in b"".join(argv) and _names_reserved_key(argv):
+        # The reserved-key check: for a single-key command (the arity check above guarantees
+        # argv[1]), that key's prefix; otherwise key positions are looked at only when some
+        # argument has a NUL at all, which one C-level join and search answer.
+        if single_key:
+            if argv[1].startswith(RESERVED_KEY_PREFIX):
+                return ErrorReply(RESERVED_KEY_ERROR)
+        elif _NUL in b"".join(argv) and _names_reserved_key(argv):
             return ErrorReply(RESERVED_KEY_ERROR)
         keyspace = shard.keyspace
         try:
@@ -202,10 +216,11 @@ class OwnedShards:
                         payload = _pack_command(tuple(record))
                     except TypeError:
                         payload = encode_command(record)
-                    assert len(payload) <= MAX_RECORD_BYTES, "a record payload is at most 1 GiB"
+                    size = len(payload)
+                    assert size <= MAX_RECORD_BYTES, "a record payload is at most 1 GiB"
                     self.logged_shards.append(index)
                     pending = self.pending[index]
-                    pending += _RECORD_HEADER.pack(len(payload), crc32c(payload))
+                    pending += _RECORD_HEADER.pack(size, crc32c(payload))
                     pending += payload
                 else:
                     self._encode(index, expired, records)
