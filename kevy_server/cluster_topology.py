@@ -85,7 +85,7 @@ class ClusterTopology:
         slot of one key, without the key-position lookup (`redirect_single`)."""
         names = set()
         for name, spec in COMMAND_TABLE.items():
-            if spec.key_finder is None and spec.first_key == 1 and spec.last_key == 1:
+            if spec.single_key:
                 names.add(name)
                 names.add(name.upper())
         return frozenset(names)

@@ -83,9 +83,8 @@ _DISPATCH: dict[bytes, tuple[Any, int, bool, bool]] = {}
 
 
 def _entry(spec: Any) -> tuple[Any, int, bool, bool]:
-    single_key = spec.key_finder is None and spec.first_key == 1 and spec.last_key == 1
-    assert not single_key or abs(spec.arity) >= 2, "the arity check must guarantee argv[1]"
-    return spec.handler, spec.arity, spec.writes, single_key
+    assert not spec.single_key or abs(spec.arity) >= 2, "the arity check must guarantee argv[1]"
+    return spec.handler, spec.arity, spec.writes, spec.single_key
 
 
 for _name, _spec in COMMAND_TABLE.items():
