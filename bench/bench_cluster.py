@@ -17,7 +17,9 @@ fresh server in a fresh temp dir, `appendfsync everysec` on both sides (Redis:
 
 Server CPU per request: the sum of utime + stime (`/proc/<pid>/stat`) over every process of
 the server -- the supervisor and each shard process for kevy -- during the run, divided by
-the requests (redis-benchmark's own CPU is not counted). Gain per added core: the 2-process
+the requests (redis-benchmark's own CPU is not counted in it: it has a column of its own, as
+has the supervisor's share, and "cores busy" is server plus client CPU over the wall time --
+with both cores taken, a second shard process cannot add throughput). Gain per added core: the 2-process
 req/s over the 1-process req/s. The machine has 2 cores shared with other work: with 2 shard
 processes and redis-benchmark itself competing for them, the gain is bounded well below 2x.
 
@@ -66,10 +68,26 @@ class Measurement:
     requests: int
     requests_per_second: float
     server_cpu_seconds: float
+    first_process_cpu_seconds: float  # kevy: the supervisor (the main port's relay); Redis: itself
+    client_cpu_seconds: float  # redis-benchmark's own
+    wall_seconds: float
 
     @property
     def cpu_microseconds_per_request(self) -> float:
         return self.server_cpu_seconds / self.requests * 1e6
+
+    @property
+    def first_process_microseconds_per_request(self) -> float:
+        return self.first_process_cpu_seconds / self.requests * 1e6
+
+    @property
+    def client_microseconds_per_request(self) -> float:
+        return self.client_cpu_seconds / self.requests * 1e6
+
+    @property
+    def cores_busy(self) -> float:
+        """Server and client CPU over the wall time: how much of the 2 cores this run had."""
+        return (self.server_cpu_seconds + self.client_cpu_seconds) / self.wall_seconds
 
 
 def _free_port_run(count: int) -> int:
@@ -147,6 +165,8 @@ def running_kevy(shard_count: int, cluster: bool, on_main_port: bool = False) ->
 def running_redis_cluster_node() -> Iterator[Target]:
     directory = tempfile.mkdtemp(prefix="kevy-bench-redis-cluster-")
     port = free_loopback_port()
+    while port + 10000 > 65535:  # Redis Cluster's bus port (port + 10000) must exist
+        port = free_loopback_port()
     process = subprocess.Popen(
         [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", directory, "--save", "",
          "--appendonly", "yes", "--appendfsync", "everysec", "--aof-use-rdb-preamble", "no",
@@ -175,7 +195,8 @@ def benchmark(target: Target, test: str, requests: int, clients: int) -> Measure
     if target.cluster:
         arguments.insert(0, "--cluster")
     run = run_redis_benchmark(arguments, requests, target.pids)
-    return Measurement(requests, run.requests_per_second, run.server_cpu_seconds)
+    return Measurement(requests, run.requests_per_second, run.server_cpu_seconds, run.process_cpu_seconds[0],
+                       run.client_cpu_seconds, run.wall_seconds)
 
 
 def measure_all(servers: Sequence[tuple[str, contextlib.AbstractContextManager]], tests: list[str], requests: int,
@@ -222,10 +243,13 @@ def main(argv: list[str] | None = None) -> list[list[object]]:
             ours = results[name, test]
             rows.append([
                 test.upper(), name, f"{ours.requests_per_second:,.0f}", f"{ours.cpu_microseconds_per_request:.1f}",
+                f"{ours.first_process_microseconds_per_request:.1f}" if name in (ONE, TWO, RELAY) else "-",
+                f"{ours.client_microseconds_per_request:.1f}", f"{ours.cores_busy:.2f}",
                 ratio(ours.requests_per_second, redis.requests_per_second) if redis else "-",
                 ratio(ours.cpu_microseconds_per_request, redis.cpu_microseconds_per_request) if redis else "-",
             ])
-    print_table(["test", "server", "req/s", "server CPU µs/req", "req/s vs redis", "CPU vs redis"], rows)
+    print_table(["test", "server", "req/s", "server CPU µs/req", "of it supervisor", "redis-benchmark CPU µs/req",
+                 "cores busy", "req/s vs redis", "CPU vs redis"], rows)
     for test in tests if arguments.only == "" else []:
         one, two = results[ONE, test], results[TWO, test]
         relay, plain = results[RELAY, test], results[PLAIN, test]

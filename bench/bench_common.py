@@ -8,6 +8,9 @@
   requests per second, the server processes' CPU time over the run and the wall time. A run
   shorter than redis-benchmark's millisecond clock makes it print `inf`; the rate is then
   the requests over the wall time this side measured (process start included, so lower).
+  It also gives each server process's CPU apart (`process_cpu_seconds`, in the order given)
+  and redis-benchmark's own CPU (`client_cpu_seconds`, the children's rusage over the run),
+  for a machine whose cores the client and the server share.
 - `redis_benchmark`: a fresh redis-server (extra arguments, e.g. the AOF policy) driven by
   `run_redis_benchmark`; the client's CPU is not counted.
 - `run_threads_timed`: `run_threads` plus the CPU time this process spent meanwhile.
@@ -27,6 +30,7 @@ import math
 import os
 import platform
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -104,6 +108,8 @@ class RedisBenchmarkRun:
     requests_per_second: float
     server_cpu_seconds: float  # every listed server process, user + system
     wall_seconds: float
+    process_cpu_seconds: tuple[float, ...] = ()  # each listed server process, in order
+    client_cpu_seconds: float = 0.0  # redis-benchmark itself, user + system
 
 
 def run_redis_benchmark(
@@ -114,11 +120,15 @@ def run_redis_benchmark(
     Lines before the CSV header (`--cluster` prints the cluster's nodes first) are skipped.
     """
     command = [REDIS_BENCHMARK, "--csv", *arguments]  # options before a custom command
-    cpu_before = sum(process_cpu_seconds(pid) for pid in server_pids)
+    cpu_before = [process_cpu_seconds(pid) for pid in server_pids]
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     completed = subprocess.run(command, capture_output=True, text=True, check=True, timeout=timeout)
     wall_seconds = time.perf_counter() - started
-    cpu_seconds = sum(process_cpu_seconds(pid) for pid in server_pids) - cpu_before
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    per_process = tuple(process_cpu_seconds(pid) - before for pid, before in zip(server_pids, cpu_before))
+    client_cpu_seconds = (children_after.ru_utime + children_after.ru_stime
+                          - children_before.ru_utime - children_before.ru_stime)
     header = completed.stdout.find('"test"')
     assert header >= 0, completed.stdout
     rows = list(csv.DictReader(io.StringIO(completed.stdout[header:])))
@@ -126,7 +136,7 @@ def run_redis_benchmark(
     rate = float(rows[0]["rps"])  # "inf" parses; anything else non-numeric raises here
     if not math.isfinite(rate):
         rate = requests / wall_seconds
-    return RedisBenchmarkRun(rate, cpu_seconds, wall_seconds)
+    return RedisBenchmarkRun(rate, sum(per_process), wall_seconds, per_process, client_cpu_seconds)
 
 
 def redis_benchmark(

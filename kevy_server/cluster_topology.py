@@ -16,14 +16,22 @@ Pure: no I/O; the CLUSTER replies are built from this in `cluster_commands.py`.
 
 from __future__ import annotations
 
+import binascii
+
 import attrs
 
-from kevy_persist.commands import ErrorReply
-from kevy_persist.layout.routing import key_slot, slot_range_for_shard, slot_to_shard
+from kevy_persist.commands import COMMAND_TABLE, ErrorReply
+from kevy_persist.layout.routing import (
+    SLOT_COUNT,
+    key_slot,
+    slot_range_for_shard,
+    slot_to_shard,
+)
 
 __all__ = ["CROSSSLOT", "ClusterTopology", "advertised_host", "node_id"]
 
 CROSSSLOT = ErrorReply("CROSSSLOT Keys in request don't hash to the same slot")
+_SLOT_MASK = SLOT_COUNT - 1
 
 
 def node_id(index: int) -> str:
@@ -70,6 +78,27 @@ class ClusterTopology:
     def moved(self, slot: int) -> ErrorReply:
         target = self._owners[slot]
         return ErrorReply(f"MOVED {slot} {self.host}:{self.port(target)}")
+
+    def single_key_names(self) -> frozenset[bytes]:
+        """Names (lower and upper case) of the commands whose only key is argv[1] whenever
+        there is an argv[1] (GET, SET, INCR, LPUSH, HSET, ZADD...): for those the check is one
+        slot of one key, without the key-position lookup (`redirect_single`)."""
+        names = set()
+        for name, spec in COMMAND_TABLE.items():
+            if spec.single_key:
+                names.add(name)
+                names.add(name.upper())
+        return frozenset(names)
+
+    def redirect_single(self, key: bytes) -> ErrorReply | None:
+        """`redirect([key])`, inlined for the request path of every keyed command."""
+        if b"{" in key:
+            slot = key_slot(key)
+        else:  # no hash tag: the whole key is hashed (`routing.hashtag`)
+            slot = binascii.crc_hqx(key, 0) & _SLOT_MASK
+        if self._owners[slot] != self.shard_index:
+            return self.moved(slot)
+        return None
 
     def redirect(self, keys: list[bytes]) -> ErrorReply | None:
         """None when this shard serves every key (or there is none); else the error to answer."""

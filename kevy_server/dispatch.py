@@ -275,8 +275,15 @@ def _redirecting(topology: Any, run: Any) -> Any:
     """`run` behind cluster mode's check: a key of another shard's slot answers MOVED, keys of
     several slots CROSSSLOT (`cluster_topology.ClusterTopology.redirect`)."""
     redirect = topology.redirect
+    redirect_single = topology.redirect_single
+    single_key = topology.single_key_names()  # one slot to check, found without key positions
 
     def run_if_here(argv: list[bytes]) -> Any:
+        if argv[0] in single_key and len(argv) > 1:
+            refusal = redirect_single(argv[1])
+            if refusal is not None:
+                return refusal
+            return run(argv)
         keys = command_keys(argv)
         if keys:
             refusal = redirect(keys)

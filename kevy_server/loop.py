@@ -35,14 +35,14 @@ from typing import Any
 
 from kevy_persist import FsyncPolicy
 from kevy_persist.commands import ErrorReply
-from kevy_persist.commands.replies import QUEUED
+from kevy_persist.commands.replies import OK, QUEUED
 
 from .accepting import TICK_INTERVAL_MS, Accepting
 from .blocking import NOT_READY
 from .client import Client
 from .durability import Durability, LoggedSlot, SyncWorker, slot_shards
 from .output import Output, monotonic_ms
-from .replies import error_bytes
+from .replies import OK_BYTES, error_bytes
 from .request_parser import RequestProtocolError
 from .unauthenticated import UnauthenticatedRequestError, split_unauthenticated
 
@@ -317,13 +317,19 @@ class EventLoop(Accepting, Output):
             argv = requests[position]
             mark = len(logged)
             reply = handle(client, argv)
-            if reply is not NO_REPLY:
+            if reply is OK:  # the most common reply, the same bytes in RESP2 and RESP3
+                output.append(OK_BYTES)
+                count = len(logged)
+                if count != mark:
+                    slots.append((output, len(output) - 1, mark, count))
+            elif reply is not NO_REPLY:
                 try:
                     output.append(client.encode(reply))
                 except Exception:  # noqa: BLE001 -- a reply the encoder cannot render costs that reply, not the loop
                     output.append(_unencodable(reply))
-                if len(logged) != mark:
-                    slots.append((output, len(output) - 1, mark, len(logged)))
+                count = len(logged)
+                if count != mark:
+                    slots.append((output, len(output) - 1, mark, count))
             now = perf_counter_ns()
             elapsed = now - previous
             previous = now

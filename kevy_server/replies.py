@@ -36,7 +36,7 @@ from kevy_persist.commands.replies import (
     format_double,
 )
 
-__all__ = ["NULL_ARRAY", "Multiple", "Push", "ReplyMap", "Verbatim", "encode2", "encode3", "encoder_for", "error_bytes"]
+__all__ = ["NULL_ARRAY", "OK_BYTES", "Multiple", "Push", "ReplyMap", "Verbatim", "encode2", "encode3", "encoder_for", "error_bytes"]
 
 
 class ReplyMap(list):
@@ -72,7 +72,7 @@ class _NullArray:
 
 NULL_ARRAY = _NullArray()
 
-_OK_BYTES = b"+OK\r\n"
+OK_BYTES = _OK_BYTES = b"+OK\r\n"  # public: the loop appends it for OK without a call
 _SMALL_INTEGERS = [b":%d\r\n" % number for number in range(-1, 1024)]
 
 

@@ -34,10 +34,10 @@ START_DEADLINE_S = 60.0
 _NAME = re.compile(rb"[a-z][a-z_-]*")  # field names and words (role, health) are kept by `skeleton`
 
 
-def free_port_run(count: int) -> int:
-    """A port P with P .. P + count - 1 all free on loopback (at the time of asking)."""
+def free_port_run(count: int, below: int = 60000) -> int:
+    """A port P with P .. P + count - 1 all free on loopback (at the time of asking), < `below`."""
     for _ in range(200):
-        base = random.randrange(20000, 60000 - count)
+        base = random.randrange(20000, below - count)
         probes = []
         try:
             for port in range(base, base + count):
@@ -51,6 +51,17 @@ def free_port_run(count: int) -> int:
             for probe in probes:
                 probe.close()
     raise AssertionError("no run of free ports")
+
+
+def free_port_run_at(port: int) -> None:
+    """Raise AssertionError unless `port` is free on loopback."""
+    probe = socket.socket()
+    try:
+        probe.bind(("127.0.0.1", port))
+    except OSError:
+        raise AssertionError(f"port {port} is taken") from None
+    finally:
+        probe.close()
 
 
 def raw_call(port: int, *argv: bytes | str, hello3: bool = False) -> bytes:
@@ -160,7 +171,13 @@ def reference_cluster_node(tmp_path: Path) -> Iterator[int | None]:
     if path is None:
         yield None
         return
-    port = free_port_run(1)
+    # Redis Cluster also listens on the bus port, port + 10000: it must exist (and be free),
+    # or the node exits at start.
+    while True:
+        port = free_port_run(1, below=55535)
+        with contextlib.suppress(AssertionError):
+            free_port_run_at(port + 10000)
+            break
     process = subprocess.Popen(
         [path, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf"), "--dir", str(tmp_path)],

@@ -85,6 +85,27 @@ def test_topology_owns_what_the_routing_routes(shard_count: int) -> None:
         assert topology.redirect([b"{u}a", b"{u}b"]) == topology.redirect([b"u"])
 
 
+def test_the_single_key_check_answers_as_the_general_one() -> None:
+    import random
+
+    from kevy_persist.commands.key_positions import command_keys
+
+    generator = random.Random(10)
+    keys = [b"foo", b"", b"{", b"}", b"{}", b"a{}b{c}", b"foo{{bar}}zap", b"{user1000}.following"]
+    keys += [bytes(generator.choice(b"ab{}") for _ in range(generator.randrange(8))) for _ in range(500)]
+    keys += [generator.randbytes(16) for _ in range(500)]
+    for shard_count in (2, 3):
+        topology = ClusterTopology(shard_count, 1, "127.0.0.1", 7001)
+        names = topology.single_key_names()
+        assert {b"get", b"SET", b"incr", b"LPUSH", b"hset", b"ZADD"} <= names
+        assert not {b"mget", b"MSET", b"DEL", b"zunionstore", b"ping"} & names
+        for name in names:
+            assert command_keys([name, b"k", b"v", b"w"]) == [b"k"], name
+        for key in keys:
+            found, expected = topology.redirect_single(key), topology.redirect([key])
+            assert (str(found) if found is not None else None) == (str(expected) if expected is not None else None)
+
+
 def test_node_ids_and_advertised_host_follow_kevy() -> None:
     assert node_id(0) == "0" * 39 + "1" and node_id(15) == "0" * 38 + "10"
     assert advertised_host("0.0.0.0") == "127.0.0.1" and advertised_host("10.0.0.5") == "10.0.0.5"

@@ -119,3 +119,33 @@ def test_a_block_of_several_records_is_bracketed_and_a_single_record_is_not(tmp_
         owned.write_pending()
     with Store.open(StoreConfig(data_dir=str(tmp_path / "data"), ticker="manual")) as reopened:
         assert reopened.execute("GET", "a") == b"2" and reopened.execute("TTL", "b") > 0
+
+
+def test_a_reserved_key_is_refused_on_the_owned_path_as_on_the_store_path(tmp_path) -> None:
+    # The owned path checks a single-key command's argv[1] alone and other commands' key
+    # positions: every kind must answer the store's own refusal, and a value (not a key)
+    # that looks reserved is stored.
+    requests = [
+        [b"SET", b"\x00KEVYMULTI", b"v"], [b"get", b"\x00KEVYEXEC"], [b"HSET", b"\x00KEVYx", b"f", b"v"],
+        [b"MSET", b"a", b"1", b"\x00KEVYx", b"2"], [b"DEL", b"a", b"\x00KEVYx"], [b"SET", b"a", b"\x00KEVYvalue"],
+        [b"SET", b"\x00KEV", b"short prefix"], [b"GET", b"a"], [b"INCR", b"\x00KEVYcount"],
+    ]
+    with Store.open(StoreConfig(data_dir=str(tmp_path / "locked"), ticker="manual")) as store:
+        expected = []
+        for argv in requests:
+            try:
+                expected.append(store.execute_argv(list(argv)))
+            except Exception as error:  # noqa: BLE001 -- the refusal's text is what is compared
+                expected.append(str(error))
+    store = Store.open(StoreConfig(data_dir=str(tmp_path / "owned"), ticker="manual"))
+    try:
+        owned = single_owner(store)
+        owned.refresh_clock()
+        found = [owned.execute_routed(list(argv)) for argv in requests]
+        owned.write_pending()
+    finally:
+        store.shutdown()
+    refusals = [index for index, reply in enumerate(found) if "reserved" in str(reply).lower()]
+    assert refusals == [0, 1, 2, 3, 4, 8], found
+    for ours, theirs in zip(found, expected):
+        assert str(ours) == str(theirs) or (str(theirs) in str(ours)), (ours, theirs)

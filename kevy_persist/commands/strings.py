@@ -106,7 +106,11 @@ def get_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) 
 def set_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
     key = argv[1]
     if len(argv) == 3:
-        keyspace.set_value(key, argv[2])
+        value = argv[2]
+        if value.__class__ is bytes:
+            keyspace.set_string(key, value)
+        else:
+            keyspace.set_value(key, value)
         return CommandOutcome(OK, (argv,))
     flags, expire = parse_set_options(argv, 3, for_set=True)
     deadline_ms = _resolve_expire(expire, context, "set")

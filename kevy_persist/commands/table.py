@@ -33,6 +33,12 @@ class CommandSpec:
     handler: Handler = attrs.field(eq=False, repr=False)
     key_finder: Callable[[list[bytes]], list[int]] | None = attrs.field(default=None, eq=False, repr=False)
 
+    @property
+    def single_key(self) -> bool:
+        """The only key is argv[1] whenever there is one (GET, SET, INCR, LPUSH, HSET...): the
+        request path checks that argument alone (reserved keys, cluster slots)."""
+        return self.key_finder is None and self.first_key == 1 and self.last_key == 1
+
     def key_positions(self, argc: int) -> list[int]:
         """Indexes of the fixed-position key arguments in an argv of length `argc`."""
         if self.first_key == 0:

@@ -86,7 +86,9 @@ class Keyspace:
     def __init__(self) -> None:
         self._values: dict[bytes, Any] = {}
         self._deadlines: dict[bytes, int] = {}
-        self._expired_keys: list[bytes] = []
+        # Keys reaped by expiry and not taken yet: read-only outside this class (the request
+        # path tests it before paying for the `take_expired_keys` call).
+        self.expired_keys: list[bytes] = []
         # Copy-on-write bookkeeping: live views, and the keys whose collection object the
         # live side already owns (copied or created) since the newest freeze.
         self._view_count = 0
@@ -244,6 +246,15 @@ class Keyspace:
         if not keep_deadline and self._deadlines:
             self._deadlines.pop(key, None)
 
+    def set_string(self, key: bytes, value: bytes) -> None:
+        """`set_value(key, value)` for a bytes value: SET's common case in one call."""
+        assert value.__class__ is bytes, f"not a string value: {type(value)!r}"
+        self._values[key] = value
+        if self._view_count:
+            self._owned_since_freeze.discard(key)  # as `_write_value`: the view may share it
+        if self._deadlines:
+            self._deadlines.pop(key, None)
+
     def _write_value(self, key: bytes, value: Any) -> None:
         assert type(value) in KIND_BY_TYPE, f"not a native value: {type(value)!r}"
         assert type(value) in _MAY_BE_EMPTY or len(value) > 0, "collections are never stored empty"
@@ -288,13 +299,13 @@ class Keyspace:
 
     def _expire(self, key: bytes) -> None:
         self.delete(key)
-        self._expired_keys.append(key)
+        self.expired_keys.append(key)
 
     def take_expired_keys(self) -> list[bytes]:
         """Keys reaped by expiry since the last call; the caller logs a DEL for each."""
-        keys = self._expired_keys
+        keys = self.expired_keys
         if keys:
-            self._expired_keys = []
+            self.expired_keys = []
         return keys
 
     def active_expire_step(self, now_ms: int, sample_limit: int) -> int:

@@ -74,11 +74,21 @@ _DEL = b"DEL"
 _RECORD_HEADER = struct.Struct("<II")
 _NUL = b"\x00"
 _pack_command = hiredis.pack_command
+_NONE_EXPIRED: list[bytes] = []  # never appended to: `execute`'s "nothing reaped"
 
-# name as sent (lower and upper case) -> (handler, arity, writes); other casings fall back.
-_DISPATCH: dict[bytes, tuple[Any, int, bool]] = {}
+# name as sent (lower and upper case) -> (handler, arity, writes, single_key); other casings
+# fall back. `single_key`: the command's only key is argv[1] (GET, SET, INCR, LPUSH, HSET...),
+# so the reserved-key check is one `startswith` of that argument.
+_DISPATCH: dict[bytes, tuple[Any, int, bool, bool]] = {}
+
+
+def _entry(spec: Any) -> tuple[Any, int, bool, bool]:
+    assert not spec.single_key or abs(spec.arity) >= 2, "the arity check must guarantee argv[1]"
+    return spec.handler, spec.arity, spec.writes, spec.single_key
+
+
 for _name, _spec in COMMAND_TABLE.items():
-    _DISPATCH[_name] = _DISPATCH[_name.upper()] = (_spec.handler, _spec.arity, _spec.writes)
+    _DISPATCH[_name] = _DISPATCH[_name.upper()] = _entry(_spec)
 
 Observer = Callable[[int, Sequence[bytes], list[bytes], Sequence[list[bytes]]], None]
 
@@ -167,8 +177,8 @@ class OwnedShards:
             spec = lookup_spec(argv[0])
             if spec is None:
                 return ErrorReply(unknown_command_message(argv))
-            entry = (spec.handler, spec.arity, spec.writes)
-        handler, arity, writes = entry
+            entry = _entry(spec)
+        handler, arity, writes, single_key = entry
         argc = len(argv)
         if argc != arity and (arity > 0 or argc < -arity):
             return ErrorReply(wrong_arity(argv[0]))
@@ -177,9 +187,13 @@ class OwnedShards:
             if shard.failure is UNOPENED:
                 return self.execute(self._open_selected(index), argv)
             return ErrorReply(str(WritesRefusedError(index, shard.failure)))
-        # The reserved-key check looks at key positions only when some argument has a NUL at
-        # all, which one C-level join and search answer for the whole argv.
-        if _NUL in b"".join(argv) and _names_reserved_key(argv):
+        # The reserved-key check: for a single-key command (the arity check above guarantees
+        # argv[1]), that key's prefix; otherwise key positions are looked at only when some
+        # argument has a NUL at all, which one C-level join and search answer.
+        if single_key:
+            if argv[1].startswith(RESERVED_KEY_PREFIX):
+                return ErrorReply(RESERVED_KEY_ERROR)
+        elif _NUL in b"".join(argv) and _names_reserved_key(argv):
             return ErrorReply(RESERVED_KEY_ERROR)
         keyspace = shard.keyspace
         try:
@@ -187,18 +201,25 @@ class OwnedShards:
             reply, records = outcome.reply, outcome.log
         except CommandError as error:
             reply, records = ErrorReply(error.message), ()
-        expired = keyspace.take_expired_keys()
+        # Tested before the call: most commands reap nothing.
+        expired = keyspace.take_expired_keys() if keyspace.expired_keys else _NONE_EXPIRED
         if records or expired:
             shard.changes_since_save += 1  # save points and INFO's rdb_changes_since_last_save
             writer = shard.writer
             if writer is not None:
                 if not expired and len(records) == 1 and writer.format_version == 2 and not self._open_blocks:
-                    # `_encode`'s common case, inline (this runs for every logged command).
-                    payload = encode_frame(records[0])
-                    assert len(payload) <= MAX_RECORD_BYTES, "a record payload is at most 1 GiB"
+                    # `_encode`'s common case, inline (this runs for every logged command),
+                    # `encode_frame` included.
+                    record = records[0]
+                    try:
+                        payload = _pack_command(tuple(record))
+                    except TypeError:
+                        payload = encode_command(record)
+                    size = len(payload)
+                    assert size <= MAX_RECORD_BYTES, "a record payload is at most 1 GiB"
                     self.logged_shards.append(index)
                     pending = self.pending[index]
-                    pending += _RECORD_HEADER.pack(len(payload), crc32c(payload))
+                    pending += _RECORD_HEADER.pack(size, crc32c(payload))
                     pending += payload
                 else:
                     self._encode(index, expired, records)
