@@ -1,7 +1,7 @@
 """The loop's ticker, ten times a second: the server's periodic chores, in a fixed order.
 
 What it models. Redis's `serverCron`: sample the command count for INFO's
-`instantaneous_ops_per_sec`; reap expired keys a step at a time (never while clients are
+`instantaneous_ops_per_sec` (`server_statistics.OpsRate`); reap expired keys a step at a time (never while clients are
 paused, nor on a replica, which waits for its master's DEL); serve clients whose blocking
 keys became ready; drive background persistence (commits, save points, auto-rewrite; not
 while the data dir is still opening); under `everysec` ask the fsync thread for the shards
@@ -13,32 +13,11 @@ Guarantees: runs on the loop only; touches nothing a command could be in the mid
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 from kevy_persist import FsyncPolicy
 
-__all__ = ["OpsRate", "tick"]
-
-
-class OpsRate:
-    """(monotonic ms, commands processed) every tick: INFO's instantaneous_ops_per_sec."""
-
-    def __init__(self) -> None:
-        self._samples: deque[tuple[int, int]] = deque(maxlen=16)
-
-    def sample(self, now_ms: int, commands_processed: int) -> None:
-        self._samples.append((now_ms, commands_processed))
-
-    def per_second(self) -> int:
-        samples = self._samples
-        if len(samples) < 2:
-            return 0
-        (first_ms, first), (last_ms, last) = samples[0], samples[-1]
-        return (last - first) * 1000 // max(1, last_ms - first_ms)
-
-    def clear(self) -> None:
-        self._samples.clear()
+__all__ = ["tick"]
 
 
 def tick(server: Any, now_ms: int) -> None:

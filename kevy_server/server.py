@@ -19,7 +19,8 @@ workers' wake-ups.
 Collaborators, each with its own module: `server_lifecycle.py` (listen, run, shut down once),
 `store_handover.py` (adopting the store a background open produced), `housekeeping.py` (the
 ticker's chores), `change_fanout.py` (who hears of a change to the dataset) and
-`admission.py` (the maxclients and protected-mode refusals).
+`admission.py` (the maxclients and protected-mode refusals), `server_statistics.py` (metric
+counts, the ops rate).
 
 Guarantees:
 - A reply a client has received for a write is covered by the store's policy: the turn's
@@ -37,7 +38,6 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
-import threading
 from typing import Any
 
 import attrs
@@ -91,6 +91,7 @@ from .persistence import Persistence
 from .replication_master import ReplicationMaster
 from .replication_replica import ReplicaOfMaster
 from .server_lifecycle import Lifecycle
+from .server_statistics import MetricCounts, OpsRate
 from .watch import Watches
 
 __all__ = ["DENIED_REPLY", "KevyServer", "is_loopback"]
@@ -117,14 +118,13 @@ class KevyServer:
         self.acl = acl_commands.AccessControl(self, config.aclfile)
         if config.requirepass is not None:
             self.acl.set_requirepass(config.requirepass)
-        self._lock = threading.Lock()
-        self._metric_counts: dict[str, int] = {}
+        self.metrics = MetricCounts()
         self.loading: Loading | None = None
         self.open_error: BaseException | None = None
         self.cluster = _cluster_topology(config)
         if store is None and self.cluster is not None:  # one shard of a cluster-mode dir
             assert config.cluster_supervisor_pid is not None
-            store = Store.open_member(config.store_config(metrics=self._record_metric), self.cluster.shard_index,
+            store = Store.open_member(config.store_config(metrics=self.metrics.record), self.cluster.shard_index,
                                       config.cluster_supervisor_pid)
         elif store is None and open_in_background:
             # Until the data dir is open: an empty in-memory store no command reaches (the
@@ -132,10 +132,10 @@ class KevyServer:
             # It starts from the server's settings: what differs at the hand-over was CONFIG SET.
             store = Store.open(attrs.evolve(config.store_config(), data_dir=None, shard_count=1, routing=None,
                                             log_enabled=False))
-            self.loading = Loading(config.store_config(metrics=self._record_metric),
+            self.loading = Loading(config.store_config(metrics=self.metrics.record),
                                    functools.partial(store_handover.loaded, self),
                                    functools.partial(store_handover.hand_to_loop, self))
-        self.store = store if store is not None else Store.open(config.store_config(metrics=self._record_metric))
+        self.store = store if store is not None else Store.open(config.store_config(metrics=self.metrics.record))
         self.owned = single_owner(self.store)
         self.persistence = Persistence(self, config.stop_writes_on_bgsave_error)
         self.persistence.attach(self.store)
@@ -143,7 +143,7 @@ class KevyServer:
         self.run_id = secrets.token_hex(20)
         self.memory_startup_bytes, _ = memory_figures()
         self.memory_peak_bytes = self.memory_startup_bytes
-        self.ops_rate = housekeeping.OpsRate()
+        self.ops_rate = OpsRate()
         self.connections_received = 0
         self.rejected_connections = 0
         self.output_limit_disconnections = 0
@@ -180,30 +180,20 @@ class KevyServer:
 
     # -- statistics ---------------------------------------------------------------------------
 
-    def _record_metric(self, event: MetricEvent) -> None:
-        with self._lock:
-            self._metric_counts[event.name] = self._metric_counts.get(event.name, 0) + 1
-            if event.name == "expired":
-                keys = int(event.fields.get("keys", 0))
-                self._metric_counts["expired_keys"] = self._metric_counts.get("expired_keys", 0) + keys
-
     def record_fsync_failure(self, index: int, reason: str) -> None:
-        self._record_metric(MetricEvent("fsync_error", index, {"reason": reason}))
+        self.metrics.record(MetricEvent("fsync_error", index, {"reason": reason}))
 
     def record_write_failure(self, index: int, reason: str) -> None:
-        self._record_metric(MetricEvent("write_error", index, {"reason": reason}))
+        self.metrics.record(MetricEvent("write_error", index, {"reason": reason}))
         # The shard undoes the refused writes in memory; the stream already holds them, so
         # replicas are dropped before it leaves: they come back by a full resync.
         self.master.disconnect_all("a log write failed")
 
     def metric_counts(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._metric_counts)
+        return self.metrics.counts()
 
     def reset_statistics(self) -> None:
-        with self._lock:
-            self._metric_counts = {name: count for name, count in self._metric_counts.items()
-                                   if name in ("save", "rewrite")}
+        self.metrics.reset()
         self.connections_received = 0
         self.rejected_connections = 0
         self.output_limit_disconnections = 0
