@@ -16,6 +16,12 @@ the next start loads a snapshot) and fsyncs every log. `wait_stopped()` returns 
 done. Background jobs (`persistence.py`) are driven by the loop's ticker and by their
 workers' wake-ups.
 
+Collaborators, each with its own module: `server_lifecycle.py` (listen, run, shut down once),
+`store_handover.py` (adopting the store a background open produced), `housekeeping.py` (the
+ticker's chores), `change_fanout.py` (who hears of a change to the dataset) and
+`admission.py` (the maxclients and protected-mode refusals), `server_statistics.py` (metric
+counts, the ops rate).
+
 Guarantees:
 - A reply a client has received for a write is covered by the store's policy: the turn's
   log write precedes every reply of the turn (a process crash loses nothing acknowledged),
@@ -29,22 +35,19 @@ Guarantees:
 
 from __future__ import annotations
 
-import ipaddress
+import functools
 import logging
 import secrets
-import threading
-from collections import deque
 from typing import Any
 
 import attrs
 
-from kevy_persist import FsyncPolicy, KevyError, Store
-from kevy_persist.commands.key_positions import command_keys
+from kevy_persist import Store
 from kevy_persist.store.config import MetricEvent
 from kevy_persist.store.owned import UNOPENED
 from kevy_persist.store.store import single_owner
 
-from . import (  # noqa: F401 -- verbs
+from . import (  # noqa: F401 -- verbs (and two collaborators)
     acl_commands,
     acl_verb,
     blocking_commands,
@@ -53,6 +56,7 @@ from . import (  # noqa: F401 -- verbs
     connection_commands,
     database_commands,
     diagnostics,
+    housekeeping,
     introspection,
     key_introspection,
     migrate,
@@ -63,18 +67,20 @@ from . import (  # noqa: F401 -- verbs
     replication_commands,
     restricted_commands,
     server_commands,
+    store_handover,
     stream_blocking,
     tracking,
     transaction_commands,
 )
 from .admin_settings import ADMIN_SETTINGS, apply_admin_setting
+from .admission import DENIED_REPLY, MAX_CLIENTS_REPLY, address_text, is_loopback  # the first two re-exported
 from .blocking import Blocking
+from .change_fanout import ChangeFanout
 from .client import Client
 from .client_admin import Pause
 from .cluster_topology import ClusterTopology, advertised_host
 from .command_stats import CommandStats
 from .config import ServerConfig
-from .database_keys import database_of, raw_key, scoped
 from .dispatch import Dispatcher
 from .info_sections import memory_figures
 from .limits import DEFAULT_OUTPUT_LIMITS, cap_maxclients, over_limit
@@ -84,26 +90,14 @@ from .notifications import Notifications
 from .persistence import Persistence
 from .replication_master import ReplicationMaster
 from .replication_replica import ReplicaOfMaster
+from .server_lifecycle import Lifecycle
+from .server_statistics import MetricCounts, OpsRate
 from .watch import Watches
 
-__all__ = ["KevyServer"]
+__all__ = ["DENIED_REPLY", "KevyServer", "is_loopback"]
 
 log = logging.getLogger("kevy_server")
 
-MAX_CLIENTS_REPLY = b"-ERR max number of clients reached\r\n"
-DENIED_REPLY = (
-    b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set "
-    b"for the default user. In this mode connections are only accepted from the loopback interface. If you "
-    b"want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just "
-    b"disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface "
-    b"by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not "
-    b"publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) "
-    b"Alternatively you can just disable the protected mode by editing the Redis configuration file, and "
-    b"setting the protected mode option to 'no', and then restarting the server. 3) If you started the "
-    b"server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an "
-    b"authentication password for the default user. NOTE: You only need to do one of the above things in "
-    b"order for the server to start accepting connections from the outside.\r\n"
-)
 
 
 class KevyServer:
@@ -124,14 +118,13 @@ class KevyServer:
         self.acl = acl_commands.AccessControl(self, config.aclfile)
         if config.requirepass is not None:
             self.acl.set_requirepass(config.requirepass)
-        self._lock = threading.Lock()
-        self._metric_counts: dict[str, int] = {}
+        self.metrics = MetricCounts()
         self.loading: Loading | None = None
         self.open_error: BaseException | None = None
         self.cluster = _cluster_topology(config)
         if store is None and self.cluster is not None:  # one shard of a cluster-mode dir
             assert config.cluster_supervisor_pid is not None
-            store = Store.open_member(config.store_config(metrics=self._record_metric), self.cluster.shard_index,
+            store = Store.open_member(config.store_config(metrics=self.metrics.record), self.cluster.shard_index,
                                       config.cluster_supervisor_pid)
         elif store is None and open_in_background:
             # Until the data dir is open: an empty in-memory store no command reaches (the
@@ -139,9 +132,10 @@ class KevyServer:
             # It starts from the server's settings: what differs at the hand-over was CONFIG SET.
             store = Store.open(attrs.evolve(config.store_config(), data_dir=None, shard_count=1, routing=None,
                                             log_enabled=False))
-            self.loading = Loading(config.store_config(metrics=self._record_metric), self._loaded,
-                                   self._hand_to_loop)
-        self.store = store if store is not None else Store.open(config.store_config(metrics=self._record_metric))
+            self.loading = Loading(config.store_config(metrics=self.metrics.record),
+                                   functools.partial(store_handover.loaded, self),
+                                   functools.partial(store_handover.hand_to_loop, self))
+        self.store = store if store is not None else Store.open(config.store_config(metrics=self.metrics.record))
         self.owned = single_owner(self.store)
         self.persistence = Persistence(self, config.stop_writes_on_bgsave_error)
         self.persistence.attach(self.store)
@@ -149,8 +143,7 @@ class KevyServer:
         self.run_id = secrets.token_hex(20)
         self.memory_startup_bytes, _ = memory_figures()
         self.memory_peak_bytes = self.memory_startup_bytes
-        # (monotonic ms, commands processed) every 100 ms: INFO's instantaneous_ops_per_sec
-        self._ops_samples: deque[tuple[int, int]] = deque(maxlen=16)
+        self.ops_rate = OpsRate()
         self.connections_received = 0
         self.rejected_connections = 0
         self.output_limit_disconnections = 0
@@ -167,6 +160,7 @@ class KevyServer:
         self.blocking = Blocking(self)
         self.watches = Watches(self)
         self.notifications = Notifications(self)
+        self.fanout = ChangeFanout(self)
         if config.notify_keyspace_events:
             flags = notifications.flags_from_text(config.notify_keyspace_events)
             if flags is None:
@@ -178,11 +172,7 @@ class KevyServer:
         self.master = ReplicationMaster(self)
         self.upstream = ReplicaOfMaster(self)  # following a Redis master (REPLICAOF) or idle
         self.master.quorum.refresh()  # min-replicas-to-write from the start: no replica yet
-        self._port: int | None = None
-        self._thread: threading.Thread | None = None
-        self._shutdown_started = False
-        self._save_at_shutdown: bool | None = None
-        self._stopped = threading.Event()
+        self.lifecycle = Lifecycle(self)
         self.shutdown_error: BaseException | None = None
         self.loop_error: BaseException | None = None  # the loop died of a bug (exit status 1)
         if config.bind in ("0.0.0.0", "::") and self.acl.default.nopass:
@@ -190,30 +180,20 @@ class KevyServer:
 
     # -- statistics ---------------------------------------------------------------------------
 
-    def _record_metric(self, event: MetricEvent) -> None:
-        with self._lock:
-            self._metric_counts[event.name] = self._metric_counts.get(event.name, 0) + 1
-            if event.name == "expired":
-                keys = int(event.fields.get("keys", 0))
-                self._metric_counts["expired_keys"] = self._metric_counts.get("expired_keys", 0) + keys
-
     def record_fsync_failure(self, index: int, reason: str) -> None:
-        self._record_metric(MetricEvent("fsync_error", index, {"reason": reason}))
+        self.metrics.record(MetricEvent("fsync_error", index, {"reason": reason}))
 
     def record_write_failure(self, index: int, reason: str) -> None:
-        self._record_metric(MetricEvent("write_error", index, {"reason": reason}))
+        self.metrics.record(MetricEvent("write_error", index, {"reason": reason}))
         # The shard undoes the refused writes in memory; the stream already holds them, so
         # replicas are dropped before it leaves: they come back by a full resync.
         self.master.disconnect_all("a log write failed")
 
     def metric_counts(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._metric_counts)
+        return self.metrics.counts()
 
     def reset_statistics(self) -> None:
-        with self._lock:
-            self._metric_counts = {name: count for name, count in self._metric_counts.items()
-                                   if name in ("save", "rewrite")}
+        self.metrics.reset()
         self.connections_received = 0
         self.rejected_connections = 0
         self.output_limit_disconnections = 0
@@ -223,7 +203,7 @@ class KevyServer:
         self.stats.reset()
         loop = self.loop
         loop.input_bytes = loop.output_bytes = loop.reads = loop.writes = 0
-        self._ops_samples.clear()
+        self.ops_rate.clear()
         self.memory_peak_bytes, _ = memory_figures()
 
     def feed_monitors(self, client: Client, argv: list[bytes], reply: Any) -> None:
@@ -244,8 +224,8 @@ class KevyServer:
 
     @property
     def port(self) -> int:
-        assert self._port is not None, "start() first"
-        return self._port
+        assert self.lifecycle.port is not None, "start() first"
+        return self.lifecycle.port
 
     # -- clients --------------------------------------------------------------------------------
 
@@ -268,7 +248,7 @@ class KevyServer:
             local = ("", 0)
         user, authenticated = self.acl.initial_user()
         client = Client(
-            sock, client_id, _address_text(address), _address_text(local), self.config.max_request_bytes,
+            sock, client_id, address_text(address), address_text(local), self.config.max_request_bytes,
             authenticated=authenticated, now_ms=now_ms,
         )
         client.user = user
@@ -308,54 +288,10 @@ class KevyServer:
             self.loop.close_client(client, "output buffer limit")
 
     def existing_keys(self, argv: list[bytes]) -> list[Any]:
-        """The keys DEL / UNLINK (their arguments) or FLUSHALL / FLUSHDB (every watched key)
-        would remove in the selected database, among those that exist now (as scoped keys,
-        `database_keys`)."""
-        owned = self.owned
-        database = owned.selected
-        name = argv[0].upper()
-        if name in (b"FLUSHALL", b"FLUSHDB"):
-            candidates = [key for key in self.watches.watched_keys() if database_of(key) == database]
-        else:
-            candidates = [scoped(database, key) for key in command_keys(argv)]
-        now_ms = owned.context.now_ms
-        found = []
-        for key in dict.fromkeys(candidates):
-            raw = raw_key(key)
-            keyspace = owned.keyspace_of(database, raw)
-            if keyspace.peek(raw) is not None and not keyspace.is_expired(raw, now_ms):
-                found.append(key)
-        return found
+        return self.fanout.existing_keys(argv)
 
     def refresh_observer(self) -> None:
-        """The store tells the loop about changes only while someone needs to know."""
-        wanted = (self.watches.active or self.blocking.active or self.notifications.enabled or self.tracking.active
-                  or self.master.active)
-        self.owned.observer = self._changed if wanted else None
-
-    def _changed(self, index: int, argv: Any, expired: list[bytes], records: Any) -> None:
-        watches, blocking, tracking = self.watches, self.blocking, self.tracking
-        tracked = tracking.active
-        database = self.owned.slot_databases[index]
-        if self.master.active:
-            self.master.propagate(expired, records, database)
-            if not (watches.active or blocking.active or tracked or self.notifications.enabled):
-                return
-        for key in expired:
-            watches.touched(scoped(database, key))
-            blocking.signal(scoped(database, key))
-            if tracked:
-                tracking.touched(key)  # tracking is about key names, in every database (Redis's)
-        for record in records:
-            for key in command_keys(list(record)):
-                watches.touched(scoped(database, key))
-                blocking.signal(scoped(database, key))
-                if tracked:
-                    tracking.touched(key)
-            if tracked and record and record[0].upper() in (b"FLUSHALL", b"FLUSHDB"):
-                tracking.flushed(self.loop.turns)
-        if self.notifications.enabled:
-            self.notifications.changed(argv, expired, records, database)
+        self.fanout.refresh()
 
     # -- settings -------------------------------------------------------------------------------
 
@@ -398,144 +334,35 @@ class KevyServer:
 
     # -- opening in the background (`loading.py`) ----------------------------------------------
 
-    def _hand_to_loop(self, callback: Any) -> None:
-        self.loop.call_soon_threadsafe(callback)
-
-    def _loaded(self, store: Store | None, error: BaseException | None) -> None:
-        """On the loop, between turns: the data dir has opened (or failed to)."""
-        if self.loading is None:
-            return
-        if self._shutdown_started:  # stopping: nothing was served from it, nothing to save
-            self.loading = None
-            if store is not None:
-                store.shutdown(save=False)
-            return
-        if error is not None or store is None:
-            self.loading = None
-            if not isinstance(error, KevyError) or "cancelled" not in str(error):
-                log.error("cannot open the data dir %s: %s", self.config.data_dir, error)
-            self.open_error = error
-            self.request_shutdown(save=False)
-            return
-        self.adopt_store(store)
-
     def adopt_store(self, store: Store) -> None:
-        """Serve `store` from now on (replacing the loading placeholder); see `loading.py`."""
-        placeholder, self.store = self.store, store
-        if store.config.appendfsync is not placeholder.config.appendfsync:
-            store.set_appendfsync(placeholder.config.appendfsync)  # a CONFIG SET during the load
-        if placeholder.config.save_points != store.config.save_points:
-            store.set_save_points(placeholder.config.save_points)
-        store.set_auto_rewrite(placeholder.config.auto_rewrite_percentage,
-                               placeholder.config.auto_rewrite_min_size_bytes)
-        placeholder.shutdown(save=False)
-        self.owned = single_owner(store)
-        self.loop.owned = self.owned
-        self.persistence.attach(store)
-        read_only = self.dispatcher.read_only
-        self.dispatcher = Dispatcher(self)
-        self.dispatcher.set_read_only(read_only)
-        self.master.quorum.refresh()
-        self.watches.dataset_replaced()
-        self.refresh_observer()
-        self.loading = None
-        self._log_opened()
-        if self.config.replicaof is not None and not self.upstream.active:
-            self.upstream.follow(*self.config.replicaof)  # only now: its RDB replaces the opened data
-
-    def _log_opened(self) -> None:
-        report = self.store.open_report
-        log.info("opened %d shard(s) (%s): replayed %d commands (%d bytes), dropped %d bytes in %d ms",
-                 self.store.shard_count, self.store.config.routing.value, report.replayed_commands,
-                 report.replayed_bytes, report.dropped_bytes, report.elapsed_ms)
-        log.info("kevy-server listening on %s:%d (data dir %s)", self.config.bind, self._port, self.config.data_dir)
-        log.info("ready to accept connections")
+        """Serve `store` from now on (replacing the loading placeholder); `store_handover.py`."""
+        store_handover.adopt_store(self, store)
 
     # -- housekeeping (the loop's ticker, 10 times a second) ------------------------------------
 
     def instantaneous_ops_per_second(self) -> int:
-        samples = self._ops_samples
-        if len(samples) < 2:
-            return 0
-        (first_ms, first), (last_ms, last) = samples[0], samples[-1]
-        return (last - first) * 1000 // max(1, last_ms - first_ms)
+        return self.ops_rate.per_second()
 
     def tick(self, now_ms: int) -> None:
-        owned = self.owned
-        self._ops_samples.append((now_ms, self.commands_processed()))
-        if not self.pause.active and not self.upstream.active:
-            # Redis reaps nothing while clients are paused; a replica waits for its master's DEL
-            for index in range(owned.slot_count):
-                owned.expire_step(index)
-        if self.blocking.ready_keys:
-            self.blocking.serve_ready()
-        if self.loading is None:
-            self.persistence.drive()  # commits, save points, auto-rewrite (never while a job runs)
-        if owned.config.appendfsync is FsyncPolicy.EVERYSEC and not self.loop.durability.pending:
-            due = frozenset(index for index in range(owned.slot_count) if owned.sync_due(index))
-            if due:
-                self.loop.durability.request(due, [], [])
-        self.master.tick(now_ms)
-        self.upstream.tick(now_ms)
-        if self.idle_timeout_s and now_ms // 1000 != (now_ms - 100) // 1000:
-            self._close_idle_clients(now_ms)
-
-    def _close_idle_clients(self, now_ms: int) -> None:
-        limit_ms = self.idle_timeout_s * 1000
-        for client in list(self.loop.clients.values()):
-            if client.blocked is not None or client.in_pubsub_mode() or client.replica_link is not None:
-                continue  # Redis never times out subscribers, blocked clients or replicas
-            if now_ms - client.last_interaction_monotonic_ms > limit_ms:
-                self.loop.close_client(client, "idle timeout")
+        housekeeping.tick(self, now_ms)
 
     # -- running ------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Bind and listen, then run the loop on its own thread."""
-        assert self._thread is None, "start() runs once"
-        self._listen()
-        self._thread = threading.Thread(target=self._run, name="kevy-loop", daemon=True)
-        self._thread.start()
-        if self.loading is not None:
-            self.loading.start()
+        self.lifecycle.start()
 
     def serve_forever(self) -> None:
         """Bind and listen, then run the loop here until a shutdown has completed."""
-        self._listen()
-        if self.loading is not None:
-            self.loading.start()
-        self._run()
+        self.lifecycle.serve_forever()
 
-    def _listen(self) -> None:
-        self._port = self.loop.listen(self.config.bind, self.config.port)
-        if self.config.cluster_relay_socket is not None:
-            self.loop.listen_local(self.config.cluster_relay_socket)
-        if self.config.replicaof is not None and self.loading is None:
-            self.upstream.follow(*self.config.replicaof)
-        if self.loading is not None:
-            log.info("kevy-server accepting on %s:%d, answering LOADING while the data dir %s opens",
-                     self.config.bind, self._port, self.config.data_dir)
-        else:
-            self._log_opened()
-
-    def _run(self) -> None:
-        try:
-            self.loop.run()
-        except Exception as error:  # noqa: BLE001 -- a bug in the loop must still shut the store down
-            log.exception("the event loop failed; shutting down")
-            self.loop_error = error
-        finally:
-            self._finish()
+    @property
+    def shutdown_started(self) -> bool:
+        return self.lifecycle.shutdown_started
 
     def request_shutdown(self, save: bool | None = None) -> None:
         """Stop after the current turn (any thread, signal handlers included)."""
-        with self._lock:
-            if self._shutdown_started:
-                return
-            self._shutdown_started = True
-            self._save_at_shutdown = save
-        self.loop.stop_requested = True
-        self.loop.wake()
+        self.lifecycle.request_shutdown(save)
 
     def shutdown(self, save: bool | None = None, timeout_s: float | None = None) -> bool:
         """Request a shutdown and wait for it; True once the store is shut down."""
@@ -543,48 +370,7 @@ class KevyServer:
         return self.wait_stopped(timeout_s)
 
     def wait_stopped(self, timeout_s: float | None = None) -> bool:
-        return self._stopped.wait(timeout_s)
-
-    def _finish(self) -> None:
-        try:
-            self.loop.close_listener()
-            self.upstream.close()
-            self.loop.drain(monotonic_ms() + self.config.drain_timeout_ms)
-        except Exception as error:  # noqa: BLE001
-            log.exception("draining failed")
-            self.shutdown_error = error
-        finally:
-            try:
-                self.loop.close()
-            except Exception:  # noqa: BLE001
-                log.exception("closing the loop failed")
-            try:
-                self._stop_loading()
-                self.store.shutdown(save=self._save_at_shutdown)
-            except KevyError as error:
-                log.error("store shutdown reported: %s", error)
-                self.shutdown_error = self.shutdown_error or error
-            finally:
-                self._stopped.set()
-                log.info("kevy-server stopped")
-
-
-    def _stop_loading(self) -> None:
-        """A stop during the load: cancel the open, close what it may have opened meanwhile."""
-        loading = self.loading
-        if loading is None:
-            return
-        loading.cancel_and_wait()
-        for callback in self.loop.take_calls():  # the open's hand-over, if it got that far
-            callback()
-        self.loading = None
-
-
-def _address_text(address: Any) -> str:
-    if isinstance(address, tuple) and len(address) >= 2:
-        host = address[0]
-        return f"[{host}]:{address[1]}" if ":" in str(host) else f"{host}:{address[1]}"
-    return str(address)
+        return self.lifecycle.wait_stopped(timeout_s)
 
 
 def _cluster_topology(config: ServerConfig) -> ClusterTopology | None:
@@ -596,14 +382,3 @@ def _cluster_topology(config: ServerConfig) -> ClusterTopology | None:
     return ClusterTopology(config.shard_count, config.cluster_shard, advertised_host(config.bind),
                            config.port - config.cluster_shard)
 
-
-def is_loopback(address: Any) -> bool:
-    if not isinstance(address, tuple):
-        return True  # a unix socket is local
-    try:
-        parsed = ipaddress.ip_address(address[0])
-    except ValueError:
-        return False
-    if parsed.version == 6 and parsed.ipv4_mapped is not None:
-        parsed = parsed.ipv4_mapped
-    return parsed.is_loopback

@@ -18,6 +18,10 @@ the background ticker) runs active expiry, the `everysec` fsync and the auto-rew
 `shutdown()` fsyncs every shard and every later call raises `StoreClosedError`. An open
 store owns its data dir (the dir's `LOCK`, `layout.ownership`): a second `Store.open` of it,
 here or in another process, is refused with `DataDirInUseError` until this one shuts down.
+
+The methods come in mixins, one job each: `typed_api.py` (the typed command methods),
+`background_api.py` (BGSAVE, BGREWRITEAOF, save points), `lifecycle_api.py` (fsync policy,
+tick, SAVE, rewrite, shutdown); `open_report.py` holds what opening found.
 """
 
 from __future__ import annotations
@@ -33,11 +37,9 @@ from kevy_persist.commands.key_positions import command_keys
 from kevy_persist.disk.clock import Clock, SystemClock
 from kevy_persist.disk.fs import FileLock, FileSystem, join
 from kevy_persist.disk.os_fs import OsFileSystem
-from kevy_persist.engine.aof import FsyncPolicy
-from kevy_persist.engine.shard import Shard, ShardOpenReport
-from kevy_persist.errors import CommandError, KevyError, WritesRefusedError
+from kevy_persist.engine.shard import Shard
+from kevy_persist.errors import CommandError, WritesRefusedError
 from kevy_persist.layout.databases import database_dir_name
-from kevy_persist.reshard.reconcile import ReshardReport
 from kevy_persist.store import database_commands, multishard
 from kevy_persist.store.background import BackgroundJobs
 from kevy_persist.store.background_api import BackgroundCommands
@@ -45,6 +47,8 @@ from kevy_persist.store.config import StoreConfig
 from kevy_persist.store.database_lifecycle import open_existing_databases, swap_databases
 from kevy_persist.store.databases import DatabaseSet
 from kevy_persist.store.fork_worker import ForkedChild
+from kevy_persist.store.lifecycle_api import LifecycleCommands
+from kevy_persist.store.open_report import StoreOpenReport
 from kevy_persist.store.opening import OpenedShards, OpenProgress, open_member_shard, open_store_shards
 from kevy_persist.store.owned import OwnedShards
 from kevy_persist.store.pattern_routing import pattern_shards
@@ -59,44 +63,6 @@ CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot"
 # Store-wide commands answer for every shard; inside one shard's transaction they would not.
 _STORE_WIDE = frozenset({b"DBSIZE", b"KEYS", b"SCAN", b"FLUSHALL", b"FLUSHDB", b"RANDOMKEY"})
 
-@attrs.frozen
-class StoreOpenReport:
-    """What opening found and did: totals over the shards, each shard's own report, the
-    re-shard it ran (None when the recorded layout was kept), the time taken.
-
-    `dropped_bytes` counts every byte opening left out of the state: torn log tails (and,
-    with `truncate_corruption`, cut corruption), including the torn tails of re-shard
-    sources; `quarantine_paths` says where each of them is kept.
-    """
-
-    shards: tuple[ShardOpenReport, ...]
-    elapsed_ms: int
-    replayed_commands: int
-    replayed_bytes: int
-    dropped_bytes: int
-    discarded_transaction_bytes: int
-    corruption_found: bool
-    reshard: ReshardReport | None = None
-    quarantine_paths: tuple[str, ...] = ()
-
-    @classmethod
-    def from_shards(cls, shards: tuple[ShardOpenReport, ...], elapsed_ms: int,
-                    reshard: ReshardReport | None = None) -> StoreOpenReport:
-        torn_sources = reshard.torn_sources if reshard is not None else ()
-        return cls(
-            shards=shards,
-            elapsed_ms=elapsed_ms,
-            replayed_commands=sum(report.replayed_commands for report in shards),
-            replayed_bytes=sum(report.replayed_bytes for report in shards),
-            dropped_bytes=sum(report.dropped_bytes for report in shards) + sum(
-                torn.dropped_bytes for torn in torn_sources),
-            discarded_transaction_bytes=sum(report.discarded_transaction_bytes for report in shards),
-            corruption_found=any(report.corruption_offset is not None for report in shards),
-            reshard=reshard,
-            quarantine_paths=tuple(torn.kept_in for torn in torn_sources) + tuple(
-                report.quarantine_path for report in shards if report.quarantine_path is not None),
-        )
-
 
 @attrs.frozen
 class ShardWriteStatus:
@@ -106,7 +72,7 @@ class ShardWriteStatus:
     fsync_errors: int
 
 
-class Store(TypedCommands, BackgroundCommands):
+class Store(TypedCommands, BackgroundCommands, LifecycleCommands):
     """Open with `Store.open(config)`; use as a context manager or call `shutdown()`."""
 
     def __init__(self, config: StoreConfig, shards: list[Shard], open_report: StoreOpenReport, clock: Clock,
@@ -224,6 +190,10 @@ class Store(TypedCommands, BackgroundCommands):
             if keys:
                 counts.append((number, keys, expiring))
         return counts
+
+    def _dependents(self) -> list[Store]:
+        """The other open databases, when this is the root (it drives their lifecycle)."""
+        return self.databases.others() if self.root is self else []
 
     # -- the command API --------------------------------------------------------------------
 
@@ -351,172 +321,6 @@ class Store(TypedCommands, BackgroundCommands):
         self._check_open()
         return Transaction(self.execute_transaction)
 
-    # -- lifecycle --------------------------------------------------------------------------
-
-    def set_appendfsync(self, policy: FsyncPolicy | str) -> None:
-        """Switch the fsync policy at run time (what `CONFIG SET appendfsync` does).
-
-        Each shard switches under its lock, so a command runs wholly under the old policy or
-        the new one. Switching to `always` also fsyncs every shard at once: from then on an
-        acknowledged write is durable, and so is everything acknowledged before it.
-        """
-        self._check_open()
-        policy = FsyncPolicy(policy)
-        for index, shard in enumerate(self._shards):
-            with self._locks[index]:
-                shard.set_fsync_policy(policy)
-        self.config = attrs.evolve(self.config, appendfsync=policy)
-        if policy is FsyncPolicy.ALWAYS:
-            for group_commit in self._group_commits:
-                group_commit.sync_now()
-        for database in self._dependents():
-            database.set_appendfsync(policy)
-
-    def tick(self) -> None:
-        """One round of housekeeping per shard (active expiry, everysec fsync), then one of
-        the background jobs (`poll_background`: commit a finished job, start the next, save
-        points, auto-rewrite).
-
-        Expiry samples `expiry_samples_per_tick` keys with deadlines and logs a DEL for each
-        key it reaps. The `everysec` fsync runs outside the shard lock (writers keep going).
-        """
-        for index, shard in enumerate(self._shards):
-            if self._runner.closed:
-                return
-            with self._locks[index]:
-                if self._runner.closed:
-                    return
-                sync_due = self._housekeep_locked(index, shard)
-            if sync_due:
-                try:
-                    self._group_commits[index].sync_now()
-                except KevyError as error:
-                    emit(self.config, "fsync_error", index, {"reason": str(error)})
-        self._background.poll()
-        for database in self._dependents():
-            database.tick()
-
-    def _dependents(self) -> list[Store]:
-        """The other open databases, when this is the root (it drives their lifecycle)."""
-        return self.databases.others() if self.root is self else []
-
-    def _housekeep_locked(self, index: int, shard: Shard) -> bool:
-        shard.undo_refused_writes()  # a failed fsync's refused writes, if no caller undid them yet
-        shard.keyspace.active_expire_step(self._clock.now_ms(), self.config.expiry_samples_per_tick)
-        expired = shard.keyspace.take_expired_keys()
-        try:
-            shard.changes_since_save += len(expired)
-            # A shard that refuses writes cannot log the reaped keys' DELs: they are expired
-            # either way, and an append refused would only undo (reload) the shard again.
-            if expired and shard.writer is not None and shard.failure is None:
-                shard.append([[b"DEL", key] for key in expired])
-        except KevyError as error:  # a refused append
-            emit(self.config, "fsync_error", index, {"reason": str(error)})
-            return False
-        if expired:
-            emit(self.config, "expired", index, {"keys": len(expired)})
-        return shard.sync_due()
-
-    def _replace_log(self, index: int, event: str, action: Any, fields: dict[str, Any]) -> None:
-        """Run a save or rewrite with no sync in flight, then start the log's new generation."""
-        shard = self._shards[index]
-        started_ms = self._clock.monotonic_ms()
-        group_commit = self._group_commits[index]
-        with group_commit.exclusive():
-            writer_before = shard.writer
-            try:
-                action()
-            except KevyError as error:
-                if shard.writer is not writer_before:
-                    # The new log is live but its name may not be durable: records waiting
-                    # in the old one cannot be promised (the shard refuses writes until a
-                    # later save succeeds and starts a fresh generation).
-                    group_commit.fail(error)
-                raise
-            group_commit.reset(shard.synced_offset)
-        elapsed_ms = self._clock.monotonic_ms() - started_ms
-        emit(self.config, event, index, {
-            **fields, "keys": len(shard.keyspace), "log_bytes": shard.log_size_bytes, "elapsed_ms": elapsed_ms,
-        })
-
-    def save(self) -> None:
-        """Synchronous SAVE of every shard: a snapshot, then a fresh log (a no-op in memory);
-        durable when it returns. Refused (`ERR Background save already in progress`) while a
-        BGSAVE runs; a BGREWRITEAOF job on a shard is driven to its end first."""
-        self._check_open()
-        if self.config.data_dir is None:
-            return
-        self._refuse_during_bgsave()
-        for index, shard in enumerate(self._shards):
-            self._run_without_job(index, lambda index=index, shard=shard: self._replace_log(index, "save", shard.save, {}))
-            self._background.note_synchronous_save(index)
-        for database in self._dependents():
-            database.save()
-
-    def rewrite_log(self) -> None:
-        """Rewrite every shard's log as the minimal commands that rebuild its state, now
-        (the synchronous form of `bgrewriteaof`; a background job on a shard ends first)."""
-        self._check_open()
-        for index, shard in enumerate(self._shards):
-            if shard.writer is not None:
-                self._run_without_job(index, lambda index=index, shard=shard: self._replace_log(
-                    index, "rewrite", shard.rewrite_log, {"reason": "requested"}))
-        for database in self._dependents():
-            database.rewrite_log()
-
-    def shutdown(self, save: bool | None = None) -> None:
-        """fsync and close every shard's log; every later call raises `StoreClosedError`.
-
-        Calls already inside a shard finish first (the close takes each shard's lock), and
-        writers waiting for their fsync are released by the final one. If that fsync fails
-        for a shard (or the shard already refused writes after an earlier failure), its
-        waiters get the error and `shutdown` raises `WritesRefusedError` after closing the
-        others. Calling it again does nothing.
-
-        A background job still running is cancelled (its temps removed). `save`: True saves
-        every shard first (SHUTDOWN SAVE), False none (NOSAVE); None (the default) saves a
-        shard whose log reached `shutdown_snapshot_min_log_bytes` -- so the next open loads a
-        snapshot instead of replaying a long log -- or, with the log off, every shard when
-        save points are configured (Redis's rule).
-        """
-        if self._runner.closed:
-            return
-        if self._ticker is not None:
-            self._ticker.stop()
-        failures: list[WritesRefusedError] = []
-        for database in self._dependents():  # first: the root's LOCK is released last
-            try:
-                database.shutdown(save)
-            except WritesRefusedError as error:
-                failures.append(error)
-        self._runner.closed = True  # nothing new starts while the shards close
-        self._background.cancel_all()
-        self._shutdown_snapshots(save)
-        try:
-            for index, shard in enumerate(self._shards):
-                group_commit = self._group_commits[index]
-                with self._locks[index], group_commit.exclusive():
-                    try:
-                        shard.close()  # fsyncs unless the shard already refuses writes
-                    except WritesRefusedError as error:
-                        failures.append(error)
-                        group_commit.fail(error)
-                        continue
-                    if shard.failure is None:
-                        group_commit.reset(shard.synced_offset)
-                    else:
-                        # A shard that refuses writes cannot vouch for its log: say so.
-                        failures.append(WritesRefusedError(index, shard.failure))
-                        group_commit.fail(failures[-1])
-        finally:
-            if self._lock is not None:
-                self._lock.release()  # last: every file is closed, the next owner may start
-        emit(self.config, "shutdown", None, {"failed_shards": [error.shard_index for error in failures]})
-        if failures:
-            raise failures[0]
-
-    close = shutdown
-
     @property
     def config(self) -> StoreConfig:
         return self._runner.config
@@ -528,12 +332,6 @@ class Store(TypedCommands, BackgroundCommands):
     @property
     def closed(self) -> bool:
         return self._runner.closed
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.shutdown()
 
     def _check_open(self) -> None:
         self._runner.check_open()
