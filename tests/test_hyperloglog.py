@@ -65,3 +65,14 @@ def test_locating_a_register_at_c_speed_edits_exactly_as_the_opcode_walk(spread,
             walked.raise_register(index, count) if walked.is_dense else walked._sparse_raise(index, count, [])
         )
         assert located.data == walked.data
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.binary(max_size=3000).map(lambda raw: bytes(1 + byte % 64 for byte in raw)))
+def test_the_c_speed_run_sum_is_exact_past_adler32s_modulus(runs: bytes) -> None:
+    """`_locate` sums one-byte runs (1..64 each) through adler32, whose byte sum wraps at
+    65,521; a forged 3,000-byte stretch sums to up to 192,000, and must still sum exactly."""
+    from kevy_persist.data.hyperloglog import _run_sum
+
+    assert _run_sum(memoryview(runs)) == sum(runs)
+    assert _run_sum(memoryview(bytes([64]) * 3000)) == 192_000

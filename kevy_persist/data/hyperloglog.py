@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import re
 import struct
-from bisect import bisect_right
-from itertools import accumulate
+from zlib import adler32
 
 HEADER_SIZE = 16
 REGISTER_COUNT = 16384
@@ -226,23 +225,45 @@ _ONE_BYTE_RUNS = bytes(((b & 3) + 1) if b & 0x80 else 0 if b & 0x40 else (b & 0x
 _XZERO_FIRST_BYTE = re.compile(rb"[\x40-\x7f]")
 
 
+# A one-byte opcode covers at most 64 registers, so 1,023 of them sum to less than 65,521.
+_EXACT_ADLER_BYTES = 1023
+
+
+def _run_sum(runs: memoryview) -> int:
+    """The sum of the one-byte runs, at C speed: adler32's low half is 1 + the byte sum
+    modulo 65,521, exact over any 1,023 bytes (so a forged stretch sums exactly too)."""
+    if len(runs) <= _EXACT_ADLER_BYTES:
+        return (adler32(runs) & 0xFFFF) - 1
+    return sum((adler32(runs[start:start + _EXACT_ADLER_BYTES]) & 0xFFFF) - 1
+               for start in range(0, len(runs), _EXACT_ADLER_BYTES))
+
+
 def _locate(data: bytes | bytearray, index: int) -> tuple[int, int, int | None]:
     """What `_walk` finds from the start, at C speed: between two XZEROs every opcode is one
-    byte, so a stretch is summed through a translate table, and the covering opcode of the
-    stretch that holds `index` is found by bisecting its running sums. The first byte in
-    0x40-0x7f after an opcode boundary is an XZERO (its second byte is skipped with it)."""
+    byte, so a stretch's registers are summed through a translate table, and the covering
+    opcode of the stretch that holds `index` is found by bisecting on prefix sums (each
+    one-byte opcode covers at least one register, so the prefix sums strictly increase).
+    The first byte in 0x40-0x7f after an opcode boundary is an XZERO (its second byte is
+    skipped with it)."""
     position, first, previous = HEADER_SIZE, 0, None
     end = len(data)
     while position < end:
         found = _XZERO_FIRST_BYTE.search(data, position)
         stop = found.start() if found else end
         if stop > position:
-            runs = data[position:stop].translate(_ONE_BYTE_RUNS)
-            after = first + sum(runs)
+            runs = memoryview(data[position:stop].translate(_ONE_BYTE_RUNS))
+            after = first + _run_sum(runs)
             if after > index:
-                starts = list(accumulate(runs, initial=first))
-                offset = bisect_right(starts, index) - 1
-                return position + offset, starts[offset], position + offset - 1 if offset else previous
+                target = index - first
+                low, high = 0, len(runs)  # registers before opcode `low` <= target < before `high`
+                while high - low > 1:
+                    middle = (low + high) // 2
+                    if _run_sum(runs[:middle]) <= target:
+                        low = middle
+                    else:
+                        high = middle
+                start = first + _run_sum(runs[:low])
+                return position + low, start, position + low - 1 if low else previous
             first, previous, position = after, stop - 1, stop
         if position >= end:
             break
