@@ -150,8 +150,8 @@ CATALOGUE: tuple[Mutant, ...] = (
     Mutant(
         "rewrite-commit-skips-the-last-tee",
         "kevy_persist.engine.background_job",
-        "            self._append_to_log_temp(self.take_tee()).fsync()  # the new log, before its rename",
-        "            self._open_log_temp().fsync()  # mutant: the range since the last copy is not copied",
+        "            temp = self._append_to_log_temp(self.take_tee())\n",
+        "            temp = self._open_log_temp()  # mutant: the range since the last copy is not copied\n",
         "a background rewrite's commit renames the new log without copying what the live log took "
         "since the last tee copy: writes acknowledged between the last STEP and the commit are "
         "missing from the log that replaces the old one",

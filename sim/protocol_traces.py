@@ -51,8 +51,9 @@ def _follow(model: tuple, labels: tuple[str, ...], invisible: frozenset = frozen
 
 def save_segments(steps: list) -> list[list[str]]:
     """The label sequence of every `Shard.save()` in a run: per shard, from the creation of
-    its snapshot or log temp to the fsync_dir after the log's rename, kept when a call in it
-    came from `Shard.save` (a shard's first log, made by `open_shard`, is no SAVE)."""
+    its snapshot or log temp to the fsync_dir after the log's rename, kept when its snapshot
+    came from `save_snapshot` (a log swap alone -- a shard's first log, a synchronous
+    rewrite -- is no SAVE). A write to the live log inside one is a `client write`."""
     segments, open_segments = [], {}  # (directory, shard index) -> [labels, from a SAVE]
     for _, operation, path, site in steps:
         directory, base = posixpath.split(path)
@@ -66,7 +67,7 @@ def save_segments(steps: list) -> list[list[str]]:
             if label is None:
                 continue
             segment[0].append(label)
-            segment[1] = segment[1] or "in save_snapshot" in site or " in save -> " in site
+            segment[1] = segment[1] or "in save_snapshot" in site
             if label == "fsync_dir" and "rename aof.tmp aof" in segment[0]:
                 del open_segments[(directory_of, index)]
                 if segment[1]:
@@ -76,6 +77,8 @@ def save_segments(steps: list) -> list[list[str]]:
 
 
 def _save_label(operation: str, path: str, names: dict, directory: str) -> str | None:
+    if operation == "write" and names.get(path) == "aof":
+        return "client write"  # a SAVE runs under the shard's lock: none may land inside it
     if operation in _IGNORED:
         return None
     if operation == "fsync_dir":

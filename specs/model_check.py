@@ -310,7 +310,8 @@ def save_model(variant: str = "") -> tuple[list, Callable, dict]:
 # (client writes land in the live log, copies of the live range since the last take append
 # to the temp, the temp may be fsynced); 2 the owner holds the lock for the commit (no client
 # write): the last range is copied, then the temp fsynced; 3 fsynced, renamed next; 4
-# renamed, its fsync_dir next; 5 done. A copy writes the temp, so it is unsynced again. An
+# renamed, its fsync_dir next; 5 done. A copy writes the temp, so it is unsynced again; the
+# commit skips its fsync when nothing arrived since a copy whose fsync covered the temp. An
 # `fsync_dir` of the directory may come from anything else in it (another shard's job), so it
 # is a step of every phase; in phase 4 it is the commit's own. "lock" has no door call: the
 # trace validator infers it.
@@ -330,7 +331,8 @@ def rewrite_successors(variant: str = "", max_writes: int = 2) -> Callable:
             yield "client write", (phase, disk, written + 1, copied)  # logged, fsynced, acknowledged
         if phase == 1:
             yield "lock", (2, disk, written, copied)
-        if phase == 3:
+        synced_and_copied = phase == 2 and copied == written and "base-log" in disk[2]
+        if phase == 3 or synced_and_copied:  # the commit skips its fsync when the last copy's covers all
             yield "rename aof.tmp aof", (4, disk_step(disk, ("rename", "aof.tmp", "aof")), written, copied)
         if phase >= 1:
             yield "fsync_dir", (5 if phase == 4 else phase, disk_step(disk, ("fsync_dir",)), written, copied)
