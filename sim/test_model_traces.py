@@ -68,7 +68,8 @@ REWRITE_WORKLOADS = ("background-always", "background-everysec", "background-no"
 # The re-shards with many files pending at once (a crash image per subset) are slower to
 # follow: the exhaustive tier adds them.
 RESHARD_WORKLOADS = ("reshard-grow-1-3", "reshard-kevyhash-slots", "reshard-slots-kevyhash",
-                     "reshard-over-journal-2-3-4", "import-rdb-1-kevyhash", "import-rdb-3-slots")
+                     "reshard-over-journal-2-3-4", "reshard-twice-1-3-2", "import-rdb-1-kevyhash",
+                     "import-rdb-3-slots", "import-rdb-1-kevyhash-then-3")
 RESHARD_SLOW = ("reshard-shrink-3-2", "reshard-2-4")
 SEEDS = range(4)
 
@@ -105,7 +106,7 @@ def test_every_simulated_rewrite_trace_is_a_path_of_the_rewrite_model():
 def test_every_simulated_reshard_trace_is_a_path_of_the_reshard_model():
     traces, runs = _validate_all(protocol_traces.validate_reshard, RESHARD_WORKLOADS)
     print(f"re-shard: {runs} runs in {traces} traces validated")
-    assert (traces, runs) == (24, 28)
+    assert (traces, runs) == (32, 44)
 
 
 @pytest.mark.exhaustive

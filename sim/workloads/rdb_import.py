@@ -80,11 +80,17 @@ class ImportWorkload(Workload):
     operation_count = 2
     fault_kinds = ("eio",)
 
-    def __init__(self, shard_count: int, routing: str) -> None:
+    def __init__(self, shard_count: int, routing: str, then_shards: int | None = None) -> None:
         self.name = f"import-rdb-{shard_count}-{routing}"
         self.summary = f"import-rdb into an empty dir, {shard_count} shards by {routing} (fresh_install)"
         self.shard_count = shard_count
         self.routing = routing
+        # Then, no crash between, the dir is opened with `then_shards` shards (a re-shard that
+        # reuses the temp names the import just removed: its journal's removal must be durable).
+        self.then_shards = then_shards
+        if then_shards is not None:
+            self.name += f"-then-{then_shards}"
+            self.summary += f", then re-sharded to {then_shards} at once (reconcile_layout)"
 
     def skip_reason(self) -> str | None:
         return core_missing()
@@ -94,6 +100,14 @@ class ImportWorkload(Workload):
         from kevy_persist.layout.routing import Routing
 
         return ShardLayout(self.shard_count, Routing(self.routing))
+
+    def _final_layout(self):
+        from kevy_persist.layout.meta import ShardLayout
+        from kevy_persist.layout.routing import Routing
+
+        if self.then_shards is None:
+            return self._layout()
+        return ShardLayout(self.then_shards, Routing(self.routing))
 
     def operations(self, seed: int) -> list:
         return ["commit", "finish"]
@@ -122,6 +136,10 @@ class ImportWorkload(Workload):
 
         try:
             import_rdb(fs, RDB_PATH, DATA_DIR, self._layout(), ManualClock(RUN_NOW_MS), listener=listener)
+            if self.then_shards is not None:
+                from kevy_persist.reshard.reconcile import reconcile_layout
+
+                reconcile_layout(fs, DATA_DIR, self._final_layout(), ManualClock(RUN_NOW_MS + 60_000))
         except KevyError:
             return  # a fault: the import failed; recovery must find all of it or none
 
@@ -135,7 +153,7 @@ class ImportWorkload(Workload):
         from kevy_persist.reshard.recovery import InterruptedOutcome
         from kevy_persist.tools.logical_dump import render_entries
 
-        target = self._layout()
+        target = self._final_layout()
         report = reconcile_layout(fs, DATA_DIR, target, ManualClock(RECOVERY_NOW_MS))
         if report.recovery.outcome is InterruptedOutcome.ROLLED_FORWARD:
             kind = "roll-forward"
@@ -143,6 +161,8 @@ class ImportWorkload(Workload):
             kind = "discard"
         elif report.found.layout == target:
             kind = "complete"
+        elif report.found.layout == self._layout():
+            kind = "complete"  # the import finished; the re-shard after it left no trace
         else:
             kind = f"unexpected-layout:{report.found.layout}"
         problems = []
@@ -206,4 +226,4 @@ class ImportChecker:
 
 
 def workloads() -> list[Workload]:
-    return [ImportWorkload(1, "kevyhash"), ImportWorkload(3, "slots")]
+    return [ImportWorkload(1, "kevyhash"), ImportWorkload(3, "slots"), ImportWorkload(1, "kevyhash", then_shards=3)]
