@@ -41,9 +41,9 @@ _FIRST = (
     Sweep("reshard-grow-1-3", "weakest", "eio-fsync_dir", cap=16, samples=6, nested_cap=2, nested_samples=1),
 )
 _AREAS = {
-    "kevy_persist/reshard/swapdb.py": ("swapdb-",), "kevy_persist/store/databases.py": ("swapdb-",),
+    "kevy_persist/reshard/swapdb.py": ("swapdb-",), "kevy_persist/store/databases.py": ("move-", "swapdb-"),
     "kevy_persist/store/database_lifecycle.py": ("swapdb-",), "kevy_persist/reshard/fresh_install.py": ("import-rdb",),
-    "kevy_persist/tools/": ("import-rdb",), "kevy_persist/reshard/": ("reshard-",),
+    "kevy_persist/tools/": ("export-rdb", "import-rdb"), "kevy_persist/reshard/": ("reshard-",),
     "kevy_persist/engine/background_job.py": ("background-", "store-background-", "owned-background-"),
     "kevy_persist/store/background.py": ("store-background-", "owned-background-"),
     "kevy_persist/engine/aof.py": ("log-", "open-"), "kevy_persist/layout/": ("layout-",),
