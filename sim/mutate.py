@@ -30,7 +30,8 @@ from .planted import Mutant, Sweep, patched_source
 
 DEFAULT_SAMPLE = 4
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SYNC_LINE = re.compile(r"^(?P<indent>\s*)(?P<call>[\w.]+\.fsync\(\)|[\w.]*fs\.fsync_dir\([^()]*(\([^()]*\))?[^()]*\))\s*$")
+SYNC_LINE = re.compile(r"^(?P<indent>\s*)(?P<call>[\w.]+\.fsync\(\)|[\w.]*(?:fs|file_system)\.fsync_dir"
+                       r"\([^()]*(\([^()]*\))?[^()]*\))\s*(#.*)?$")
 # The sweeps a sync-site mutant faces: the stronger ones the self-check's detections need
 # first (a removed truncate fsync shows only with more images; an abandoned re-shard only
 # under an fsync_dir fault), then every core workload under `strict` and `weakest` with small
