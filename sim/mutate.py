@@ -33,17 +33,19 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 SYNC_LINE = re.compile(r"^(?P<indent>\s*)(?P<call>[\w.]+\.fsync\(\)|[\w.]*(?:fs|file_system)\.fsync_dir"
                        r"\([^()]*(\([^()]*\))?[^()]*\))\s*(#.*)?$")
 # The sweeps a sync-site mutant faces: the stronger ones the self-check's detections need
-# first (a removed truncate fsync shows only with more images; an abandoned re-shard only
-# under an fsync_dir fault), then every core workload under `strict` and `weakest` with small
-# caps -- with the workloads of the mutated file's area first (`_AREAS`), since a mutant stops
-# at the first sweep that kills it.
-_FIRST = (
-    Sweep("open-hole-filled", "weakest", cap=256, samples=64, nested_cap=4, nested_samples=2),
-    Sweep("reshard-grow-1-3", "weakest", "eio-fsync_dir", cap=16, samples=6, nested_cap=2, nested_samples=1),
-)
+# in its file's area first (a removed truncate fsync shows only with more images; an
+# abandoned re-shard only under an fsync_dir fault), then every core workload under `strict`
+# and `weakest` with small caps -- the workloads of the file's area (`_AREAS`) first, since a
+# mutant stops at the first sweep that kills it.
+_FIRST = {
+    "kevy_persist/engine/aof.py": (
+        Sweep("open-hole-filled", "weakest", cap=256, samples=64, nested_cap=4, nested_samples=2),),
+    "kevy_persist/reshard/": (
+        Sweep("reshard-grow-1-3", "weakest", "eio-fsync_dir", cap=16, samples=6, nested_cap=2, nested_samples=1),),
+}
 _AREAS = {
     "kevy_persist/reshard/swapdb.py": ("swapdb-",), "kevy_persist/store/databases.py": ("move-", "swapdb-"),
-    "kevy_persist/store/database_lifecycle.py": ("swapdb-",), "kevy_persist/reshard/fresh_install.py": ("import-rdb",),
+    "kevy_persist/store/database_lifecycle.py": ("swapdb-",), "kevy_persist/store/store.py": ("move-", "swapdb-"), "kevy_persist/reshard/fresh_install.py": ("import-rdb",),
     "kevy_persist/tools/": ("export-rdb", "import-rdb"), "kevy_persist/reshard/": ("reshard-",),
     "kevy_persist/engine/background_job.py": ("background-", "store-background-", "owned-background-"),
     "kevy_persist/store/background.py": ("store-background-", "owned-background-"),
@@ -61,11 +63,12 @@ def _core_workloads() -> list[str]:
 def sync_site_sweeps(relative_path: str) -> tuple[Sweep, ...]:
     """The sweeps for a mutant of the sync line in `relative_path` (see `_FIRST`)."""
     prefixes = next((area for prefix, area in _AREAS.items() if relative_path.startswith(prefix)), ())
+    first = next((sweeps for prefix, sweeps in _FIRST.items() if relative_path.startswith(prefix)), ())
     names = _core_workloads()
-    ordered = [name for name in names if name.startswith(prefixes)] + [name for name in names
-                                                                       if not name.startswith(prefixes)]
-    return _FIRST + tuple(Sweep(name, profile, cap=32, samples=8, nested_cap=4, nested_samples=2)
-                          for name in ordered for profile in ("strict", "weakest"))
+    ordered = [name for prefix in prefixes for name in names if name.startswith(prefix)]
+    ordered += [name for name in names if name not in ordered]
+    return first + tuple(Sweep(name, profile, cap=32, samples=8, nested_cap=4, nested_samples=2)
+                         for name in ordered for profile in ("strict", "weakest"))
 
 
 @attrs.frozen
