@@ -20,7 +20,7 @@ import sys
 from .explorer import SweepConfig, replay, sweep
 from .profiles import PROFILE_NAMES, Limits
 from .report import format_replay, format_summary, replay_line, summary
-from .selfcheck import format_table, self_check
+from .selfcheck import format_table, limits_for, self_check
 from .shrink import shrink
 from .workloads import all_workloads
 
@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                                        if not w.name.startswith("toy") and not w.broken_on_purpose
                                        and w.skip_reason() is None]
         profiles = arguments.profile or ["strict"]
-        configs = [SweepConfig(name, profile, seed=arguments.seed, limits=Limits(64, 16), nested_limits=Limits(8, 4),
+        configs = [SweepConfig(name, profile, seed=arguments.seed, limits=limits_for(name, Limits(64, 16)),
+                               nested_limits=Limits(8, 4),
                                fault=fault, fault_points=2 if fault else None)
                    for name in names for profile in profiles for fault in [None, *(arguments.fault or [])]]
         rows, unclean = self_check(configs)

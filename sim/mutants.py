@@ -148,6 +148,16 @@ CATALOGUE: tuple[Mutant, ...] = (
          Sweep("reshard-over-journal-2-3-4", "strict", cap=64, samples=16, nested_cap=2, nested_samples=1)),
     ),
     Mutant(
+        "rewrite-commit-skips-the-last-tee",
+        "kevy_persist.engine.background_job",
+        "            temp = self._append_to_log_temp(self.take_tee())\n",
+        "            temp = self._open_log_temp()  # mutant: the range since the last copy is not copied\n",
+        "a background rewrite's commit renames the new log without copying what the live log took "
+        "since the last tee copy: writes acknowledged between the last STEP and the commit are "
+        "missing from the log that replaces the old one",
+        (Sweep("background-always", "strict"),),
+    ),
+    Mutant(
         "everysec-never-syncs",
         "kevy_persist.engine.shard",
         """        if not self.sync_due():

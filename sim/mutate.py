@@ -3,9 +3,10 @@
 What it does. The mutants are the catalogue (`sim.mutants.CATALOGUE`: named durability bugs,
 each with the sweeps meant to catch it) and, in the exhaustive tier, one generated mutant per
 sync call site of `kevy_persist/` (the `fsync()` or `fsync_dir(...)` line replaced by `pass`),
-tried against `SYNC_SITE_SWEEPS`. Per mutant: copy `kevy_persist/` and `sim/` into a scratch
-directory, write the patched file there, and run its sweeps in a child Python whose import
-path starts at the copy (the checkout is never touched), stopping at the first violation. A
+tried against `sync_site_sweeps` (every core workload, its file's area first). Per mutant:
+copy `kevy_persist/` and `sim/` into a scratch directory, write the patched file there, and
+run its sweeps in a child Python whose import path starts at the copy (the checkout is never
+touched), stopping at the first violation. A
 mutant is *killed* when a sweep's oracle reports a violation, and the table names that sweep
 and its replay line; a mutant is *survived* when none does. The default tier runs a small
 sample (the catalogue's first `DEFAULT_SAMPLE` entries), `--all` every mutant.
@@ -29,14 +30,45 @@ from .planted import Mutant, Sweep, patched_source
 
 DEFAULT_SAMPLE = 4
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SYNC_LINE = re.compile(r"^(?P<indent>\s*)(?P<call>[\w.]+\.fsync\(\)|[\w.]*fs\.fsync_dir\([^()]*(\([^()]*\))?[^()]*\))\s*$")
-SYNC_SITE_SWEEPS = tuple(
-    Sweep(workload, profile, cap=32, samples=8, nested_cap=4, nested_samples=2)
-    for workload in ("log-always", "save-no", "open-torn", "open-hole-filled", "layout-meta", "background-always",
-                     "store-background-always", "streams-always", "transactions-always", "reshard-grow-1-3",
-                     "reshard-over-journal-2-3-4", "import-rdb-1-kevyhash")
-    for profile in ("strict", "weakest")
-)
+SYNC_LINE = re.compile(r"^(?P<indent>\s*)(?P<call>[\w.]+\.fsync\(\)|[\w.]*(?:fs|file_system)\.fsync_dir"
+                       r"\([^()]*(\([^()]*\))?[^()]*\))\s*(#.*)?$")
+# The sweeps a sync-site mutant faces: the stronger ones the self-check's detections need
+# in its file's area first (a removed truncate fsync shows only with more images; an
+# abandoned re-shard only under an fsync_dir fault), then every core workload under `strict`
+# and `weakest` with small caps -- the workloads of the file's area (`_AREAS`) first, since a
+# mutant stops at the first sweep that kills it.
+_FIRST = {
+    "kevy_persist/engine/aof.py": (
+        Sweep("open-hole-filled", "weakest", cap=256, samples=64, nested_cap=4, nested_samples=2),),
+    "kevy_persist/reshard/": (
+        Sweep("reshard-grow-1-3", "weakest", "eio-fsync_dir", cap=16, samples=6, nested_cap=2, nested_samples=1),),
+}
+_AREAS = {
+    "kevy_persist/reshard/swapdb.py": ("swapdb-",), "kevy_persist/store/databases.py": ("move-", "swapdb-"),
+    "kevy_persist/store/database_lifecycle.py": ("swapdb-",), "kevy_persist/store/store.py": ("move-", "swapdb-"), "kevy_persist/reshard/fresh_install.py": ("import-rdb",),
+    "kevy_persist/tools/": ("export-rdb", "import-rdb"), "kevy_persist/reshard/": ("reshard-",),
+    "kevy_persist/engine/background_job.py": ("background-", "store-background-", "owned-background-"),
+    "kevy_persist/store/background.py": ("store-background-", "owned-background-"),
+    "kevy_persist/engine/aof.py": ("log-", "open-"), "kevy_persist/layout/": ("layout-",),
+}
+
+
+def _core_workloads() -> list[str]:
+    from .workloads import all_workloads
+
+    return [workload.name for workload in all_workloads() if not workload.name.startswith("toy")
+            and not workload.broken_on_purpose and workload.skip_reason() is None]
+
+
+def sync_site_sweeps(relative_path: str) -> tuple[Sweep, ...]:
+    """The sweeps for a mutant of the sync line in `relative_path` (see `_FIRST`)."""
+    prefixes = next((area for prefix, area in _AREAS.items() if relative_path.startswith(prefix)), ())
+    first = next((sweeps for prefix, sweeps in _FIRST.items() if relative_path.startswith(prefix)), ())
+    names = _core_workloads()
+    ordered = [name for prefix in prefixes for name in names if name.startswith(prefix)]
+    ordered += [name for name in names if name not in ordered]
+    return first + tuple(Sweep(name, profile, cap=32, samples=8, nested_cap=4, nested_samples=2)
+                         for name in ordered for profile in ("strict", "weakest"))
 
 
 @attrs.frozen
@@ -65,7 +97,7 @@ def sync_site_mutants() -> list[Mutant]:
                 continue
             relative = path.relative_to(ROOT)
             mutants.append(Mutant(f"no-sync:{relative}:{number}", module, context, new,
-                                  f"{match['call']} at {relative}:{number} removed", SYNC_SITE_SWEEPS))
+                                  f"{match['call']} at {relative}:{number} removed", sync_site_sweeps(str(relative))))
     return mutants
 
 

@@ -18,17 +18,22 @@ from __future__ import annotations
 import attrs
 
 from .explorer import SweepConfig, sweep
+from .profiles import Limits
 from .report import replay_line
 from .simfs import innermost_frame, site_key
 
+# Workloads whose detection needs more images than the self-check's caps: the one image of
+# `open-hole-filled` where a lost truncate lets the first append's page resurrect the old
+# tail is found at 128 images per cut and up, under `weakest`.
+STRONGER_LIMITS: dict[str, Limits] = {"open-hole-filled": Limits(256, 64)}
+
+
+def limits_for(workload: str, limits: Limits) -> Limits:
+    return STRONGER_LIMITS.get(workload, limits)
+
+
 # Sites whose removal no sweep can detect, with the reason they stay.
 JUSTIFIED: dict[str, str] = {
-    "kevy_persist/engine/background_job.py in copy_tee": (
-        "the tee copy's fsync of the new log temp, off the shard's lock. Not needed for "
-        "correctness: the temp is not live until the commit renames it, and the commit fsyncs it "
-        "again first (the `commit` row, detected). It is there for the owner's hold time: it "
-        "writes the bulk (a rewrite's whole content, the tee so far) while writers keep going, so "
-        "the commit's fsync under the lock only covers the last records"),
     "kevy_persist/store/opening.py in open_store_shards -> kevy_persist/layout/meta.py in write_layout": (
         "the store recording the layout of a fresh (or legacy) dir. If the meta's name is lost, "
         "the next open infers the layout from the file names: the same shard count, routed by "
@@ -36,20 +41,6 @@ JUSTIFIED: dict[str, str] = {
         "re-shards, which reads every old shard file into its own keyspace and re-homes every "
         "key, so nothing is lost either way. Kept so kevy 1.23, which reads the meta, sees the "
         "layout (its fsync, the row above, is detected)."),
-    "kevy_persist/reshard/reconcile.py in reshard -> kevy_persist/reshard/recovery.py in finish_committed": (
-        "the fsync_dir that makes the journal's removal durable, on the path where a re-shard "
-        "finishes what it just committed. The same line reached from recovery "
-        "(`recover_interrupted_reshard -> finish_committed`) is detected by "
-        "reshard-over-journal-2-3-4: a journal that reappears after a later attempt wrote temps "
-        "of the same names would install them. No workload runs two re-shards back to back "
-        "without a crash between them, which this caller would need (gap)."),
-    "kevy_persist/reshard/fresh_install.py in install_fresh_layout -> kevy_persist/reshard/recovery.py in finish_committed": (
-        "the same fsync_dir (the journal's removal) on the path where `import-rdb` finishes the "
-        "import it just committed. If the removal is lost, the journal and the temps come back "
-        "together and recovery re-installs the same snapshots: the imported keyspace again. "
-        "Anything written after the import goes through `open_shard`, whose first log's "
-        "fsync_dir in the same directory makes the removal durable before any write is "
-        "acknowledged, so a resurrected journal can never overwrite later writes."),
     "kevy_persist/reshard/fresh_install.py in install_fresh_layout -> kevy_persist/reshard/fresh_install.py in prepare_fresh_directory": (
         "the fsync_dir of the new data dir's parent, making the directory's own name durable. "
         "The simulator models a created directory as durable at once (and the import "

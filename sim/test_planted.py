@@ -39,7 +39,8 @@ def caught(mutant_name: str):
 
 
 @pytest.mark.parametrize("name", ["reshard-abandon-no-fsync-dir", "scan-damage-is-always-a-torn-tail",
-                                  "quarantine-not-made-durable", "open-does-not-finish-an-interrupted-save"])
+                                  "quarantine-not-made-durable", "open-does-not-finish-an-interrupted-save",
+                                  "rewrite-commit-skips-the-last-tee"])
 def test_planted_bug_is_caught_by_a_sweep_oracle(name):
     """Method: the mutant planted, its sweep finds a violation of an oracle kind."""
     result = caught(name)

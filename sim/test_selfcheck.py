@@ -13,7 +13,7 @@ import pytest
 
 from sim.explorer import SweepConfig
 from sim.profiles import Limits
-from sim.selfcheck import format_table, self_check
+from sim.selfcheck import format_table, limits_for, self_check
 from sim.workloads import all_workloads
 
 CORE = [workload for workload in all_workloads()
@@ -26,7 +26,7 @@ FAST = [workload for workload in CORE
 
 
 def _run(workloads, profiles, limits, nested_limits):
-    configs = [SweepConfig(workload.name, profile, limits=limits, nested_limits=nested_limits)
+    configs = [SweepConfig(workload.name, profile, limits=limits_for(workload.name, limits), nested_limits=nested_limits)
                for workload in workloads for profile in profiles]
     return self_check(configs)
 

@@ -40,7 +40,10 @@ HEAVY_DEFAULT_NESTED = Limits(2, 1)
 # roll-forwards) and each recovery opens three databases, so their full default sweeps take
 # minutes: they run in the exhaustive tier, and the default tier runs a small sample of
 # `swapdb-1shard` (`test_swapdb_sample_finds_no_violation`, about 20 s).
-SLOW_PREFIXES = ("swapdb",)
+# `reshard-twice-1-3-2` and `import-rdb-1-kevyhash-then-3` (a re-shard right after a
+# committed one, every recovery a re-shard) and `move-1shard` (each recovery opens three
+# databases) take most of a minute under `weakest` alone: exhaustive tier too.
+SLOW_PREFIXES = ("swapdb", "move-", "reshard-twice", "import-rdb-1-kevyhash-then")
 SWAPDB_SAMPLE = {  # profile -> (limits, nested limits, nested crashes on)
     "strict": (Limits(16, 4), Limits(2, 1), True),
     "ext4-ordered": (Limits(8, 2), Limits(1, 1), True),

@@ -22,14 +22,18 @@ Protocols (specs/*.md gives each in prose; the simulator runs the real code):
   (specs/shard-history.md). Invariant: recovery is exact (every acknowledged write, none
   twice) and never refuses. Variant `no-fsync-dir-between` (kevy 1.23's missing barrier)
   must fail.
-- `rewrite`: BGREWRITEAOF = a `base` log written to a temp with writes teed into it, fsync,
+- `rewrite`: BGREWRITEAOF = a `base` log written to a temp; off the lock, copies of the live
+  log's new range (the tee) and fsyncs; then, lock held, the last range copied, fsync,
   rename over the log, fsync_dir; a write between job steps is acknowledged after the live
-  log's fsync. Invariant: exact recovery. Variant `no-tee` must fail.
+  log's fsync. Invariant: exact recovery. Variants `no-tee` and `no-commit-copy` (the
+  commit renames without copying what arrived since the last copy) must fail.
 - `reshard`: temps written and fsynced, fsync_dir, journal written and fsynced, fsync_dir
   (the commit point), sources moved, temps installed, layout recorded, journal removed,
-  fsync_dir. Recovery: a durable, whole journal rolls forward, else discard. Invariant: the
-  keyspace is the old one or the new one, never a mix or a loss. Variant
-  `no-fsync-dir-before-journal` must fail.
+  fsync_dir -- with the real file names and any shape (`reshard_program`). Recovery: a
+  durable, whole journal rolls forward, else discard. Invariant: the keyspace is the old one
+  or the new one, never a mix or a loss. Variant `no-fsync-dir-before-journal` must fail.
+`follow` checks that a label sequence (a simulator trace, mapped by `sim/model_traces.py`) is
+a path of a model whose every state satisfies its invariants.
 Run: `python specs/model_check.py` (every protocol and variant: a table).
 """
 
@@ -85,6 +89,33 @@ def check(name: str, initial: Iterable, successors: Callable, invariants: dict[s
     return Result(name, len(parents), depth, len(invariants), time.perf_counter() - started, None, "")
 
 
+def follow(initial: Iterable, successors: Callable, invariants: dict[str, Callable], labels: Iterable[str],
+           invisible: frozenset = frozenset()) -> tuple[str, set]:
+    """Is `labels` (a simulator trace mapped to transition labels) a path of the model?
+
+    From the initial states, each label must be a transition of some current state, with any
+    number of `invisible` transitions (no door call shows them) before it; states that break
+    an invariant are dropped. Returns ("", the states reached) or (why not, the states before
+    the label that failed)."""
+    current = set(initial)
+    for number, wanted in enumerate(labels):
+        closure, frontier = set(current), list(current)
+        while frontier:
+            for label, following in successors(frontier.pop()):
+                if label in invisible and following not in closure:
+                    closure.add(following)
+                    frontier.append(following)
+        reached = {following for state in closure for label, following in successors(state) if label == wanted}
+        if not reached:
+            return f"step {number} ({wanted!r}) is no transition of the model here", current
+        kept = {state for state in reached if all(holds(state) for holds in invariants.values())}
+        if not kept:
+            broken = next(name for name, holds in invariants.items() if not holds(next(iter(reached))))
+            return f"step {number} ({wanted!r}) reaches a state breaking {broken}", current
+        current = kept
+    return "", current
+
+
 def _path(parents: dict, state) -> list[str]:
     labels = []
     while parents[state] is not None:
@@ -124,7 +155,7 @@ def check_group_commit(records: int = 4, variant: str = "") -> Result:
 
     def successors(state):
         *core, disk = state
-        appended, durable, in_flight, acknowledged = core
+        in_flight = core[2]
         for label, (next_appended, next_durable, next_in_flight, next_acknowledged) in inner(tuple(core)):
             next_disk = disk
             if label == "fsync-end":
@@ -153,6 +184,8 @@ def disk_step(disk: tuple, step: tuple) -> tuple:
         return names, pending + ((step[1], step[2]),), synced - {step[2]}
     if kind == "fsync":  # ("fsync", file)
         return names, pending, synced | {step[1]}
+    if kind == "write":  # ("write", file): more bytes, not yet fsynced
+        return names, pending, synced - {step[1]}
     if kind == "rename":  # ("rename", source, target): two changes of two names
         file = _live(disk).get(step[1])
         return names, pending + ((step[2], file), (step[1], None)), synced
@@ -201,24 +234,42 @@ def crash_images(disk: tuple) -> list[dict[str, tuple[str, bool]]]:
     return [{name: (file, file in synced) for name, file in image.items()} for image in images]
 
 
-def run_program(name: str, program: list[tuple], initial_files: dict[str, str], recover: Callable,
-                expected: Callable, writes: bool = False) -> Result:
-    """A linear protocol program; a crash may hit between any two steps (every image); with
-    `writes`, a client write may arrive between steps (acknowledged per `expected`)."""
+def program_model(program: list[tuple] | list[list[tuple]], initial_files: dict[str, str], recover: Callable,
+                  expected: Callable, writes: bool = False, start: int = 0) -> tuple[list, Callable, dict]:
+    """A linear protocol program as (initial states, successors, invariants): a crash may hit
+    between any two steps (every image); with `writes`, a client write may arrive between
+    steps (acknowledged per `expected`). Several programs (a list of them, the same length
+    and commit point) are the orders the code may take: the model runs each. With `start`,
+    the run begins after the first `start` steps (made durable: a recovery resuming a
+    committed protocol). State: (which program, position, disk, writes)."""
+    programs = program if isinstance(program[0], list) else [program]
+
     def successors(state):
-        position, disk, written = state
-        if position < len(program):
-            step = program[position]
-            yield f"{step[0]} {' '.join(map(str, step[1:]))}".strip(), (position + 1, disk_step(disk, step), written)
+        which, position, disk, written = state
+        steps = programs[which]
+        if position < len(steps):
+            step = steps[position]
+            yield step_label(step), (which, position + 1, disk_step(disk, step), written)
         if writes and written < 2:
-            yield "client write", (position, disk, written + 1)
+            yield "client write", (which, position, disk, written + 1)
 
     def recovers_exactly(state):
-        position, disk, written = state
+        _, position, disk, written = state
         return all(recover(image, position, written) == expected(position, written) for image in crash_images(disk))
 
-    initial = [(0, disk_empty(initial_files), 0)]
-    return check(name, initial, successors, {"recovery-is-exact": recovers_exactly})
+    initial = []
+    for which, steps in enumerate(programs):
+        disk = disk_empty(initial_files)
+        for step in steps[:start]:
+            disk = disk_step(disk, step)
+        if start:
+            disk = disk_step(disk, ("fsync_dir",))
+        initial.append((which, start, disk, 0))
+    return initial, successors, {"recovery-is-exact": recovers_exactly}
+
+
+def step_label(step: tuple) -> str:
+    return f"{step[0]} {' '.join(map(str, step[1:]))}".strip()
 
 
 # --------------------------------------------------------------------------- SAVE
@@ -242,109 +293,161 @@ def save_recover(image: dict, position: int, written: int) -> str:
 
 
 def check_save(variant: str = "") -> Result:
+    return check(f"save{'/' + variant if variant else ''}", *save_model(variant))
+
+
+def save_model(variant: str = "") -> tuple[list, Callable, dict]:
     program = list(SAVE_PROGRAM)
     if variant == "no-fsync-dir-between":
         program.remove(("fsync_dir",))
-    return run_program(f"save{'/' + variant if variant else ''}", program,
-                       {"dump": "snapshot-1", "aof": "log-1"}, save_recover, lambda position, written: "exact")
+    return program_model(program, {"dump": "snapshot-1", "aof": "log-1"}, save_recover,
+                         lambda position, written: "exact")
 
 
 # --------------------------------------------------------------------------- BGREWRITEAOF
 
-REWRITE_PROGRAM = [
-    ("create", "aof.tmp", "base-log"), ("tee",), ("fsync", "base-log"), ("rename", "aof.tmp", "aof"),
-    ("fsync_dir",),
-]
+# State: (phase, disk, written, copied). Phases: 0 no temp yet; 1 the tee runs off the lock
+# (client writes land in the live log, copies of the live range since the last take append
+# to the temp, the temp may be fsynced); 2 the owner holds the lock for the commit (no client
+# write): the last range is copied, then the temp fsynced; 3 fsynced, renamed next; 4
+# renamed, its fsync_dir next; 5 done. A copy writes the temp, so it is unsynced again; the
+# commit skips its fsync when nothing arrived since a copy whose fsync covered the temp. An
+# `fsync_dir` of the directory may come from anything else in it (another shard's job), so it
+# is a step of every phase; in phase 4 it is the commit's own. "lock" has no door call: the
+# trace validator infers it.
+
+
+def rewrite_successors(variant: str = "", max_writes: int = 2) -> Callable:
+    def successors(state):
+        phase, disk, written, copied = state
+        may_copy = variant != "no-tee" and not (phase == 2 and variant == "no-commit-copy")
+        if phase == 0:
+            yield "create aof.tmp base-log", (1, disk_step(disk, ("create", "aof.tmp", "base-log")), written, copied)
+        if phase in (1, 2) and may_copy and copied < written:
+            yield "copy", (phase, disk_step(disk, ("write", "base-log")), written, written)
+        if phase == 1 or (phase == 2 and (copied == written or not may_copy)):
+            yield "fsync base-log", (1 if phase == 1 else 3, disk_step(disk, ("fsync", "base-log")), written, copied)
+        if phase <= 1 and written < max_writes:
+            yield "client write", (phase, disk, written + 1, copied)  # logged, fsynced, acknowledged
+        if phase == 1:
+            yield "lock", (2, disk, written, copied)
+        synced_and_copied = phase == 2 and copied == written and "base-log" in disk[2]
+        if phase == 3 or synced_and_copied:  # the commit skips its fsync when the last copy's covers all
+            yield "rename aof.tmp aof", (4, disk_step(disk, ("rename", "aof.tmp", "aof")), written, copied)
+        if phase >= 1:
+            yield "fsync_dir", (5 if phase == 4 else phase, disk_step(disk, ("fsync_dir",)), written, copied)
+    return successors
+
+
+def rewrite_recovers_exactly(state) -> bool:
+    """The live log holds every acknowledged write: the old log always does (it is the log
+    the writes went to); the new one only with every write copied into it, whole."""
+    _, disk, written, copied = state
+    for image in crash_images(disk):
+        log = image.get("aof")
+        if log is None or not log[1]:
+            return False
+        if log[0] == "base-log" and copied < written:
+            return False
+    return True
+
+
+def rewrite_initial() -> tuple:
+    return (0, disk_empty({"aof": "log-1"}), 0, 0)
 
 
 def check_rewrite(variant: str = "") -> Result:
-    """Writes between job steps land in the live log (fsynced: acknowledged) and, once the tee
-    is on, in the temp too; recovery is exact when the live log holds every acknowledged
-    write: the old log always does; the new one only if the tee covered the writes made
-    before the tee started (its content is the view + the tee)."""
-    program = [step for step in REWRITE_PROGRAM if not (variant == "no-tee" and step == ("tee",))]
-    tee_at = program.index(("tee",)) if ("tee",) in program else None
-
-    def successors(state):
-        position, disk, written, teed = state
-        if position < len(program):
-            step = program[position]
-            label = f"{step[0]} {' '.join(map(str, step[1:]))}".strip()
-            following = disk if step == ("tee",) else disk_step(disk, step)
-            yield label, (position + 1, following, written, written if step == ("tee",) else teed)
-        if written < 2 and position < len(program):
-            # a client write: logged to the live log (and teed once the tee runs), fsynced, acked
-            on = tee_at is not None and position > tee_at
-            yield "client write", (position, disk, written + 1, written + 1 if on else teed)
-
-    def recovers_exactly(state):
-        position, disk, written, teed = state
-        for image in crash_images(disk):
-            log = image.get("aof")
-            if log is None or not log[1]:
-                return False
-            if log[0] == "base-log" and teed < written:
-                return False  # the new log lacks acknowledged writes
-        return True
-
-    return check(f"rewrite{'/' + variant if variant else ''}", [(0, disk_empty({"aof": "log-1"}), 0, 0)],
-                 successors, {"recovery-is-exact": recovers_exactly})
+    return check(f"rewrite{'/' + variant if variant else ''}", [rewrite_initial()], rewrite_successors(variant),
+                 {"recovery-is-exact": rewrite_recovers_exactly})
 
 
 # --------------------------------------------------------------------------- re-shard
 
-RESHARD_PROGRAM = [
-    ("create", "new-0.tmp", "new-0"), ("create", "new-1.tmp", "new-1"), ("fsync", "new-0"), ("fsync", "new-1"),
-    ("fsync_dir",),
-    ("create", "journal", "journal"), ("fsync", "journal"), ("fsync_dir",),
+# With the real file names, so a simulated trace maps onto it name for name: `temps` new
+# shards written as `dump-{i}.rdb.reshard`, the `sources` (the old layout's files) moved to
+# `{name}.premigration`, the non-empty new shards `installs` copied to `dump-{i}.rdb` (a
+# source's name, once it moved), the layout recorded in `shards.meta`. Old files are
+# `old:{name}`, the new shards `new-{i}`, their installed copies `new-{i} copy`.
+
+
+def reshard_program(temps: int = 2, sources: tuple = ("aof-0.aof", "dump-0.rdb"), installs: tuple = (0, 1),
+                    variant: str = "", one_by_one: bool = False) -> list[tuple]:
+    """`one_by_one`: each temp is created and fsynced before the next (an import's fresh
+    install), else all are created, filled, then fsynced (a re-shard's streaming writers)."""
+    if one_by_one:
+        program = [step for i in range(temps)
+                   for step in (("create", f"dump-{i}.rdb.reshard", f"new-{i}"), ("fsync", f"new-{i}"))]
+    else:
+        program = [("create", f"dump-{i}.rdb.reshard", f"new-{i}") for i in range(temps)]
+        program += [("fsync", f"new-{i}") for i in range(temps)]
+    if variant != "no-fsync-dir-before-journal":
+        program.append(("fsync_dir",))
+    program += [("create", "reshard.journal", "journal"), ("fsync", "journal"), ("fsync_dir",)]  # the commit
     # finish_committed: move the sources aside, copy the temps into place, record the layout
     # (its durable replace's fsync_dir makes all of that durable), then drop temps and journal
-    ("rename", "old-0", "old-0.premigration"),
-    ("create", "shard-0", "new-0 copy"), ("fsync", "new-0 copy"), ("create", "shard-1", "new-1 copy"),
-    ("fsync", "new-1 copy"), ("create", "meta.tmp", "meta"), ("fsync", "meta"), ("rename", "meta.tmp", "meta"),
-    ("fsync_dir",), ("remove", "new-0.tmp"), ("remove", "new-1.tmp"), ("remove", "journal"), ("fsync_dir",),
-]
+    program += [("rename", name, f"{name}.premigration") for name in sources]
+    for i in installs:
+        program += [("create", f"dump-{i}.rdb", f"new-{i} copy"), ("fsync", f"new-{i} copy")]
+    program += [("create", "shards.meta.tmp", "meta-new"), ("fsync", "meta-new"),
+                ("rename", "shards.meta.tmp", "shards.meta"), ("fsync_dir",)]
+    program += [("remove", f"dump-{i}.rdb.reshard") for i in range(temps)]
+    program += [("remove", "reshard.journal"), ("fsync_dir",)]
+    return program
 
 
-def reshard_recover(image: dict, position: int, written: int) -> str:
-    journal = image.get("journal")
+def reshard_commit_position(program: list[tuple]) -> int:
+    """The step after the fsync_dir that makes the journal's name durable."""
+    return program.index(("fsync", "journal")) + 2
+
+
+def reshard_recover(image: dict, sources: tuple, installs: tuple, kept: tuple) -> str:
+    """`kept`: new shards whose old file at `dump-{i}.rdb` already holds the new content
+    (finish_committed leaves it in place: neither moved nor copied)."""
+    def whole(name: str, file: str) -> bool:
+        return image.get(name) == (file, True)
+
+    def installed(i: int) -> bool:
+        return whole(f"dump-{i}.rdb", f"new-{i} copy") or (i in kept and whole(f"dump-{i}.rdb", f"old:dump-{i}.rdb"))
+
+    journal = image.get("reshard.journal")
     if journal is not None and journal[1]:
         # roll forward: every new shard must be there, whole, as a temp or installed
-        for index in (0, 1):
-            file = image.get(f"new-{index}.tmp") or image.get(f"shard-{index}")
-            if file is None or not file[1] or not file[0].startswith(f"new-{index}"):
-                return "lost: roll-forward without its temps"
-        return "new layout"
-    meta = image.get("meta")
-    if meta is not None and meta[1]:  # the new layout is recorded: its shards must be there
-        for index in (0, 1):
-            file = image.get(f"shard-{index}")
-            if file is None or not file[1] or not file[0].startswith(f"new-{index}"):
-                return "lost: the new layout recorded without its shard"
-        return "new layout"
-    source = image.get("old-0")
-    if source is None or not source[1]:
-        return "lost: the old layout without its source (moved, no journal to finish)"
-    return "old layout"
+        if all(whole(f"dump-{i}.rdb.reshard", f"new-{i}") or installed(i) for i in (*installs, *kept)):
+            return "new layout"
+        return "lost: roll-forward without its temps"
+    if whole("shards.meta", "meta-new"):  # the new layout is recorded: its shards must be there
+        if all(installed(i) for i in (*installs, *kept)):
+            return "new layout"
+        return "lost: the new layout recorded without its shard"
+    if all(whole(name, f"old:{name}") for name in sources) and all(installed(i) for i in kept):
+        return "old layout"
+    return "lost: the old layout without its source (moved, no journal to finish)"
 
 
-def check_reshard(variant: str = "") -> Result:
-    program = list(RESHARD_PROGRAM)
-    if variant == "no-fsync-dir-before-journal":
-        program.pop(4)
-    commit = program.index(("fsync", "journal")) + 2  # after the fsync_dir that follows it
+def reshard_model(variant: str = "", temps: int = 2, sources: tuple = ("aof-0.aof", "dump-0.rdb"),
+                  installs: tuple = (0, 1), kept: tuple = (), from_commit: bool = False) -> tuple[list, Callable, dict]:
+    """The re-shard of one shape; `from_commit`: the run starts at the commit point (the
+    recovery of a committed re-shard rolls it forward)."""
+    programs = [reshard_program(temps, sources, installs, variant, one_by_one) for one_by_one in (False, True)]
+    commit = reshard_commit_position(programs[0])
 
     def expected(position: int, written: int) -> str:
         return "new layout" if position >= commit else "old layout"
 
     def recover(image, position, written):
-        outcome = reshard_recover(image, position, written)
+        outcome = reshard_recover(image, sources, installs, kept)
         # before the commit either outcome is allowed once the journal's name may be on disk
         if position < commit and outcome in ("old layout", "new layout"):
             return "old layout"
         return outcome
 
-    return run_program(f"reshard{'/' + variant if variant else ''}", program, {"old-0": "old-0"}, recover, expected)
+    initial_files = {**{name: f"old:{name}" for name in sources},
+                     **{f"dump-{i}.rdb": f"old:dump-{i}.rdb" for i in kept}, "shards.meta": "meta-old"}
+    return program_model(programs, initial_files, recover, expected, start=commit if from_commit else 0)
+
+
+def check_reshard(variant: str = "") -> Result:
+    return check(f"reshard{'/' + variant if variant else ''}", *reshard_model(variant))
 
 
 ALL_CHECKS = [
@@ -355,6 +458,7 @@ ALL_CHECKS = [
     ("save/no-fsync-dir-between", lambda: check_save("no-fsync-dir-between"), False),
     ("rewrite", lambda: check_rewrite(), True),
     ("rewrite/no-tee", lambda: check_rewrite("no-tee"), False),
+    ("rewrite/no-commit-copy", lambda: check_rewrite("no-commit-copy"), False),
     ("reshard", lambda: check_reshard(), True),
     ("reshard/no-fsync-dir-before-journal", lambda: check_reshard("no-fsync-dir-before-journal"), False),
 ]

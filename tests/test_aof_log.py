@@ -68,14 +68,24 @@ def test_fixture_logs_scan_clean_and_replay_every_record(path):
 
 
 @pytest.mark.parametrize("format_version", [1, 2])
-def test_open_creates_a_missing_log_with_the_requested_header(tmp_path, format_version):
+def test_open_starts_an_empty_log_with_the_requested_header(tmp_path, format_version):
     path = str(tmp_path / "aof-0.aof")
+    open(path, "wb").close()
     writer, report = open_log(OsFileSystem(), path, ManualClock(), format_version=format_version)
     assert report.created and report.format_version == format_version
     assert writer.append([b"PING"]) == os.path.getsize(path)
     writer.close()
     assert open(path, "rb").read().startswith(header_for(format_version))
     assert [entry.argv for entry in iter_log(OsFileSystem(), path)] == [[b"PING"]]
+
+
+def test_open_of_a_missing_log_is_a_storage_error_not_a_new_file(tmp_path):
+    """A new log is made by a durable replace (`start_log_temp` + `install_log`), never by
+    an open: the open would have to make its name durable itself."""
+    path = str(tmp_path / "aof-0.aof")
+    with pytest.raises(StorageIOError):
+        open_log(OsFileSystem(), path, ManualClock())
+    assert not os.path.exists(path)
 
 
 def test_an_existing_file_keeps_its_format(tmp_path):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 import itertools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import attrs
 
@@ -288,10 +288,15 @@ def _quarantine(fs: FileSystem, path: str, start: int, file_size: int, clock: Cl
 
 
 def _write_fresh_header(fs: FileSystem, path: str, format_version: int) -> WritableFile:
+    """Start an existing log with no record in it (empty, or a torn header) over in place.
+
+    Nothing is synced here, on purpose. The bytes: a crash before the log's next fsync leaves
+    an empty or torn-header file again, which the next open repairs the same way, and that
+    fsync (before any write it makes durable is acknowledged) covers the header too. The
+    name: the file was found at `path`, and an open trusts the names it finds, as it does for
+    a log with records (it appends to those without an fsync_dir either)."""
     handle = fs.open_write(path)
     handle.write(header_for(format_version))
-    handle.fsync()
-    fs.fsync_dir(parent(path))
     return handle
 
 
@@ -305,13 +310,15 @@ def open_log(
     policy: FsyncPolicy = FsyncPolicy.EVERYSEC,
     consume: RecordConsumer | None = None,
 ) -> tuple[LogWriter, LogOpenReport]:
-    """Open (or create) the log at `path` for appends, repairing a torn tail first.
+    """Open the existing log at `path` for appends, repairing a torn tail first.
 
-    An existing file keeps its format; `format_version` applies to a new or empty file.
+    An existing file keeps its format; `format_version` applies to an empty one (or one whose
+    header is torn). A missing file is the door's error: a new log is made by a durable
+    replace (`start_log_temp` + `install_log`), never here.
     `consume` receives every valid record as the scan reads it (`aof_scan.scan_log`).
     """
     assert format_version in (1, 2), format_version
-    if not fs.exists(path) or fs.size(path) == 0:
+    if fs.size(path) == 0:
         handle = _write_fresh_header(fs, path, format_version)
         size = len(header_for(format_version))
         writer = LogWriter(fs, path, handle, format_version, size, clock, policy)
@@ -406,18 +413,31 @@ def discard_temp(fs: FileSystem, temp_path: str) -> None:
         pass
 
 
-def install_log(fs: FileSystem, temp_writer: LogWriter, path: str, *, clock: Clock | None = None) -> LogWriter:
-    """fsync the temp log, rename it over `path`, fsync the directory; returns a writer on `path`."""
-    temp_writer.fsync()
-    end_offset = temp_writer.end_offset
-    format_version = temp_writer.format_version
-    policy = temp_writer.policy
-    temp_writer.close()
-    fs.rename(temp_writer.path, path)
-    fs.fsync_dir(parent(path))
+def install_log(fs: FileSystem, temp_writer: LogWriter, path: str, *, clock: Clock | None = None,
+                policy: FsyncPolicy | None = None,
+                on_renamed: Callable[[LogWriter], None] | None = None) -> LogWriter:
+    """fsync the temp log, rename it over `path`, fsync the directory; returns a writer on `path`.
+
+    A failure before the rename removes the temp: the old log stays the live one. After the
+    rename the new file is the live log whatever happens next, so `on_renamed` gets its writer
+    *before* the fsync_dir: a caller holding the old writer switches even if that fails."""
+    try:
+        temp_writer.fsync()
+        end_offset = temp_writer.end_offset
+        temp_writer.close()
+        fs.rename(temp_writer.path, path)
+    except BaseException:
+        temp_writer.close()
+        discard_temp(fs, temp_writer.path)
+        raise
     handle = fs.open_append(path)
     assert handle.tell() == end_offset, (handle.tell(), end_offset)
-    return LogWriter(fs, path, handle, format_version, end_offset, clock, policy)
+    writer = LogWriter(fs, path, handle, temp_writer.format_version, end_offset, clock,
+                       temp_writer.policy if policy is None else policy)
+    if on_renamed is not None:
+        on_renamed(writer)
+    fs.fsync_dir(parent(path))
+    return writer
 
 
 def create_log(

@@ -99,6 +99,7 @@ class BackgroundJob:
         self.error: BaseException | None = None
         self._log_temp: Any = None  # the new log temp's handle, open for appends
         self._log_temp_end_offset = 0
+        self._log_temp_synced_to = -1  # the temp's end when this process last fsynced it
         self._retired: list[Any] = []  # handles of replaced files, closed off the lock
         self.tracker = JobPhaseTracker(kind, listener)
 
@@ -249,10 +250,10 @@ class BackgroundJob:
         log temp and fsync it (`between_chunks` is called after each chunk, as in `serialize`)."""
         assert self.phase in self._ready_for_tee, self.phase
         temp = self._append_to_log_temp(tee_range, between_chunks)
-        # Not needed for correctness (the commit fsyncs this file again before its rename):
-        # it makes the bulk durable here, off the lock, so the commit's fsync on the owner
-        # only has the last few records to write.
+        # The bulk made durable here, off the lock, so the commit on the owner only fsyncs the
+        # last few records -- and none at all when nothing arrived since this copy.
         temp.fsync()
+        self._log_temp_synced_to = self._log_temp_end_offset
         self.tracker.advance(Phase.TEE_COPIED)
 
     def _append_to_log_temp(self, tee_range: tuple[int, int], between_chunks: BetweenChunks | None = None) -> Any:
@@ -316,7 +317,10 @@ class BackgroundJob:
                 self._finish(Phase.COMMITTED)
                 shard.failure = None
                 return
-            self._append_to_log_temp(self.take_tee()).fsync()  # the new log, before its rename
+            temp = self._append_to_log_temp(self.take_tee())
+            if self._log_temp_synced_to != self._log_temp_end_offset:
+                # the new log, durable before its rename (unless the last copy's fsync was)
+                temp.fsync()
             self._close_log_temp()
             if self.phase is not Phase.TEE_COPIED:
                 self.tracker.advance(Phase.TEE_COPIED)

@@ -338,29 +338,24 @@ class Shard:
         temp_writer = aof.start_log_temp(
             self.file_system, temp_path, self.options.log_format, marker, records, clock=self.clock
         )
+        switched = False
+
+        def switch(writer: aof.LogWriter) -> None:
+            nonlocal switched
+            if self.writer is not None:
+                self.writer.close()
+            self.writer = writer
+            self.epoch = identity.epoch
+            self.synced_offset = writer.end_offset
+            self.log_baseline_bytes = writer.end_offset
+            switched = True
+
         try:
-            temp_writer.fsync()
-            end_offset = temp_writer.end_offset
-            temp_writer.close()
-            self.file_system.rename(temp_path, self.log_path)
-        except BaseException:
-            temp_writer.close()
-            aof.discard_temp(self.file_system, temp_path)  # the old log stays the live one
-            raise
-        if self.writer is not None:
-            self.writer.close()
-        handle = self.file_system.open_append(self.log_path)
-        self.writer = aof.LogWriter(
-            self.file_system, self.log_path, handle, self.options.log_format, end_offset,
-            self.clock, self.options.fsync_policy,
-        )
-        self.epoch = identity.epoch
-        self.synced_offset = end_offset
-        self.log_baseline_bytes = end_offset
-        try:
-            self.file_system.fsync_dir(self.file_system_directory)
+            aof.install_log(self.file_system, temp_writer, self.log_path, clock=self.clock,
+                            policy=self.options.fsync_policy, on_renamed=switch)
         except StorageIOError as error:
-            self.failure = f"the new log's name may not be durable: {error.reason}"
+            if switched:  # renamed: the new log is live, its name may not be durable
+                self.failure = f"the new log's name may not be durable: {error.reason}"
             raise
 
     @property

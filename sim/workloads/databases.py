@@ -205,5 +205,21 @@ def _issue(store, operation: tuple[bytes, ...]) -> None:
             database.execute(b"COPY", operation[2], operation[2], b"DB", operation[3], b"REPLACE")
 
 
+class MoveWorkload(DatabaseWorkload):
+    """MOVEs that move (`move-1shard`): the seeded mixes of `swapdb-*` may draw none that finds
+    its key (seed 0 draws none), and only a MOVE that moves writes the move journal."""
+
+    MOVES = ((b"SET", b"0", b"a", b"v0"), (b"SET", b"1", b"b", b"w0"), (b"MOVE", b"0", b"a", b"2"),
+             (b"MOVE", b"1", b"b", b"0"), (b"SET", b"2", b"a", b"v4"))
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.name = "move-1shard"
+        self.summary = "MOVE between databases 0-2 (each move found and journaled) under appendfsync always"
+
+    def operations(self, seed: int) -> list:
+        return list(self.MOVES)
+
+
 def workloads() -> list[Workload]:
-    return [DatabaseWorkload(1), DatabaseWorkload(2)]
+    return [DatabaseWorkload(1), DatabaseWorkload(2), MoveWorkload()]

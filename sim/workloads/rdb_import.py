@@ -80,11 +80,17 @@ class ImportWorkload(Workload):
     operation_count = 2
     fault_kinds = ("eio",)
 
-    def __init__(self, shard_count: int, routing: str) -> None:
+    def __init__(self, shard_count: int, routing: str, then_shards: int | None = None) -> None:
         self.name = f"import-rdb-{shard_count}-{routing}"
         self.summary = f"import-rdb into an empty dir, {shard_count} shards by {routing} (fresh_install)"
         self.shard_count = shard_count
         self.routing = routing
+        # Then, no crash between, the dir is opened with `then_shards` shards (a re-shard that
+        # reuses the temp names the import just removed: its journal's removal must be durable).
+        self.then_shards = then_shards
+        if then_shards is not None:
+            self.name += f"-then-{then_shards}"
+            self.summary += f", then re-sharded to {then_shards} at once (reconcile_layout)"
 
     def skip_reason(self) -> str | None:
         return core_missing()
@@ -94,6 +100,14 @@ class ImportWorkload(Workload):
         from kevy_persist.layout.routing import Routing
 
         return ShardLayout(self.shard_count, Routing(self.routing))
+
+    def _final_layout(self):
+        from kevy_persist.layout.meta import ShardLayout
+        from kevy_persist.layout.routing import Routing
+
+        if self.then_shards is None:
+            return self._layout()
+        return ShardLayout(self.then_shards, Routing(self.routing))
 
     def operations(self, seed: int) -> list:
         return ["commit", "finish"]
@@ -122,6 +136,10 @@ class ImportWorkload(Workload):
 
         try:
             import_rdb(fs, RDB_PATH, DATA_DIR, self._layout(), ManualClock(RUN_NOW_MS), listener=listener)
+            if self.then_shards is not None:
+                from kevy_persist.reshard.reconcile import reconcile_layout
+
+                reconcile_layout(fs, DATA_DIR, self._final_layout(), ManualClock(RUN_NOW_MS + 60_000))
         except KevyError:
             return  # a fault: the import failed; recovery must find all of it or none
 
@@ -135,7 +153,7 @@ class ImportWorkload(Workload):
         from kevy_persist.reshard.recovery import InterruptedOutcome
         from kevy_persist.tools.logical_dump import render_entries
 
-        target = self._layout()
+        target = self._final_layout()
         report = reconcile_layout(fs, DATA_DIR, target, ManualClock(RECOVERY_NOW_MS))
         if report.recovery.outcome is InterruptedOutcome.ROLLED_FORWARD:
             kind = "roll-forward"
@@ -143,6 +161,8 @@ class ImportWorkload(Workload):
             kind = "discard"
         elif report.found.layout == target:
             kind = "complete"
+        elif report.found.layout == self._layout():
+            kind = "complete"  # the import finished; the re-shard after it left no trace
         else:
             kind = f"unexpected-layout:{report.found.layout}"
         problems = []
@@ -205,5 +225,90 @@ class ImportChecker:
         return Verdict(kind, True)
 
 
+EXPORT_PATH = "/export.rdb"
+
+
+class ExportWorkload(Workload):
+    """`export-rdb`: the imported data dir exported to `/export.rdb` (temp, fsync, rename,
+    fsync_dir), crashed at every step. Oracle: once the export returned, the file is there,
+    byte for byte the export an uncrashed run writes; before, it is absent or already whole
+    -- never a torn file under its final name."""
+
+    name = "export-rdb-1-kevyhash"
+    summary = "export-rdb of a 1-shard data dir to an RDB file (durable replace)"
+    operation_count = 1
+    fault_kinds = ("eio",)
+    _image: Image | None = None
+
+    def skip_reason(self) -> str | None:
+        return core_missing()
+
+    def operations(self, seed: int) -> list:
+        return ["export"]
+
+    def initial_image(self, seed: int) -> Image:
+        if ExportWorkload._image is None:
+            from kevy_persist.tools.rdb_import import import_rdb
+            from sim.simfs import SimFileSystem
+
+            source = ImportWorkload(1, "kevyhash")
+            fs = SimFileSystem.from_image(source.initial_image(seed))
+            import_rdb(fs, RDB_PATH, DATA_DIR, source._layout(), ManualClock(RUN_NOW_MS))
+            files = tuple(sorted((f"{DATA_DIR}/{name}", fs.read_bytes(f"{DATA_DIR}/{name}"))
+                                 for name in fs.list_dir(DATA_DIR)))
+            ExportWorkload._image = Image(("/", DATA_DIR), files)
+        return ExportWorkload._image
+
+    def run(self, fs, operations, history) -> None:
+        from kevy_persist.tools.rdb_export import export_rdb
+
+        history.begin(0)
+        try:
+            export_rdb(fs, DATA_DIR, EXPORT_PATH, ManualClock(RUN_NOW_MS))
+        except KevyError:
+            history.fail(0)
+            return
+        history.require(1)
+
+    def recover(self, fs) -> object:
+        if not fs.exists(EXPORT_PATH):
+            return ("absent", b"")
+        return ("present", fs.read_bytes(EXPORT_PATH))
+
+    def checker(self, operations, *, bitflip: bool):
+        """The expected file: the same export run on an uncrashed copy (the export is
+        deterministic: one clock, one data dir)."""
+        from kevy_persist.tools.rdb_export import export_rdb
+        from sim.simfs import SimFileSystem
+
+        fs = SimFileSystem.from_image(self.initial_image(0))
+        export_rdb(fs, DATA_DIR, EXPORT_PATH, ManualClock(RUN_NOW_MS))
+        return ExportChecker(fs.read_bytes(EXPORT_PATH))
+
+
+class ExportChecker:
+    def __init__(self, expected: bytes, failed: frozenset[int] = frozenset()) -> None:
+        self.expected = expected
+        self.failed = failed
+
+    def with_failures(self, failed: frozenset[int]) -> ExportChecker:
+        return ExportChecker(self.expected, failed)
+
+    def check(self, outcome: Outcome, freeze: tuple[int, int]) -> Verdict:
+        required, _ = freeze
+        if outcome.failure:
+            return Verdict(outcome.failure, False, outcome.detail)
+        kind, content = outcome.state
+        if kind == "absent":
+            if required >= 1:
+                return Verdict("lost-acknowledged", False, "the export returned, then its file vanished")
+            return Verdict("absent", True)
+        if content != self.expected:
+            return Verdict("export-torn", False, f"{len(content)} bytes under the final name, not the "
+                           f"{len(self.expected)} the export wrote")
+        return Verdict("present", True)
+
+
 def workloads() -> list[Workload]:
-    return [ImportWorkload(1, "kevyhash"), ImportWorkload(3, "slots")]
+    return [ImportWorkload(1, "kevyhash"), ImportWorkload(3, "slots"), ImportWorkload(1, "kevyhash", then_shards=3),
+            ExportWorkload()]

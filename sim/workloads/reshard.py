@@ -41,6 +41,7 @@ from sim.workloads.base import DATA_DIR, Workload
 from sim.workloads.core_log import core_missing
 
 RUN_NOW_MS = 1_800_000_000_000
+SECOND_RUN_NOW_MS = RUN_NOW_MS + 60_000  # a back-to-back workload's second re-shard
 RECOVERY_NOW_MS = RUN_NOW_MS + 3_600_000
 SETUP_NOW_MS = RUN_NOW_MS - 3_600_000
 KEYS_PER_SOURCE = 3
@@ -113,14 +114,20 @@ class ReshardWorkload(Workload):
     fault_kinds = ("eio",)
 
     def __init__(self, name: str, source: tuple[int, str], target: tuple[int, str],
-                 interrupted: tuple[int, str] | None = None) -> None:
+                 interrupted: tuple[int, str] | None = None, first_target: tuple[int, str] | None = None) -> None:
         self.name = f"reshard-{name}"
         self.source = source
         self.target = target
         # A committed, unfinished re-shard to this layout in the initial image (its journal
         # and temps present, the crash right after its commit point).
         self.interrupted = interrupted
+        # Back to back: the run re-shards to `first_target`, then (no crash between) to
+        # `target`; the history marks the first re-shard's commit and finish.
+        self.first_target = first_target
         self.summary = f"re-shard {source[0]} {source[1]} -> {target[0]} {target[1]} (reconcile_layout)"
+        if first_target is not None:
+            self.summary = (f"re-shard {source[0]} {source[1]} -> {first_target[0]} {first_target[1]} -> "
+                            f"{target[0]} {target[1]} back to back (reconcile_layout twice)")
         if interrupted is not None:
             self.summary += f", over a committed re-shard to {interrupted[0]} {interrupted[1]}"
         self._setup_cache: tuple[Image, str] | None = None
@@ -141,6 +148,12 @@ class ReshardWorkload(Workload):
 
         return (ShardLayout(self.source[0], Routing(self.source[1])),
                 ShardLayout(self.target[0], Routing(self.target[1])))
+
+    def _first_target_layout(self):
+        from kevy_persist.layout.meta import ShardLayout
+        from kevy_persist.layout.routing import Routing
+
+        return ShardLayout(self.first_target[0], Routing(self.first_target[1]))
 
     def operations(self, seed: int) -> list:
         return ["commit", "finish"]
@@ -228,7 +241,12 @@ class ReshardWorkload(Workload):
 
         _, target = self._layouts()
         try:
-            reconcile_layout(fs, DATA_DIR, target, ManualClock(RUN_NOW_MS), listener=listener)
+            if self.first_target is not None:
+                reconcile_layout(fs, DATA_DIR, self._first_target_layout(), ManualClock(RUN_NOW_MS),
+                                 listener=listener)
+                reconcile_layout(fs, DATA_DIR, target, ManualClock(SECOND_RUN_NOW_MS))
+            else:
+                reconcile_layout(fs, DATA_DIR, target, ManualClock(RUN_NOW_MS), listener=listener)
         except KevyError:
             return  # a fault: the attempt failed; recovery must still find one whole layout
 
@@ -250,7 +268,7 @@ class ReshardWorkload(Workload):
 
             interrupted = ShardLayout(self.interrupted[0], Routing(self.interrupted[1]))
         stamp = report.recovery.journal.stamp_ns if report.recovery.journal is not None else None
-        if stamp == RUN_NOW_MS * 1_000_000:
+        if stamp in (RUN_NOW_MS * 1_000_000, SECOND_RUN_NOW_MS * 1_000_000):
             kind = "roll-forward"
         elif stamp == RECOVERY_NOW_MS * 1_000_000:
             kind = "roll-forward-recovery-attempt"
@@ -258,6 +276,8 @@ class ReshardWorkload(Workload):
             kind = "discard"  # the earlier journal finished; this run's attempt left no trace
         elif report.found.layout == (interrupted or source):
             kind = "discard"
+        elif self.first_target is not None and report.found.layout == self._first_target_layout():
+            kind = "first-complete"  # back to back: the first re-shard finished, the second left no trace
         elif report.found.layout == target:
             kind = "complete"
         else:
@@ -320,7 +340,9 @@ class ReshardChecker:
             return Verdict("lost-commit", False, "the old layout came back after the commit point")
         if kind == "roll-forward" and issued < 1:
             return Verdict("early-commit", False, "rolled forward a journal the run never began")
-        if kind not in ("discard", "roll-forward", "roll-forward-recovery-attempt", "complete"):
+        if kind == "first-complete" and issued < 1:
+            return Verdict("early-commit", False, "the first re-shard's layout before its commit began")
+        if kind not in ("discard", "roll-forward", "roll-forward-recovery-attempt", "complete", "first-complete"):
             return Verdict("unexpected-outcome", False, kind)
         return Verdict(kind, True)
 
@@ -336,4 +358,7 @@ def workloads() -> list[Workload]:
         # is finished first, then the new attempt reuses the temp names (this is what makes
         # the journal's removal need its own fsync_dir).
         ReshardWorkload("over-journal-2-3-4", (2, "kevyhash"), (4, "slots"), interrupted=(3, "kevyhash")),
+        # Two re-shards with no crash between: the second reuses the temp names the first
+        # just removed, so the first's removal of its journal must be durable on its own.
+        ReshardWorkload("twice-1-3-2", (1, "kevyhash"), (2, "kevyhash"), first_target=(3, "kevyhash")),
     ]
