@@ -17,7 +17,7 @@ The root store drives the other open databases through each of these (`_dependen
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import attrs
 
@@ -32,8 +32,8 @@ __all__ = ["LifecycleCommands"]
 
 
 class LifecycleCommands:
-    """Mixed into `Store` (after `BackgroundCommands`), which provides the attributes and
-    methods annotated or stubbed here."""
+    """Mixed into `Store`, which provides (with `BackgroundCommands`) the attributes and
+    methods annotated here."""
 
     config: StoreConfig
     _runner: ShardRunner
@@ -45,20 +45,23 @@ class LifecycleCommands:
     _ticker: Any
     _lock: Any
 
-    def _check_open(self) -> None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by `Store` and `BackgroundCommands`; absent at run time,
+        # so the mixins' order in `Store`'s bases cannot hide the real methods behind these
 
-    def _dependents(self) -> list[Any]:
-        raise NotImplementedError
+        def _check_open(self) -> None:
+            ...
 
-    def _refuse_during_bgsave(self) -> None:
-        raise NotImplementedError
+        def _dependents(self) -> list[Any]:
+            ...
 
-    def _run_without_job(self, index: int, action: Callable[[], None]) -> None:
-        raise NotImplementedError
+        def _refuse_during_bgsave(self) -> None:
+            ...
 
-    def _shutdown_snapshots(self, save: bool | None) -> None:
-        raise NotImplementedError
+        def _run_without_job(self, index: int, action: Callable[[], None]) -> None:
+            ...
+
+        def _shutdown_snapshots(self, save: bool | None) -> None:
+            ...
 
     def set_appendfsync(self, policy: FsyncPolicy | str) -> None:
         """Switch the fsync policy at run time (what `CONFIG SET appendfsync` does).
