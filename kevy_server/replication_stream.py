@@ -28,7 +28,8 @@ import hiredis
 
 from kevy_persist.commands import ErrorReply
 from kevy_persist.store.owned import encode_frame
-from kevy_server.pubsub import publish_and_propagate
+
+from .pubsub import publish_and_propagate
 
 __all__ = ["StreamApplier"]
 
