@@ -8,8 +8,15 @@ Method: one fresh `python -m kevy_server` and one fresh `redis-server` per mode 
 own temp dir on a free loopback port); every cell runs one test alone, so each server's CPU
 time over the run (utime + stime from `/proc/<pid>/stat`, 10 ms ticks; the client's CPU is
 not counted) belongs to that test. Modes: `everysec` (kevy `--appendfsync everysec`; Redis
-`--appendonly yes --appendfsync everysec --aof-use-rdb-preamble no`) for the matrix and the
-load, `always` (both fsync before replying) for the SET row.
+`--appendonly yes --appendfsync everysec --aof-use-rdb-preamble no`) for the matrix, `always`
+(both fsync before replying) for the SET row, and `load`: the load into a fresh, empty server
+of each (everysec), so it does not start on the matrix's data and log.
+
+Automatic log rewrites are off on both servers (`CONFIG SET auto-aof-rewrite-percentage 0`):
+each would rewrite at its own log sizes, which differ (kevy's records carry a checksum), and
+Redis's rewrite runs in a forked child whose CPU the server's `/proc` figures do not count,
+while kevy's serializes on a thread of the server process -- the matrix measures serving
+requests; `bench_bgsave.py` and `bench_server_bgsave.py` measure serving during a rewrite.
 
 Each row: requests per second as redis-benchmark prints them, server CPU microseconds per
 request, and the ratios ours / Redis (req/s above 1 = kevy serves more; CPU above 1 = kevy
@@ -50,11 +57,14 @@ KEYSPACE_SIZE = 100_000
 KEVY_ARGUMENTS = {
     "everysec": ["--appendfsync", "everysec"],
     "always": ["--appendfsync", "always"],
+    "load": ["--appendfsync", "everysec"],
 }
 REDIS_ARGUMENTS = {
     "everysec": ["--appendonly", "yes", "--appendfsync", "everysec", "--aof-use-rdb-preamble", "no"],
     "always": ["--appendonly", "yes", "--appendfsync", "always", "--aof-use-rdb-preamble", "no"],
+    "load": ["--appendonly", "yes", "--appendfsync", "everysec", "--aof-use-rdb-preamble", "no"],
 }
+REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 
 
 @attrs.frozen
@@ -128,18 +138,27 @@ def benchmark(server: Running, cell: Cell) -> Measurement:
     return Measurement(cell.requests, run.requests_per_second, run.server_cpu_seconds, run.wall_seconds)
 
 
+def disable_auto_rewrite(port: int) -> None:
+    """No automatic log rewrite during the cells (see the module docstring)."""
+    reply = subprocess.run([REDIS_CLI, "-p", str(port), "config", "set", "auto-aof-rewrite-percentage", "0"],
+                           capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+    assert reply == "OK", reply
+
+
 def measure(cells: list[Cell], only_kevy: bool = False) -> dict[tuple[str, Cell], Measurement]:
     """Every cell against kevy-server, then against redis-server, one server per mode."""
     results: dict[tuple[str, Cell], Measurement] = {}
     for mode in dict.fromkeys(cell.mode for cell in cells):
         mode_cells = [cell for cell in cells if cell.mode == mode]
         with running_kevy(KEVY_ARGUMENTS[mode]) as kevy:
+            disable_auto_rewrite(kevy.port)
             for cell in mode_cells:
                 results["kevy", cell] = benchmark(kevy, cell)
         if only_kevy:
             continue
         with running_redis(REDIS_ARGUMENTS[mode]) as redis:
             server = Running(redis.port, redis.process.pid)
+            disable_auto_rewrite(server.port)
             for cell in mode_cells:
                 results["redis", cell] = benchmark(server, cell)
     return results
@@ -179,7 +198,7 @@ def main(argv: list[str] | None = None) -> list[list[object]]:
     extra = [Cell("always", "set", 50, 1, arguments.always_requests)]
     load = []
     if arguments.load_keys:
-        load = [Cell("everysec", "set", 50, 16, arguments.load_keys, keyspace_size=arguments.load_keys)]
+        load = [Cell("load", "set", 50, 16, arguments.load_keys, keyspace_size=arguments.load_keys)]
     print(f"# kevy-server vs redis-server: redis-benchmark -r {KEYSPACE_SIZE}, {arguments.requests} requests per cell")
     print(f"# {machine_summary()}")
     results = measure(matrix + extra + load, only_kevy=arguments.no_redis)
