@@ -18,8 +18,8 @@ loop with `call_soon_threadsafe` (a background job's worker finished, the data d
 opening): it runs after the turn in hand. Nothing here blocks on the disk except SAVE, a
 background job's commit, a policy switch and shutdown, which wait for the fsync thread first.
 
-Sending, holding and closing clients live in `output.py`, the listener in `accepting.py`
-(both mixed into `EventLoop`).
+Sending, holding and closing clients live in `output.py`, reading and splitting requests in
+`reading.py`, the listener in `accepting.py` (all three mixed into `EventLoop`).
 """
 
 from __future__ import annotations
@@ -42,22 +42,20 @@ from .blocking import NOT_READY
 from .client import Client
 from .durability import Durability, LoggedSlot, SyncWorker, slot_shards
 from .output import Output, monotonic_ms
+from .reading import Reading
 from .replies import OK_BYTES, error_bytes
-from .request_parser import RequestProtocolError
-from .unauthenticated import UnauthenticatedRequestError, split_unauthenticated
 
 __all__ = ["NO_REPLY", "EventLoop", "monotonic_ms"]
 
 log = logging.getLogger("kevy_server")
 
-READ_SIZE_BYTES = 64 * 1024
 NO_REPLY = object()  # the request is answered by closing the connection (SHUTDOWN)
 
 _IN = select.EPOLLIN
 _OUT = select.EPOLLOUT
 
 
-class EventLoop(Accepting, Output):
+class EventLoop(Accepting, Reading, Output):
     """Runs `server`'s connections; `run()` returns once a shutdown has been carried out."""
 
     def __init__(self, server: Any) -> None:
@@ -217,84 +215,6 @@ class EventLoop(Accepting, Output):
         except (BlockingIOError, OSError):
             pass
 
-    def _read(self, client: Client) -> None:
-        try:
-            data = client.sock.recv(READ_SIZE_BYTES)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self.close_client(client, "read error")
-            return
-        if not data:
-            self._end_of_stream(client)
-            return
-        client.last_interaction_monotonic_ms = self.now_ms
-        self.input_bytes += len(data)
-        self.reads += 1
-        if len(data) > client.read_peak_bytes:
-            client.read_peak_bytes = len(data)
-        if client.unauthenticated_buffer is not None:
-            self._read_unauthenticated(client, data)
-            return
-        try:
-            requests = client.parser.feed(data)
-        except RequestProtocolError as protocol_error:
-            self._take_requests(client, protocol_error.commands, protocol_error.message)
-            return
-        if client.blocked is None and not client.backlog:
-            if requests:
-                self.run_requests(client, requests, 0)
-        else:
-            client.backlog.extend(requests)
-
-    def _take_requests(self, client: Client, requests: list[list[bytes]], error: str | None) -> None:
-        if client.blocked is not None or client.backlog:
-            client.backlog.extend(requests)
-            if error is not None:
-                client.backlog.append(error)  # type: ignore[arg-type]
-                self._stop_reading(client)
-            return
-        if requests:
-            self.run_requests(client, requests, 0)
-        if error is not None:
-            if client.blocked is not None or client.backlog:
-                client.backlog.append(error)  # type: ignore[arg-type]
-            else:
-                self._protocol_error(client, error)
-            self._stop_reading(client)
-
-    def _read_unauthenticated(self, client: Client, data: bytes) -> None:
-        """Before AUTH: split requests one at a time under Redis's small limits, and run each
-        before splitting the next (an AUTH early in a pipeline lifts the limits for the rest)."""
-        buffer = client.unauthenticated_buffer
-        assert buffer is not None
-        buffer += data
-        while client.unauthenticated_buffer is not None and not client.closing:
-            try:
-                request, consumed = split_unauthenticated(buffer)
-            except UnauthenticatedRequestError as error:
-                self._take_requests(client, [], error.message)
-                return
-            if consumed == 0:
-                return
-            del buffer[:consumed]
-            if request:
-                self._take_requests(client, [request], None)
-            if client.authenticated:
-                rest = bytes(buffer)
-                client.unauthenticated_buffer = None
-                if rest:
-                    self._read_more(client, rest)
-                return
-
-    def _read_more(self, client: Client, data: bytes) -> None:
-        error = None
-        try:
-            requests = client.parser.feed(data)
-        except RequestProtocolError as protocol_error:
-            requests, error = protocol_error.commands, protocol_error.message
-        self._take_requests(client, requests, error)
-
     def run_requests(self, client: Client, requests: Any, start: int) -> None:
         """Run `requests[start:]` for `client` in order; the rest goes to its backlog if it
         blocks, closes or starts a shutdown."""
@@ -371,18 +291,6 @@ class EventLoop(Accepting, Output):
             if client.read_closed and not client.backlog and client.blocked is None:
                 client.closing = True
                 self._close_if_done(client)
-
-    def _protocol_error(self, client: Client, message: str) -> None:
-        self.emit(client, error_bytes(message))
-        client.closing = True
-
-    def _end_of_stream(self, client: Client) -> None:
-        client.read_closed = True
-        self._stop_reading(client)
-        if client.blocked is not None or client.backlog:
-            return  # served (or timed out) first, then closed
-        client.closing = True
-        self._close_if_done(client)
 
     def attempt_for(self, client: Client, attempt: Callable[[bytes], Any], key: bytes) -> Any:
         """Try to serve a blocked `client` from `key`; when served, its reply joins this
