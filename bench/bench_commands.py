@@ -14,7 +14,10 @@ called with argvs of the shapes redis-benchmark sends with `-r 100000` (every
 - incr: `INCR counter:<rand>`, every counter prefilled (steady state: parse, add, format);
 - lpush: `LPUSH mylist xxx` on an existing list;
 - hset: `HSET myhash element:<rand> xxx`, every field prefilled;
-- set / get: `SET key:<rand> xxx` / `GET key:<rand>`, every key prefilled.
+- set / get: `SET key:<rand> xxx` / `GET key:<rand>`, every key prefilled;
+- zrange: `ZRANGE myzset <rand> <rand + 99> WITHSCORES` on the prefilled sorted set (not a
+  redis-benchmark test: the read side of the sorted set's representation, 100 members per
+  call; the reply objects are built, not encoded).
 
 The argvs are built and the keyspace is prefilled before the clock starts; then `--requests`
 calls run back to back, timed with `time.process_time` (this process's CPU, one thread), and
@@ -45,7 +48,7 @@ import time
 from collections.abc import Callable
 
 RANGE = 100_000
-TESTS = ("zadd", "incr", "lpush", "hset", "set", "get")
+TESTS = ("zadd", "incr", "lpush", "hset", "set", "get", "zrange")
 THIS_TREE = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -61,6 +64,12 @@ def _workload(name: str, requests: int, generator: random.Random) -> tuple[list[
         scores = _random_texts(generator, b"%012d", requests)
         members = _random_texts(generator, b"element:%012d", requests)
         return prefill, [[b"ZADD", b"myzset", score, member] for score, member in zip(scores, members)]
+    if name == "zrange":
+        prefill = [[b"ZADD", b"myzset", b"%012d" % generator.randrange(RANGE), b"element:%012d" % index]
+                   for index in range(RANGE)]
+        starts = [generator.randrange(RANGE - 100) for _ in range(requests)]
+        return prefill, [[b"ZRANGE", b"myzset", b"%d" % start, b"%d" % (start + 99), b"WITHSCORES"]
+                         for start in starts]
     if name == "incr":
         prefill = [[b"INCR", b"counter:%012d" % index] for index in range(RANGE)]
         return prefill, [[b"INCR", key] for key in _random_texts(generator, b"counter:%012d", requests)]
@@ -105,11 +114,13 @@ def measure(name: str, requests: int, seed: int) -> float:
     handler: Callable = COMMAND_TABLE[name.encode()].handler
     prefill, timed = _workload(name, requests, random.Random(seed))
     for argv in prefill:
-        handler(keyspace, argv, context)
+        COMMAND_TABLE[argv[0].lower()].handler(keyspace, argv, context)
     started = time.process_time()
     for argv in timed:
-        handler(keyspace, argv, context)
+        outcome = handler(keyspace, argv, context)
     figure = (time.process_time() - started) / requests * 1e6
+    if name == "zrange":
+        assert len(outcome.reply) == 200, "100 members with their scores"
     _check(name, keyspace, requests, context)
     return figure
 

@@ -27,7 +27,10 @@ from __future__ import annotations
 
 import math
 import struct
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
+from itertools import chain, islice
+from operator import itemgetter, neg
 
 from sortedcontainers import SortedList
 
@@ -36,6 +39,10 @@ _UNPACK_DOUBLE = struct.Struct(">d").unpack
 _UNPACK_DOUBLE_FROM = struct.Struct(">d").unpack_from
 _INVERT_BYTES = bytes(range(255, -1, -1))  # bytes.translate table: every byte b -> b ^ 0xFF
 _PREFIX_BYTES = 8
+_HEAD = itemgetter(slice(0, _PREFIX_BYTES))
+_MEMBER = itemgetter(slice(_PREFIX_BYTES, None))
+_FIRST_NON_NEGATIVE = b"\x80"  # score_prefix(-0.0): every key of a score >= 0 sorts at or above it
+_CHUNK_KEYS = 4096  # items() decodes this many keys at a time
 
 
 def score_prefix(score: float) -> bytes:
@@ -65,6 +72,22 @@ def _after_prefix(prefix: bytes) -> bytes:
     decodes as NaN is never any key's.
     """
     return (int.from_bytes(prefix, "big") + 1).to_bytes(_PREFIX_BYTES, "big")
+
+
+def _pairs_of_keys(keys: list[bytes]) -> list[tuple[bytes, float]]:
+    """`(member, score)` for sorted order keys, decoded with C-level steps only.
+
+    Reads (ZRANGE, snapshots) go through here: the scores come out of the keys rather than
+    the dict (a look-up per member would hash a new slice and touch the dict's memory). In
+    sorted keys the negative scores come first, so one bisect splits the keys into a run
+    whose prefixes are all inverted and a run whose prefixes are all negated.
+    """
+    negative_count = bisect_left(keys, _FIRST_NON_NEGATIVE)
+    heads = b"".join(map(_HEAD, keys))
+    cut = negative_count * _PREFIX_BYTES
+    negatives = struct.unpack(f">{negative_count}d", heads[:cut].translate(_INVERT_BYTES))
+    non_negatives = map(neg, struct.unpack(f">{len(keys) - negative_count}d", heads[cut:]))
+    return list(zip(map(_MEMBER, keys), chain(negatives, non_negatives)))
 
 
 class ZSet:
@@ -109,10 +132,9 @@ class ZSet:
 
     def items(self) -> Iterator[tuple[bytes, float]]:
         """`(member, score)` pairs from the lowest score to the highest."""
-        scores = self._scores
-        for key in self._order:
-            member = key[_PREFIX_BYTES:]
-            yield member, scores[member]
+        keys = iter(self._order)
+        while chunk := list(islice(keys, _CHUNK_KEYS)):
+            yield from _pairs_of_keys(chunk)
 
     def score(self, member: bytes) -> float | None:
         return self._scores.get(member)
@@ -167,12 +189,7 @@ class ZSet:
     def range_by_index(self, start: int, stop: int) -> list[tuple[bytes, float]]:
         """Pairs at positions start..stop inclusive (both already in bounds)."""
         assert 0 <= start <= stop < len(self._order)
-        return self._pairs(self._order.islice(start, stop + 1))
-
-    def _pairs(self, keys: Iterable[bytes]) -> list[tuple[bytes, float]]:
-        scores = self._scores
-        members = [key[_PREFIX_BYTES:] for key in keys]
-        return list(zip(members, map(scores.__getitem__, members)))
+        return _pairs_of_keys(list(self._order.islice(start, stop + 1)))
 
     def index_range_by_score(
         self, minimum: float, minimum_exclusive: bool, maximum: float, maximum_exclusive: bool
@@ -213,7 +230,7 @@ class ZSet:
         return first, end
 
     def pairs_between(self, first: int, end: int) -> list[tuple[bytes, float]]:
-        return self._pairs(self._order.islice(first, end))
+        return _pairs_of_keys(list(self._order.islice(first, end)))
 
     def pop_lowest(self, count: int) -> list[tuple[bytes, float]]:
         return self._pop(count, from_highest=False)
