@@ -34,6 +34,10 @@ _LONG_DOUBLE_MAX_EXPONENT = 16383
 
 def parse_int(text: bytes) -> int | None:
     """Redis string2ll: the int64 `text` spells, or None."""
+    if text.isdigit() and len(text) < 19 and (text[0] != 48 or len(text) == 1):
+        # Up to 18 ASCII digits without a leading zero (every counter INCR writes back while
+        # it is >= 0): int() reads them as string2ll does, and they are below INT64_MAX.
+        return int(text)
     if _INTEGER.fullmatch(text) is None:
         return None
     value = int(text)
