@@ -32,7 +32,10 @@ number_text = st.one_of(
     st.from_regex(rb"\A[ +-]?[0-9]{0,3}(\.[0-9]{0,3})?([eE][+-]?[0-9]{1,3})?\Z", fullmatch=True),
     st.sampled_from([b"inf", b"-inf", b"+inf", b"Infinity", b"nan", b"0x1p3", b"0x10", b"1e400",
                      b"-1e-400", b"9223372036854775807", b"-9223372036854775808", b"01", b"-0",
-                     b"1_0", b" 1", b"1 ", b"", b".5", b"5.", b"1e", b"0.1", b"17.9", b"4e-320"]),
+                     b"1_0", b" 1", b"1 ", b"", b".5", b"5.", b"1e", b"0.1", b"17.9", b"4e-320",
+                     # plain digits (parse_double's fast path), redis-benchmark's zero-padded
+                     # shape, and lengths around where a digit string overflows a double
+                     b"000000012345", b"0" * 400, b"9" * 299, b"9" * 308, b"9" * 309, b"9" * 400]),
     st.integers(-(2**64), 2**64).map(lambda number: b"%d" % number),
     st.floats(allow_nan=False).map(lambda number: repr(number).encode()),
 )

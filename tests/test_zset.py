@@ -12,7 +12,13 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kevy_persist.data.zset import LEX_MINUS_INFINITY, LEX_PLUS_INFINITY, ZSet
+from kevy_persist.data.zset import (
+    LEX_MINUS_INFINITY,
+    LEX_PLUS_INFINITY,
+    ZSet,
+    score_of_key,
+    score_prefix,
+)
 
 members = st.binary(max_size=3)
 scores = st.one_of(
@@ -136,3 +142,55 @@ def test_infinite_scores_sort_at_the_ends_and_negative_zero_is_stored_as_zero() 
     assert (first, end) == (0, 3)
     first, end = zset.index_range_by_score(-math.inf, True, math.inf, True)
     assert (first, end) == (1, 2)
+
+
+EDGE_SCORES = [
+    -math.inf, -1.7976931348623157e308, -1.0, -2.2250738585072014e-308, -5e-324, -0.0,
+    0.0, 5e-324, 2.2250738585072014e-308, 1.0, 1.7976931348623157e308, math.inf,
+]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    first=st.one_of(st.sampled_from(EDGE_SCORES), st.floats(allow_nan=False)),
+    second=st.one_of(st.sampled_from(EDGE_SCORES), st.floats(allow_nan=False)),
+)
+def test_score_prefix_bytes_order_is_the_numeric_order(first: float, second: float) -> None:
+    """Method: for any two non-NaN doubles (subnormals, +-0, +-inf included), their prefixes
+    compare as bytes exactly as the scores compare as numbers, and each decodes back."""
+    assert (score_prefix(first) < score_prefix(second)) == (first < second)
+    assert (score_prefix(first) == score_prefix(second)) == (first == second)
+    for score in (first, second):
+        decoded = score_of_key(score_prefix(score) + b"member")
+        assert decoded == score and math.copysign(1.0, decoded) == math.copysign(1.0, score + 0.0)
+
+
+def test_edge_scores_sort_in_numeric_order_and_zero_bounds_ignore_the_sign() -> None:
+    """Method: members holding every edge score come out in numeric order; score ranges with
+    -0.0 and 0.0 bounds select the same members (Redis compares -0 == 0)."""
+    zset = ZSet.from_pairs((b"m%02d" % index, score) for index, score in enumerate(EDGE_SCORES))
+    zset.check_invariants()
+    scores = [score for _member, score in zset.items()]
+    assert scores == sorted(score + 0.0 for score in EDGE_SCORES)
+    for zero in (0.0, -0.0):
+        above = zset.pairs_between(*zset.index_range_by_score(zero, True, math.inf, False))
+        assert [score for _member, score in above] == [5e-324, 2.2250738585072014e-308, 1.0,
+                                                       1.7976931348623157e308, math.inf]
+        at_zero = zset.pairs_between(*zset.index_range_by_score(zero, False, zero, False))
+        assert sorted(member for member, _score in at_zero) == [b"m05", b"m06"]
+        below = zset.index_range_by_score(-math.inf, False, zero, True)
+        assert below == (0, 5)
+
+
+def test_moving_a_member_keeps_one_order_key_per_member() -> None:
+    """Method: move a member's score back and forth across others and onto a tie; the order,
+    ranks and invariants follow (the old key is gone each time)."""
+    zset = ZSet.from_pairs([(b"a", 1.0), (b"b", 2.0), (b"c", 3.0)])
+    zset.move(b"a", 1.0, 5.0)
+    assert [member for member, _ in zset.items()] == [b"b", b"c", b"a"]
+    zset.move(b"a", 5.0, 2.0)  # ties with b: member bytes decide, a first
+    assert list(zset.items()) == [(b"a", 2.0), (b"b", 2.0), (b"c", 3.0)]
+    assert zset.rank(b"b") == 1
+    zset.insert(b"", -0.0)
+    assert next(zset.items()) == (b"", 0.0)
+    zset.check_invariants()

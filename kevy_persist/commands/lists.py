@@ -35,7 +35,12 @@ def _push(keyspace: Keyspace, argv: list[bytes], context: CommandContext, left: 
             return CommandOutcome(0)
         keyspace.set_value(key, deque(reversed(argv[2:])) if left else deque(argv[2:]))
         return CommandOutcome(len(argv) - 2, (argv,))
-    if left:
+    if len(argv) == 3:  # one element, the common case: no slice of argv
+        if left:
+            items.appendleft(argv[2])
+        else:
+            items.append(argv[2])
+    elif left:
         items.extendleft(argv[2:])
     else:
         items.extend(argv[2:])
@@ -44,22 +49,22 @@ def _push(keyspace: Keyspace, argv: list[bytes], context: CommandContext, left: 
 
 @command("lpush", -3, "write fast")
 def lpush_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
-    return _push(keyspace, argv, context, left=True, only_existing=False)
+    return _push(keyspace, argv, context, True, False)  # positional: a cheaper call
 
 
 @command("rpush", -3, "write fast")
 def rpush_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
-    return _push(keyspace, argv, context, left=False, only_existing=False)
+    return _push(keyspace, argv, context, False, False)  # positional: a cheaper call
 
 
 @command("lpushx", -3, "write fast")
 def lpushx_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
-    return _push(keyspace, argv, context, left=True, only_existing=True)
+    return _push(keyspace, argv, context, True, True)  # positional: a cheaper call
 
 
 @command("rpushx", -3, "write fast")
 def rpushx_command(keyspace: Keyspace, argv: list[bytes], context: CommandContext) -> CommandOutcome:
-    return _push(keyspace, argv, context, left=False, only_existing=True)
+    return _push(keyspace, argv, context, False, True)  # positional: a cheaper call
 
 
 def _pop(keyspace: Keyspace, argv: list[bytes], context: CommandContext, left: bool) -> CommandOutcome:

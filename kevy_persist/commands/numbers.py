@@ -34,6 +34,10 @@ _LONG_DOUBLE_MAX_EXPONENT = 16383
 
 def parse_int(text: bytes) -> int | None:
     """Redis string2ll: the int64 `text` spells, or None."""
+    if text.isdigit() and len(text) < 19 and (text[0] != 48 or len(text) == 1):
+        # Up to 18 ASCII digits without a leading zero (every counter INCR writes back while
+        # it is >= 0): int() reads them as string2ll does, and they are below INT64_MAX.
+        return int(text)
     if _INTEGER.fullmatch(text) is None:
         return None
     value = int(text)
@@ -63,6 +67,11 @@ def _strtod_prefix_free(text: bytes) -> float | None:
 
 def parse_double(text: bytes) -> float | None:
     """Redis getDoubleFromObject: the double `text` spells, or None."""
+    if text.isdigit() and len(text) < 300:
+        # Plain ASCII digits (redis-benchmark's ZADD scores, most real ones): float() reads
+        # them exactly as strtod does, and under 300 digits they can neither overflow nor
+        # underflow, so the regular expressions below would only agree.
+        return float(text)
     if not text or text[0] in _SPACE:
         return None
     return _strtod_prefix_free(text)

@@ -230,8 +230,16 @@ class Keyspace:
 
     def lookup_for_write(self, key: bytes, now_ms: int) -> Any:
         """Like `lookup`, but the returned collection may be mutated in place."""
-        value = self.lookup(key, now_ms)
-        if value is None or self._view_count == 0 or type(value) is bytes:
+        # `lookup`'s body, inlined: every write command comes through here.
+        value = self._values.get(key)
+        if value is None:
+            return None
+        if self._deadlines:
+            deadline = self._deadlines.get(key)
+            if deadline is not None and deadline <= now_ms:
+                self._expire(key)
+                return None
+        if self._view_count == 0 or type(value) is bytes:
             return value
         owned = self._owned_since_freeze
         if key not in owned:
@@ -254,6 +262,13 @@ class Keyspace:
             self._owned_since_freeze.discard(key)  # as `_write_value`: the view may share it
         if self._deadlines:
             self._deadlines.pop(key, None)
+
+    def update_string(self, key: bytes, value: bytes) -> None:
+        """`set_value(key, value, keep_deadline=True)` for a bytes value (INCR's write)."""
+        assert value.__class__ is bytes, f"not a string value: {type(value)!r}"
+        self._values[key] = value
+        if self._view_count:
+            self._owned_since_freeze.discard(key)  # as `_write_value`: the view may share it
 
     def _write_value(self, key: bytes, value: Any) -> None:
         assert type(value) in KIND_BY_TYPE, f"not a native value: {type(value)!r}"
