@@ -32,21 +32,10 @@ def limits_for(workload: str, limits: Limits) -> Limits:
     return STRONGER_LIMITS.get(workload, limits)
 
 
-# Sites whose removal no sweep can detect, with the reason they stay.
-JUSTIFIED: dict[str, str] = {
-    "kevy_persist/store/opening.py in open_store_shards -> kevy_persist/layout/meta.py in write_layout": (
-        "the store recording the layout of a fresh (or legacy) dir. If the meta's name is lost, "
-        "the next open infers the layout from the file names: the same shard count, routed by "
-        "kevyhash -- the recorded layout itself for kevyhash, and for slots a mismatch that "
-        "re-shards, which reads every old shard file into its own keyspace and re-homes every "
-        "key, so nothing is lost either way. Kept so kevy 1.23, which reads the meta, sees the "
-        "layout (its fsync, the row above, is detected)."),
-    "kevy_persist/reshard/fresh_install.py in install_fresh_layout -> kevy_persist/reshard/fresh_install.py in prepare_fresh_directory": (
-        "the fsync_dir of the new data dir's parent, making the directory's own name durable. "
-        "The simulator models a created directory as durable at once (and the import "
-        "workloads start from an existing empty dir), so no sweep can see its loss (gap); on a "
-        "real file system a lost directory entry would take every imported file with it."),
-}
+# Sites whose removal no sweep can detect, with the reason they stay (none today: every
+# site's removal is caught by some sweep's oracle). A new row needs a reason a reviewer can
+# check: why losing what the sync makes durable breaks no promise of the contract.
+JUSTIFIED: dict[str, str] = {}
 
 
 @attrs.frozen
