@@ -8,6 +8,8 @@ violation. A site whose removal no sweep detects is reported: either the sync is
 or a checker or workload is too weak to notice its absence. Such a site must be justified in
 `JUSTIFIED` (keyed by `sim.simfs.site_key`: `caller -> frame` with the line numbers left
 out, so edits do not stale it), or removed from the core, or covered by a stronger workload.
+A site no plain sweep detects is tried once more with `resume` (write after every recovery,
+crash again) on the workloads that support it.
 A site is labelled by its frame and, inside the core, its caller (`sim.simfs.call_site`), so
 each caller of a shared helper (`LogWriter.fsync`, `write_layout`, `install_snapshot`) is a
 row of its own and is checked on its own.
@@ -21,6 +23,7 @@ from .explorer import SweepConfig, sweep
 from .profiles import Limits
 from .report import replay_line
 from .simfs import innermost_frame, site_key
+from .workloads import workload_named
 
 # Workloads whose detection needs more images than the self-check's caps: the one image of
 # `open-hole-filled` where a lost truncate lets the first append's page resurrect the old
@@ -64,11 +67,17 @@ def self_check(configs: list[SweepConfig], *, include_sim_sites: bool = False) -
     rows = []
     for site in sorted(sites):
         detected_by, replay = "", ""
-        for config in reached_by[site]:
+        # Then, for what no plain sweep detects, the same sweeps writing after each recovery
+        # (`resume`, where the workload can): a sync in recovery that only a later write and
+        # crash depend on (a settled MOVE journal's removal) shows only there.
+        attempts = [config for config in reached_by[site]] + [
+            attrs.evolve(config, resume=True) for config in reached_by[site]
+            if not config.resume and hasattr(workload_named(config.workload), "resume")]
+        for config in attempts:
             result = sweep(attrs.evolve(config, disabled_sync_sites=frozenset({site}), stop_at_first=True))
             if result.violation_count:
                 violation = result.violations[0]
-                detected_by = f"{config.workload}/{config.profile}: {violation.kind}"
+                detected_by = f"{config.workload}/{config.profile}{' --resume' if config.resume else ''}: {violation.kind}"
                 replay = replay_line(config, violation) + f" --disable-sync '{site}'"
                 break
         rows.append(SiteReport(site, sites[site], detected_by, replay, JUSTIFIED.get(site_key(site), "")))

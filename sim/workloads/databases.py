@@ -209,16 +209,35 @@ class MoveWorkload(DatabaseWorkload):
     """MOVEs that move (`move-1shard`): the seeded mixes of `swapdb-*` may draw none that finds
     its key (seed 0 draws none), and only a MOVE that moves writes the move journal."""
 
+    # The last write is to a key a MOVE moved away, at its source: a MOVE journal whose
+    # removal was not durable would come back after a crash and delete it again.
     MOVES = ((b"SET", b"0", b"a", b"v0"), (b"SET", b"1", b"b", b"w0"), (b"MOVE", b"0", b"a", b"2"),
-             (b"MOVE", b"1", b"b", b"0"), (b"SET", b"2", b"a", b"v4"))
+             (b"MOVE", b"1", b"b", b"0"), (b"SET", b"2", b"a", b"v4"), (b"SET", b"1", b"b", b"w5"))
 
     def __init__(self) -> None:
         super().__init__(1)
         self.name = "move-1shard"
         self.summary = "MOVE between databases 0-2 (each move found and journaled) under appendfsync always"
 
+    # Writing after a recovery (`--resume`, sim/resume.py): each moved key written again at
+    # its source. A recovery that settled a MOVE journal without making its removal durable
+    # lets the journal come back after a later crash, and the next open then deletes the key
+    # at the source again -- an acknowledged write lost.
+    resume_operations = ((b"SET", b"0", b"a", b"r0"), (b"SET", b"1", b"b", b"r1"))
+    resume_apply = staticmethod(apply)
+
     def operations(self, seed: int) -> list:
         return list(self.MOVES)
+
+    def resume(self, fs, operations, history) -> None:
+        """Recover (open, which settles a MOVE journal), then issue `operations`, each
+        acknowledged once `appendfsync always` returned."""
+        store = self.open_store(fs, ManualClock())
+        for index, operation in enumerate(operations):
+            history.begin(index)
+            _issue(store, operation)
+            history.require(index + 1)
+        store.shutdown()
 
 
 def workloads() -> list[Workload]:
