@@ -240,5 +240,25 @@ class MoveWorkload(DatabaseWorkload):
         store.shutdown()
 
 
+class SwapChainWorkload(DatabaseWorkload):
+    """Two SWAPDBs of databases 1 and 2 (`swapdb-chain-1shard`): neither dir is the root, so
+    nothing fsyncs the root between the first swap's end and the second's commit point. A
+    first swap whose journal's removal was not made durable comes back after a crash there
+    and rolls forward whatever temps the second left: with one dir's temp names durable and
+    not the other's, half a swap. (The seeded mixes of `swapdb-*` swap with database 0 each
+    time, whose dir is the root, so every swap fsyncs the root early.)"""
+
+    SWAPS = ((b"SET", b"0", b"a", b"v0"), (b"SET", b"1", b"b", b"w0"), (b"SET", b"2", b"c", b"x0"),
+             (b"SWAPDB", b"1", b"2"), (b"SWAPDB", b"1", b"2"))
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.name = "swapdb-chain-1shard"
+        self.summary = "SWAPDB 1 2 twice (the root never fsynced between) under appendfsync always (1 shard each)"
+
+    def operations(self, seed: int) -> list:
+        return list(self.SWAPS)
+
+
 def workloads() -> list[Workload]:
-    return [DatabaseWorkload(1), DatabaseWorkload(2), MoveWorkload()]
+    return [DatabaseWorkload(1), DatabaseWorkload(2), MoveWorkload(), SwapChainWorkload()]
