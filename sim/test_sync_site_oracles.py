@@ -9,7 +9,9 @@ disabled: the disabled one must report the named violation, the intact one none.
   must be durable once the open returned, kevy 1.23 reads the layout from it
   (`layout-not-recorded`);
 - `move-1shard --resume`: a MOVE journal settled at open must be removed durably, or a
-  write after that open is deleted by the next open (`resume-lost-acknowledged`).
+  write after that open is deleted by the next open (`resume-lost-acknowledged`);
+- `swapdb-chain-1shard`: a finished swap's journal must be removed durably, or it comes back
+  before the next swap's commit and rolls half of that swap forward (`not-a-prefix`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ CASES = [
     ("move-1shard", True,
      "kevy_persist/store/database_lifecycle.py in open_existing_databases -> kevy_persist/store/databases.py in recover_interrupted_move",
      "resume-lost-acknowledged"),
+    ("swapdb-chain-1shard", False,
+     "kevy_persist/reshard/swapdb.py in swap_databases -> kevy_persist/reshard/swapdb.py in finish_swap",
+     "not-a-prefix"),
 ]
 
 
