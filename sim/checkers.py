@@ -149,3 +149,32 @@ class LayoutChecker:
             return Verdict("degraded-prefix", True)
         return Verdict("lost-acknowledged", False,
                        f"layout {layout!r} is older than the last completed write ({required})")
+
+
+class RecordedLayoutChecker:
+    """States are `(recorded, keyspace)`: the layout `shards.meta` names as recovery finds it
+    (before opening: None when there is no meta) and what the inner checker judges.
+
+    The oracle: once the store's open returned (the first operation was issued), the dir's
+    recorded layout is the store's. kevy 1.23 reads a dir's layout from `shards.meta` only
+    (without one it infers `n` shards routed by KevyHash from the file names), so a store
+    that opened a fresh dir and lost its meta in a crash would be misread by kevy 1.23 under
+    any other routing (`layout-not-recorded`). Then the inner checker judges the keyspace."""
+
+    def __init__(self, inner, expected: object) -> None:
+        self.inner = inner
+        self.expected = expected
+
+    def with_failures(self, failed: frozenset[int]) -> RecordedLayoutChecker:
+        inner = self.inner.with_failures(failed)
+        return self if inner is self.inner else RecordedLayoutChecker(inner, self.expected)
+
+    def check(self, outcome: Outcome, freeze: tuple) -> Verdict:
+        if outcome.failure:
+            return self.inner.check(outcome, freeze)
+        recorded, keyspace = outcome.state
+        if freeze[1] >= 1 and recorded != self.expected:
+            return Verdict("layout-not-recorded", False,
+                           f"the store's open returned, then a crash left shards.meta naming {recorded!r}, "
+                           f"not {self.expected!r} (kevy 1.23 reads the layout from it)")
+        return self.inner.check(Outcome(state=keyspace), freeze)

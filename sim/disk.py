@@ -9,8 +9,12 @@ directories and, per path, the bytes. Images are plain hashable values, so the e
 de-duplicates them by content before running recovery.
 
 Modelling choices (stated once, here):
-- Directories exist from `make_dirs` on and are durable at once (the core never relies on a
-  directory's own entry in its parent; the data dir is created before anything is written).
+- A directory's content (its entries) is tracked like any directory's from `make_dirs` on,
+  but its *name* -- its entry in its parent -- is a pending create like a new file's, durable
+  only on `fsync_dir(parent)`. In the namespace that entry maps the name to
+  `DIRECTORY_INODE`. An image holds a directory only when every entry on its path from `/`
+  is kept; the files of a directory whose name is lost are unreachable, so the image loses
+  them with it (`make_image`). Directories are never renamed or removed (the core does not).
 - A rename stays inside one directory (the core's durable replace never crosses directories).
 """
 
@@ -24,6 +28,8 @@ WRITE = "write"
 TRUNCATE = "truncate"
 
 CREATE = "create"
+# The inode number a directory's entry in its parent names (file inodes count from 1).
+DIRECTORY_INODE = 0
 RENAME = "rename"
 REMOVE = "remove"
 
@@ -123,18 +129,54 @@ def join_path(directory: str, name: str) -> str:
     return name if not directory else directory.rstrip("/") + "/" + name
 
 
+def reachable_directories(directories, entries_by_directory: dict[str, dict[str, int]]) -> set[str]:
+    """The directories of `directories` whose every name on the path from `/` is in the
+    namespace (a directory whose own name is lost takes its subtree with it)."""
+    reachable = {"/"}
+    for directory in sorted(directories, key=len):  # parents before children
+        if directory == "/":
+            continue
+        up, _, name = directory.rstrip("/").rpartition("/")
+        up = up or "/"
+        if up in reachable and entries_by_directory.get(up, {}).get(name) == DIRECTORY_INODE:
+            reachable.add(directory)
+    return reachable
+
+
+def with_directory_links(directories, entries_by_directory: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """A namespace with every directory's entry in its parent added (the live namespace,
+    where every created directory is there)."""
+    linked = {directory: dict(entries) for directory, entries in entries_by_directory.items()}
+    for directory in directories:
+        if directory != "/":
+            up, _, name = directory.rstrip("/").rpartition("/")
+            linked.setdefault(up or "/", {})[name] = DIRECTORY_INODE
+    return linked
+
+
+def without_directory_links(entries_by_directory: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """The file entries only (what `SimFileSystem` keeps as its live namespace)."""
+    return {directory: {name: inode for name, inode in entries.items() if inode != DIRECTORY_INODE}
+            for directory, entries in entries_by_directory.items()}
+
+
 def make_image(
     directories: frozenset[str],
     entries_by_directory: dict[str, dict[str, int]],
     content_of_inode: dict[int, bytes],
 ) -> Image:
-    """Assemble an image from a namespace and each reachable inode's bytes."""
+    """Assemble an image from a namespace and each reachable inode's bytes: only the
+    directories whose names the namespace keeps (`reachable_directories`), and their files."""
+    kept = reachable_directories(directories, entries_by_directory)
     files = []
     for directory, entries in entries_by_directory.items():
+        if directory not in kept:
+            continue
         for name, inode in entries.items():
-            files.append((join_path(directory, name), content_of_inode[inode]))
+            if inode != DIRECTORY_INODE:
+                files.append((join_path(directory, name), content_of_inode[inode]))
     files.sort()
-    return Image(tuple(sorted(directories)), tuple(files))
+    return Image(tuple(sorted(kept)), tuple(files))
 
 
 def durable_namespace(state: DiskState) -> dict[str, dict[str, int]]:
@@ -150,7 +192,9 @@ def namespace_after(state: DiskState, count: int) -> dict[str, dict[str, int]]:
 
 
 def reachable_inodes(entries_by_directory: dict[str, dict[str, int]]) -> list[int]:
-    return sorted({inode for entries in entries_by_directory.values() for inode in entries.values()})
+    """The file inodes a namespace names (directory entries left out)."""
+    return sorted({inode for entries in entries_by_directory.values() for inode in entries.values()
+                   if inode != DIRECTORY_INODE})
 
 
 def flip_bit(image: Image, path: str, bit_index: int) -> Image:

@@ -41,7 +41,7 @@ import attrs
 from kevy_persist.errors import KevyError
 
 from .checkers import Outcome, Verdict
-from .disk import Image, durable_namespace, image_digest, join_path
+from .disk import DIRECTORY_INODE, Image, durable_namespace, image_digest, join_path
 from .faults import (
     READ_FAULT,
     FaultPlan,
@@ -279,7 +279,7 @@ class Explorer:
             if fault is not None and fault.kind == "bitflip":
                 durable_sizes = {join_path(directory, name): len(state.inodes[inode].durable)
                                  for directory, names in durable_namespace(state).items()
-                                 for name, inode in names.items()}
+                                 for name, inode in names.items() if inode != DIRECTORY_INODE}
                 flips = []
                 for image_id, image in images:
                     flip_rng = random.Random(f"{self.config.seed}:{cut_index}:flip:{image_id}")

@@ -10,7 +10,9 @@ acknowledged only after an fsync; the explorer cuts before every step of that ru
 its last), takes the crash images the profile allows (the nested caps, sampled with
 `random.Random(f"{seed}:resume:{digest}:{J}")`), recovers each, and requires the state to be
 the first recovery's state with a prefix q of the resumed operations applied (the plain-dict
-model), q at least the acknowledged count. Violations: `resume-lost-acknowledged`,
+model), q at least the acknowledged count. A workload whose state is not one keyspace names its
+own resumed operations and model (`resume_operations`, `resume_apply`: `move-1shard` writes the
+keys its MOVEs moved away, at their sources). Violations: `resume-lost-acknowledged`,
 `resume-not-a-prefix` (a skipped tail, a double application), `resume-<failure>` (a refusal or
 a crash of a recovery after the resume). Image ids: `I+J.M`.
 """
@@ -31,11 +33,17 @@ RESUME_OPERATIONS = (
 )
 
 
-def _expected_states(state) -> list:
+def _plan(workload) -> tuple[tuple, object]:
+    """The resumed operations and the model that applies them (the workload's, if it has one)."""
+    return getattr(workload, "resume_operations", RESUME_OPERATIONS), getattr(workload, "resume_apply", apply)
+
+
+def _expected_states(workload, state) -> list:
+    operations, apply_operation = _plan(workload)
     model = dict(state)
     states = [canonical(model)]
-    for argv in RESUME_OPERATIONS:
-        apply(model, argv)
+    for argv in operations:
+        apply_operation(model, argv)
         states.append(canonical(model))
     return states
 
@@ -52,7 +60,7 @@ def _cases(explorer, image: Image) -> list[tuple[str, Image | None, tuple]]:
 
     fs = SimFileSystem.from_image(image, observer=observer, disabled_sync_sites=config.disabled_sync_sites)
     try:
-        explorer.workload.resume(fs, list(RESUME_OPERATIONS), history)
+        explorer.workload.resume(fs, list(_plan(explorer.workload)[0]), history)
     except KevyError as error:
         return [(f"run:{type(error).__name__}: {error}", None, history.freeze())]
     cuts.append((fs.step_count, fs.snapshot(), history.freeze()))
@@ -69,7 +77,7 @@ def _cases(explorer, image: Image) -> list[tuple[str, Image | None, tuple]]:
     return cases
 
 
-def _verdict(expected: list, outcome: Outcome | None, freeze, label: str) -> Verdict:
+def _verdict(expected: list, outcome: Outcome | None, freeze, label: str, operations=RESUME_OPERATIONS) -> Verdict:
     if outcome is None:
         return Verdict("resume-run-failed", False, f"writing after a good recovery failed: {label}")
     if outcome.failure:
@@ -79,7 +87,7 @@ def _verdict(expected: list, outcome: Outcome | None, freeze, label: str) -> Ver
     if not matches:
         return Verdict("resume-not-a-prefix", False,
                        f"after writing on the recovered state, a crash gives {outcome.state!r}: no prefix "
-                       f"of the resumed operations {list(RESUME_OPERATIONS)} applied to it")
+                       f"of the resumed operations {list(operations)} applied to it")
     if any(required <= count <= issued for count in matches):
         return Verdict("resumed", True)
     return Verdict("resume-lost-acknowledged", False,
@@ -92,12 +100,13 @@ def judge_resume(explorer, image: Image, outcome: Outcome) -> list[tuple[str, Ve
         return []
     cached = explorer.resumes.get(image)
     if cached is None:
-        expected = _expected_states(outcome.state)
+        expected = _expected_states(explorer.workload, outcome.state)
+        operations = _plan(explorer.workload)[0]
         cached = []
         seen: set = set()
         for label, crash_image, freeze in _cases(explorer, image):
             resumed = explorer.recover_plain(crash_image) if crash_image is not None else None
-            verdict = _verdict(expected, resumed, freeze, label)
+            verdict = _verdict(expected, resumed, freeze, label, operations)
             key = (resumed, freeze)
             if key not in seen:
                 seen.add(key)
@@ -108,9 +117,9 @@ def judge_resume(explorer, image: Image, outcome: Outcome) -> list[tuple[str, Ve
 
 def replay_resume(explorer, image: Image, outcome: Outcome, resume_id: str) -> tuple[Verdict, Outcome, Image]:
     """Reproduce the resumed case `resume_id` (`J.M`) on `image`."""
-    expected = _expected_states(outcome.state)
+    expected = _expected_states(explorer.workload, outcome.state)
     for label, crash_image, freeze in _cases(explorer, image):
         if label == resume_id and crash_image is not None:
             resumed = explorer.recover_plain(crash_image)
-            return _verdict(expected, resumed, freeze, label), resumed, crash_image
+            return _verdict(expected, resumed, freeze, label, _plan(explorer.workload)[0]), resumed, crash_image
     raise KeyError(f"no resumed case {resume_id!r} for this image")

@@ -3,7 +3,9 @@
 What it models. Like LevelDB's fault-injection Env, it keeps track of the state of a file
 system as of the last sync: per file (inode) the durable bytes plus the effects (writes,
 truncates) not yet fsynced, in order; per directory the durable entries plus the pending
-creates, renames and removes, made durable only by `fsync_dir` of that directory. Reads see
+creates, renames and removes, made durable only by `fsync_dir` of that directory. A directory
+made by `make_dirs` is such a pending create in its parent (`sim.disk.DIRECTORY_INODE`): until
+`fsync_dir(parent)` a crash may lose it, and everything under it with it. Reads see
 the live state (every effect applied), as a running program does. A crash profile
 (`sim.profiles`) later decides which pending effects a crash image keeps.
 
@@ -39,6 +41,7 @@ from kevy_persist.errors import LockHeldError, StorageIOError
 from .call_sites import call_site, innermost_frame, site_key  # noqa: F401 -- re-exported
 from .disk import (
     CREATE,
+    DIRECTORY_INODE,
     REMOVE,
     RENAME,
     TRUNCATE,
@@ -53,6 +56,8 @@ from .disk import (
     apply_name_operation,
     make_image,
     namespace_after,
+    with_directory_links,
+    without_directory_links,
 )
 from .simfs_handles import SimFileLock, SimReadableFile, SimWritableFile
 
@@ -113,10 +118,12 @@ class SimFileSystem:
     def from_image(cls, image: Image, **options) -> SimFileSystem:
         """A file system whose whole state is durable and equal to `image` (after a reboot)."""
         fs = cls(**options)
-        for directory in image.directories:
+        for directory in sorted(image.directories, key=len):  # parents first
             fs.directories.add(directory)
             fs._live_entries.setdefault(directory, {})
             fs._durable_entries.setdefault(directory, {})
+            if directory != "/":
+                fs._durable_entries.setdefault(parent(directory), {})[basename(directory)] = DIRECTORY_INODE
         for path, data in image.files:
             inode = fs._new_inode(data)
             directory, name = parent(path), basename(path)
@@ -138,7 +145,7 @@ class SimFileSystem:
             fs._inodes[number] = inode
         fs._next_inode = max(state.inodes, default=0) + 1
         fs._durable_entries = {directory: dict(entries) for directory, entries in state.durable_entries.items()}
-        fs._live_entries = namespace_after(state, len(state.pending_names))
+        fs._live_entries = without_directory_links(namespace_after(state, len(state.pending_names)))
         for directory in fs.directories:
             fs._durable_entries.setdefault(directory, {})
             fs._live_entries.setdefault(directory, {})
@@ -197,7 +204,8 @@ class SimFileSystem:
     def live_image(self) -> Image:
         """What the next process sees when this one exits without a crash (every effect)."""
         live = {number: bytes(inode.live) for number, inode in self._inodes.items()}
-        return make_image(frozenset(self.directories), self._live_entries, live)
+        directories = frozenset(self.directories)
+        return make_image(directories, with_directory_links(directories, self._live_entries), live)
 
     def has_live_name_containing(self, text: str) -> bool:
         return any(text in name for entries in self._live_entries.values() for name in entries)
@@ -240,7 +248,7 @@ class SimFileSystem:
 
     def _record_name(self, kind: str, path: str, source: str, target: str, inode: int,
                      replaced_inode: int = -1) -> None:
-        effects = self._inodes[inode].effect_count()
+        effects = 0 if inode == DIRECTORY_INODE else self._inodes[inode].effect_count()
         self._pending_names.append(
             NameOperation(kind, parent(path), source, target, inode, replaced_inode, effects))
         self.version += 1
@@ -346,10 +354,12 @@ class SimFileSystem:
             missing.append(cursor)
             cursor = parent(cursor)
         for directory in reversed(missing):
+            # The new directory's content starts empty and durable; its name in its parent
+            # is a pending create like a file's (durable on fsync_dir(parent)).
             self.directories.add(directory)
             self._live_entries[directory] = {}
             self._durable_entries[directory] = {}
-            self.version += 1
+            self._record_name(CREATE, directory, "", basename(directory), DIRECTORY_INODE)
 
     def fsync_dir(self, path: str) -> None:
         index, site = self.step("fsync_dir", path)

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import pytest
 
+from sim.disk import Image
 from sim.explorer import SweepConfig, sweep
 from sim.faults import DOOR_FAULTS, READ_FAULT
 from sim.profiles import Limits
 from sim.report import format_summary
+from sim.simfs import SimFileSystem
 from sim.test_sweeps import CORE_WORKLOADS, default_limits
 
 ALL_DOOR_FAULTS = (*DOOR_FAULTS, READ_FAULT)
@@ -59,16 +61,21 @@ def test_every_door_fault_at_every_point_finds_no_violation(workload, kind, prof
     assert result.violation_count == 0, format_summary(result)
 
 
+def _fs_with_d(**options) -> SimFileSystem:
+    """A file system holding a durable, empty `/d` (the calls' `make_dirs` is then a no-op
+    step): these tests are about the files in it, not about the directory's own name."""
+    return SimFileSystem.from_image(Image(("/", "/d"), ()), **options)
+
+
 def test_a_failed_fsync_dir_writes_the_variant_it_names():
     """The fault model itself: variant 0 writes no pending name, 1 all of them, 2+ a subset
     that keeps each name's order; the call raises either way and unwritten names stay pending."""
     from kevy_persist.errors import StorageIOError
     from sim.faults import FaultPlan
-    from sim.simfs import SimFileSystem
 
     written_counts = {}
     for variant in (0, 1, 2, 3):
-        fs = SimFileSystem(faults=FaultPlan("eio-fsync_dir", 7, variant))
+        fs = _fs_with_d(faults=FaultPlan("eio-fsync_dir", 7, variant))
         fs.make_dirs("/d")
         for name in ("a", "b", "c"):
             fs.open_write(f"/d/{name}").close()  # steps 1..6: open + close each
@@ -87,13 +94,12 @@ def test_a_failed_rename_create_remove_or_truncate_changes_nothing():
 
     from kevy_persist.errors import StorageIOError
     from sim.faults import FaultPlan
-    from sim.simfs import SimFileSystem
 
     for kind, action in [("eio-rename", lambda fs: fs.rename("/d/a", "/d/b")),
                          ("enospc-create", lambda fs: fs.open_write("/d/new")),
                          ("eio-remove", lambda fs: fs.remove("/d/a")),
                          ("enospc-truncate", lambda fs: fs.open_append("/d/a").truncate(1))]:
-        fs = SimFileSystem()
+        fs = _fs_with_d()
         fs.make_dirs("/d")
         handle = fs.open_write("/d/a")
         handle.write(b"xyz")

@@ -18,12 +18,18 @@ from sim.profiles import Limits, profile_named
 from sim.simfs import SimFileSystem
 
 
+def _fs_with_d(**options) -> SimFileSystem:
+    """A file system holding a durable, empty `/d` (the calls' `make_dirs` is then a no-op
+    step): these tests are about the files in it, not about the directory's own name."""
+    return SimFileSystem.from_image(Image(("/", "/d"), ()), **options)
+
+
 def _contents(images: list[Image]) -> set[tuple]:
     return {image.files for image in images}
 
 
 def _three_calls_create_write_fsync_dir() -> SimFileSystem:
-    fs = SimFileSystem()
+    fs = _fs_with_d()
     fs.make_dirs("/d")
     handle = fs.open_write("/d/f")  # 1: create (pending name)
     handle.write(b"hello")  # 2: write (pending data)
@@ -42,7 +48,7 @@ def test_strict_keeps_the_synced_name_and_only_synced_data():
 
 def test_strict_loses_an_unsynced_name_even_with_synced_data():
     """create + write + fsync (no fsync_dir): nothing survives."""
-    fs = SimFileSystem()
+    fs = _fs_with_d()
     fs.make_dirs("/d")
     handle = fs.open_write("/d/f")
     handle.write(b"hello")
@@ -67,7 +73,7 @@ def test_ext4_ordered_splits_large_appends_at_4_kib_blocks():
 
 def test_ext4_ordered_names_persist_as_a_prefix_and_renames_are_atomic():
     """create a, create b, rename a->c: name sets are a prefix of that order; never a and c."""
-    fs = SimFileSystem()
+    fs = _fs_with_d()
     fs.make_dirs("/d")
     fs.open_write("/d/a").fsync()
     fs.open_write("/d/b").fsync()
@@ -78,7 +84,7 @@ def test_ext4_ordered_names_persist_as_a_prefix_and_renames_are_atomic():
 
 def test_ext4_ordered_replace_by_rename_carries_the_data():
     """durable old X; write X.tmp (no fsync); rename over X: X is old or the full new data."""
-    fs = SimFileSystem()
+    fs = _fs_with_d()
     fs.make_dirs("/d")
     old = fs.open_write("/d/X")
     old.write(b"old")
@@ -102,7 +108,7 @@ def test_weakest_tears_writes_at_any_byte_with_data_zero_or_garbage_tails():
 
 def test_weakest_rename_is_not_atomic_neither_old_new_or_both():
     """durable a; rename a->b without fsync_dir: images hold {a}, {b}, {}, {a, b}."""
-    fs = SimFileSystem()
+    fs = _fs_with_d()
     fs.make_dirs("/d")
     fs.open_write("/d/a").fsync()
     fs.fsync_dir("/d")
@@ -122,7 +128,7 @@ def test_profiles_sample_with_the_seed_above_the_cap():
 
 def test_fault_eio_drops_the_pages_and_a_retried_fsync_succeeds():
     """write + fsync (EIO) + fsync: the retry returns, and every profile has lost the data."""
-    fs = SimFileSystem(faults=FaultPlan("eio", step_index=3))
+    fs = _fs_with_d(faults=FaultPlan("eio", step_index=3))
     fs.make_dirs("/d")  # step 0
     handle = fs.open_write("/d/f")  # step 1
     fs.fsync_dir("/d")  # step 2
@@ -172,7 +178,7 @@ def _durable(fs: SimFileSystem, path: str, data: bytes):
 def test_weakest_lets_an_overwrite_land_without_the_truncate_before_it():
     """durable 'A'*4096+'B'*100; truncate to 10, append 'new' (no fsync): one image keeps the
     old size with 'new' at 10, zeros to the page's end, and the cut 'B's in the next page."""
-    fs = SimFileSystem()
+    fs = _fs_with_d()
     fs.make_dirs("/d")
     handle = _durable(fs, "/d/f", b"A" * 4096 + b"B" * 100)
     handle.truncate(10)
@@ -185,7 +191,7 @@ def test_weakest_lets_an_overwrite_land_without_the_truncate_before_it():
 
 def test_weakest_zeroes_a_truncated_page_without_the_size_change():
     """A lone shrinking truncate: the zeroed partial page may land while the size stays."""
-    fs = SimFileSystem()
+    fs = _fs_with_d()
     fs.make_dirs("/d")
     handle = _durable(fs, "/d/f", b"A" * 4096 + b"B" * 100)
     handle.truncate(10)
@@ -195,7 +201,7 @@ def test_weakest_zeroes_a_truncated_page_without_the_size_change():
 
 def test_weakest_keeps_effects_inside_one_page_in_order():
     """Two appends in one page: never the second without the first (pages are written whole)."""
-    fs = SimFileSystem()
+    fs = _fs_with_d()
     fs.make_dirs("/d")
     handle = _durable(fs, "/d/f", b"head")
     handle.write(b"one")
@@ -209,10 +215,66 @@ def test_weakest_keeps_effects_inside_one_page_in_order():
 def test_weakest_lets_a_later_page_land_before_an_earlier_one():
     """Durable 4095 bytes; append 'z' (page 0) then 'y'*10 (page 1): the second page's data
     may persist without the first's (a hole of zeros under the committed size)."""
-    fs = SimFileSystem()
+    fs = _fs_with_d()
     fs.make_dirs("/d")
     handle = _durable(fs, "/d/f", b"x" * 4095)
     handle.write(b"z")
     handle.write(b"y" * 10)
     contents = {files[0][1] for files in _images("weakest", fs)}
     assert b"x" * 4095 + b"\0" + b"y" * 10 in contents
+
+
+def _new_dir_with_a_synced_file(*, sync_parent: bool) -> SimFileSystem:
+    """mkdir /d (its name pending in /), /d/f written, fsynced and its name fsynced in /d;
+    then, or not, fsync_dir(/): the new directory's own name."""
+    fs = SimFileSystem()
+    fs.make_dirs("/d")
+    handle = fs.open_write("/d/f")
+    handle.write(b"hello")
+    handle.fsync()
+    fs.fsync_dir("/d")
+    if sync_parent:
+        fs.fsync_dir("/")
+    return fs
+
+
+def _directories_and_files(profile: str, fs: SimFileSystem) -> set[tuple]:
+    images = profile_named(profile).images(fs.snapshot(), random.Random(0), Limits(10_000, 10))
+    return {(image.directories, image.files) for image in images}
+
+
+def test_a_new_directory_whose_name_is_not_fsynced_may_vanish_with_its_files():
+    """mkdir, a fully synced file in it, no fsync_dir of the parent: strict keeps neither the
+    directory nor the file; ext4-ordered and weakest may keep both or lose both (never the
+    file without its directory). With fsync_dir(/) every profile keeps both."""
+    lost = (("/",), ())
+    kept = (("/", "/d"), (("/d/f", b"hello"),))
+    unsynced = _new_dir_with_a_synced_file(sync_parent=False)
+    assert _directories_and_files("strict", unsynced) == {lost}
+    assert _directories_and_files("ext4-ordered", unsynced) == {lost, kept}
+    assert _directories_and_files("weakest", unsynced) == {lost, kept}
+    synced = _new_dir_with_a_synced_file(sync_parent=True)
+    for profile in ("strict", "ext4-ordered", "weakest"):
+        assert _directories_and_files(profile, synced) == {kept}, profile
+
+
+def test_a_nested_new_directory_needs_every_name_on_its_path():
+    """make_dirs /a/b makes two pending names; fsync_dir(/a) makes b's durable, but /a's own
+    name is not, so strict loses both; after fsync_dir(/) too, both are there."""
+    fs = SimFileSystem()
+    fs.make_dirs("/a/b")
+    fs.fsync_dir("/a")
+    assert _directories_and_files("strict", fs) == {(("/",), ())}
+    fs.fsync_dir("/")
+    assert _directories_and_files("strict", fs) == {(("/", "/a", "/a/b"), ())}
+
+
+def test_a_restarted_file_system_keeps_a_pending_directory_pending():
+    """from_state (the process killed, the OS alive): the new directory is listed and usable,
+    and its name is still pending (strict loses it)."""
+    fs = SimFileSystem()
+    fs.make_dirs("/d")
+    restarted = SimFileSystem.from_state(fs.snapshot())
+    assert restarted.list_dir("/") == ["d"] and restarted.list_dir("/d") == []
+    assert _directories_and_files("strict", restarted) == {(("/",), ())}
+    assert restarted.live_image().directories == ("/", "/d")

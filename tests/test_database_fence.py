@@ -18,10 +18,15 @@ import pytest
 
 from kevy_persist.disk.clock import ManualClock
 from kevy_persist.errors import CommandError, KevyError, WritesRefusedError
+from sim.disk import Image
 from sim.faults import FaultPlan
 from sim.profiles import Limits, profile_named
 from sim.simfs import SimFileSystem
 from store_support import SIM_DATA_DIR, sim_store
+
+
+# An empty data dir whose name is durable (made by the operator long before).
+DATA_DIR_IMAGE = Image(("/", SIM_DATA_DIR), ())
 
 
 def _open(fs: SimFileSystem):
@@ -36,8 +41,7 @@ def _prepare(store) -> None:
 
 def _step_of(action, operation: str, path: str) -> int:
     """The step index of the first `operation` on `path` during `action` (a dry run)."""
-    fs = SimFileSystem(record_sites=True)
-    fs.make_dirs(SIM_DATA_DIR)
+    fs = SimFileSystem.from_image(DATA_DIR_IMAGE, record_sites=True)
     store = _open(fs)
     _prepare(store)
     start = fs.step_count
@@ -49,8 +53,7 @@ def _step_of(action, operation: str, path: str) -> int:
 
 def _failing_run(action, kind: str, operation: str, path: str):
     step = _step_of(action, operation, path)
-    fs = SimFileSystem(faults=FaultPlan(kind, step))
-    fs.make_dirs(SIM_DATA_DIR)
+    fs = SimFileSystem.from_image(DATA_DIR_IMAGE, faults=FaultPlan(kind, step))
     store = _open(fs)
     _prepare(store)
     with pytest.raises(KevyError):

@@ -7,7 +7,8 @@ an open would serve as a keyspace with keys silently missing. It is what `import
 
 The steps are the re-shard's (specs/reshard.md), with the same phase table
 (`reshard.protocol`) and the same recovery, so nothing new is trusted:
-1. create the directory and fsync its parent (the dir's own name);
+1. create the directory (and missing parents), each new name fsynced in its parent
+   (`layout.data_dir`: without it a crash may lose the dir with every imported file);
 2. finish or discard an interrupted attempt (`recover_interrupted_reshard`): a committed
    earlier import is rolled forward -- and then the dir is not empty, which step 3 refuses;
 3. refuse a directory holding any file (`LayoutError`): this builds a new data dir and never
@@ -32,9 +33,10 @@ from typing import Any
 import attrs
 
 from kevy_persist.disk.clock import Clock
-from kevy_persist.disk.fs import FileSystem, join, parent
+from kevy_persist.disk.fs import FileSystem, join
 from kevy_persist.engine.snapshot import write_snapshot_temp
 from kevy_persist.errors import LayoutError
+from kevy_persist.layout.data_dir import make_data_dir
 from kevy_persist.layout.meta import ShardLayout
 from kevy_persist.layout.names import ReshardJournal, reshard_temp_name
 from kevy_persist.reshard.protocol import Phase, PhaseListener, PhaseTracker, may_abort
@@ -54,8 +56,7 @@ class InstallReport:
 
 def prepare_fresh_directory(fs: FileSystem, directory: str, *, listener: PhaseListener | None = None) -> None:
     """Steps 1-3: the directory exists, any interrupted attempt is settled, and it is empty."""
-    fs.make_dirs(directory)
-    fs.fsync_dir(parent(directory))
+    make_data_dir(fs, directory)
     recovery = recover_interrupted_reshard(fs, directory, listener=listener)
     names = fs.list_dir(directory)
     if names:

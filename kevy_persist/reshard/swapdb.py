@@ -167,8 +167,11 @@ def finish_directory(fs: FileSystem, directory: str, journal: SwapJournal) -> bo
     found = read_journal(fs, directory) if RESHARD_JOURNAL_NAME in names else None
     if found is None and not has_temps:
         if RESHARD_JOURNAL_NAME in names:
+            # No fsync_dir: a torn journal with no temps is never acted on. If its removal is
+            # lost it comes back as the same torn bytes, and whoever sees it next removes it
+            # again (this function while the swap journal is there, else the re-shard
+            # recovery of the dir's open, which discards torn journals the same way).
             fs.remove(join(directory, RESHARD_JOURNAL_NAME))
-            fs.fsync_dir(directory)
         _remove_backups(fs, directory, journal.stamp_ns)
         return False
     if found is None:

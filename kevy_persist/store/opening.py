@@ -1,6 +1,6 @@
 """Opening a data dir for the store: take ownership, reconcile the layout, open every shard.
 
-0. take the dir's `LOCK` (`layout.ownership`): a dir another store or process holds is
+0. create the dir if it is missing, its name made durable (`layout.data_dir`); take its `LOCK` (`layout.ownership`): a dir another store or process holds is
    refused before anything is read; the lock is held until the store shuts down. Then
    remove the stale temps of our saves and rewrites (`*.tmp`; never read, and only an
    owner may remove them: another owner's could be in progress);
@@ -36,6 +36,7 @@ from kevy_persist.engine.shard import Shard, ShardOptions
 from kevy_persist.engine.shard_opening import open_shard
 from kevy_persist.errors import KevyError, LayoutError
 from kevy_persist.layout import meta, names
+from kevy_persist.layout.data_dir import make_data_dir
 from kevy_persist.layout.ownership import take_ownership, take_shard_ownership
 from kevy_persist.layout.routing import Router, Routing
 from kevy_persist.reshard.progress import LoggedProgress
@@ -80,7 +81,7 @@ def open_store_shards(config: StoreConfig, file_system: FileSystem | None, clock
     if file_system is None:
         file_system = OsFileSystem()
     directory = config.data_dir
-    file_system.make_dirs(directory)
+    make_data_dir(file_system, directory)  # a new dir's name is durable before anything is written in it
     lock = take_ownership(file_system, directory)
     try:
         shards, reconciled = _open_owned(config, file_system, clock, directory, request, progress)

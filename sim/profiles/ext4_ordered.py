@@ -3,7 +3,8 @@
 Model.
 - Names: the pending creates, renames and removes persist as a *prefix* of their program
   order (the journal commits metadata in order); each rename is atomic (old name or new name,
-  never both or neither).
+  never both or neither). A new directory's name is such a create: when the prefix drops it,
+  the directory and everything under it are absent (`sim.disk.make_image`).
 - Data: each file keeps its durable bytes plus a prefix of its pending effects (writes and
   truncates, in order); within a pending write the kept part may end at any 4 KiB block
   boundary of the file (page-granular writeback before the size update commits). Data never
@@ -20,7 +21,15 @@ from __future__ import annotations
 
 import random
 
-from sim.disk import WRITE, DiskState, Image, apply_effects, make_image, namespace_after
+from sim.disk import (
+    WRITE,
+    DiskState,
+    Image,
+    apply_effects,
+    make_image,
+    namespace_after,
+    reachable_inodes,
+)
 from sim.profiles.base import Limits, Profile, combinations
 
 BLOCK_SIZE_BYTES = 4096
@@ -54,8 +63,7 @@ class Ext4OrderedProfile(Profile):
     def images(self, state: DiskState, rng: random.Random, limits: Limits) -> list[Image]:
         name_count = len(state.pending_names)
         namespaces = [namespace_after(state, count) for count in range(name_count + 1)]
-        reachable = sorted({inode for entries in namespaces for names in entries.values()
-                            for inode in names.values()})
+        reachable = sorted({inode for entries in namespaces for inode in reachable_inodes(entries)})
         varying = [inode for inode in reachable if state.inodes[inode].pending]
         dimensions = [range(name_count + 1)] + [data_points(state.inodes[inode].pending) for inode in varying]
         images = []
@@ -64,9 +72,8 @@ class Ext4OrderedProfile(Profile):
             entries = namespaces[prefix]
             minimum_effects = _forced_by_renames(state, prefix)
             contents = {}
-            for names in entries.values():
-                for inode in names.values():
-                    contents[inode] = state.inodes[inode].durable
+            for inode in reachable_inodes(entries):
+                contents[inode] = state.inodes[inode].durable
             for inode, point in zip(varying, choice[1:]):
                 if inode not in contents:
                     continue

@@ -2,7 +2,8 @@
 
 Model. After a crash the disk holds exactly the data of each file as of its last completed
 `fsync`, under exactly the names made durable by the last completed `fsync_dir` of their
-directory. Every pending write, truncate, create, rename and remove is lost. There is one
+directory (a directory too: a new one whose name in its parent was never fsynced is gone,
+with everything in it). Every pending write, truncate, create, rename and remove is lost. There is one
 image per cut. This is the profile that catches a missing sync most directly: without the
 sync, the effect is simply gone.
 """

@@ -4,7 +4,9 @@ Model.
 - Names: any subset of the pending name changes that respects, per name, program order
   (a change to name N persists only if every earlier change to N does). A rename is two
   changes, "target now names the file" and "source no longer names it", so a crash may
-  leave neither name, the old, the new, or both.
+  leave neither name, the old, the new, or both. A new directory's name is one such change
+  in its parent: when it is not kept, the directory and everything under it are absent,
+  whatever else of theirs is kept (`sim.disk.make_image`).
 - Size and the last write: per file, the size persists as of some pending effect (a prefix
   of the effects since the last `fsync`, as metadata), and the last write inside that size
   may be torn at any byte. The bytes of that last (whole or torn) write may read back as
@@ -38,6 +40,7 @@ from __future__ import annotations
 import random
 
 from sim.disk import (
+    DIRECTORY_INODE,
     WRITE,
     DiskState,
     Effect,
@@ -46,6 +49,7 @@ from sim.disk import (
     apply_effects,
     durable_namespace,
     make_image,
+    reachable_inodes,
 )
 from sim.profiles.base import Limits, Profile, combinations, garbage
 
@@ -162,8 +166,8 @@ class WeakestProfile(Profile):
         for position, (_, directory, name, _) in enumerate(atoms):
             chains.setdefault((directory, name), []).append(position)
         chain_keys = list(chains)
-        inodes = sorted({atom[3] for atom in atoms}
-                        | {inode for names in state.durable_entries.values() for inode in names.values()})
+        inodes = sorted(({atom[3] for atom in atoms} | set(reachable_inodes(state.durable_entries)))
+                        - {DIRECTORY_INODE})
         varying = [inode for inode in inodes if state.inodes[inode].pending]
         dimensions: list = [range(len(chains[key]) + 1) for key in chain_keys]
         # Per varying file: its size point, then (two or more pending effects) one age per page.
@@ -190,8 +194,7 @@ class WeakestProfile(Profile):
                     names[name] = inode
                 elif names.get(name) == inode:
                     del names[name]
-            contents = {inode: state.inodes[inode].durable
-                        for names in entries.values() for inode in names.values()}
+            contents = {inode: state.inodes[inode].durable for inode in reachable_inodes(entries)}
             position = len(chain_keys)
             for inode, pages in page_plans:
                 option, ages = choice[position], choice[position + 1:position + 1 + len(pages)]

@@ -31,8 +31,11 @@ class Workload:
         raise NotImplementedError
 
     def initial_image(self, seed: int) -> Image | None:
-        """A pre-made data dir to start from (None: an empty file system)."""
-        return None
+        """The disk to start from (None: an empty file system). By default an empty `/data`
+        whose name is durable: the data dir an operator made long before the run. A workload
+        that creates its data dir itself (`import-rdb`) starts without it, so a crash that
+        loses the new directory's name is among its images."""
+        return Image(("/", DATA_DIR), ())
 
     def run(self, fs, operations: Sequence, history) -> None:
         raise NotImplementedError

@@ -209,17 +209,56 @@ class MoveWorkload(DatabaseWorkload):
     """MOVEs that move (`move-1shard`): the seeded mixes of `swapdb-*` may draw none that finds
     its key (seed 0 draws none), and only a MOVE that moves writes the move journal."""
 
+    # The last write is to a key a MOVE moved away, at its source: a MOVE journal whose
+    # removal was not durable would come back after a crash and delete it again.
     MOVES = ((b"SET", b"0", b"a", b"v0"), (b"SET", b"1", b"b", b"w0"), (b"MOVE", b"0", b"a", b"2"),
-             (b"MOVE", b"1", b"b", b"0"), (b"SET", b"2", b"a", b"v4"))
+             (b"MOVE", b"1", b"b", b"0"), (b"SET", b"2", b"a", b"v4"), (b"SET", b"1", b"b", b"w5"))
 
     def __init__(self) -> None:
         super().__init__(1)
         self.name = "move-1shard"
         self.summary = "MOVE between databases 0-2 (each move found and journaled) under appendfsync always"
 
+    # Writing after a recovery (`--resume`, sim/resume.py): each moved key written again at
+    # its source. A recovery that settled a MOVE journal without making its removal durable
+    # lets the journal come back after a later crash, and the next open then deletes the key
+    # at the source again -- an acknowledged write lost.
+    resume_operations = ((b"SET", b"0", b"a", b"r0"), (b"SET", b"1", b"b", b"r1"))
+    resume_apply = staticmethod(apply)
+
     def operations(self, seed: int) -> list:
         return list(self.MOVES)
 
+    def resume(self, fs, operations, history) -> None:
+        """Recover (open, which settles a MOVE journal), then issue `operations`, each
+        acknowledged once `appendfsync always` returned."""
+        store = self.open_store(fs, ManualClock())
+        for index, operation in enumerate(operations):
+            history.begin(index)
+            _issue(store, operation)
+            history.require(index + 1)
+        store.shutdown()
+
+
+class SwapChainWorkload(DatabaseWorkload):
+    """Two SWAPDBs of databases 1 and 2 (`swapdb-chain-1shard`): neither dir is the root, so
+    nothing fsyncs the root between the first swap's end and the second's commit point. A
+    first swap whose journal's removal was not made durable comes back after a crash there
+    and rolls forward whatever temps the second left: with one dir's temp names durable and
+    not the other's, half a swap. (The seeded mixes of `swapdb-*` swap with database 0 each
+    time, whose dir is the root, so every swap fsyncs the root early.)"""
+
+    SWAPS = ((b"SET", b"0", b"a", b"v0"), (b"SET", b"1", b"b", b"w0"), (b"SET", b"2", b"c", b"x0"),
+             (b"SWAPDB", b"1", b"2"), (b"SWAPDB", b"1", b"2"))
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.name = "swapdb-chain-1shard"
+        self.summary = "SWAPDB 1 2 twice (the root never fsynced between) under appendfsync always (1 shard each)"
+
+    def operations(self, seed: int) -> list:
+        return list(self.SWAPS)
+
 
 def workloads() -> list[Workload]:
-    return [DatabaseWorkload(1), DatabaseWorkload(2), MoveWorkload()]
+    return [DatabaseWorkload(1), DatabaseWorkload(2), MoveWorkload(), SwapChainWorkload()]

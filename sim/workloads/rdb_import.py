@@ -1,16 +1,17 @@
 """RDB import workloads: a Redis RDB file becomes a new data dir, crashed at every step.
 
 What runs. The initial image holds `/redis.rdb` (every value type, a stream with a group
-and a pending row included, TTLs, an LZF string, written by the RDB encoder) and an empty `/data`. The run is `tools.rdb_import.import_rdb`
-into `/data` under the target layout: decode, route, then `reshard.fresh_install` (temps,
-journal = commit point, finish).
+and a pending row included, TTLs, an LZF string, written by the RDB encoder) and no `/data`: the run is `tools.rdb_import.import_rdb`
+into a data dir that does not exist yet, under the target layout: create `/data` (its name made
+durable in `/`), decode, route, then `reshard.fresh_install` (temps, journal = commit point,
+finish). So a crash image may lose the new directory's name, and with it the whole import.
 
 Where the commit point lies (as in the re-shard workloads): operation 0 (the commit) is
 issued when the temps are durable and required once the journal's directory entry is
 fsynced; operation 1 (the finish) is issued when the layout is recorded and required when
 the journal's removal is durable.
 
-Recovery is what a user does next: open the dir with the target layout
+Recovery is what a user does next: open the dir (made afresh if the crash lost it) with the target layout
 (`reshard.reconcile_layout`, as `Store.open` does), then open every shard (`open_shard`).
 
 Oracle (`ImportChecker`). Outcome `discard` (nothing of the import survived: no layout, no
@@ -118,7 +119,7 @@ class ImportWorkload(Workload):
         entries = _source_entries()
         expires = sum(1 for entry in entries if entry[3] is not None)
         data = b"".join(encode_rdb_chunks([(0, len(entries), expires, entries)], [(b"ctime", b"0")], compress=True))
-        return Image(("/", DATA_DIR), ((RDB_PATH, data),))
+        return Image(("/",), ((RDB_PATH, data),))  # no data dir yet: the import makes it
 
     def run(self, fs, operations, history) -> None:
         from kevy_persist.reshard.protocol import Phase
@@ -154,6 +155,8 @@ class ImportWorkload(Workload):
         from kevy_persist.tools.logical_dump import render_entries
 
         target = self._final_layout()
+        # As `Store.open` does: a data dir whose name the crash lost is opened as a new one.
+        fs.make_dirs(DATA_DIR)
         report = reconcile_layout(fs, DATA_DIR, target, ManualClock(RECOVERY_NOW_MS))
         if report.recovery.outcome is InterruptedOutcome.ROLLED_FORWARD:
             kind = "roll-forward"

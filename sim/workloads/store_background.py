@@ -1,7 +1,8 @@
 """Store background workloads: BGSAVE and BGREWRITEAOF through `kevy_persist.Store` on two
 shards, a write between every step (`store-background-always`, `-everysec`, `-no`).
 
-What runs. A `Store` of two shards on `/data` (KevyHash routing, manual ticker,
+What runs. A `Store` of two shards on `/data` -- which does not exist yet: the open creates
+it, its name made durable -- (KevyHash routing, manual ticker,
 `background_worker="inline"`: each `tick()` runs exactly one step of the running job, so the
 explorer cuts between any two with a write in between) executes a seeded list of operations:
 - `CMD argv`: a single INCR / APPEND / LPUSH; `MULTI argv | argv ...`: a block on one
@@ -18,7 +19,8 @@ What must survive: as in `background-*` -- every acknowledged write under `alway
 `everysec` what a tick left synced and everything acknowledged 2 s ago; under `no` nothing
 until a job commits, which makes its shard durable up to that point (the `job_committed`
 metrics event); everything after a shutdown that returned. The oracle is the per-shard
-prefix checker (`sim.sharded_checker`).
+prefix checker (`sim.sharded_checker`), behind `sim.checkers.RecordedLayoutChecker`: once
+the store's open returned, `shards.meta` names the store's layout (kevy 1.23 reads it).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import random
 from kevy_persist.disk.clock import ManualClock
 from kevy_persist.errors import KevyError
 from sim import model
+from sim.checkers import RecordedLayoutChecker
+from sim.disk import Image
 from sim.sharded_checker import ShardedPrefixChecker
 from sim.workloads.base import DATA_DIR, Workload
 from sim.workloads.core_log import core_missing
@@ -122,8 +126,11 @@ class StoreBackgroundWorkload(Workload):
                              background_worker="inline", metrics=metrics, shutdown_snapshot_min_log_bytes=None)
         return Store.open(config, file_system=fs, clock=clock)
 
+    def initial_image(self, seed: int):
+        """No data dir: `Store.open` creates `/data` (a crash may lose a new dir's name)."""
+        return Image(("/",), ())
+
     def run(self, fs, operations, history) -> None:
-        fs.make_dirs(DATA_DIR)
         clock = ManualClock()
         events: list = []
         try:
@@ -185,17 +192,22 @@ class StoreBackgroundWorkload(Workload):
                     transaction.execute(*argv)
 
     def recover(self, fs) -> object:
+        from kevy_persist.layout.meta import LayoutSource, read_layout
         from kevy_persist.store.store import iter_shards
 
+        # What kevy 1.23 would read, before the open (which records a missing meta again).
+        reading = read_layout(fs, DATA_DIR)
+        recorded = ((reading.layout.shard_count, reading.layout.routing.value)
+                    if reading.source is LayoutSource.META else None)
         store = self.open_store(fs, ManualClock())
-        return tuple(sorted((key, value if isinstance(value, bytes) else tuple(value))
-                            for _, shard in iter_shards(store) for key, _, value, _ in shard.keyspace.iter_entries()))
+        return recorded, tuple(sorted((key, value if isinstance(value, bytes) else tuple(value))
+                                      for _, shard in iter_shards(store) for key, _, value, _ in shard.keyspace.iter_entries()))
 
     def checker(self, operations, *, bitflip: bool):
-        return ShardedPrefixChecker(
+        return RecordedLayoutChecker(ShardedPrefixChecker(
             operations, shard_count=SHARD_COUNT, shard_of_operation=shard_of_operation,
             shard_of_key=shard_of_key, apply_operation=apply_operation, bitflip=bitflip,
-        )
+        ), (SHARD_COUNT, "kevyhash"))
 
 
 def workloads() -> list[Workload]:
