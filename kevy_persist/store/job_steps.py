@@ -196,6 +196,7 @@ class JobSteps:
         job = active.job
         if not job.has_log:
             return
+        previous = None
         for _ in range(MAX_COPY_ROUNDS):
             with self._runner.locks[job.shard.index]:
                 start, end = job.take_tee()
@@ -204,6 +205,12 @@ class JobSteps:
             job.copy_tee((start, end), between_chunks=active.pace)
             if end - start <= COPY_AGAIN_BYTES or active.cancelled:
                 return
+            if previous is not None and end - start >= previous:
+                # Writers outpace the paced copy: another round would only be bigger (each
+                # round copies what arrived during the last), growing geometrically. The
+                # commit copies the rest under the lock, bounded by this round's size.
+                return
+            previous = end - start
 
     def _commit(self, active: ActiveJob) -> None:
         job = active.job
