@@ -1,7 +1,8 @@
 """Opening a data dir for the store: take ownership, reconcile the layout, open every shard.
 
-0. create the dir if it is missing, its name made durable (`layout.data_dir`); take its `LOCK` (`layout.ownership`): a dir another store or process holds is
-   refused before anything is read; the lock is held until the store shuts down. Then
+0. create the dir if it is missing, its name made durable (`layout.data_dir`); take its
+   `LOCK` (`layout.ownership`): a dir another store or process holds is refused before
+   anything is read; the lock is held until the store shuts down. Then
    remove the stale temps of our saves and rewrites (`*.tmp`; never read, and only an
    owner may remove them: another owner's could be in progress);
 1. refuse files of shards beyond the recorded layout (a re-shard would bury them);
